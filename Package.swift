@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "efsearch",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "efsearch", targets: ["efsearch"]),
+        .library(name: "Architecture", targets: ["Architecture"]),
+        .library(name: "Cost", targets: ["Cost"]),
+        .library(name: "Engine", targets: ["Engine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: System libraries
+        // OpenBLAS's CBLAS. Every executable links it directly so that `cblas_sgemm` binds to
+        // OpenBLAS and never to GSL's reference `gslcblas`, which `libgsl` pulls in.
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        // GSL (random numbers, quasi-random sequences, statistics) behind a small C shim. It links
+        // `gsl` with `openblas` as its CBLAS and never includes GSL's own CBLAS headers.
+        .target(
+            name: "CGSL",
+            path: "Sources/CGSL",
+            linkerSettings: [.linkedLibrary("gsl"), .linkedLibrary("openblas"), .linkedLibrary("m")]
+        ),
+
+        // MARK: Library layers (each depends only on the ones above it)
+        .target(name: "Architecture"),
+        .target(name: "Cost", dependencies: ["Architecture"]),
+        .target(
+            name: "Engine",
+            dependencies: ["Architecture", "CBLAS", "CGSL"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "efsearch",
+            dependencies: [
+                "Architecture", "Cost", "Engine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "efsearch-benchmarks",
+            dependencies: ["Architecture", "Cost", "Engine"],
+            path: "Sources/EfsearchBenchmarks"
+        ),
+
+        // MARK: Tests
+        .testTarget(name: "ArchitectureTests", dependencies: ["Architecture"]),
+        .testTarget(
+            name: "CostTests",
+            dependencies: ["Architecture", "Cost"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "CGSL"]),
+    ]
+)

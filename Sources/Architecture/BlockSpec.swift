@@ -1,0 +1,60 @@
+/// The block types of timm's EfficientNet builder that efsearch reads and writes.
+public enum BlockType: String, CaseIterable, Hashable, Sendable, Codable {
+    /// Depthwise-separable: dw kxk (in) -> BN -> act -> [SE] -> pw 1x1 (in -> out) -> BN.
+    case ds
+    /// Inverted residual (MBConv): pw 1x1 (in -> mid) -> BN -> act -> dw kxk (mid) -> BN -> act -> [SE]
+    /// -> pw 1x1 (mid -> out) -> BN, with mid = makeDivisible(in * e).
+    case ir
+    /// Edge residual (Fused-MBConv): conv kxk (in -> mid) -> BN -> act -> [SE] -> pw 1x1 (mid -> out) -> BN.
+    case er
+    /// Conv-BN-act: conv kxk (in -> out) -> BN -> act.
+    case cn
+
+    /// Whether the expansion ratio `e` means anything for this type (it does for `ir` and `er`).
+    public var usesExpansion: Bool { self == .ir || self == .er }
+
+    /// Whether the type can carry a squeeze-excite module (`cn` cannot).
+    public var supportsSqueezeExcite: Bool { self != .cn }
+
+    /// Whether a residual connection is on unless the string says otherwise: `ds`, `ir` and `er` have one
+    /// unless `noskip`; `cn` has none unless `skip`.
+    public var residualByDefault: Bool { self != .cn }
+}
+
+/// One block string of an arch definition, such as `ir_r2_k3_s2_e6_c24_se0.25`: `repeats` copies of a
+/// block, the first with `stride`, the others with stride 1.
+///
+/// Channel counts here are before width scaling; repeats are before depth scaling.
+public struct BlockSpec: Hashable, Sendable {
+    public var type: BlockType
+    public var repeats: Int
+    public var kernel: Int
+    public var stride: Int
+    /// Expansion ratio of `ir` and `er` blocks; 1 for `ds` and `cn`, which have no expansion.
+    public var expansion: Double
+    public var outChannels: Int
+    /// Squeeze-excite ratio relative to the block's input channels; 0 means no squeeze-excite.
+    public var seRatio: Double
+    /// Whether a residual connection is allowed (it is used when stride is 1 and in == out).
+    public var skip: Bool
+    /// An activation that overrides the network's, or nil to use the network's.
+    public var activation: Activation?
+
+    public init(
+        type: BlockType, repeats: Int, kernel: Int, stride: Int, expansion: Double = 1,
+        outChannels: Int, seRatio: Double = 0, skip: Bool? = nil, activation: Activation? = nil
+    ) {
+        self.type = type
+        self.repeats = repeats
+        self.kernel = kernel
+        self.stride = stride
+        self.expansion = type.usesExpansion ? expansion : 1
+        self.outChannels = outChannels
+        self.seRatio = seRatio
+        self.skip = skip ?? type.residualByDefault
+        self.activation = activation
+    }
+}
+
+/// A stage: one or more block strings whose repeats are depth-scaled together (timm's arch-def row).
+public typealias StageSpec = [BlockSpec]

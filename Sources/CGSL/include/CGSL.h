@@ -1,0 +1,22 @@
+#ifndef EFSEARCH_CGSL_H
+#define EFSEARCH_CGSL_H
+
+// The parts of GSL efsearch uses. GSL's BLAS headers (gsl_blas.h, gsl_cblas.h, gsl_multifit.h) stay out
+// of this module: their CBLAS enums clash with OpenBLAS's cblas.h, which the CBLAS module includes.
+#include <gsl/gsl_rng.h>
+#include <gsl/gsl_qrng.h>
+#include <gsl/gsl_statistics_double.h>
+#include <gsl/gsl_errno.h>
+
+// GSL exposes its generator types as mutable globals, which Swift 6's strict concurrency rejects.
+// These accessors return them by value.
+const gsl_rng_type *cgsl_rng_mt19937(void);
+const gsl_qrng_type *cgsl_qrng_sobol(void);
+
+// gsl_ran_gaussian_ziggurat; gsl_randist.h pulls in gsl_matrix and, through it, GSL's CBLAS types.
+double cgsl_ran_gaussian(const gsl_rng *rng, double sigma);
+
+// Turns GSL's default error handler (which aborts) off, once; errors are returned as status codes.
+void cgsl_disable_abort_on_error(void);
+
+#endif

@@ -1,0 +1,163 @@
+import Architecture
+
+/// Conventions for counting FLOPs.
+public enum FlopConvention: String, CaseIterable, Sendable, Codable {
+    /// Multiply-accumulates of convolutions (squeeze-excite included) and the classifier: the paper's "FLOPs".
+    case macs
+    /// fvcore's count: MACs plus 2 per batch-normalised element and 1 per element that global pooling reads.
+    case fvcore
+    /// Two FLOPs per MAC, as `torch.utils.flop_counter` reports.
+    case twice = "2x"
+}
+
+/// The totals of the cost model for a network at a batch size.
+public struct CostSummary: Hashable, Sendable {
+    public var params: Int
+    /// Per image.
+    public var macs: Int
+    /// Batch-normalised elements per image.
+    public var normElements: Int
+    /// Elements read by the global pool per image.
+    public var poolElements: Int
+    public var batch: Int
+    /// Bytes of every layer's output for the batch, float32: what a training step keeps for backward.
+    public var activationBytes: Int
+    /// Peak inference memory for the batch: the weights plus the largest set of tensors alive at once
+    /// (a layer's input and output, and a block input held for its residual).
+    public var peakMemoryBytes: Int
+    /// Roofline latency of one forward pass of the batch, in seconds.
+    public var latencySeconds: Double
+
+    /// FLOPs per image under a convention.
+    public func flops(_ convention: FlopConvention) -> Int {
+        switch convention {
+        case .macs: return macs
+        case .fvcore: return macs + 2 * normElements + poolElements
+        case .twice: return 2 * macs
+        }
+    }
+}
+
+/// The analytical cost model: parameters, MACs, memory and roofline latency of a resolved network.
+///
+/// Counts follow the PyTorch reference (timm's `EfficientNet`): parameters are learnable tensors only
+/// (batch-norm running statistics are buffers); MACs count convolutions, squeeze-excite convolutions and
+/// the classifier, without biases, batch norm, activations or pooling.
+public enum CostModel {
+    /// One row per layer, in forward order.
+    public static func layers(of network: Network) -> [LayerCost] {
+        var rows: [LayerCost] = []
+        rows.reserveCapacity(network.blocks.count * 4 + 4)
+        let stemSize = Network.convOutput(network.resolution, stride: 2)
+        rows.append(conv("conv_stem", 3, network.stemChannels, kernel: 3, stride: 2, network.resolution, stemSize))
+
+        for stage in network.stages {
+            for block in stage {
+                appendBlock(block, to: &rows)
+            }
+        }
+        let last = network.stages.last?.last
+        var channels = last?.outChannels ?? network.stemChannels
+        let size = last?.outputSize ?? stemSize
+        if network.headChannels > 0 {
+            rows.append(conv("conv_head", channels, network.headChannels, kernel: 1, stride: 1, size, size))
+            channels = network.headChannels
+        }
+        rows.append(LayerCost(
+            part: "global_pool", block: nil, kind: .pool, inChannels: channels, outChannels: channels, kernel: size, stride: 1,
+            inputSize: size, outputSize: 1, params: 0, macs: 0, normElements: 0, poolElements: channels * size * size,
+            inputElements: channels * size * size, outputElements: channels, heldElements: 0))
+        rows.append(LayerCost(
+            part: "classifier", block: nil, kind: .linear, inChannels: channels, outChannels: network.classes, kernel: 1, stride: 1,
+            inputSize: 1, outputSize: 1, params: channels * network.classes + network.classes,
+            macs: channels * network.classes, normElements: 0, poolElements: 0,
+            inputElements: channels, outputElements: network.classes, heldElements: 0))
+        return rows
+    }
+
+    /// The totals for `network` at `batch` images.
+    public static func summary(of network: Network, batch: Int = 1, machine: MachineProfile = .developmentMachine) -> CostSummary {
+        summary(of: layers(of: network), batch: batch, machine: machine)
+    }
+
+    /// The totals of a list of rows at `batch` images.
+    public static func summary(of rows: [LayerCost], batch: Int, machine: MachineProfile) -> CostSummary {
+        var params = 0, macs = 0, norm = 0, pool = 0, outputs = 0, peakLive = 0
+        var seconds = 0.0
+        for row in rows {
+            params += row.params
+            macs += row.macs
+            norm += row.normElements
+            pool += row.poolElements
+            outputs += row.outputElements
+            peakLive = max(peakLive, row.inputElements + row.outputElements + row.heldElements)
+            seconds += row.rooflineSeconds(batch: batch, machine: machine)
+        }
+        return CostSummary(
+            params: params, macs: macs, normElements: norm, poolElements: pool, batch: batch,
+            activationBytes: 4 * outputs * batch, peakMemoryBytes: 4 * (params + peakLive * batch),
+            latencySeconds: seconds)
+    }
+
+    // MARK: - Rows
+
+    /// A dense convolution without bias, followed by an affine batch norm.
+    static func conv(_ part: String, block: (stage: Int, index: Int)? = nil, _ cin: Int, _ cout: Int, kernel: Int, stride: Int, _ inSize: Int, _ outSize: Int, held: Int = 0) -> LayerCost {
+        let outElements = cout * outSize * outSize
+        return LayerCost(
+            part: part, block: block, kind: .conv, inChannels: cin, outChannels: cout, kernel: kernel, stride: stride,
+            inputSize: inSize, outputSize: outSize, params: cin * cout * kernel * kernel + 2 * cout,
+            macs: outElements * cin * kernel * kernel, normElements: outElements, poolElements: 0,
+            inputElements: cin * inSize * inSize, outputElements: outElements, heldElements: held)
+    }
+
+    /// A depthwise convolution without bias, followed by an affine batch norm.
+    static func depthwise(_ part: String, block: (stage: Int, index: Int)?, _ channels: Int, kernel: Int, stride: Int, _ inSize: Int, _ outSize: Int, held: Int) -> LayerCost {
+        let outElements = channels * outSize * outSize
+        return LayerCost(
+            part: part, block: block, kind: .depthwise, inChannels: channels, outChannels: channels, kernel: kernel, stride: stride,
+            inputSize: inSize, outputSize: outSize, params: channels * kernel * kernel + 2 * channels,
+            macs: outElements * kernel * kernel, normElements: outElements, poolElements: 0,
+            inputElements: channels * inSize * inSize, outputElements: outElements, heldElements: held)
+    }
+
+    /// Squeeze-excite on a `channels` x `size` x `size` tensor, reducing to `reduced` channels.
+    static func squeezeExcite(_ part: String, block: (stage: Int, index: Int)?, _ channels: Int, reduced: Int, _ size: Int, held: Int) -> LayerCost {
+        let elements = channels * size * size
+        return LayerCost(
+            part: part, block: block, kind: .squeezeExcite, inChannels: channels, outChannels: channels, kernel: 1, stride: 1,
+            inputSize: size, outputSize: size, params: 2 * channels * reduced + reduced + channels,
+            macs: 2 * channels * reduced, normElements: 0, poolElements: 0,
+            inputElements: elements, outputElements: elements, heldElements: held)
+    }
+
+    static func appendBlock(_ block: ResolvedBlock, to rows: inout [LayerCost]) {
+        let position = (stage: block.stage, index: block.index)
+        let inSize = block.inputSize, outSize = block.outputSize
+        // The block input stays alive until the residual add.
+        let held = block.hasResidual ? block.inChannels * inSize * inSize : 0
+        switch block.type {
+        case .ds:
+            rows.append(depthwise("conv_dw", block: position, block.inChannels, kernel: block.kernel, stride: block.stride, inSize, outSize, held: held))
+            if block.seChannels > 0 {
+                rows.append(squeezeExcite("se", block: position, block.inChannels, reduced: block.seChannels, outSize, held: held))
+            }
+            rows.append(conv("conv_pw", block: position, block.inChannels, block.outChannels, kernel: 1, stride: 1, outSize, outSize, held: held))
+        case .ir:
+            rows.append(conv("conv_pw", block: position, block.inChannels, block.midChannels, kernel: 1, stride: 1, inSize, inSize, held: held))
+            rows.append(depthwise("conv_dw", block: position, block.midChannels, kernel: block.kernel, stride: block.stride, inSize, outSize, held: held))
+            if block.seChannels > 0 {
+                rows.append(squeezeExcite("se", block: position, block.midChannels, reduced: block.seChannels, outSize, held: held))
+            }
+            rows.append(conv("conv_pwl", block: position, block.midChannels, block.outChannels, kernel: 1, stride: 1, outSize, outSize, held: held))
+        case .er:
+            rows.append(conv("conv_exp", block: position, block.inChannels, block.midChannels, kernel: block.kernel, stride: block.stride, inSize, outSize, held: held))
+            if block.seChannels > 0 {
+                rows.append(squeezeExcite("se", block: position, block.midChannels, reduced: block.seChannels, outSize, held: held))
+            }
+            rows.append(conv("conv_pwl", block: position, block.midChannels, block.outChannels, kernel: 1, stride: 1, outSize, outSize, held: held))
+        case .cn:
+            rows.append(conv("conv", block: position, block.inChannels, block.outChannels, kernel: block.kernel, stride: block.stride, inSize, outSize, held: held))
+        }
+    }
+}

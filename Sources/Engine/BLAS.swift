@@ -1,0 +1,35 @@
+import CBLAS
+import Foundation
+
+/// Thin, shape-documented wrappers over OpenBLAS.
+public enum BLAS {
+    /// Sets the number of threads OpenBLAS uses for every later call.
+    public static func setThreads(_ count: Int) {
+        openblas_set_num_threads(Int32(max(1, count)))
+    }
+
+    /// The number of threads OpenBLAS uses.
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// OpenBLAS's description of the kernel it chose for this CPU (e.g. `Zen`, `Haswell`).
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// `C = alpha * op(A) * op(B) + beta * C`, row-major.
+    ///
+    /// Shapes: `op(A)` is `m x k`, `op(B)` is `k x n`, `C` is `m x n`; `lda`, `ldb`, `ldc` default to the
+    /// row lengths of the stored (untransposed) matrices.
+    @inlinable
+    public static func sgemm(
+        transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int? = nil,
+        b: UnsafePointer<Float>, ldb: Int? = nil,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha,
+            a, Int32(lda ?? (transposeA ? m : k)),
+            b, Int32(ldb ?? (transposeB ? k : n)),
+            beta, c, Int32(ldc ?? n))
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+
+/// Micro-benchmarks for the two figures of a roofline: GEMM throughput and memory bandwidth.
+public enum MachineBenchmark {
+    /// GFLOP/s of a square `size`^3 sgemm with OpenBLAS on the current thread count: the best of `runs`.
+    public static func gemmGFLOPS(size: Int = 512, runs: Int = 5) -> Double {
+        let count = size * size
+        let a = [Float](repeating: 0.5, count: count)
+        let b = [Float](repeating: 0.25, count: count)
+        var c = [Float](repeating: 0, count: count)
+        var best = Double.infinity
+        for _ in 0..<(runs + 1) {  // the first run warms the threads up and is not counted
+            let start = DispatchTime.now().uptimeNanoseconds
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        BLAS.sgemm(m: size, n: size, k: size, a: pa.baseAddress!, b: pb.baseAddress!, c: pc.baseAddress!)
+                    }
+                }
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            best = min(best, seconds)
+        }
+        precondition(c[0] == Float(size) * 0.125, "sgemm returned a wrong value")
+        let gflops = 2 * Double(size * size * size) / best / 1e9
+        return best == .infinity ? 0 : gflops
+    }
+
+    /// Copy bandwidth in GB/s (bytes read plus bytes written per second) over `megabytes` MiB, one thread.
+    public static func copyBandwidthGBs(megabytes: Int = 256, runs: Int = 3) -> Double {
+        let count = megabytes * 1024 * 1024 / 4
+        let source = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        let target = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        defer { source.deallocate(); target.deallocate() }
+        source.initialize(repeating: 1, count: count)
+        target.initialize(repeating: 0, count: count)
+        var best = Double.infinity
+        for _ in 0..<runs {
+            let start = DispatchTime.now().uptimeNanoseconds
+            target.update(from: source, count: count)
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return 2 * Double(count * 4) / best / 1e9
+    }
+}

@@ -1,0 +1,59 @@
+import Architecture
+import ArgumentParser
+import Foundation
+
+@main
+struct Efsearch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "efsearch",
+        abstract: "Architecture search and compound scaling for EfficientNet-style CNNs.",
+        version: EfsearchVersion.current,
+        subcommands: [Estimate.self, Scale.self, Presets.self]
+    )
+
+    /// Runs a command; bad input (a parse or validation error, or a `UserInputError`) exits with status 2.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as UserInputError {
+            Console.error("\(error)")
+            Foundation.exit(2)
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                Console.error(fullMessage(for: error))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+}
+
+enum EfsearchVersion {
+    static let current = "0.1.0"
+}
+
+/// Prints to standard error.
+enum Console {
+    static func error(_ message: String) {
+        let text = message.hasPrefix("Error:") || message.hasPrefix("error:") ? message : "error: " + message
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    static func note(_ message: String) {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
+}
+
+extension Efsearch {
+    /// `efsearch presets`: lists the preset networks.
+    struct Presets: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the preset networks.")
+
+        func run() throws {
+            for preset in Architecture.Presets.all {
+                print(preset.name.padding(toLength: 18, withPad: " ", startingAt: 0) + preset.summary)
+            }
+        }
+    }
+}

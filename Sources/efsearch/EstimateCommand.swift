@@ -1,0 +1,123 @@
+import Architecture
+import ArgumentParser
+import Cost
+import Foundation
+
+extension Efsearch {
+    /// `efsearch estimate`: parameters, MACs, FLOPs, memory and roofline latency of a network, analytically.
+    struct Estimate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Count parameters, MACs, FLOPs, memory and roofline latency of a network.",
+            discussion: """
+            Examples:
+              efsearch estimate efficientnet-b3
+              efsearch estimate --arch 'ds_r1_k3_s1_c16;ir_r2_k3_s2_e6_c24_se0.25' --width 0.5 --resolution 128
+              efsearch estimate --jsonl candidates.jsonl   # one JSON object per line in, one result per line out
+            """)
+
+        @OptionGroup var network: NetworkOptions
+        @OptionGroup var machine: MachineOptions
+
+        @Option(help: "Batch size for memory and latency.")
+        var batch: Int = 1
+
+        @Flag(help: "Print one JSON object.")
+        var json = false
+
+        @Flag(name: .customLong("per-layer"), help: "Print a table with one row per layer.")
+        var perLayer = false
+
+        @Option(help: "Read candidates as JSON lines from FILE ('-' for standard input) and write one result per line.")
+        var jsonl: String?
+
+        func validate() throws {
+            if batch < 1 { throw ValidationError("--batch \(batch) must be at least 1") }
+            if jsonl != nil && perLayer { throw ValidationError("--per-layer cannot be combined with --jsonl") }
+        }
+
+        func run() throws {
+            let profile = machine.profile()
+            if let jsonl {
+                var stream = CandidateStream(batch: batch, machine: profile)
+                try stream.run(path: jsonl)
+                return
+            }
+            let spec = try network.spec()
+            let resolved = try spec.resolve()
+            let rows = CostModel.layers(of: resolved)
+            let summary = CostModel.summary(of: rows, batch: batch, machine: profile)
+            if json {
+                print(EstimateReport.json(resolved, summary))
+                return
+            }
+            print(EstimateReport.text(name: network.displayName, resolved, summary, machine: profile))
+            if perLayer {
+                print()
+                print(EstimateReport.layerTable(rows, batch: batch, machine: profile))
+            }
+        }
+    }
+}
+
+/// How estimates are printed.
+enum EstimateReport {
+    static func json(_ network: Network, _ summary: CostSummary) -> String {
+        var out = JSONObjectWriter()
+        out.add("params", summary.params)
+        out.add("macs", summary.macs)
+        out.add("flops_fvcore", summary.flops(.fvcore))
+        out.add("flops_2x", summary.flops(.twice))
+        out.add("resolution", network.resolution)
+        out.add("width", network.spec.width)
+        out.add("depth", network.spec.depth)
+        out.add("stem", network.stemChannels)
+        out.add("head", network.headChannels)
+        out.add("classes", network.classes)
+        out.add("activation", network.activation.rawValue)
+        out.add("arch", network.archString)
+        out.add("batch", summary.batch)
+        out.add("latency_ms_estimate", summary.latencySeconds * 1000)
+        out.add("activation_bytes", summary.activationBytes)
+        out.add("peak_memory_bytes", summary.peakMemoryBytes)
+        return out.finished()
+    }
+
+    static func text(name: String, _ network: Network, _ summary: CostSummary, machine: MachineProfile) -> String {
+        let spec = network.spec
+        let lines: [(String, String)] = [
+            ("network", "\(name): width \(ArchString.formatNumber(spec.width)), depth \(ArchString.formatNumber(spec.depth)), \(network.resolution) px, \(network.classes) classes, \(network.activation.rawValue)"),
+            ("arch", network.archString),
+            ("stem/head", "\(network.stemChannels) / \(network.headChannels == 0 ? "none" : String(network.headChannels)) channels, \(network.blocks.count) blocks"),
+            ("params", Format.grouped(summary.params) + " (" + Format.engineering(Double(summary.params)) + ")"),
+            ("MACs", Format.grouped(summary.macs) + " (" + Format.engineering(Double(summary.macs)) + ", the paper's \"FLOPs\")"),
+            ("FLOPs", "fvcore " + Format.engineering(Double(summary.flops(.fvcore))) + ", 2x " + Format.engineering(Double(summary.flops(.twice)))),
+            ("memory", "activations \(Format.bytes(summary.activationBytes)), peak inference \(Format.bytes(summary.peakMemoryBytes)) at batch \(summary.batch)"),
+            ("latency", "~" + Format.fixed(summary.latencySeconds * 1000, 2) + " ms at batch \(summary.batch) (roofline, \(Format.fixed(machine.peakGFLOPS, 0)) GFLOP/s, \(Format.fixed(machine.bandwidthGBs, 1)) GB/s, \(machine.source))"),
+        ]
+        return lines.map { $0.0.padding(toLength: 10, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
+    }
+
+    static func layerTable(_ rows: [LayerCost], batch: Int, machine: MachineProfile) -> String {
+        var cells: [[String]] = []
+        var totalSeconds = 0.0
+        for row in rows {
+            let seconds = row.rooflineSeconds(batch: batch, machine: machine)
+            totalSeconds += seconds
+            cells.append([
+                row.name, row.kind.rawValue,
+                "\(row.inChannels)x\(row.inputSize)x\(row.inputSize)",
+                "\(row.outChannels)x\(row.outputSize)x\(row.outputSize)",
+                row.kind == .pool || row.kind == .linear ? "-" : "k\(row.kernel) s\(row.stride)",
+                Format.grouped(row.params), Format.grouped(row.macs * batch),
+                Format.bytes(row.bytesMoved(batch: batch)),
+                Format.fixed(row.arithmeticIntensity(batch: batch), 1),
+                Format.fixed(seconds * 1e6, 1),
+            ])
+        }
+        let summary = CostModel.summary(of: rows, batch: batch, machine: machine)
+        cells.append(["total", "", "", "", "", Format.grouped(summary.params), Format.grouped(summary.macs * batch), "", "", Format.fixed(totalSeconds * 1e6, 1)])
+        return Format.table(
+            ["layer", "kind", "input (CxHxW)", "output", "kernel", "params", "MACs", "bytes", "FLOP/B", "est. us"],
+            cells, leftColumns: 2)
+    }
+}

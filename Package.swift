@@ -26,12 +26,15 @@ let package = Package(
             linkerSettings: [.linkedLibrary("gsl"), .linkedLibrary("openblas"), .linkedLibrary("m")]
         ),
 
+        // `dladdr`, to report which library a symbol resolved to.
+        .target(name: "CDynamicLinker", path: "Sources/CDynamicLinker", linkerSettings: [.linkedLibrary("dl")]),
+
         // MARK: Library layers (each depends only on the ones above it)
         .target(name: "Architecture"),
         .target(name: "Cost", dependencies: ["Architecture"]),
         .target(
             name: "Engine",
-            dependencies: ["Architecture", "CBLAS", "CGSL"],
+            dependencies: ["Architecture", "CBLAS", "CGSL", "CDynamicLinker"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
 
@@ -56,6 +59,7 @@ let package = Package(
             dependencies: ["Architecture", "Cost"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "CGSL"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "CBLAS", "CDynamicLinker"]),
+        .testTarget(name: "EfsearchCLITests", dependencies: ["efsearch"]),
     ]
 )

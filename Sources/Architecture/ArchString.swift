@@ -39,7 +39,13 @@ public enum ArchString {
                         stage: stageNumber, block: blockNumber, column: blockRange.lowerBound + 1,
                         message: "empty block string; expected a block string such as ir_r1_k3_s1_e6_c16")
                 }
-                stage.append(try parseBlock(bytes, range, stage: stageNumber, block: blockNumber))
+                let block = try parseBlock(bytes, range, stage: stageNumber, block: blockNumber)
+                if blockNumber > 1 && block.stride != 1 {
+                    throw ArchStringError(
+                        stage: stageNumber, block: blockNumber, column: range.lowerBound + 1,
+                        message: "stride s\(block.stride) on block string \(blockNumber) of stage \(stageNumber): only the first block of a stage has the stage's stride (timm ignores it elsewhere); start a new stage with ';' instead")
+                }
+                stage.append(block)
             }
             stages.append(stage)
         }

@@ -32,6 +32,9 @@ public struct NetworkSpec: Hashable, Sendable {
     public var roundLimit: Double
     public var headScaling: HeadScaling
     public var channelDivisor: Int
+    /// The largest total stride (timm's `output_stride`, 32): a stride-2 block that would go past it runs
+    /// with stride 1, and the blocks after it with dilation 2, as timm's builder does.
+    public var outputStride: Int = 32
 
     public init(
         stages: [StageSpec], width: Double = 1, depth: Double = 1, resolution: Int = 224,
@@ -115,6 +118,8 @@ public struct ResolvedBlock: Hashable, Sendable {
     public var seChannels: Int
     public var hasResidual: Bool
     public var activation: Activation
+    /// Dilation of the block's spatial convolution (1 unless the network's output stride was reached).
+    public var dilation: Int
     /// Input height (= width) in pixels.
     public var inputSize: Int
     public var outputSize: Int
@@ -146,7 +151,8 @@ public struct Network: Hashable, Sendable {
     /// The canonical arch string of the scaled network.
     public var archString: String { ArchString.format(scaledStages) }
 
-    /// Output size of a convolution with padding `k // 2` and an odd kernel: `(size - 1) / stride + 1`.
+    /// Output size of a convolution with an odd kernel and symmetric padding `dilation * (k - 1) / 2`:
+    /// `(size - 1) / stride + 1`, whatever the kernel and dilation.
     public static func convOutput(_ size: Int, stride: Int) -> Int { (size - 1) / stride + 1 }
 
     init(resolving spec: NetworkSpec) throws {
@@ -156,7 +162,9 @@ public struct Network: Hashable, Sendable {
         var inChannels = stem
         var scaledStages: [StageSpec] = []
         var stages: [[ResolvedBlock]] = []
-        var tooSmall = spec.resolution < 2
+        var stridedLayers = 1  // the stem
+        var totalStride = 2
+        var dilation = 1
 
         for (stageIndex, stage) in spec.stages.enumerated() {
             let repeats = Rounding.scaleRepeats(stage.map(\.repeats), depth: spec.depth)
@@ -168,10 +176,19 @@ public struct Network: Hashable, Sendable {
                 scaled.outChannels = spec.scaledChannels(block.outChannels)
                 scaledStage.append(scaled)
                 for copy in 0..<count {
-                    let stride = copy == 0 ? block.stride : 1
-                    if stride == 2 && size < 2 { tooSmall = true }
+                    var stride = copy == 0 && blocks.isEmpty ? block.stride : 1
+                    let blockDilation = dilation
+                    if stride > 1 {
+                        if totalStride * stride > spec.outputStride {
+                            dilation *= stride
+                            stride = 1
+                        } else {
+                            totalStride *= stride
+                            stridedLayers += 1
+                        }
+                    }
                     let resolved = try Network.resolveBlock(
-                        scaled, stage: stageIndex, index: blocks.count, stride: stride,
+                        scaled, stage: stageIndex, index: blocks.count, stride: stride, dilation: blockDilation,
                         inChannels: inChannels, inputSize: size, networkActivation: spec.activation)
                     blocks.append(resolved)
                     inChannels = resolved.outChannels
@@ -190,8 +207,9 @@ public struct Network: Hashable, Sendable {
         case .fixed: head = spec.head
         }
 
-        if tooSmall {
-            let minimum = Network.minimumResolution(spec)
+        // Each stride-2 layer must get at least a 2x2 map: n of them need 2^(n-1) + 1 pixels.
+        let minimum = (1 << (stridedLayers - 1)) + 1
+        if spec.resolution < minimum {
             throw NetworkSpecError(
                 field: "resolution",
                 message: "\(spec.resolution) px is too small for this network: a stride-2 layer would get a 1x1 feature map; expected at least \(minimum) px")
@@ -203,7 +221,7 @@ public struct Network: Hashable, Sendable {
     }
 
     static func resolveBlock(
-        _ block: BlockSpec, stage: Int, index: Int, stride: Int, inChannels: Int, inputSize: Int,
+        _ block: BlockSpec, stage: Int, index: Int, stride: Int, dilation: Int, inChannels: Int, inputSize: Int,
         networkActivation: Activation
     ) throws -> ResolvedBlock {
         let out = block.outChannels
@@ -228,27 +246,7 @@ public struct Network: Hashable, Sendable {
         return ResolvedBlock(
             type: block.type, stage: stage, index: index, kernel: block.kernel, stride: stride,
             inChannels: inChannels, midChannels: mid, outChannels: out, seChannels: se,
-            hasResidual: residual, activation: block.activation ?? networkActivation,
+            hasResidual: residual, activation: block.activation ?? networkActivation, dilation: dilation,
             inputSize: inputSize, outputSize: convOutput(inputSize, stride: stride))
-    }
-
-    /// The smallest resolution at which no stride-2 layer gets a 1x1 feature map.
-    static func minimumResolution(_ spec: NetworkSpec) -> Int {
-        let strides = [2] + spec.stages.flatMap { stage in
-            zip(stage, Rounding.scaleRepeats(stage.map(\.repeats), depth: spec.depth)).flatMap { block, count in
-                [block.stride] + Array(repeating: 1, count: count - 1)
-            }
-        }
-        var resolution = 2
-        while true {
-            var size = resolution
-            var fits = true
-            for stride in strides where stride == 2 {
-                if size < 2 { fits = false; break }
-                size = convOutput(size, stride: 2)
-            }
-            if fits { return resolution }
-            resolution += 1
-        }
     }
 }

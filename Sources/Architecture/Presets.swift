@@ -32,21 +32,23 @@ public enum Presets {
                     stages: parsePreset(efficientNetB0Arch), width: member.width, depth: member.depth,
                     resolution: member.resolution, stem: 32, head: 1280, activation: .silu, dropout: member.dropout)))
         }
-        let v2: [(String, String, Int, Int, Double)] = [
+        // As timm builds them: the 10% rule stays on (the official TF code turns it off, which only matters
+        // at widths other than 1; pass roundLimit 0 for that), -S scales its head, -M and -L keep 1280.
+        let v2: [(String, String, Int, Int, Double, HeadScaling)] = [
             ("s", "cn_r2_k3_s1_e1_c24_skip; er_r4_k3_s2_e4_c48; er_r4_k3_s2_e4_c64; ir_r6_k3_s2_e4_c128_se0.25; " +
-                "ir_r9_k3_s1_e6_c160_se0.25; ir_r15_k3_s2_e6_c256_se0.25", 24, 384, 0.2),
+                "ir_r9_k3_s1_e6_c160_se0.25; ir_r15_k3_s2_e6_c256_se0.25", 24, 384, 0.2, .scaled),
             ("m", "cn_r3_k3_s1_e1_c24_skip; er_r5_k3_s2_e4_c48; er_r5_k3_s2_e4_c80; ir_r7_k3_s2_e4_c160_se0.25; " +
-                "ir_r14_k3_s1_e6_c176_se0.25; ir_r18_k3_s2_e6_c304_se0.25; ir_r5_k3_s1_e6_c512_se0.25", 24, 480, 0.3),
+                "ir_r14_k3_s1_e6_c176_se0.25; ir_r18_k3_s2_e6_c304_se0.25; ir_r5_k3_s1_e6_c512_se0.25", 24, 480, 0.3, .fixed),
             ("l", "cn_r4_k3_s1_e1_c32_skip; er_r7_k3_s2_e4_c64; er_r7_k3_s2_e4_c96; ir_r10_k3_s2_e4_c192_se0.25; " +
-                "ir_r19_k3_s1_e6_c224_se0.25; ir_r25_k3_s2_e6_c384_se0.25; ir_r7_k3_s1_e6_c640_se0.25", 32, 480, 0.4),
+                "ir_r19_k3_s1_e6_c224_se0.25; ir_r25_k3_s2_e6_c384_se0.25; ir_r7_k3_s1_e6_c640_se0.25", 32, 480, 0.4, .fixed),
         ]
-        for (size, arch, stem, resolution, dropout) in v2 {
+        for (size, arch, stem, resolution, dropout, headScaling) in v2 {
             presets.append(Preset(
                 name: "efficientnetv2-\(size)",
                 summary: "EfficientNetV2-\(size.uppercased()) (Fused-MBConv early stages, \(resolution) px)",
                 spec: NetworkSpec(
                     stages: parsePreset(arch), resolution: resolution, stem: stem, head: 1280,
-                    activation: .silu, dropout: dropout, roundLimit: 0)))
+                    activation: .silu, dropout: dropout, headScaling: headScaling)))
         }
         presets.append(Preset(
             name: "mobilenetv2-100",

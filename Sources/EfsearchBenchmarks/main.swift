@@ -1,1 +1,112 @@
-print("benchmarks: todo")
+// Benchmarks that print figures (never assertions): run them in release builds.
+//
+//   swift run -c release efsearch-benchmarks            # all
+//   swift run -c release efsearch-benchmarks estimator  # cost-model candidates per second
+//   swift run -c release efsearch-benchmarks gemm       # OpenBLAS sgemm GFLOP/s and which library serves it
+import Architecture
+import Cost
+import Engine
+import Foundation
+
+#if DEBUG
+print("""
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+!! DEBUG BUILD: these figures mean nothing. Use swift run -c release !!
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+""")
+#endif
+
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+/// Seeded candidate lines: B0-like arch strings with random kernels, expansions, SE, channels and repeats,
+/// at random width, depth and resolution.
+func candidateLines(count: Int, seed: UInt64) -> [String] {
+    let random = RandomGenerator(seed: seed)
+    let base = Presets.defaultSpec.stages
+    return (0..<count).map { _ in
+        let stages = base.map { stage in
+            stage.map { block -> BlockSpec in
+                var block = block
+                block.kernel = [3, 5][random.uniformInt(2)]
+                if block.type == .ir { block.expansion = [3, 4, 6][random.uniformInt(3)] }
+                block.seRatio = [0, 0.25][random.uniformInt(2)]
+                block.outChannels = Int(Double(block.outChannels) * [0.75, 1.0, 1.25][random.uniformInt(3)])
+                block.repeats = max(1, block.repeats + random.uniformInt(3) - 1)
+                return block
+            }
+        }
+        let width = 0.5 + random.uniform(), depth = 0.5 + random.uniform()
+        let resolution = 128 + 8 * random.uniformInt(25)
+        return "{\"arch\": \"\(ArchString.format(stages))\", \"width\": \(width), \"depth\": \(depth), \"resolution\": \(resolution)}"
+    }
+}
+
+func benchmarkEstimator() throws {
+    let count = 200_000
+    let lines = candidateLines(count: count, seed: 1)
+    print("estimator: \(count) distinct candidates (random B0-space arch strings, widths, depths, resolutions)")
+
+    // 1. The library alone: parse the arch string, scale, resolve, count.
+    let specs: [(String, Double, Double, Int)] = lines.map { line in
+        let object = try! JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+        return (object["arch"] as! String, object["width"] as! Double, object["depth"] as! Double, object["resolution"] as! Int)
+    }
+    var checksum = 0
+    let library = try seconds {
+        for (arch, width, depth, resolution) in specs {
+            var spec = try NetworkSpec(arch: arch)
+            spec.width = width
+            spec.depth = depth
+            spec.resolution = resolution
+            checksum &+= CostModel.summary(of: try spec.resolve()).macs
+        }
+    }
+    print(String(format: "  library (parse + resolve + count):  %9.0f candidates/s  (%.2f us each)", Double(count) / library, library / Double(count) * 1e6))
+
+    // 2. The command line: efsearch estimate --jsonl FILE, JSON in and out, one process, one core.
+    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("efsearch")
+    guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+        print("  (build the efsearch product to time the command line: swift build -c release)")
+        return
+    }
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-bench-candidates.jsonl")
+    try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = ["estimate", "--jsonl", file.path, "--peak-gflops", "100", "--bandwidth-gbs", "10"]
+    process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+    let cli = try seconds {
+        try process.run()
+        process.waitUntilExit()
+    }
+    print(String(format: "  efsearch estimate --jsonl (JSON in/out): %9.0f candidates/s  (%.2f us each, process start included)", Double(count) / cli, cli / Double(count) * 1e6))
+    print("  reference: building a timm model and counting with fvcore takes about 650 ms per candidate here")
+    if checksum == 42 { print("") }  // keeps the loop from being optimised away
+}
+
+func benchmarkGEMM() {
+    print("gemm: cblas_sgemm from \(BLAS.sgemmLibraryPath) (core \(BLAS.coreName))")
+    for threads in [1, ProcessInfo.processInfo.activeProcessorCount] {
+        BLAS.setThreads(threads)
+        for size in [128, 512, 1024] {
+            print(String(format: "  %4d^3  %d thread(s): %7.1f GFLOP/s", size, threads, MachineBenchmark.gemmGFLOPS(size: size)))
+        }
+    }
+    print(String(format: "  copy bandwidth (256 MiB, 1 thread): %.1f GB/s", MachineBenchmark.copyBandwidthGBs()))
+}
+
+let which = CommandLine.arguments.dropFirst().first ?? "all"
+switch which {
+case "estimator": try benchmarkEstimator()
+case "gemm": benchmarkGEMM()
+case "all":
+    benchmarkGEMM()
+    try benchmarkEstimator()
+default:
+    print("usage: efsearch-benchmarks [all|estimator|gemm]")
+    exit(2)
+}

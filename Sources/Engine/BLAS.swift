@@ -1,4 +1,5 @@
 import CBLAS
+import CDynamicLinker
 import Foundation
 
 /// Thin, shape-documented wrappers over OpenBLAS.
@@ -31,5 +32,34 @@ public enum BLAS {
             a, Int32(lda ?? (transposeA ? m : k)),
             b, Int32(ldb ?? (transposeB ? k : n)),
             beta, c, Int32(ldc ?? n))
+    }
+
+    /// `C = alpha * op(A) * op(B) + beta * C` on arrays, row-major; shapes as in the pointer version.
+    public static func sgemm(
+        transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: [Float], b: [Float], beta: Float = 0, c: inout [Float]
+    ) {
+        precondition(a.count >= m * k && b.count >= k * n && c.count >= m * n, "sgemm: arrays smaller than their shapes")
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                          a: pa.baseAddress!, b: pb.baseAddress!, beta: beta, c: pc.baseAddress!)
+                }
+            }
+        }
+    }
+}
+
+extension BLAS {
+    /// The shared library that `cblas_sgemm` resolved to in this process (it must be OpenBLAS's, never
+    /// GSL's `gslcblas`).
+    public static var sgemmLibraryPath: String {
+        typealias Sgemm = @convention(c) (
+            CBLAS_ORDER, CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, Int32, Int32, Int32, Float,
+            UnsafePointer<Float>?, Int32, UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32) -> Void
+        let function: Sgemm = cblas_sgemm
+        guard let path = cdl_library_path(unsafeBitCast(function, to: UnsafeRawPointer.self)) else { return "unknown" }
+        return String(cString: path)
     }
 }

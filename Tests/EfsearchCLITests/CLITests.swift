@@ -1,0 +1,152 @@
+import Foundation
+import XCTest
+
+/// Runs the built `efsearch` binary: exit codes, messages and output formats.
+final class CLITests: XCTestCase {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static var binary: URL {
+        let directory = Bundle.main.bundleURL.deletingLastPathComponent()
+        for candidate in [directory, Bundle.main.bundleURL, directory.deletingLastPathComponent()] {
+            let url = candidate.appendingPathComponent("efsearch")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return directory.appendingPathComponent("efsearch")
+    }
+
+    func run(_ arguments: [String], stdin: String? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        // Fixed roofline figures keep the tests from measuring the machine.
+        var environment = ProcessInfo.processInfo.environment
+        environment["EFSEARCH_CACHE_DIR"] = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-cli-tests").path
+        process.environment = environment
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
+        let stderrData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
+            stderr: String(decoding: stderrData, as: UTF8.self))
+    }
+
+    let roofline = ["--peak-gflops", "100", "--bandwidth-gbs", "10"]
+
+    func testEstimateJSONHasTheDocumentedKeys() throws {
+        let result = try run(["estimate", "efficientnet-b0", "--json"] + roofline)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(object["params"] as? Int, 5_288_548)
+        XCTAssertEqual(object["macs"] as? Int, 385_814_752)
+        XCTAssertEqual(object["resolution"] as? Int, 224)
+        for key in ["flops_fvcore", "arch", "latency_ms_estimate", "activation_bytes", "peak_memory_bytes"] {
+            XCTAssertNotNil(object[key], key)
+        }
+    }
+
+    func testFlagsOverrideThePresetAndArchPrintsScaled() throws {
+        let result = try run(["estimate", "efficientnet-b0", "--width", "1.2", "--depth", "1.4", "--resolution", "300", "--json"] + roofline)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(object["params"] as? Int, 12_233_232)   // = efficientnet-b3
+        XCTAssertEqual(object["arch"] as? String,
+                       "ds_r2_k3_s1_c24_se0.25;ir_r3_k3_s2_e6_c32_se0.25;ir_r3_k5_s2_e6_c48_se0.25;ir_r5_k3_s2_e6_c96_se0.25;" +
+                       "ir_r5_k5_s1_e6_c136_se0.25;ir_r6_k5_s2_e6_c232_se0.25;ir_r2_k3_s1_e6_c384_se0.25")
+        let custom = try run(["estimate", "--arch", "ds_r1_k3_s1_c16;ir_r2_k3_s2_e6_c24", "--head", "0", "--classes", "10", "--json"] + roofline)
+        XCTAssertEqual(custom.status, 0, custom.stderr)
+        let customObject = try JSONSerialization.jsonObject(with: Data(custom.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(customObject["head"] as? Int, 0)
+    }
+
+    func testPerLayerTableListsTimmModules() throws {
+        let result = try run(["estimate", "mobilenetv2-100", "--per-layer"] + roofline)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("blocks.1.0.conv_dw"))
+        XCTAssertTrue(result.stdout.contains("3,504,872"))
+    }
+
+    func testBadInputExitsWithStatusTwoAndSaysWhy() throws {
+        let cases: [([String], String)] = [
+            (["estimate", "resnet50"], "efficientnet-b0"),
+            (["estimate", "--arch", "ir_r1_k3_s1_e6_c16;zz_r1"], "unknown block type \"zz\""),
+            (["estimate", "--arch", "ir_r1_k3_s1_e6_c16;"], "stage 2 is empty"),
+            (["estimate", "--arch", "ir_r1_k4_s1_e6_c16"], "must be odd"),
+            (["estimate", "--width", "0"], "width"),
+            (["estimate", "--depth", "-1"], "depth"),
+            (["estimate", "--resolution", "8"], "at least 17 px"),
+            (["estimate", "--width", "abc"], "width"),
+            (["estimate", "--batch", "0"], "--batch"),
+            (["scale", "--alpha", "0.5"], "alpha"),
+            (["scale", "--phi", "x"], "phi"),
+        ]
+        for (arguments, expected) in cases {
+            let result = try run(arguments + roofline)
+            XCTAssertEqual(result.status, 2, "\(arguments): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
+        }
+    }
+
+    func testJSONLinesGiveOneResultPerLineInOrder() throws {
+        let input = """
+        {"arch": "ds_r1_k3_s1_c16;ir_r2_k3_s2_e6_c24_se0.25", "width": 0.5, "resolution": 64}
+        {}
+
+        {"width": 1.2, "depth": 1.4, "resolution": 300}
+        """
+        let result = try run(["estimate", "--jsonl", "-"] + roofline, stdin: input)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let lines = result.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.count, 3)
+        let objects = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        XCTAssertEqual(objects[1]["params"] as? Int, 5_288_548)
+        XCTAssertEqual(objects[2]["params"] as? Int, 12_233_232)
+        XCTAssertEqual(objects[0]["resolution"] as? Int, 64)
+    }
+
+    func testMalformedJSONLineNamesTheLine() throws {
+        let input = "{\"width\": 1.0}\n{\"width\": 1.0\n{\"width\": 2}\n"
+        let result = try run(["estimate", "--jsonl", "-"] + roofline, stdin: input)
+        XCTAssertEqual(result.status, 2)
+        XCTAssertTrue(result.stderr.contains("line 2"), result.stderr)
+        XCTAssertEqual(result.stdout.split(separator: "\n").count, 1, "results before the bad line are kept")
+        let unknown = try run(["estimate", "--jsonl", "-"] + roofline, stdin: "{\"widht\": 1.0}\n")
+        XCTAssertEqual(unknown.status, 2)
+        XCTAssertTrue(unknown.stderr.contains("line 1") && unknown.stderr.contains("widht"), unknown.stderr)
+        let badValue = try run(["estimate", "--jsonl", "-"] + roofline, stdin: "{\"resolution\": \"big\"}\n")
+        XCTAssertEqual(badValue.status, 2)
+        XCTAssertTrue(badValue.stderr.contains("resolution"), badValue.stderr)
+        let missing = try run(["estimate", "--jsonl", "/nonexistent/candidates.jsonl"] + roofline)
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.stderr.contains("/nonexistent/candidates.jsonl"), missing.stderr)
+    }
+
+    func testScaleShowsRealisedAgainstTargetRatios() throws {
+        let result = try run(["scale", "--phi", "0-3", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let objects = try result.stdout.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        XCTAssertEqual(objects.count, 4)
+        XCTAssertEqual(objects[0]["flops_ratio"] as? Double, 1.0)
+        XCTAssertEqual(objects[3]["target_ratio"] as? Double, 8.0)
+        let ratios = objects.map { $0["flops_ratio"] as! Double }
+        XCTAssertEqual(ratios, ratios.sorted(), "FLOPs grow with phi")
+        XCTAssertEqual(objects[1]["resolution"] as? Int, 256)
+    }
+
+    func testMachineReportsOpenBLAS() throws {
+        let result = try run(["machine"] + roofline)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("openblas"), result.stdout)
+        XCTAssertFalse(result.stdout.contains("gslcblas"), result.stdout)
+    }
+}

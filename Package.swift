@@ -1,6 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// The estimator runs millions of times per search: release builds skip the dynamic exclusivity checks
+/// (debug builds keep them, so the tests still catch violations).
+let fastInReleaseBuilds: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "efsearch",
     platforms: [.macOS(.v14)],
@@ -30,12 +34,12 @@ let package = Package(
         .target(name: "CDynamicLinker", path: "Sources/CDynamicLinker", linkerSettings: [.linkedLibrary("dl")]),
 
         // MARK: Library layers (each depends only on the ones above it)
-        .target(name: "Architecture"),
-        .target(name: "Cost", dependencies: ["Architecture"]),
+        .target(name: "Architecture", swiftSettings: fastInReleaseBuilds),
+        .target(name: "Cost", dependencies: ["Architecture"], swiftSettings: fastInReleaseBuilds),
         .target(
             name: "Engine",
             dependencies: ["Architecture", "CBLAS", "CGSL", "CDynamicLinker"],
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))] + fastInReleaseBuilds
         ),
 
         // MARK: Executables
@@ -44,7 +48,8 @@ let package = Package(
             dependencies: [
                 "Architecture", "Cost", "Engine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            swiftSettings: fastInReleaseBuilds
         ),
         .executableTarget(
             name: "efsearch-benchmarks",

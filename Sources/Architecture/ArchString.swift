@@ -21,22 +21,25 @@ public enum ArchString {
         }
         var stages: [StageSpec] = []
         var stageNumber = 0
-        for stageRange in split(bytes, 0..<bytes.count, on: UInt8(ascii: ";")) {
+        var stageStart = 0
+        while stageStart <= bytes.count {
+            let stageEnd = bytes[stageStart...].firstIndex(of: UInt8(ascii: ";")) ?? bytes.count
             stageNumber += 1
             var stage: StageSpec = []
-            let blockRanges = split(bytes, stageRange, on: UInt8(ascii: ","))
-            if blockRanges.count == 1 && trimmed(bytes, blockRanges[0]).isEmpty {
+            if trimmed(bytes, stageStart..<stageEnd).isEmpty {
                 throw ArchStringError(
-                    stage: stageNumber, column: stageRange.lowerBound + 1,
+                    stage: stageNumber, column: stageStart + 1,
                     message: "stage \(stageNumber) is empty; expected one or more block strings separated by ','")
             }
             var blockNumber = 0
-            for blockRange in blockRanges {
+            var blockStart = stageStart
+            while blockStart <= stageEnd {
+                let blockEnd = bytes[blockStart..<stageEnd].firstIndex(of: UInt8(ascii: ",")) ?? stageEnd
                 blockNumber += 1
-                let range = trimmed(bytes, blockRange)
+                let range = trimmed(bytes, blockStart..<blockEnd)
                 if range.isEmpty {
                     throw ArchStringError(
-                        stage: stageNumber, block: blockNumber, column: blockRange.lowerBound + 1,
+                        stage: stageNumber, block: blockNumber, column: blockStart + 1,
                         message: "empty block string; expected a block string such as ir_r1_k3_s1_e6_c16")
                 }
                 let block = try parseBlock(bytes, range, stage: stageNumber, block: blockNumber)
@@ -46,8 +49,10 @@ public enum ArchString {
                         message: "stride s\(block.stride) on block string \(blockNumber) of stage \(stageNumber): only the first block of a stage has the stage's stride (timm ignores it elsewhere); start a new stage with ';' instead")
                 }
                 stage.append(block)
+                blockStart = blockEnd + 1
             }
             stages.append(stage)
+            stageStart = stageEnd + 1
         }
         return stages
     }
@@ -64,19 +69,82 @@ public enum ArchString {
 
     /// The canonical arch string of `stages`.
     public static func format(_ stages: [StageSpec]) -> String {
-        stages.map { stage in stage.map(format).joined(separator: ",") }.joined(separator: ";")
+        var out: [UInt8] = []
+        out.reserveCapacity(stages.count * 32)
+        append(stages, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the canonical arch string of `stages` to a UTF-8 buffer. It is plain ASCII
+    /// (letters, digits, `_ . , ;`), so it needs no escaping inside JSON or CSV.
+    public static func append(_ stages: [StageSpec], to out: inout [UInt8]) {
+        for (stageIndex, stage) in stages.enumerated() {
+            if stageIndex > 0 { out.append(UInt8(ascii: ";")) }
+            for (blockIndex, block) in stage.enumerated() {
+                if blockIndex > 0 { out.append(UInt8(ascii: ",")) }
+                append(block, to: &out)
+            }
+        }
     }
 
     /// The canonical block string of `block`.
     public static func format(_ block: BlockSpec) -> String {
-        var text = block.type.rawValue
-        text += "_r\(block.repeats)_k\(block.kernel)_s\(block.stride)"
-        if block.type.usesExpansion { text += "_e" + formatNumber(block.expansion) }
-        text += "_c\(block.outChannels)"
-        if block.seRatio > 0 { text += "_se" + formatNumber(block.seRatio) }
-        if block.skip != block.type.residualByDefault { text += block.skip ? "_skip" : "_noskip" }
-        if let activation = block.activation { text += "_" + activation.blockOption }
-        return text
+        var out: [UInt8] = []
+        append(block, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func append(_ block: BlockSpec, to out: inout [UInt8]) {
+        out.append(contentsOf: block.type.rawValue.utf8)
+        appendOption(UInt8(ascii: "r"), block.repeats, to: &out)
+        appendOption(UInt8(ascii: "k"), block.kernel, to: &out)
+        appendOption(UInt8(ascii: "s"), block.stride, to: &out)
+        if block.type.usesExpansion {
+            out.append(contentsOf: "_e".utf8)
+            appendNumber(block.expansion, to: &out)
+        }
+        appendOption(UInt8(ascii: "c"), block.outChannels, to: &out)
+        if block.seRatio > 0 {
+            out.append(contentsOf: "_se".utf8)
+            appendNumber(block.seRatio, to: &out)
+        }
+        if block.skip != block.type.residualByDefault { out.append(contentsOf: (block.skip ? "_skip" : "_noskip").utf8) }
+        if let activation = block.activation {
+            out.append(UInt8(ascii: "_"))
+            out.append(contentsOf: activation.blockOption.utf8)
+        }
+    }
+
+    private static func appendOption(_ key: UInt8, _ value: Int, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "_"))
+        out.append(key)
+        appendInteger(value, to: &out)
+    }
+
+    /// Appends the decimal digits of `value` to a UTF-8 buffer.
+    public static func appendInteger(_ value: Int, to out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[count] = UInt8(48 + magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            for index in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[index]) }
+        }
+    }
+
+    private static func appendNumber(_ value: Double, to out: inout [UInt8]) {
+        if value == value.rounded(), abs(value) < 1e15 {
+            appendInteger(Int(value), to: &out)
+        } else {
+            out.append(contentsOf: value.description.utf8)
+        }
     }
 
     /// The canonical form of an arch string.
@@ -97,17 +165,6 @@ public enum ArchString {
         byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r")
     }
 
-    private static func split(_ bytes: [UInt8], _ range: Range<Int>, on separator: UInt8) -> [Range<Int>] {
-        var parts: [Range<Int>] = []
-        var start = range.lowerBound
-        for index in range where bytes[index] == separator {
-            parts.append(start..<index)
-            start = index + 1
-        }
-        parts.append(start..<range.upperBound)
-        return parts
-    }
-
     private static func trimmed(_ bytes: [UInt8], _ range: Range<Int>) -> Range<Int> {
         var lower = range.lowerBound
         var upper = range.upperBound
@@ -120,11 +177,28 @@ public enum ArchString {
         func failure(_ column: Int, _ message: String) -> ArchStringError {
             ArchStringError(stage: stage, block: block, column: column + 1, message: message)
         }
-        let tokens = split(bytes, range, on: UInt8(ascii: "_"))
-        let typeText = String(decoding: bytes[tokens[0]], as: UTF8.self)
-        guard let type = BlockType(rawValue: typeText) else {
+        func text(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+        func equals(_ range: Range<Int>, _ word: StaticString) -> Bool {
+            guard range.count == word.utf8CodeUnitCount else { return false }
+            let pointer = word.utf8Start
+            for offset in 0..<range.count where bytes[range.lowerBound + offset] != pointer[offset] { return false }
+            return true
+        }
+        func nextToken(from start: Int) -> Range<Int> {
+            var end = start
+            while end < range.upperBound, bytes[end] != UInt8(ascii: "_") { end += 1 }
+            return start..<end
+        }
+        let typeRange = nextToken(from: range.lowerBound)
+        var typeText: String { text(typeRange) }
+        let type: BlockType
+        if equals(typeRange, "ir") { type = .ir }
+        else if equals(typeRange, "ds") { type = .ds }
+        else if equals(typeRange, "er") { type = .er }
+        else if equals(typeRange, "cn") { type = .cn }
+        else {
             let known = BlockType.allCases.map(\.rawValue).joined(separator: ", ")
-            throw failure(tokens[0].lowerBound, "unknown block type \"\(typeText)\"; expected one of \(known)")
+            throw failure(typeRange.lowerBound, "unknown block type \"\(typeText)\"; expected one of \(known)")
         }
 
         var repeats: Int?, kernel: Int?, stride: Int?, outChannels: Int?
@@ -132,40 +206,54 @@ public enum ArchString {
         var skip: Bool?
         var activation: Activation?
 
-        for token in tokens.dropFirst() {
+        var tokenStart = typeRange.upperBound + 1
+        while tokenStart <= range.upperBound {
+            let token = nextToken(from: tokenStart)
+            tokenStart = token.upperBound + 1
             let column = token.lowerBound
-            let word = String(decoding: bytes[token], as: UTF8.self)
             if token.isEmpty {
                 throw failure(column, "empty option (two '_' in a row or a trailing '_') in \"\(typeText)...\"")
             }
-            if word == "skip" || word == "noskip" {
-                if skip != nil { throw failure(column, "the skip flag is given twice (\"\(word)\")") }
-                skip = (word == "skip")
+            if equals(token, "skip") || equals(token, "noskip") {
+                if skip != nil { throw failure(column, "the skip flag is given twice (\"\(text(token))\")") }
+                skip = equals(token, "skip")
                 continue
             }
             if bytes[token.lowerBound] == UInt8(ascii: "n") {
-                guard let parsed = Activation(blockOption: Substring(word)) else {
-                    throw failure(column, "unknown activation option \"\(word)\"; expected nre (ReLU), nr6 (ReLU6), nsw or nsi (SiLU)")
+                let parsed: Activation
+                if equals(token, "nsw") || equals(token, "nsi") { parsed = .silu }
+                else if equals(token, "nre") { parsed = .relu }
+                else if equals(token, "nr6") { parsed = .relu6 }
+                else {
+                    throw failure(column, "unknown activation option \"\(text(token))\"; expected nre (ReLU), nr6 (ReLU6), nsw or nsi (SiLU)")
                 }
-                if activation != nil { throw failure(column, "the activation is given twice (\"\(word)\")") }
+                if activation != nil { throw failure(column, "the activation is given twice (\"\(text(token))\")") }
                 activation = parsed
                 continue
             }
             // A numeric option: letters, then the value.
             var split = token.lowerBound
             while split < token.upperBound, isLetter(bytes[split]) { split += 1 }
-            let key = String(decoding: bytes[token.lowerBound..<split], as: UTF8.self)
-            let valueText = String(decoding: bytes[split..<token.upperBound], as: UTF8.self)
-            guard numericOptions.contains(key) else {
-                throw failure(column, "unknown option \"\(word)\"; expected rN, kN, sN, eF, cN, seF, skip, noskip, nre, nr6, nsw or nsi")
+            let keyRange = token.lowerBound..<split
+            let valueRange = split..<token.upperBound
+            let key: String
+            switch true {
+            case equals(keyRange, "r"): key = "r"
+            case equals(keyRange, "k"): key = "k"
+            case equals(keyRange, "s"): key = "s"
+            case equals(keyRange, "c"): key = "c"
+            case equals(keyRange, "e"): key = "e"
+            case equals(keyRange, "se"): key = "se"
+            default:
+                throw failure(column, "unknown option \"\(text(token))\"; expected rN, kN, sN, eF, cN, seF, skip, noskip, nre, nr6, nsw or nsi")
             }
-            if valueText.isEmpty {
+            if valueRange.isEmpty {
                 throw failure(column, "option \"\(key)\" has no value; expected a number right after it, as in \"\(key)3\"")
             }
             switch key {
             case "e", "se":
-                guard let value = Double(valueText), value.isFinite else {
-                    throw failure(column, "option \"\(key)\" has value \"\(valueText)\"; expected a number")
+                guard let value = parseDecimal(bytes, valueRange), value.isFinite else {
+                    throw failure(column, "option \"\(key)\" has value \"\(text(valueRange))\"; expected a number")
                 }
                 if key == "e" {
                     if expansion != nil { throw failure(column, "option \"e\" is given twice") }
@@ -175,9 +263,8 @@ public enum ArchString {
                     seRatio = value
                 }
             default:
-                guard valueText.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-                      let value = Int(valueText) else {
-                    throw failure(column, "option \"\(key)\" has value \"\(valueText)\"; expected a whole number")
+                guard let value = parseWholeNumber(bytes, valueRange) else {
+                    throw failure(column, "option \"\(key)\" has value \"\(text(valueRange))\"; expected a whole number")
                 }
                 let alreadySet: Bool
                 switch key {
@@ -224,6 +311,44 @@ public enum ArchString {
         return BlockSpec(
             type: type, repeats: r, kernel: k, stride: s, expansion: e, outChannels: c,
             seRatio: se, skip: skip ?? type.residualByDefault, activation: activation)
+    }
+
+    /// Digits only, at most 12 of them.
+    private static func parseWholeNumber(_ bytes: [UInt8], _ range: Range<Int>) -> Int? {
+        guard !range.isEmpty, range.count <= 12 else { return nil }
+        var value = 0
+        for index in range {
+            let digit = Int(bytes[index]) - 48
+            guard digit >= 0 && digit <= 9 else { return nil }
+            value = value * 10 + digit
+        }
+        return value
+    }
+
+    /// A decimal number. Plain `digits[.digits]` with up to 15 significant digits is read as
+    /// mantissa / 10^k, which is exact and correctly rounded; anything else goes to `Double(String)`.
+    private static func parseDecimal(_ bytes: [UInt8], _ range: Range<Int>) -> Double? {
+        var mantissa = 0, digits = 0, fractionDigits = 0
+        var seenPoint = false, simple = true
+        for index in range {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: ".") && !seenPoint {
+                seenPoint = true
+            } else if byte >= 48 && byte <= 57 {
+                mantissa = mantissa * 10 + Int(byte - 48)
+                digits += 1
+                if seenPoint { fractionDigits += 1 }
+                if digits > 15 { simple = false; break }
+            } else {
+                simple = false
+                break
+            }
+        }
+        if simple && digits > 0 {
+            let powers: [Double] = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15]
+            return Double(mantissa) / powers[fractionDigits]
+        }
+        return Double(String(decoding: bytes[range], as: UTF8.self))
     }
 
     private static func isLetter(_ byte: UInt8) -> Bool {

@@ -71,8 +71,8 @@ public struct NetworkSpec: Hashable, Sendable {
 
     /// Checks the numbers that do not depend on the arch string.
     public func validate() throws {
-        func check(_ ok: Bool, _ field: String, _ message: String) throws {
-            if !ok { throw NetworkSpecError(field: field, message: message) }
+        func check(_ ok: Bool, _ field: String, _ message: @autoclosure () -> String) throws {
+            if !ok { throw NetworkSpecError(field: field, message: message()) }
         }
         try check(!stages.isEmpty, "arch", "the network has no stages")
         try check(width.isFinite && width > 0, "width", "\(width) must be a number greater than 0")
@@ -167,9 +167,14 @@ public struct Network: Hashable, Sendable {
         var dilation = 1
 
         for (stageIndex, stage) in spec.stages.enumerated() {
-            let repeats = Rounding.scaleRepeats(stage.map(\.repeats), depth: spec.depth)
+            // One block string per stage is the common case: ceil(r * depth), without temporary arrays.
+            let repeats = stage.count == 1
+                ? [Int((Double(stage[0].repeats) * spec.depth).rounded(.up))]
+                : Rounding.scaleRepeats(stage.map(\.repeats), depth: spec.depth)
             var scaledStage: StageSpec = []
+            scaledStage.reserveCapacity(stage.count)
             var blocks: [ResolvedBlock] = []
+            blocks.reserveCapacity(repeats.reduce(0, +))
             for (block, count) in zip(stage, repeats) {
                 var scaled = block
                 scaled.repeats = count

@@ -47,44 +47,66 @@ public enum CostModel {
     /// One row per layer, in forward order.
     public static func layers(of network: Network) -> [LayerCost] {
         var rows: [LayerCost] = []
-        rows.reserveCapacity(network.blocks.count * 4 + 4)
+        rows.reserveCapacity(network.stages.reduce(0) { $0 + $1.count } * 4 + 4)
+        forEachLayer(of: network) { rows.append($0) }
+        return rows
+    }
+
+    /// Calls `body` with each layer's row, in forward order, without collecting them.
+    public static func forEachLayer(of network: Network, _ body: (LayerCost) -> Void) {
         let stemSize = Network.convOutput(network.resolution, stride: 2)
-        rows.append(conv("conv_stem", 3, network.stemChannels, kernel: 3, stride: 2, network.resolution, stemSize))
+        body(conv("conv_stem", 3, network.stemChannels, kernel: 3, stride: 2, network.resolution, stemSize))
 
         for stage in network.stages {
             for block in stage {
-                appendBlock(block, to: &rows)
+                blockLayers(block, body)
             }
         }
         let last = network.stages.last?.last
         var channels = last?.outChannels ?? network.stemChannels
         let size = last?.outputSize ?? stemSize
         if network.headChannels > 0 {
-            rows.append(conv("conv_head", channels, network.headChannels, kernel: 1, stride: 1, size, size))
+            body(conv("conv_head", channels, network.headChannels, kernel: 1, stride: 1, size, size))
             channels = network.headChannels
         }
-        rows.append(LayerCost(
+        body(LayerCost(
             part: "global_pool", block: nil, kind: .pool, inChannels: channels, outChannels: channels, kernel: size, stride: 1,
             inputSize: size, outputSize: 1, params: 0, macs: 0, normElements: 0, poolElements: channels * size * size,
             inputElements: channels * size * size, outputElements: channels, heldElements: 0))
-        rows.append(LayerCost(
+        body(LayerCost(
             part: "classifier", block: nil, kind: .linear, inChannels: channels, outChannels: network.classes, kernel: 1, stride: 1,
             inputSize: 1, outputSize: 1, params: channels * network.classes + network.classes,
             macs: channels * network.classes, normElements: 0, poolElements: 0,
             inputElements: channels, outputElements: network.classes, heldElements: 0))
-        return rows
     }
 
     /// The totals for `network` at `batch` images.
     public static func summary(of network: Network, batch: Int = 1, machine: MachineProfile = .developmentMachine) -> CostSummary {
-        summary(of: layers(of: network), batch: batch, machine: machine)
+        var totals = Totals(batch: batch, machine: machine)
+        forEachLayer(of: network) { totals.add($0) }
+        return totals.summary
     }
 
     /// The totals of a list of rows at `batch` images.
     public static func summary(of rows: [LayerCost], batch: Int, machine: MachineProfile) -> CostSummary {
+        var totals = Totals(batch: batch, machine: machine)
+        for row in rows { totals.add(row) }
+        return totals.summary
+    }
+
+    /// Running sums over rows.
+    struct Totals {
+        let batch: Int
+        let machine: MachineProfile
         var params = 0, macs = 0, norm = 0, pool = 0, outputs = 0, peakLive = 0
         var seconds = 0.0
-        for row in rows {
+
+        init(batch: Int, machine: MachineProfile) {
+            self.batch = batch
+            self.machine = machine
+        }
+
+        mutating func add(_ row: LayerCost) {
             params += row.params
             macs += row.macs
             norm += row.normElements
@@ -93,10 +115,13 @@ public enum CostModel {
             peakLive = max(peakLive, row.inputElements + row.outputElements + row.heldElements)
             seconds += row.rooflineSeconds(batch: batch, machine: machine)
         }
-        return CostSummary(
-            params: params, macs: macs, normElements: norm, poolElements: pool, batch: batch,
-            activationBytes: 4 * outputs * batch, peakMemoryBytes: 4 * (params + peakLive * batch),
-            latencySeconds: seconds)
+
+        var summary: CostSummary {
+            CostSummary(
+                params: params, macs: macs, normElements: norm, poolElements: pool, batch: batch,
+                activationBytes: 4 * outputs * batch, peakMemoryBytes: 4 * (params + peakLive * batch),
+                latencySeconds: seconds)
+        }
     }
 
     // MARK: - Rows
@@ -131,33 +156,33 @@ public enum CostModel {
             inputElements: elements, outputElements: elements, heldElements: held)
     }
 
-    static func appendBlock(_ block: ResolvedBlock, to rows: inout [LayerCost]) {
+    static func blockLayers(_ block: ResolvedBlock, _ body: (LayerCost) -> Void) {
         let position = (stage: block.stage, index: block.index)
         let inSize = block.inputSize, outSize = block.outputSize
         // The block input stays alive until the residual add.
         let held = block.hasResidual ? block.inChannels * inSize * inSize : 0
         switch block.type {
         case .ds:
-            rows.append(depthwise("conv_dw", block: position, block.inChannels, kernel: block.kernel, stride: block.stride, inSize, outSize, held: held))
+            body(depthwise("conv_dw", block: position, block.inChannels, kernel: block.kernel, stride: block.stride, inSize, outSize, held: held))
             if block.seChannels > 0 {
-                rows.append(squeezeExcite("se", block: position, block.inChannels, reduced: block.seChannels, outSize, held: held))
+                body(squeezeExcite("se", block: position, block.inChannels, reduced: block.seChannels, outSize, held: held))
             }
-            rows.append(conv("conv_pw", block: position, block.inChannels, block.outChannels, kernel: 1, stride: 1, outSize, outSize, held: held))
+            body(conv("conv_pw", block: position, block.inChannels, block.outChannels, kernel: 1, stride: 1, outSize, outSize, held: held))
         case .ir:
-            rows.append(conv("conv_pw", block: position, block.inChannels, block.midChannels, kernel: 1, stride: 1, inSize, inSize, held: held))
-            rows.append(depthwise("conv_dw", block: position, block.midChannels, kernel: block.kernel, stride: block.stride, inSize, outSize, held: held))
+            body(conv("conv_pw", block: position, block.inChannels, block.midChannels, kernel: 1, stride: 1, inSize, inSize, held: held))
+            body(depthwise("conv_dw", block: position, block.midChannels, kernel: block.kernel, stride: block.stride, inSize, outSize, held: held))
             if block.seChannels > 0 {
-                rows.append(squeezeExcite("se", block: position, block.midChannels, reduced: block.seChannels, outSize, held: held))
+                body(squeezeExcite("se", block: position, block.midChannels, reduced: block.seChannels, outSize, held: held))
             }
-            rows.append(conv("conv_pwl", block: position, block.midChannels, block.outChannels, kernel: 1, stride: 1, outSize, outSize, held: held))
+            body(conv("conv_pwl", block: position, block.midChannels, block.outChannels, kernel: 1, stride: 1, outSize, outSize, held: held))
         case .er:
-            rows.append(conv("conv_exp", block: position, block.inChannels, block.midChannels, kernel: block.kernel, stride: block.stride, inSize, outSize, held: held))
+            body(conv("conv_exp", block: position, block.inChannels, block.midChannels, kernel: block.kernel, stride: block.stride, inSize, outSize, held: held))
             if block.seChannels > 0 {
-                rows.append(squeezeExcite("se", block: position, block.midChannels, reduced: block.seChannels, outSize, held: held))
+                body(squeezeExcite("se", block: position, block.midChannels, reduced: block.seChannels, outSize, held: held))
             }
-            rows.append(conv("conv_pwl", block: position, block.midChannels, block.outChannels, kernel: 1, stride: 1, outSize, outSize, held: held))
+            body(conv("conv_pwl", block: position, block.midChannels, block.outChannels, kernel: 1, stride: 1, outSize, outSize, held: held))
         case .cn:
-            rows.append(conv("conv", block: position, block.inChannels, block.outChannels, kernel: block.kernel, stride: block.stride, inSize, outSize, held: held))
+            body(conv("conv", block: position, block.inChannels, block.outChannels, kernel: block.kernel, stride: block.stride, inSize, outSize, held: held))
         }
     }
 }

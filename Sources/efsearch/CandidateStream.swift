@@ -18,8 +18,11 @@ struct CandidateStream {
 
     var batch: Int
     var machine: MachineProfile
-    /// Parsed arch strings, since a search asks about the same architecture at many scales.
-    private var archCache: [String: [StageSpec]] = [:]
+    /// The last arch string and its stages: consecutive lines often share an architecture at several scales.
+    private var lastArch: (text: String, stages: [StageSpec])?
+    private let defaultSpec = Presets.defaultSpec
+    /// One output line, reused.
+    private var scratch: [UInt8] = []
 
     init(batch: Int, machine: MachineProfile) {
         self.batch = batch
@@ -30,11 +33,11 @@ struct CandidateStream {
         let source = path == "-" ? "standard input" : path
         var output = OutputBuffer()
         var number = 0
-        func process(_ line: Substring) throws {
+        func process(_ line: UnsafeRawBufferPointer) throws {
             number += 1
-            if line.allSatisfy(\.isWhitespace) { return }
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
             do {
-                output.append(try estimate(line))
+                try estimate(line, appendingTo: &output)
             } catch let error as CandidateLineError {
                 output.flush()
                 throw CandidateLineError(source: source, line: number, message: error.message)
@@ -44,78 +47,108 @@ struct CandidateStream {
             }
         }
         if path == "-" {
-            while let line = readLine(strippingNewline: true) { try process(Substring(line)) }
+            while let line = readLine(strippingNewline: true) {
+                var line = line
+                try line.withUTF8 { try process(UnsafeRawBufferPointer($0)) }
+            }
         } else {
             guard FileManager.default.fileExists(atPath: path) else {
                 throw CandidateLineError(source: path, line: 0, message: "no such file; expected a file of JSON lines or '-' for standard input")
             }
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            let text = String(decoding: data, as: UTF8.self)
-            for line in text.split(separator: "\n", omittingEmptySubsequences: false) { try process(line) }
+            try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+                guard let base = bytes.baseAddress else { return }
+                var start = 0
+                while start < bytes.count {
+                    let newline = memchr(base + start, 0x0A, bytes.count - start)
+                    let end = newline.map { UnsafeRawPointer($0) - base } ?? bytes.count
+                    try process(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+                    start = end + 1
+                }
+            }
         }
         output.flush()
     }
 
     /// The estimate for one JSON line, as one JSON line.
-    mutating func estimate(_ line: Substring) throws -> String {
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: Data(line.utf8))
-        } catch {
-            throw CandidateLineError(source: "", line: 0, message: "malformed JSON (\(line.prefix(60))); expected one object such as {\"arch\": \"...\", \"width\": 1.1}")
+    mutating func estimate(_ line: UnsafeRawBufferPointer, appendingTo output: inout OutputBuffer) throws {
+        var spec = defaultSpec
+        let fields = try CandidateStream.fields(of: line)
+        if let preset = fields.first(where: { $0.key == "preset" }) {
+            spec = try Presets.named(try string(preset.value, "preset")).spec
         }
-        guard let fields = object as? [String: Any] else {
-            throw CandidateLineError(source: "", line: 0, message: "expected a JSON object, got \(line.prefix(60))")
-        }
-        for key in fields.keys where !CandidateStream.keys.contains(key) {
-            throw CandidateLineError(source: "", line: 0, message: "unknown key \"\(key)\"; expected \(CandidateStream.keys.sorted().joined(separator: ", "))")
-        }
-        var spec = try (fields["preset"].map { try Presets.named(try string($0, "preset")).spec }) ?? Presets.defaultSpec
-        if let arch = fields["arch"] {
-            let text = try string(arch, "arch")
-            if let cached = archCache[text] {
-                spec.stages = cached
-            } else {
-                spec.stages = try ArchString.parse(text)
-                if archCache.count > 100_000 { archCache.removeAll(keepingCapacity: true) }
-                archCache[text] = spec.stages
+        for (key, value) in fields {
+            switch key {
+            case "preset": break
+            case "arch":
+                let text = try string(value, "arch")
+                if let lastArch, lastArch.text == text {
+                    spec.stages = lastArch.stages
+                } else {
+                    spec.stages = try ArchString.parse(text)
+                    lastArch = (text, spec.stages)
+                }
+            case "width": spec.width = try number(value, "width")
+            case "depth": spec.depth = try number(value, "depth")
+            case "resolution": spec.resolution = try integer(value, "resolution")
+            case "stem": spec.stem = try integer(value, "stem")
+            case "head": spec.head = try integer(value, "head")
+            case "classes": spec.classes = try integer(value, "classes")
+            case "activation":
+                let name = try string(value, "activation")
+                guard let activation = Activation(rawValue: name) else {
+                    throw CandidateLineError(source: "", line: 0, message: "key \"activation\" has value \"\(name)\"; expected silu, relu or relu6")
+                }
+                spec.activation = activation
+            default:
+                throw CandidateLineError(source: "", line: 0, message: "unknown key \"\(key)\"; expected \(CandidateStream.keys.sorted().joined(separator: ", "))")
             }
-        }
-        if let value = fields["width"] { spec.width = try number(value, "width") }
-        if let value = fields["depth"] { spec.depth = try number(value, "depth") }
-        if let value = fields["resolution"] { spec.resolution = try integer(value, "resolution") }
-        if let value = fields["stem"] { spec.stem = try integer(value, "stem") }
-        if let value = fields["head"] { spec.head = try integer(value, "head") }
-        if let value = fields["classes"] { spec.classes = try integer(value, "classes") }
-        if let value = fields["activation"] {
-            let name = try string(value, "activation")
-            guard let activation = Activation(rawValue: name) else {
-                throw CandidateLineError(source: "", line: 0, message: "key \"activation\" has value \"\(name)\"; expected silu, relu or relu6")
-            }
-            spec.activation = activation
         }
         let network = try spec.resolve()
-        return EstimateReport.json(network, CostModel.summary(of: network, batch: batch, machine: machine))
+        scratch.removeAll(keepingCapacity: true)
+        EstimateReport.appendJSON(network, CostModel.summary(of: network, batch: batch, machine: machine), to: &scratch)
+        output.append(scratch)
     }
 
-    private func string(_ value: Any, _ key: String) throws -> String {
-        guard let text = value as? String else {
-            throw CandidateLineError(source: "", line: 0, message: "key \"\(key)\" has value \(value); expected a string")
+    /// The key-value pairs of one line: the fast reader for plain flat objects, `JSONSerialization` for
+    /// everything else (and for its error messages).
+    static func fields(of line: UnsafeRawBufferPointer) throws -> [(key: String, value: FlatJSONValue)] {
+        if let fields = FlatJSON.parse(line) { return fields }
+        let excerpt = String(decoding: line.prefix(60), as: UTF8.self)
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(line))
+        } catch {
+            throw CandidateLineError(source: "", line: 0, message: "malformed JSON (\(excerpt)); expected one object such as {\"arch\": \"...\", \"width\": 1.1}")
+        }
+        guard let dictionary = object as? [String: Any] else {
+            throw CandidateLineError(source: "", line: 0, message: "expected a JSON object, got \(excerpt)")
+        }
+        return try dictionary.sorted { $0.key < $1.key }.map { key, value in
+            if let text = value as? String { return (key, .string(text)) }
+            if let number = value as? NSNumber, String(cString: number.objCType) != "c" { return (key, .number(number.doubleValue)) }
+            throw CandidateLineError(source: "", line: 0, message: "key \"\(key)\" has value \(value); expected a string or a number")
+        }
+    }
+
+    private func string(_ value: FlatJSONValue, _ key: String) throws -> String {
+        guard case .string(let text) = value else {
+            throw CandidateLineError(source: "", line: 0, message: "key \"\(key)\" has a number; expected a string")
         }
         return text
     }
 
-    private func number(_ value: Any, _ key: String) throws -> Double {
-        guard let number = value as? NSNumber else {
-            throw CandidateLineError(source: "", line: 0, message: "key \"\(key)\" has value \(value); expected a number")
+    private func number(_ value: FlatJSONValue, _ key: String) throws -> Double {
+        guard case .number(let number) = value else {
+            throw CandidateLineError(source: "", line: 0, message: "key \"\(key)\" has a string; expected a number")
         }
-        return number.doubleValue
+        return number
     }
 
-    private func integer(_ value: Any, _ key: String) throws -> Int {
+    private func integer(_ value: FlatJSONValue, _ key: String) throws -> Int {
         let double = try number(value, key)
         guard double == double.rounded(), abs(double) < 1e12 else {
-            throw CandidateLineError(source: "", line: 0, message: "key \"\(key)\" has value \(value); expected a whole number")
+            throw CandidateLineError(source: "", line: 0, message: "key \"\(key)\" has value \(double); expected a whole number")
         }
         return Int(double)
     }
@@ -123,17 +156,17 @@ struct CandidateStream {
 
 /// Collects output lines and writes them to standard output in large chunks.
 struct OutputBuffer {
-    private var pending = ""
+    private var pending: [UInt8] = []
 
-    mutating func append(_ line: String) {
-        pending += line
-        pending += "\n"
-        if pending.utf8.count > 1 << 16 { flush() }
+    mutating func append(_ line: [UInt8]) {
+        pending.append(contentsOf: line)
+        pending.append(UInt8(ascii: "\n"))
+        if pending.count > 1 << 16 { flush() }
     }
 
     mutating func flush() {
         guard !pending.isEmpty else { return }
-        FileHandle.standardOutput.write(Data(pending.utf8))
+        FileHandle.standardOutput.write(Data(pending))
         pending.removeAll(keepingCapacity: true)
     }
 }

@@ -62,7 +62,14 @@ extension Efsearch {
 /// How estimates are printed.
 enum EstimateReport {
     static func json(_ network: Network, _ summary: CostSummary) -> String {
-        var out = JSONObjectWriter()
+        var bytes: [UInt8] = []
+        appendJSON(network, summary, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the JSON object of an estimate to a byte buffer (the `--jsonl` hot path).
+    static func appendJSON(_ network: Network, _ summary: CostSummary, to buffer: inout [UInt8]) {
+        var out = JSONObjectWriter(takingOver: &buffer)
         out.add("params", summary.params)
         out.add("macs", summary.macs)
         out.add("flops_fvcore", summary.flops(.fvcore))
@@ -74,12 +81,12 @@ enum EstimateReport {
         out.add("head", network.headChannels)
         out.add("classes", network.classes)
         out.add("activation", network.activation.rawValue)
-        out.add("arch", network.archString)
+        out.add("arch", arch: network.scaledStages)
         out.add("batch", summary.batch)
         out.add("latency_ms_estimate", summary.latencySeconds * 1000)
         out.add("activation_bytes", summary.activationBytes)
         out.add("peak_memory_bytes", summary.peakMemoryBytes)
-        return out.finished()
+        buffer = out.finishedBytes()
     }
 
     static func text(name: String, _ network: Network, _ summary: CostSummary, machine: MachineProfile) -> String {

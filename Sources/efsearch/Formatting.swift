@@ -1,29 +1,77 @@
+import Architecture
 import Foundation
 
-/// Builds one JSON object with keys in a fixed order, without going through a dictionary.
+/// Builds one JSON object with keys in a fixed order, as UTF-8 bytes, without going through a dictionary.
+/// `init(takingOver:)` continues a byte buffer (the `--jsonl` output), so nothing is copied.
 struct JSONObjectWriter {
-    private(set) var text = "{"
+    private(set) var bytes: [UInt8]
     private var first = true
 
-    private mutating func key(_ name: String) {
-        text += first ? "\"" : ",\""
+    init() {
+        bytes = [UInt8(ascii: "{")]
+    }
+
+    /// Takes over `buffer` (leaving it empty) and appends to it; `finishedBytes()` gives it back.
+    init(takingOver buffer: inout [UInt8]) {
+        bytes = []
+        swap(&bytes, &buffer)
+        bytes.append(UInt8(ascii: "{"))
+    }
+
+    private mutating func key(_ name: StaticString) {
+        if !first { bytes.append(UInt8(ascii: ",")) }
         first = false
-        text += name
-        text += "\":"
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        bytes.append(contentsOf: "\":".utf8)
     }
 
-    mutating func add(_ name: String, _ value: Int) { key(name); text += String(value) }
-    mutating func add(_ name: String, _ value: Double) {
+    mutating func add(_ name: StaticString, _ value: Int) {
         key(name)
-        text += value.isFinite ? "\(value)" : "null"
+        ArchString.appendInteger(value, to: &bytes)
     }
-    mutating func add(_ name: String, _ value: Bool) { key(name); text += value ? "true" : "false" }
-    mutating func add(_ name: String, _ value: String) { key(name); text += JSONObjectWriter.quoted(value) }
-    mutating func addRaw(_ name: String, _ json: String) { key(name); text += json }
 
-    func finished() -> String { text + "}" }
+    /// A canonical arch string, written straight from the stages (ASCII, nothing to escape).
+    mutating func add(_ name: StaticString, arch stages: [StageSpec]) {
+        key(name)
+        bytes.append(UInt8(ascii: "\""))
+        ArchString.append(stages, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+    mutating func add(_ name: StaticString, _ value: Double) {
+        key(name)
+        bytes.append(contentsOf: (value.isFinite ? value.description : "null").utf8)
+    }
+    mutating func add(_ name: StaticString, _ value: Bool) { key(name); bytes.append(contentsOf: (value ? "true" : "false").utf8) }
+    mutating func add(_ name: StaticString, _ value: String) {
+        key(name)
+        if value.utf8.allSatisfy(JSONObjectWriter.needsNoEscape) {
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(contentsOf: value.utf8)
+            bytes.append(UInt8(ascii: "\""))
+        } else {
+            bytes.append(contentsOf: JSONObjectWriter.quoted(value).utf8)
+        }
+    }
+
+    static func needsNoEscape(_ byte: UInt8) -> Bool {
+        byte >= 0x20 && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\")
+    }
+
+    /// The buffer with the object closed.
+    consuming func finishedBytes() -> [UInt8] {
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
+    }
+
+    /// The object as text, closed.
+    consuming func finished() -> String { String(decoding: finishedBytes(), as: UTF8.self) }
 
     static func quoted(_ value: String) -> String {
+        // Fast path: nothing to escape (arch strings, names).
+        if value.utf8.allSatisfy(needsNoEscape) {
+            return "\"" + value + "\""
+        }
         var out = "\""
         for scalar in value.unicodeScalars {
             switch scalar {

@@ -1,0 +1,105 @@
+import Foundation
+
+/// A value of a flat JSON object: a string or a number.
+enum FlatJSONValue {
+    case string(String)
+    case number(Double)
+}
+
+/// Reads `{"key": value, ...}` lines whose values are plain strings (no escapes) or numbers: the shape
+/// of every candidate a search writes, read at about 1 us a line. It returns nil for anything else
+/// (escapes, nested values, true/false/null, malformed text); callers then use `JSONSerialization`,
+/// which handles all of JSON and reports errors.
+enum FlatJSON {
+    static func parse(_ line: UnsafeRawBufferPointer) -> [(key: String, value: FlatJSONValue)]? {
+        do {
+            let bytes = line.bindMemory(to: UInt8.self)
+            var index = 0
+            let count = bytes.count
+            func skipSpace() {
+                while index < count, bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0D { index += 1 }
+            }
+            func readString() -> String? {
+                guard index < count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+                index += 1
+                let start = index
+                while index < count, bytes[index] != UInt8(ascii: "\"") {
+                    if bytes[index] == UInt8(ascii: "\\") || bytes[index] < 0x20 { return nil }
+                    index += 1
+                }
+                guard index < count else { return nil }
+                let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                index += 1
+                return text
+            }
+            func readNumber() -> Double? {
+                let start = index
+                if index < count, bytes[index] == UInt8(ascii: "-") { index += 1 }
+                var mantissa = 0, digits = 0, fraction = 0
+                var simple = true
+                while index < count, bytes[index] >= 48, bytes[index] <= 57 {
+                    mantissa = mantissa &* 10 &+ Int(bytes[index] - 48); digits += 1; index += 1
+                }
+                guard digits > 0 else { return nil }
+                if index < count, bytes[index] == UInt8(ascii: ".") {
+                    index += 1
+                    let before = digits
+                    while index < count, bytes[index] >= 48, bytes[index] <= 57 {
+                        mantissa = mantissa &* 10 &+ Int(bytes[index] - 48); digits += 1; fraction += 1; index += 1
+                    }
+                    guard digits > before else { return nil }
+                }
+                if index < count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+                    simple = false
+                    index += 1
+                    if index < count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+                    let exponentStart = index
+                    while index < count, bytes[index] >= 48, bytes[index] <= 57 { index += 1 }
+                    guard index > exponentStart else { return nil }
+                }
+                if simple && digits <= 15 {
+                    // mantissa / 10^k is exact in both operands, so the division rounds correctly.
+                    let value = Double(mantissa) / powersOfTen[fraction]
+                    return bytes[start] == UInt8(ascii: "-") ? -value : value
+                }
+                return Double(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self))
+            }
+
+            var fields: [(key: String, value: FlatJSONValue)] = []
+            skipSpace()
+            guard index < count, bytes[index] == UInt8(ascii: "{") else { return nil }
+            index += 1
+            skipSpace()
+            if index < count, bytes[index] == UInt8(ascii: "}") {
+                index += 1
+            } else {
+                while true {
+                    skipSpace()
+                    guard let key = readString() else { return nil }
+                    skipSpace()
+                    guard index < count, bytes[index] == UInt8(ascii: ":") else { return nil }
+                    index += 1
+                    skipSpace()
+                    guard index < count else { return nil }
+                    if bytes[index] == UInt8(ascii: "\"") {
+                        guard let text = readString() else { return nil }
+                        fields.append((key, .string(text)))
+                    } else {
+                        guard let number = readNumber() else { return nil }
+                        fields.append((key, .number(number)))
+                    }
+                    skipSpace()
+                    guard index < count else { return nil }
+                    if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                    guard bytes[index] == UInt8(ascii: "}") else { return nil }
+                    index += 1
+                    break
+                }
+            }
+            skipSpace()
+            return index == count ? fields : nil
+        }
+    }
+
+    private static let powersOfTen: [Double] = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15]
+}

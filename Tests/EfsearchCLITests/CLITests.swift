@@ -114,6 +114,24 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(objects[0]["resolution"] as? Int, 64)
     }
 
+    /// Plain lines take the fast reader; escapes, exponents and odd spacing go through JSONSerialization.
+    /// Both must give the same answer.
+    func testFastAndGeneralJSONReadersAgree() throws {
+        let input = """
+        {"arch": "ds_r1_k3_s1_c16;ir_r2_k3_s2_e6_c24_se0.25", "width": 0.75, "resolution": 96, "classes": 10}
+        {"arch":"ds_r1_k3_s1_c16\\u003bir_r2_k3_s2_e6_c24_se0.25","width":7.5e-1,"resolution":9.6E1,"classes":10.0}
+        {  "classes" : 10 , "resolution" : 96, "width" : 0.750, "arch" : "ds_r1_k3_s1_c16;ir_r2_k3_s2_e6_c24_se0.25"  }
+        """
+        let result = try run(["estimate", "--jsonl", "-"] + roofline, stdin: input)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 3)
+        XCTAssertEqual(Set(lines).count, 1, "\(lines)")
+        let boolean = try run(["estimate", "--jsonl", "-"] + roofline, stdin: "{\"width\": true}\n")
+        XCTAssertEqual(boolean.status, 2)
+        XCTAssertTrue(boolean.stderr.contains("width"), boolean.stderr)
+    }
+
     func testMalformedJSONLineNamesTheLine() throws {
         let input = "{\"width\": 1.0}\n{\"width\": 1.0\n{\"width\": 2}\n"
         let result = try run(["estimate", "--jsonl", "-"] + roofline, stdin: input)

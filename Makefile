@@ -1,0 +1,37 @@
+# efsearch: the two commands a fresh machine needs are `make run` and `make test`.
+SWIFT ?= swift
+DEBIAN_PACKAGES := libopenblas-dev libgsl-dev libsqlite3-dev
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test deps build bench golden clean
+
+## Installs the Debian packages that are missing (OpenBLAS, GSL, SQLite headers).
+deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release
+
+## The main job on the built-in default data.
+run: build
+	.build/release/efsearch estimate efficientnet-b0 --per-layer
+	.build/release/efsearch scale --phi 0-7
+
+## The test suite, in release mode (numeric tests are slow in debug builds).
+test: deps
+	$(SWIFT) test -c release
+
+## Benchmarks print figures; they assert nothing.
+bench: build
+	$(SWIFT) run -c release efsearch-benchmarks
+
+## Regenerates the timm golden fixtures (needs torch and timm from PyPI; the tests never do).
+golden:
+	python3 scripts/make_cost_golden.py
+
+clean:
+	rm -rf .build

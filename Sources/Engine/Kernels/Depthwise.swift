@@ -1,0 +1,197 @@
+/// Depthwise kxk convolution in NHWC, vectorised over channels (8 at a time).
+///
+/// Shapes: `x` `[N, H, W, C]`; `w` `[kh, kw, C]`; `y` `[N, Ho, Wo, C]`; geometry as `ConvGeometry`
+/// with `inChannels == outChannels == C`.
+public enum DepthwiseKernels {
+    /// `y = dwconv(x, w)`, then, if given, the epilogue `y = act(y * scale[c] + shift[c])` in the same pass.
+    public static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, epilogue: Epilogue? = nil) {
+        let (c, ho, wo, k) = (g.inChannels, g.outHeight, g.outWidth, g.kernel)
+        let vectors = c / 8
+        Parallel.forEachChunk(g.batch * ho, minimumChunk: 2) { range in
+            for row in range {
+                let n = row / ho, oy = row % ho
+                for ox in 0..<wo {
+                    let out = y + ((row * wo + ox) * c)
+                    for v in 0..<vectors {
+                        var sum = SIMD8<Float>()
+                        for ky in 0..<k {
+                            let iy = oy * g.stride - g.padding + ky * g.dilation
+                            guard iy >= 0 && iy < g.height else { continue }
+                            for kx in 0..<k {
+                                let ix = ox * g.stride - g.padding + kx * g.dilation
+                                guard ix >= 0 && ix < g.width else { continue }
+                                sum += x.loadVector(((n * g.height + iy) * g.width + ix) * c + v * 8) * w.loadVector((ky * k + kx) * c + v * 8)
+                            }
+                        }
+                        if let epilogue { sum = epilogue.apply(sum, channel: v * 8) }
+                        out.storeVector(sum, v * 8)
+                    }
+                    for channel in (vectors * 8)..<c {
+                        var sum: Float = 0
+                        for ky in 0..<k {
+                            let iy = oy * g.stride - g.padding + ky * g.dilation
+                            guard iy >= 0 && iy < g.height else { continue }
+                            for kx in 0..<k {
+                                let ix = ox * g.stride - g.padding + kx * g.dilation
+                                guard ix >= 0 && ix < g.width else { continue }
+                                sum += x[((n * g.height + iy) * g.width + ix) * c + channel] * w[(ky * k + kx) * c + channel]
+                            }
+                        }
+                        if let epilogue { sum = epilogue.applyScalar(sum, channel: channel) }
+                        out[channel] = sum
+                    }
+                }
+            }
+        }
+    }
+
+    /// Backward: `dX` (overwritten, if given) and `dW += ...`. `partials` is scratch of
+    /// `Parallel.threads * kh * kw * C` floats: each chunk of images sums into its own slice, and the
+    /// slices are added in a fixed order, so the result does not depend on timing.
+    public static func backward(
+        _ g: ConvGeometry, x: UnsafePointer<Float>, w: UnsafePointer<Float>, dY: UnsafePointer<Float>,
+        dW: UnsafeMutablePointer<Float>, dX: UnsafeMutablePointer<Float>?, partials: UnsafeMutablePointer<Float>
+    ) {
+        let (c, ho, wo, k, p, s, d) = (g.inChannels, g.outHeight, g.outWidth, g.kernel, g.padding, g.stride, g.dilation)
+        if let dX {
+            // Gather over input rows: each thread owns whole rows of dX.
+            Parallel.forEachChunk(g.batch * g.height, minimumChunk: 2) { range in
+                for row in range {
+                    let n = row / g.height, iy = row % g.height
+                    let target = dX + row * g.width * c
+                    target.update(repeating: 0, count: g.width * c)
+                    for ky in 0..<k {
+                        let ty = iy + p - ky * d
+                        guard ty >= 0, ty % s == 0, ty / s < ho else { continue }
+                        let oy = ty / s
+                        for ix in 0..<g.width {
+                            let out = target + ix * c
+                            for kx in 0..<k {
+                                let tx = ix + p - kx * d
+                                guard tx >= 0, tx % s == 0, tx / s < wo else { continue }
+                                let source = dY + ((n * ho + oy) * wo + tx / s) * c
+                                let weights = w + (ky * k + kx) * c
+                                var channel = 0
+                                while channel + 8 <= c {
+                                    out.storeVector(out.loadVector(channel) + source.loadVector(channel) * weights.loadVector(channel), channel)
+                                    channel += 8
+                                }
+                                while channel < c {
+                                    out[channel] += source[channel] * weights[channel]
+                                    channel += 1
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // dW: partial sums per chunk of (image, output row), then a fixed-order reduction.
+        let taps = k * k * c
+        let chunks = min(Parallel.threads, g.batch * ho)
+        partials.update(repeating: 0, count: chunks * taps)
+        Parallel.forEachChunk(chunks) { chunkRange in
+            for chunk in chunkRange {
+                let partial = partials + chunk * taps
+                let total = g.batch * ho
+                for row in (total * chunk / chunks)..<(total * (chunk + 1) / chunks) {
+                    let n = row / ho, oy = row % ho
+                    for ky in 0..<k {
+                        let iy = oy * s - p + ky * d
+                        guard iy >= 0 && iy < g.height else { continue }
+                        for ox in 0..<wo {
+                            let gradient = dY + (row * wo + ox) * c
+                            for kx in 0..<k {
+                                let ix = ox * s - p + kx * d
+                                guard ix >= 0 && ix < g.width else { continue }
+                                let input = x + ((n * g.height + iy) * g.width + ix) * c
+                                let target = partial + (ky * k + kx) * c
+                                var channel = 0
+                                while channel + 8 <= c {
+                                    target.storeVector(target.loadVector(channel) + gradient.loadVector(channel) * input.loadVector(channel), channel)
+                                    channel += 8
+                                }
+                                while channel < c {
+                                    target[channel] += gradient[channel] * input[channel]
+                                    channel += 1
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for chunk in 0..<chunks {
+            let partial = partials + chunk * taps
+            for index in 0..<taps { dW[index] += partial[index] }
+        }
+    }
+
+    /// The plain definition, for tests.
+    public static func referenceForward(_ g: ConvGeometry, x: [Float], w: [Float]) -> [Float] {
+        let c = g.inChannels
+        var y = [Float](repeating: 0, count: g.rows * c)
+        for n in 0..<g.batch {
+            for oy in 0..<g.outHeight {
+                for ox in 0..<g.outWidth {
+                    for channel in 0..<c {
+                        var sum: Float = 0
+                        for ky in 0..<g.kernel {
+                            for kx in 0..<g.kernel {
+                                let iy = oy * g.stride - g.padding + ky * g.dilation
+                                let ix = ox * g.stride - g.padding + kx * g.dilation
+                                guard iy >= 0, iy < g.height, ix >= 0, ix < g.width else { continue }
+                                sum += x[((n * g.height + iy) * g.width + ix) * c + channel] * w[(ky * g.kernel + kx) * c + channel]
+                            }
+                        }
+                        y[((n * g.outHeight + oy) * g.outWidth + ox) * c + channel] = sum
+                    }
+                }
+            }
+        }
+        return y
+    }
+}
+
+/// A per-channel affine map and activation applied to a convolution's output in the same pass
+/// (batch norm folded for inference: `scale = gamma / sqrt(var + eps)`, `shift = beta - mean * scale`).
+public struct Epilogue {
+    public var scale: UnsafePointer<Float>
+    public var shift: UnsafePointer<Float>
+    public var activation: ActivationKind?
+
+    public init(scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, activation: ActivationKind?) {
+        self.scale = scale
+        self.shift = shift
+        self.activation = activation
+    }
+
+    @inline(__always)
+    func apply(_ value: SIMD8<Float>, channel: Int) -> SIMD8<Float> {
+        let affine = value * scale.loadVector(channel) + shift.loadVector(channel)
+        guard let activation else { return affine }
+        return ActivationKernels.apply(activation, affine)
+    }
+
+    @inline(__always)
+    func applyScalar(_ value: Float, channel: Int) -> Float {
+        let affine = value * scale[channel] + shift[channel]
+        guard let activation else { return affine }
+        return ActivationKernels.applyScalar(activation, affine)
+    }
+
+    /// Applies the epilogue in place to rows of `[rows, channels]`.
+    public func apply(to y: UnsafeMutablePointer<Float>, rows: Int, channels: Int) {
+        let vectors = channels / 8
+        Parallel.forEachChunk(rows, minimumChunk: 64) { range in
+            for row in range {
+                let line = y + row * channels
+                for v in 0..<vectors { line.storeVector(apply(line.loadVector(v * 8), channel: v * 8), v * 8) }
+                for channel in (vectors * 8)..<channels { line[channel] = applyScalar(line[channel], channel: channel) }
+            }
+        }
+    }
+}
+
+public typealias ActivationKind = Architecture.Activation
+import Architecture

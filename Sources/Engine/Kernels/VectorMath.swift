@@ -1,0 +1,52 @@
+/// Vectorised elementwise math on `SIMD8<Float>` (the engine's vector width: one AVX register).
+
+/// exp(x) with a Cephes-style range reduction and degree-6 polynomial: relative error about 2e-7 over
+/// the whole float range; inputs are clamped to [-87.3, 88.3].
+@inline(__always)
+public func vectorExp(_ input: SIMD8<Float>) -> SIMD8<Float> {
+    let x0 = input.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.3))
+    let n = (x0 * 1.442_695_040_888_963_4 + 0.5).rounded(.down)
+    var x = x0 - n * 0.693_359_375
+    x = x + n * 2.121_944_4e-4
+    var y = SIMD8<Float>(repeating: 1.987_569_150_0e-4)
+    y = y * x + 1.398_199_950_7e-3
+    y = y * x + 8.333_451_907_3e-3
+    y = y * x + 4.166_579_589_4e-2
+    y = y * x + 1.666_666_545_9e-1
+    y = y * x + 5.000_000_120_1e-1
+    y = y * (x * x) + x + 1
+    let exponent = SIMD8<Int32>(n, rounding: .towardZero) &+ 127
+    let scale = unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: exponent &<< 23), to: SIMD8<Float>.self)
+    return y * scale
+}
+
+@inline(__always)
+public func vectorSigmoid(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    1 / (1 + vectorExp(-x))
+}
+
+/// Scalar exp with the same approximation, for tails.
+@inline(__always)
+public func scalarExp(_ x: Float) -> Float { vectorExp(SIMD8(repeating: x))[0] }
+
+@inline(__always)
+public func scalarSigmoid(_ x: Float) -> Float { 1 / (1 + scalarExp(-x)) }
+
+extension UnsafeMutablePointer where Pointee == Float {
+    @inline(__always)
+    func loadVector(_ offset: Int) -> SIMD8<Float> {
+        UnsafeRawPointer(self + offset).loadUnaligned(as: SIMD8<Float>.self)
+    }
+
+    @inline(__always)
+    func storeVector(_ value: SIMD8<Float>, _ offset: Int) {
+        UnsafeMutableRawPointer(self + offset).storeBytes(of: value, as: SIMD8<Float>.self)
+    }
+}
+
+extension UnsafePointer where Pointee == Float {
+    @inline(__always)
+    func loadVector(_ offset: Int) -> SIMD8<Float> {
+        UnsafeRawPointer(self + offset).loadUnaligned(as: SIMD8<Float>.self)
+    }
+}

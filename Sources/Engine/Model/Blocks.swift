@@ -1,0 +1,102 @@
+import Architecture
+
+/// One block of a resolved network (`ds`, `ir`, `er` or `cn`), built from its `ResolvedBlock`, with
+/// timm's module names for its parts.
+public final class Block {
+    public let spec: ResolvedBlock
+    /// The units in forward order with timm's names (`conv_pw`, `conv_dw`, `conv_pwl`, `conv_exp`, `conv`)
+    /// and the names of their batch norms (`bn1`, `bn2`, `bn3`).
+    public let units: [(name: String, norm: String, unit: ConvUnit)]
+    public let se: SqueezeExcite?
+    /// Where the squeeze-excite sits: after this many units.
+    let seAfter: Int
+    /// Stochastic-depth rate of this block (used in training, on residual blocks only).
+    public var dropPathRate: Float = 0
+
+    private var input: Tensor?, sum: Tensor?, keep: [Float] = [], dInput: Tensor?
+
+    init(_ block: ResolvedBlock, eps: Float, momentum: Float) {
+        spec = block
+        let act = block.activation
+        func unit(_ kind: ConvUnit.Kind, _ cin: Int, _ cout: Int, k: Int, s: Int, activation: Activation?) -> ConvUnit {
+            ConvUnit(kind, inChannels: cin, outChannels: cout, kernel: k, stride: s, dilation: block.dilation,
+                     activation: activation, eps: eps, momentum: momentum)
+        }
+        switch block.type {
+        case .ds:
+            units = [("conv_dw", "bn1", unit(.depthwise, block.inChannels, block.inChannels, k: block.kernel, s: block.stride, activation: act)),
+                     ("conv_pw", "bn2", unit(.dense, block.inChannels, block.outChannels, k: 1, s: 1, activation: nil))]
+            seAfter = 1
+        case .ir:
+            units = [("conv_pw", "bn1", unit(.dense, block.inChannels, block.midChannels, k: 1, s: 1, activation: act)),
+                     ("conv_dw", "bn2", unit(.depthwise, block.midChannels, block.midChannels, k: block.kernel, s: block.stride, activation: act)),
+                     ("conv_pwl", "bn3", unit(.dense, block.midChannels, block.outChannels, k: 1, s: 1, activation: nil))]
+            seAfter = 2
+        case .er:
+            units = [("conv_exp", "bn1", unit(.dense, block.inChannels, block.midChannels, k: block.kernel, s: block.stride, activation: act)),
+                     ("conv_pwl", "bn2", unit(.dense, block.midChannels, block.outChannels, k: 1, s: 1, activation: nil))]
+            seAfter = 1
+        case .cn:
+            units = [("conv", "bn1", unit(.dense, block.inChannels, block.outChannels, k: block.kernel, s: block.stride, activation: act))]
+            seAfter = 1
+        }
+        let seChannels = block.type == .ds ? block.inChannels : block.midChannels
+        se = block.seChannels > 0 ? SqueezeExcite(channels: seChannels, reduced: block.seChannels, activation: act) : nil
+    }
+
+    func forward(_ x: Tensor, training: Bool, random: RandomGenerator?) -> Tensor {
+        input = x
+        var h = x
+        for (index, part) in units.enumerated() {
+            if index == seAfter, let se { h = se.forward(h, training: training) }
+            h = part.unit.forward(h, training: training)
+        }
+        if units.count == seAfter, let se { h = se.forward(h, training: training) }
+        guard spec.hasResidual else { return h }
+        let n = x.shape[0], perImage = x.count / n
+        keep = [Float](repeating: 1, count: n)
+        if training && dropPathRate > 0, let random {
+            let survival = 1 - dropPathRate
+            for image in 0..<n { keep[image] = random.uniform() < Double(survival) ? 1 / survival : 0 }
+        }
+        let out = Tensor.reuse(&sum, shape: x.shape)
+        let scales = keep
+        Parallel.forEachChunk(n) { range in
+            for image in range {
+                let offset = image * perImage
+                for index in offset..<(offset + perImage) { out[index] = h[index] * scales[image] + x[index] }
+            }
+        }
+        return out
+    }
+
+    func backward(_ dY: Tensor) -> Tensor {
+        var grad = dY
+        if spec.hasResidual && keep.contains(where: { $0 != 1 }) {
+            let scaled = Tensor.reuse(&dInput, shape: dY.shape)
+            let n = dY.shape[0], perImage = dY.count / n
+            for image in 0..<n {
+                for index in (image * perImage)..<((image + 1) * perImage) { scaled[index] = dY[index] * keep[image] }
+            }
+            grad = scaled
+        }
+        for index in units.indices.reversed() {
+            grad = units[index].unit.backward(grad)!
+            if index == seAfter, let se { grad = se.backward(grad) }
+        }
+        if units.count == seAfter, let se {
+            // SE after the last unit never happens for these block types.
+            grad = se.backward(grad)
+        }
+        guard spec.hasResidual else { return grad }
+        // The residual adds dY to the branch's input gradient.
+        for index in 0..<grad.count { grad[index] += dY[index] }
+        return grad
+    }
+
+    func releaseCaches() {
+        input = nil; sum = nil; dInput = nil
+        units.forEach { $0.unit.releaseCaches() }
+        se?.releaseCaches()
+    }
+}

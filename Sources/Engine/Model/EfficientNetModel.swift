@@ -1,0 +1,234 @@
+import Architecture
+import Foundation
+
+/// Options of the engine's models that are not part of the architecture.
+public struct ModelOptions: Sendable {
+    /// Batch-norm epsilon and momentum (PyTorch convention). timm's `EfficientNet`: 1e-5 and 0.1.
+    public var batchNormEps: Float = 1e-5
+    public var batchNormMomentum: Float = 0.1
+    /// Stochastic depth: the rate rises linearly from 0 at the first block to this at the last (timm).
+    public var dropPathRate: Float = 0
+    /// Dropout before the classifier; nil takes the network's.
+    public var dropout: Float?
+
+    public init() {}
+}
+
+/// A trainable EfficientNet-style network built from a resolved `Network`, in NHWC, with timm's module
+/// names and initialisation.
+public final class EfficientNetModel {
+    public let network: Network
+    public let stem: ConvUnit
+    public let blocks: [[Block]]
+    public let head: ConvUnit?
+    public let classifierWeight: Parameter
+    public let classifierBias: Parameter
+    public var dropout: Float
+
+    private var pooled: Tensor?, dropped: Tensor?, logits: Tensor?, dropMask: [Float] = []
+    private var dPooled: Tensor?, dFeatures: Tensor?, lastFeatures: Tensor?
+
+    public init(_ network: Network, options: ModelOptions = ModelOptions()) {
+        self.network = network
+        let eps = options.batchNormEps, momentum = options.batchNormMomentum
+        stem = ConvUnit(.dense, inChannels: 3, outChannels: network.stemChannels, kernel: 3, stride: 2, dilation: 1,
+                        activation: network.activation, eps: eps, momentum: momentum)
+        blocks = network.stages.map { stage in stage.map { Block($0, eps: eps, momentum: momentum) } }
+        let last = network.stages.last?.last?.outChannels ?? network.stemChannels
+        head = network.headChannels > 0
+            ? ConvUnit(.dense, inChannels: last, outChannels: network.headChannels, kernel: 1, stride: 1, dilation: 1,
+                       activation: network.activation, eps: eps, momentum: momentum)
+            : nil
+        classifierWeight = Parameter(shape: [network.classes, network.featureChannels], decays: true)
+        classifierBias = Parameter(shape: [network.classes], decays: false)
+        dropout = options.dropout ?? Float(network.spec.dropout)
+        let all = blocks.flatMap { $0 }
+        for (index, block) in all.enumerated() {
+            block.dropPathRate = options.dropPathRate * Float(index) / Float(max(1, all.count))
+        }
+    }
+
+    /// Fills the weights as timm's `_init_weight_goog` does: convolutions N(0, sqrt(2 / fan_out)) with
+    /// fan_out = kh * kw * out / groups, the classifier U(-1/sqrt(classes), 1/sqrt(classes)), biases 0,
+    /// batch norm weight 1 and bias 0. Parameters are filled in state-dict order from one seeded generator.
+    public func initialize(seed: UInt64) {
+        let random = RandomGenerator(seed: seed)
+        for (name, parameter) in namedParameters() {
+            let value = parameter.value
+            if name.hasSuffix("classifier.weight") {
+                let range = 1 / Double(network.classes).squareRoot()
+                for index in 0..<value.count { value[index] = Float((random.uniform() * 2 - 1) * range) }
+            } else if name.hasSuffix(".bias") {
+                value.fill(0)
+            } else if let unit = convUnits[name] {
+                let sigma = (2 / Double(unit.fanOut)).squareRoot()
+                for index in 0..<value.count { value[index] = Float(random.gaussian(sigma: sigma)) }
+            } else if let fanOut = seFanOut[name] {
+                let sigma = (2 / Double(fanOut)).squareRoot()
+                for index in 0..<value.count { value[index] = Float(random.gaussian(sigma: sigma)) }
+            } else {
+                value.fill(1)  // batch-norm weight
+            }
+        }
+        for (_, norm) in namedNorms() {
+            norm.runningMean.fill(0)
+            norm.runningVar.fill(1)
+            norm.batchesTracked = 0
+        }
+    }
+
+    // MARK: - Forward and backward
+
+    /// Logits `[N, classes]` for an NHWC input `[N, H, W, 3]`. In training, batch norm uses batch statistics
+    /// and updates its running averages, and dropout and drop-path draw from `random`.
+    public func forward(_ x: Tensor, training: Bool, random: RandomGenerator? = nil) -> Tensor {
+        precondition(x.shape.count == 4 && x.shape[3] == 3, "input must be [N, H, W, 3], got \(x.shape)")
+        var h = stem.forward(x, training: training)
+        for stage in blocks {
+            for block in stage { h = block.forward(h, training: training, random: random) }
+        }
+        if let head { h = head.forward(h, training: training) }
+        lastFeatures = h
+        let (n, pixels, features) = (h.shape[0], h.shape[1] * h.shape[2], h.shape[3])
+        let pool = Tensor.reuse(&pooled, shape: [n, features])
+        PoolingKernels.globalAverage(h.data, pool.data, batch: n, pixels: pixels, channels: features)
+        var classifierInput = pool
+        dropMask = []
+        if training && dropout > 0, let random {
+            let keep = 1 - dropout
+            dropMask = (0..<pool.count).map { _ in random.uniform() < Double(keep) ? 1 / keep : 0 }
+            let out = Tensor.reuse(&dropped, shape: pool.shape)
+            for index in 0..<pool.count { out[index] = pool[index] * dropMask[index] }
+            classifierInput = out
+        }
+        let out = Tensor.reuse(&logits, shape: [n, network.classes])
+        LinearKernels.forward(x: classifierInput.data, w: classifierWeight.value.data, b: classifierBias.value.data, y: out.data,
+                              rows: n, inFeatures: features, outFeatures: network.classes)
+        return out
+    }
+
+    /// Backward from dLogits `[N, classes]` after a training forward: accumulates every parameter's gradient.
+    public func backward(_ dLogits: Tensor) {
+        guard let features = lastFeatures, let pool = pooled else { preconditionFailure("backward before forward") }
+        let (n, pixels, channels) = (features.shape[0], features.shape[1] * features.shape[2], features.shape[3])
+        let classifierInput = dropMask.isEmpty ? pool : dropped!
+        let dPool = Tensor.reuse(&dPooled, shape: pool.shape)
+        LinearKernels.backward(x: classifierInput.data, w: classifierWeight.value.data, dY: dLogits.data,
+                               dW: classifierWeight.gradient.data, dB: classifierBias.gradient.data, dX: dPool.data,
+                               rows: n, inFeatures: channels, outFeatures: network.classes)
+        if !dropMask.isEmpty { for index in 0..<dPool.count { dPool[index] *= dropMask[index] } }
+        var grad = Tensor.reuse(&dFeatures, shape: features.shape)
+        PoolingKernels.globalAverageBackward(dPool.data, grad.data, batch: n, pixels: pixels, channels: channels)
+        if let head { grad = head.backward(grad)! }
+        for stage in blocks.reversed() {
+            for block in stage.reversed() { grad = block.backward(grad) }
+        }
+        _ = stem.backward(grad, inputGradient: false)
+    }
+
+    /// Sets every gradient to zero.
+    public func zeroGradients() {
+        for (_, parameter) in namedParameters() { parameter.gradient.zero() }
+    }
+
+    /// Frees cached activations and gradient buffers (parameters stay).
+    public func releaseCaches() {
+        stem.releaseCaches()
+        head?.releaseCaches()
+        blocks.joined().forEach { $0.releaseCaches() }
+        pooled = nil; dropped = nil; logits = nil; dPooled = nil; dFeatures = nil; lastFeatures = nil
+    }
+
+    // MARK: - Names (timm's state dict)
+
+    /// Learnable tensors in timm's state-dict order, with timm's names.
+    public func namedParameters() -> [(String, Parameter)] {
+        var result: [(String, Parameter)] = [("conv_stem.weight", stem.weight), ("bn1.weight", stem.norm.weight), ("bn1.bias", stem.norm.bias)]
+        for (stageIndex, stage) in blocks.enumerated() {
+            for (blockIndex, block) in stage.enumerated() {
+                let prefix = "blocks.\(stageIndex).\(blockIndex)."
+                for (position, part) in block.units.enumerated() {
+                    if position == block.seAfter, let se = block.se { result += seParameters(prefix, se) }
+                    result.append((prefix + part.name + ".weight", part.unit.weight))
+                    result.append((prefix + part.norm + ".weight", part.unit.norm.weight))
+                    result.append((prefix + part.norm + ".bias", part.unit.norm.bias))
+                }
+            }
+        }
+        if let head {
+            result += [("conv_head.weight", head.weight), ("bn2.weight", head.norm.weight), ("bn2.bias", head.norm.bias)]
+        }
+        result += [("classifier.weight", classifierWeight), ("classifier.bias", classifierBias)]
+        return result
+    }
+
+    /// Batch norms by their timm prefix (`bn1`, `blocks.0.0.bn1`, ...).
+    public func namedNorms() -> [(String, BatchNorm)] {
+        var result: [(String, BatchNorm)] = [("bn1", stem.norm)]
+        for (stageIndex, stage) in blocks.enumerated() {
+            for (blockIndex, block) in stage.enumerated() {
+                for part in block.units { result.append(("blocks.\(stageIndex).\(blockIndex).\(part.norm)", part.unit.norm)) }
+            }
+        }
+        if let head { result.append(("bn2", head.norm)) }
+        return result
+    }
+
+    /// Convolution units by their weight's name.
+    public var convUnits: [String: ConvUnit] {
+        var result: [String: ConvUnit] = ["conv_stem.weight": stem]
+        for (stageIndex, stage) in blocks.enumerated() {
+            for (blockIndex, block) in stage.enumerated() {
+                for part in block.units { result["blocks.\(stageIndex).\(blockIndex).\(part.name).weight"] = part.unit }
+            }
+        }
+        if let head { result["conv_head.weight"] = head }
+        return result
+    }
+
+    /// Squeeze-excite weights by name, with their convolutions' fan-out (out channels, 1x1).
+    private var seFanOut: [String: Int] {
+        var result: [String: Int] = [:]
+        for (stageIndex, stage) in blocks.enumerated() {
+            for (blockIndex, block) in stage.enumerated() {
+                guard let se = block.se else { continue }
+                result["blocks.\(stageIndex).\(blockIndex).se.conv_reduce.weight"] = se.reduced
+                result["blocks.\(stageIndex).\(blockIndex).se.conv_expand.weight"] = se.channels
+            }
+        }
+        return result
+    }
+
+    private func seParameters(_ prefix: String, _ se: SqueezeExcite) -> [(String, Parameter)] {
+        [(prefix + "se.conv_reduce.weight", se.reduceWeight), (prefix + "se.conv_reduce.bias", se.reduceBias),
+         (prefix + "se.conv_expand.weight", se.expandWeight), (prefix + "se.conv_expand.bias", se.expandBias)]
+    }
+}
+
+/// Softmax cross-entropy with label smoothing, averaged over the batch.
+public enum CrossEntropy {
+    /// The loss and dLogits `[N, classes]` (overwritten) for integer labels. Smoothing `s` spreads `s` of each
+    /// target's mass evenly over all classes (timm's LabelSmoothingCrossEntropy).
+    public static func lossAndGradient(logits: Tensor, labels: [Int], smoothing: Float, gradient: Tensor) -> Float {
+        let (n, classes) = (logits.shape[0], logits.shape[1])
+        precondition(labels.count == n, "\(labels.count) labels for \(n) rows")
+        var total: Double = 0
+        for row in 0..<n {
+            let offset = row * classes
+            var maximum = -Float.infinity
+            for c in 0..<classes { maximum = max(maximum, logits[offset + c]) }
+            var sum: Double = 0
+            for c in 0..<classes { sum += exp(Double(logits[offset + c] - maximum)) }
+            let logSum = log(sum) + Double(maximum)
+            var rowLoss: Double = 0
+            for c in 0..<classes {
+                let logP = Double(logits[offset + c]) - logSum
+                let target = Double(smoothing) / Double(classes) + (c == labels[row] ? Double(1 - smoothing) : 0)
+                rowLoss -= target * logP
+                gradient[offset + c] = Float((exp(logP) - target) / Double(n))
+            }
+            total += rowLoss
+        }
+        return Float(total / Double(n))
+    }
+}

@@ -1,0 +1,227 @@
+import Architecture
+
+/// Batch-norm parameters and buffers for `channels` channels (timm's `BatchNorm2d`: eps 1e-5, momentum 0.1
+/// by default; the TF-ported models use eps 1e-3, momentum 0.01).
+public final class BatchNorm {
+    public let channels: Int
+    public let weight: Parameter
+    public let bias: Parameter
+    public let runningMean: Tensor
+    public let runningVar: Tensor
+    public var batchesTracked: Int64 = 0
+    public var eps: Float
+    public var momentum: Float
+    let mean: Tensor, invStd: Tensor, foldScale: Tensor, foldShift: Tensor
+
+    public init(channels: Int, eps: Float, momentum: Float) {
+        self.channels = channels
+        self.eps = eps
+        self.momentum = momentum
+        weight = Parameter(shape: [channels], decays: false)
+        bias = Parameter(shape: [channels], decays: false)
+        weight.value.fill(1)
+        runningMean = Tensor(shape: [channels])
+        runningVar = Tensor(shape: [channels])
+        runningVar.fill(1)
+        mean = Tensor(shape: [channels])
+        invStd = Tensor(shape: [channels])
+        foldScale = Tensor(shape: [channels])
+        foldShift = Tensor(shape: [channels])
+    }
+
+    /// The folded scale and shift for inference.
+    func epilogue(activation: Activation?) -> Epilogue {
+        BatchNormKernels.fold(
+            gamma: weight.value.data, beta: bias.value.data, runningMean: runningMean.data, runningVar: runningVar.data,
+            eps: eps, channels: channels, scale: foldScale.data, shift: foldShift.data)
+        return Epilogue(scale: foldScale.data, shift: foldShift.data, activation: activation)
+    }
+}
+
+/// Convolution (dense or depthwise, no bias) -> batch norm -> optional activation: the unit every block is
+/// made of. Activations are NHWC.
+public final class ConvUnit {
+    public enum Kind { case dense, depthwise }
+
+    public let kind: Kind
+    public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, dilation: Int
+    public let activation: Activation?
+    /// Dense: `[Cout, k, k, Cin]`; depthwise: `[k, k, C]`.
+    public let weight: Parameter
+    public let norm: BatchNorm
+
+    private var input: Tensor?
+    private var convOut: Tensor?, normOut: Tensor?, output: Tensor?
+    private var cols: Tensor?, dCols: Tensor?, partials: Tensor?, dWork: Tensor?, dInput: Tensor?
+    private var geometry: ConvGeometry?
+
+    public init(_ kind: Kind, inChannels: Int, outChannels: Int, kernel: Int, stride: Int, dilation: Int, activation: Activation?, eps: Float, momentum: Float) {
+        precondition(kind == .dense || inChannels == outChannels, "a depthwise convolution keeps its channel count")
+        self.kind = kind
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernel = kernel
+        self.stride = stride
+        self.dilation = dilation
+        self.activation = activation
+        weight = Parameter(shape: kind == .dense ? [outChannels, kernel, kernel, inChannels] : [kernel, kernel, outChannels], decays: true)
+        norm = BatchNorm(channels: outChannels, eps: eps, momentum: momentum)
+    }
+
+    /// timm's fan-out: kh * kw * out_channels / groups.
+    var fanOut: Int { kind == .dense ? kernel * kernel * outChannels : kernel * kernel }
+
+    func geometry(for x: Tensor) -> ConvGeometry {
+        precondition(x.shape.count == 4 && x.shape[3] == inChannels, "conv unit expects [N, H, W, \(inChannels)], got \(x.shape)")
+        return ConvGeometry(batch: x.shape[0], height: x.shape[1], width: x.shape[2], inChannels: inChannels,
+                            outChannels: outChannels, kernel: kernel, stride: stride, dilation: dilation)
+    }
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        let g = geometry(for: x)
+        geometry = g
+        input = x
+        let outShape = [g.batch, g.outHeight, g.outWidth, outChannels]
+        let out = Tensor.reuse(&output, shape: outShape)
+        if !training {
+            let epilogue = norm.epilogue(activation: activation)
+            switch kind {
+            case .dense:
+                ConvolutionKernels.forward(g, x: x.data, w: weight.value.data, y: out.data, cols: colsBuffer(g))
+                epilogue.apply(to: out.data, rows: g.rows, channels: outChannels)
+            case .depthwise:
+                DepthwiseKernels.forward(g, x: x.data, w: weight.value.data, y: out.data, epilogue: epilogue)
+            }
+            return out
+        }
+        let conv = Tensor.reuse(&convOut, shape: outShape)
+        switch kind {
+        case .dense: ConvolutionKernels.forward(g, x: x.data, w: weight.value.data, y: conv.data, cols: colsBuffer(g))
+        case .depthwise: DepthwiseKernels.forward(g, x: x.data, w: weight.value.data, y: conv.data)
+        }
+        let normed = activation == nil ? out : Tensor.reuse(&normOut, shape: outShape)
+        BatchNormKernels.trainForward(
+            x: conv.data, y: normed.data, rows: g.rows, channels: outChannels,
+            gamma: norm.weight.value.data, beta: norm.bias.value.data, eps: norm.eps, momentum: norm.momentum,
+            runningMean: norm.runningMean.data, runningVar: norm.runningVar.data,
+            mean: norm.mean.data, invStd: norm.invStd.data)
+        norm.batchesTracked += 1
+        if let activation {
+            ActivationKernels.forward(activation, normed.data, out.data, count: out.count)
+        }
+        return out
+    }
+
+    /// Backward of the last training forward: accumulates the weight and batch-norm gradients and returns
+    /// dX (or nil when `inputGradient` is false, as for the stem).
+    public func backward(_ dY: Tensor, inputGradient: Bool = true) -> Tensor? {
+        guard let g = geometry, let x = input, let conv = convOut else { preconditionFailure("backward before a training forward") }
+        let work = Tensor.reuse(&dWork, shape: dY.shape)
+        if let activation {
+            ActivationKernels.backward(activation, input: normOut!.data, dY.data, work.data, count: work.count)
+        } else {
+            work.copy(from: dY)
+        }
+        BatchNormKernels.trainBackward(
+            x: conv.data, dY: work.data, dX: work.data, rows: g.rows, channels: outChannels,
+            gamma: norm.weight.value.data, mean: norm.mean.data, invStd: norm.invStd.data,
+            dGamma: norm.weight.gradient.data, dBeta: norm.bias.gradient.data)
+        let dX = inputGradient ? Tensor.reuse(&dInput, shape: x.shape) : nil
+        switch kind {
+        case .dense:
+            let scratch = g.isPointwise ? nil : Tensor.reuse(&dCols, shape: [g.rows, g.patch])
+            ConvolutionKernels.backward(
+                g, x: x.data, w: weight.value.data, dY: work.data, dW: weight.gradient.data, dX: dX?.data,
+                cols: g.isPointwise ? nil : UnsafePointer(cols!.data), dCols: scratch?.data)
+        case .depthwise:
+            let scratch = Tensor.reuse(&partials, shape: [Parallel.threads * kernel * kernel * outChannels])
+            DepthwiseKernels.backward(g, x: x.data, w: weight.value.data, dY: work.data, dW: weight.gradient.data, dX: dX?.data, partials: scratch.data)
+        }
+        return dX
+    }
+
+    private func colsBuffer(_ g: ConvGeometry) -> UnsafeMutablePointer<Float>? {
+        g.isPointwise ? nil : Tensor.reuse(&cols, shape: [g.rows, g.patch]).data
+    }
+
+    /// Drops cached activations (keeps parameters).
+    func releaseCaches() {
+        input = nil; convOut = nil; normOut = nil; output = nil; cols = nil; dCols = nil; partials = nil; dWork = nil; dInput = nil
+    }
+}
+
+/// Squeeze-excite: global average pool -> 1x1 reduce (bias) -> act -> 1x1 expand (bias) -> sigmoid -> scale.
+/// `reduce` is `[rd, C]`, `expand` is `[C, rd]` (PyTorch's `[out, in, 1, 1]` in the same memory order).
+public final class SqueezeExcite {
+    public let channels: Int, reduced: Int
+    public let activation: Activation
+    public let reduceWeight: Parameter, reduceBias: Parameter, expandWeight: Parameter, expandBias: Parameter
+
+    private var input: Tensor?, pooled: Tensor?, hidden: Tensor?, activated: Tensor?, gate: Tensor?, output: Tensor?
+    private var dGate: Tensor?, dHidden: Tensor?, dPooled: Tensor?, dInput: Tensor?
+
+    public init(channels: Int, reduced: Int, activation: Activation) {
+        self.channels = channels
+        self.reduced = reduced
+        self.activation = activation
+        reduceWeight = Parameter(shape: [reduced, channels], decays: true)
+        reduceBias = Parameter(shape: [reduced], decays: false)
+        expandWeight = Parameter(shape: [channels, reduced], decays: true)
+        expandBias = Parameter(shape: [channels], decays: false)
+    }
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        precondition(c == channels, "squeeze-excite expects \(channels) channels, got \(c)")
+        input = x
+        let pool = Tensor.reuse(&pooled, shape: [n, c])
+        PoolingKernels.globalAverage(x.data, pool.data, batch: n, pixels: h * w, channels: c)
+        let hid = Tensor.reuse(&hidden, shape: [n, reduced])
+        LinearKernels.forward(x: pool.data, w: reduceWeight.value.data, b: reduceBias.value.data, y: hid.data, rows: n, inFeatures: c, outFeatures: reduced)
+        let act = Tensor.reuse(&activated, shape: [n, reduced])
+        ActivationKernels.forward(activation, hid.data, act.data, count: act.count)
+        let g = Tensor.reuse(&gate, shape: [n, c])
+        LinearKernels.forward(x: act.data, w: expandWeight.value.data, b: expandBias.value.data, y: g.data, rows: n, inFeatures: reduced, outFeatures: c)
+        for index in 0..<g.count { g[index] = scalarSigmoid(g[index]) }
+        let out = Tensor.reuse(&output, shape: x.shape)
+        PoolingKernels.scaleChannels(x.data, gate: g.data, out.data, batch: n, pixels: h * w, channels: c)
+        return out
+    }
+
+    public func backward(_ dY: Tensor) -> Tensor {
+        guard let x = input, let g = gate, let pool = pooled, let hid = hidden, let act = activated else {
+            preconditionFailure("backward before a training forward")
+        }
+        let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let pixels = h * w
+        // d gate[n, c] = sum over pixels of dY * x, then through the sigmoid.
+        let dg = Tensor.reuse(&dGate, shape: [n, c])
+        PoolingKernels.channelDot(dY.data, x.data, dg.data, batch: n, pixels: pixels, channels: c)
+        for index in 0..<dg.count { dg[index] *= g[index] * (1 - g[index]) }
+        let dHid = Tensor.reuse(&dHidden, shape: [n, reduced])
+        LinearKernels.backward(x: act.data, w: expandWeight.value.data, dY: dg.data, dW: expandWeight.gradient.data, dB: expandBias.gradient.data,
+                               dX: dHid.data, rows: n, inFeatures: reduced, outFeatures: c)
+        ActivationKernels.backward(activation, input: hid.data, dHid.data, dHid.data, count: dHid.count)
+        let dPool = Tensor.reuse(&dPooled, shape: [n, c])
+        LinearKernels.backward(x: pool.data, w: reduceWeight.value.data, dY: dHid.data, dW: reduceWeight.gradient.data, dB: reduceBias.gradient.data,
+                               dX: dPool.data, rows: n, inFeatures: c, outFeatures: reduced)
+        // dX = dY * gate + dPooled / pixels.
+        let dX = Tensor.reuse(&dInput, shape: x.shape)
+        let invPixels = 1 / Float(pixels)
+        Parallel.forEachChunk(n * pixels, minimumChunk: 64) { range in
+            for row in range {
+                let image = row / pixels
+                for channel in 0..<c {
+                    let index = row * c + channel
+                    dX[index] = dY[index] * g[image * c + channel] + dPool[image * c + channel] * invPixels
+                }
+            }
+        }
+        return dX
+    }
+
+    func releaseCaches() {
+        input = nil; pooled = nil; hidden = nil; activated = nil; gate = nil; output = nil
+        dGate = nil; dHidden = nil; dPooled = nil; dInput = nil
+    }
+}

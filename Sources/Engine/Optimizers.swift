@@ -1,0 +1,121 @@
+/// Optimizers over `Parameter`s; each keeps its state per parameter (by position in the list it is given,
+/// which must be the same list every step). Weight decay applies to parameters whose `decays` is true.
+public protocol Optimizer: AnyObject {
+    var learningRate: Float { get set }
+    func step(_ parameters: [Parameter])
+}
+
+/// SGD with momentum (PyTorch's form: v = m * v + g; p -= lr * v), optionally Nesterov, with L2 weight decay
+/// added to the gradient.
+public final class SGD: Optimizer {
+    public var learningRate: Float
+    public let momentum: Float, weightDecay: Float, nesterov: Bool
+    private var velocity: [Tensor] = []
+
+    public init(learningRate: Float, momentum: Float = 0.9, weightDecay: Float = 0, nesterov: Bool = false) {
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+        self.nesterov = nesterov
+    }
+
+    public func step(_ parameters: [Parameter]) {
+        if velocity.isEmpty { velocity = parameters.map { Tensor(shape: $0.value.shape) } }
+        for (parameter, v) in zip(parameters, velocity) {
+            let (p, g) = (parameter.value, parameter.gradient)
+            let decay = parameter.decays ? weightDecay : 0
+            for index in 0..<p.count {
+                let gradient = g[index] + decay * p[index]
+                v[index] = momentum * v[index] + gradient
+                p[index] -= learningRate * (nesterov ? gradient + momentum * v[index] : v[index])
+            }
+        }
+    }
+}
+
+/// RMSProp as the EfficientNet paper uses it (TensorFlow's form): ms = rho * ms + (1 - rho) * g^2;
+/// mom = m * mom + lr * g / sqrt(ms + eps); p -= mom. Decay 0.9, momentum 0.9, eps 1e-3 by default;
+/// the mean square starts at 1, as in TensorFlow.
+public final class RMSProp: Optimizer {
+    public var learningRate: Float
+    public let rho: Float, momentum: Float, eps: Float, weightDecay: Float
+    private var meanSquare: [Tensor] = [], moment: [Tensor] = []
+
+    public init(learningRate: Float, rho: Float = 0.9, momentum: Float = 0.9, eps: Float = 1e-3, weightDecay: Float = 0) {
+        self.learningRate = learningRate
+        self.rho = rho
+        self.momentum = momentum
+        self.eps = eps
+        self.weightDecay = weightDecay
+    }
+
+    public func step(_ parameters: [Parameter]) {
+        if meanSquare.isEmpty {
+            meanSquare = parameters.map { let t = Tensor(shape: $0.value.shape); t.fill(1); return t }
+            moment = parameters.map { Tensor(shape: $0.value.shape) }
+        }
+        for (index, parameter) in parameters.enumerated() {
+            let (p, g, ms, mom) = (parameter.value, parameter.gradient, meanSquare[index], moment[index])
+            let decay = parameter.decays ? weightDecay : 0
+            for i in 0..<p.count {
+                let gradient = g[i] + decay * p[i]
+                ms[i] = rho * ms[i] + (1 - rho) * gradient * gradient
+                mom[i] = momentum * mom[i] + learningRate * gradient / (ms[i] + eps).squareRoot()
+                p[i] -= mom[i]
+            }
+        }
+    }
+}
+
+/// AdamW (decoupled weight decay, Loshchilov & Hutter): p -= lr * (m̂ / (sqrt(v̂) + eps) + wd * p).
+public final class AdamW: Optimizer {
+    public var learningRate: Float
+    public let beta1: Float, beta2: Float, eps: Float, weightDecay: Float
+    private var first: [Tensor] = [], second: [Tensor] = []
+    private var steps = 0
+
+    public init(learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0.01) {
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weightDecay = weightDecay
+    }
+
+    public func step(_ parameters: [Parameter]) {
+        if first.isEmpty {
+            first = parameters.map { Tensor(shape: $0.value.shape) }
+            second = parameters.map { Tensor(shape: $0.value.shape) }
+        }
+        steps += 1
+        let correction1 = 1 - pow(beta1, Float(steps)), correction2 = 1 - pow(beta2, Float(steps))
+        for (index, parameter) in parameters.enumerated() {
+            let (p, g, m, v) = (parameter.value, parameter.gradient, first[index], second[index])
+            let decay = parameter.decays ? weightDecay : 0
+            for i in 0..<p.count {
+                m[i] = beta1 * m[i] + (1 - beta1) * g[i]
+                v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i]
+                p[i] -= learningRate * ((m[i] / correction1) / ((v[i] / correction2).squareRoot() + eps) + decay * p[i])
+            }
+        }
+    }
+}
+
+/// An exponential moving average of the weights (timm's ModelEmaV2): shadow = d * shadow + (1 - d) * p.
+public final class WeightEMA {
+    public let decay: Float
+    public private(set) var shadow: [Tensor]
+
+    public init(_ parameters: [Parameter], decay: Float = 0.9999) {
+        self.decay = decay
+        shadow = parameters.map { $0.value.clone() }
+    }
+
+    public func update(_ parameters: [Parameter]) {
+        for (parameter, copy) in zip(parameters, shadow) {
+            for i in 0..<copy.count { copy[i] = decay * copy[i] + (1 - decay) * parameter.value[i] }
+        }
+    }
+}
+
+import Foundation

@@ -1,0 +1,164 @@
+import Architecture
+import ArgumentParser
+import Cost
+import Engine
+import Foundation
+
+extension Efsearch {
+    /// `efsearch init`: a freshly initialised, timm-compatible checkpoint.
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a freshly initialised checkpoint (safetensors, timm's EfficientNet names and layouts).")
+
+        @OptionGroup var network: NetworkOptions
+        @Option(help: "Seed of the initialisation.")
+        var seed: UInt64 = 0
+        @Option(help: "The checkpoint to write (.safetensors).")
+        var out: String
+
+        func run() throws {
+            let spec = try network.spec()
+            let model = EfficientNetModel(try spec.resolve())
+            model.initialize(seed: seed)
+            try Checkpoint.save(model, spec: spec, to: URL(fileURLWithPath: out), extraMetadata: ["seed": "\(seed)"])
+            print("wrote \(out): \(model.network.archString), \(Format.grouped(model.namedParameters().reduce(0) { $0 + $1.1.value.count })) parameters, seed \(seed)")
+        }
+    }
+
+    /// `efsearch infer`: logits for a batch of images in a safetensors file.
+    struct Infer: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a checkpoint in eval mode on the tensor `input` (N x 3 x H x W, NCHW, normalised) and write `logits`.")
+
+        @Option(help: "The checkpoint (.safetensors).")
+        var checkpoint: String
+        @Option(help: "A safetensors file with the float32 tensor `input`, N x 3 x H x W.")
+        var input: String
+        @Option(help: "Where to write the tensor `logits` (N x classes).")
+        var output: String
+        @Option(help: "Threads.")
+        var threads: Int?
+
+        func run() throws {
+            if let threads { Parallel.setThreads(threads) }
+            let (model, _) = try Checkpoint.load(URL(fileURLWithPath: checkpoint))
+            let (tensors, _) = try Safetensors.read(URL(fileURLWithPath: input))
+            guard let entry = tensors["input"] else {
+                throw CheckpointError(file: input, message: "no tensor named \"input\"; found \(tensors.keys.sorted().joined(separator: ", "))")
+            }
+            guard entry.dtype == "F32", entry.shape.count == 4, entry.shape[1] == 3, entry.shape[0] >= 1 else {
+                throw CheckpointError(file: input, message: "tensor input is \(entry.dtype) \(entry.shape); expected F32 [N, 3, H, W]")
+            }
+            let (n, h, w) = (entry.shape[0], entry.shape[2], entry.shape[3])
+            var sized = model.network.spec
+            sized.resolution = min(h, w)
+            do { _ = try sized.resolve() } catch {
+                throw CheckpointError(file: input, message: "input of \(h)x\(w) px is too small for this network: \(error)")
+            }
+            let x = Tensor(shape: [n, h, w, 3])
+            let values = entry.floats
+            for image in 0..<n { for y in 0..<h { for xx in 0..<w { for c in 0..<3 {
+                x[((image * h + y) * w + xx) * 3 + c] = values[((image * 3 + c) * h + y) * w + xx]
+            } } } }
+            let logits = model.forward(x, training: false)
+            try Safetensors.write([("logits", Safetensors.Entry(shape: logits.shape, floats: logits.data, count: logits.count))],
+                                  metadata: ["checkpoint": checkpoint], to: URL(fileURLWithPath: output))
+            print("wrote \(output): logits \(logits.shape)")
+        }
+    }
+
+    /// `efsearch bench`: timed forward (or training) passes on the engine.
+    struct Bench: ParsableCommand {
+        enum Mode: String, ExpressibleByArgument, CaseIterable { case inference, training }
+
+        static let configuration = CommandConfiguration(
+            abstract: "Time forward passes (or training steps) of a network on the engine: median, p10, p90, images/s, GFLOP/s.")
+
+        @OptionGroup var network: NetworkOptions
+        @Option(help: "Batch size.")
+        var batch: Int = 1
+        @Option(help: "Threads (default: all cores).")
+        var threads: Int?
+        @Option(help: "Untimed runs first.")
+        var warmup: Int = 3
+        @Option(help: "Timed runs.")
+        var runs: Int = 20
+        @Option(help: "inference (eval forward) or training (forward, loss, backward, SGD step).")
+        var mode: Mode = .inference
+        @Option(help: "Seed for the weights, inputs and labels.")
+        var seed: UInt64 = 0
+        @Flag(help: "Print one JSON object.")
+        var json = false
+
+        func validate() throws {
+            if batch < 1 { throw ValidationError("--batch \(batch) must be at least 1") }
+            if runs < 1 { throw ValidationError("--runs \(runs) must be at least 1") }
+            if warmup < 0 { throw ValidationError("--warmup \(warmup) must be 0 or more") }
+            if let threads, threads < 1 { throw ValidationError("--threads \(threads) must be at least 1") }
+        }
+
+        func run() throws {
+            #if DEBUG
+            Console.note("warning: this is a DEBUG build; timings mean nothing (swift build -c release)")
+            #endif
+            let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
+            Parallel.setThreads(threadCount)
+            let spec = try network.spec()
+            let resolved = try spec.resolve()
+            let model = EfficientNetModel(resolved)
+            model.initialize(seed: seed)
+            let random = RandomGenerator(seed: seed &+ 1)
+            let x = Tensor(shape: [batch, resolved.resolution, resolved.resolution, 3])
+            for index in 0..<x.count { x[index] = Float(random.gaussian()) }
+            let labels = (0..<batch).map { _ in random.uniformInt(resolved.classes) }
+            let dLogits = Tensor(shape: [batch, resolved.classes])
+            let optimizer = SGD(learningRate: 0.01, momentum: 0.9)
+            func step() {
+                switch mode {
+                case .inference:
+                    _ = model.forward(x, training: false)
+                case .training:
+                    model.zeroGradients()
+                    let logits = model.forward(x, training: true, random: random)
+                    _ = CrossEntropy.lossAndGradient(logits: logits, labels: labels, smoothing: 0.1, gradient: dLogits)
+                    model.backward(dLogits)
+                    optimizer.step(model.namedParameters().map(\.1))
+                }
+            }
+            for _ in 0..<warmup { step() }
+            var times: [Double] = []
+            for _ in 0..<runs {
+                let start = DispatchTime.now().uptimeNanoseconds
+                step()
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            }
+            times.sort()
+            func percentile(_ p: Double) -> Double { times[min(times.count - 1, Int((Double(times.count - 1) * p).rounded()))] }
+            let median = percentile(0.5)
+            let macs = Double(CostModel.summary(of: resolved).macs) * Double(batch)
+            // A training step costs about three forward passes (forward, input gradients, weight gradients).
+            let flops = 2 * macs * (mode == .training ? 3 : 1)
+            let imagesPerSecond = Double(batch) / (median / 1000)
+            let gflops = flops / (median / 1000) / 1e9
+            if json {
+                var out = JSONObjectWriter()
+                out.add("mode", mode.rawValue)
+                out.add("arch", resolved.archString)
+                out.add("resolution", resolved.resolution)
+                out.add("batch", batch)
+                out.add("threads", threadCount)
+                out.add("runs", runs)
+                out.add("median_ms", median)
+                out.add("p10_ms", percentile(0.1))
+                out.add("p90_ms", percentile(0.9))
+                out.add("images_per_second", imagesPerSecond)
+                out.add("gflops", gflops)
+                print(out.finished())
+            } else {
+                print("\(network.displayName), \(resolved.resolution) px, batch \(batch), \(mode.rawValue), \(threadCount) threads, \(runs) runs after \(warmup) warm-up")
+                print("median \(Format.fixed(median, 2)) ms  (p10 \(Format.fixed(percentile(0.1), 2)), p90 \(Format.fixed(percentile(0.9), 2)))")
+                print("\(Format.fixed(imagesPerSecond, 1)) images/s, \(Format.fixed(gflops, 1)) GFLOP/s")
+            }
+        }
+    }
+}

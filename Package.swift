@@ -41,7 +41,7 @@ let package = Package(
             dependencies: ["Architecture", "CBLAS", "CGSL", "CDynamicLinker"],
             // Kernels share raw buffers across threads by design (each chunk writes disjoint elements), which
             // Swift 6's Sendable checking cannot express: this target uses the Swift 5 language mode.
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)), .swiftLanguageMode(.v5)] + fastInReleaseBuilds
+            swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)), .swiftLanguageMode(.v5)] + fastInReleaseBuilds
         ),
 
         // MARK: Executables

@@ -41,7 +41,7 @@ public enum ConvolutionKernels {
             im2col(g, x: x, cols: cols!)
             a = UnsafePointer(cols!)
         }
-        BLAS.sgemm(transposeB: true, m: g.rows, n: g.outChannels, k: g.patch, a: a, b: w, c: y)
+        Parallel.sgemm(transposeB: true, m: g.rows, n: g.outChannels, k: g.patch, a: a, b: w, c: y)
     }
 
     /// Backward: `dW += colsᵀ-product`, and `dX = col2im(dY · W)` when `dX` is given (overwritten).
@@ -54,13 +54,13 @@ public enum ConvolutionKernels {
     ) {
         let a: UnsafePointer<Float> = g.isPointwise ? x : cols!
         // dW [Cout, K] += dYᵀ [Cout, M] · cols [M, K]
-        BLAS.sgemm(transposeA: true, m: g.outChannels, n: g.patch, k: g.rows, a: dY, lda: g.outChannels, b: a, beta: 1, c: dW)
+        Parallel.sgemm(transposeA: true, m: g.outChannels, n: g.patch, k: g.rows, a: dY, lda: g.outChannels, b: a, beta: 1, c: dW)
         guard let dX else { return }
         if g.isPointwise {
             // dX [M, Cin] = dY [M, Cout] · W [Cout, Cin]
-            BLAS.sgemm(m: g.rows, n: g.patch, k: g.outChannels, a: dY, b: w, c: dX)
+            Parallel.sgemm(m: g.rows, n: g.patch, k: g.outChannels, a: dY, b: w, c: dX)
         } else {
-            BLAS.sgemm(m: g.rows, n: g.patch, k: g.outChannels, a: dY, b: w, c: dCols!)
+            Parallel.sgemm(m: g.rows, n: g.patch, k: g.outChannels, a: dY, b: w, c: dCols!)
             col2im(g, dCols: dCols!, dX: dX)
         }
     }

@@ -5,19 +5,19 @@ public enum LinearKernels {
         if let b {
             for row in 0..<rows { (y + row * outFeatures).update(from: b, count: outFeatures) }
         }
-        BLAS.sgemm(transposeB: true, m: rows, n: outFeatures, k: inFeatures, a: x, b: w, beta: b == nil ? 0 : 1, c: y)
+        Parallel.sgemm(transposeB: true, m: rows, n: outFeatures, k: inFeatures, a: x, b: w, beta: b == nil ? 0 : 1, c: y)
     }
 
     /// `dW += dYᵀ · x`, `dB += sum(dY)`, and `dX = dY · w` (overwritten) when given.
     public static func backward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, dY: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>?,
                                 dX: UnsafeMutablePointer<Float>?, rows: Int, inFeatures: Int, outFeatures: Int) {
-        BLAS.sgemm(transposeA: true, m: outFeatures, n: inFeatures, k: rows, a: dY, lda: outFeatures, b: x, beta: 1, c: dW)
+        Parallel.sgemm(transposeA: true, m: outFeatures, n: inFeatures, k: rows, a: dY, lda: outFeatures, b: x, beta: 1, c: dW)
         if let dB {
             for row in 0..<rows {
                 for o in 0..<outFeatures { dB[o] += dY[row * outFeatures + o] }
             }
         }
-        if let dX { BLAS.sgemm(m: rows, n: inFeatures, k: outFeatures, a: dY, b: w, c: dX) }
+        if let dX { Parallel.sgemm(m: rows, n: inFeatures, k: outFeatures, a: dY, b: w, c: dX) }
     }
 }
 

@@ -5,6 +5,14 @@
 public enum DepthwiseKernels {
     /// `y = dwconv(x, w)`, then, if given, the epilogue `y = act(y * scale[c] + shift[c])` in the same pass.
     public static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, epilogue: Epilogue? = nil) {
+        struct Forward: ActivationSpecialised {
+            let g: ConvGeometry, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, epilogue: Epilogue?
+            func run<A: VectorActivation>(_: A.Type) { DepthwiseKernels.forward(g, x: x, w: w, y: y, epilogue: epilogue, activation: A.self) }
+        }
+        Forward(g: g, x: x, w: w, y: y, epilogue: epilogue).run(for: epilogue?.activation)
+    }
+
+    static func forward<A: VectorActivation>(_ g: ConvGeometry, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, epilogue: Epilogue?, activation: A.Type) {
         let (c, ho, wo, k) = (g.inChannels, g.outHeight, g.outWidth, g.kernel)
         let vectors = c / 8
         Parallel.forEachChunk(g.batch * ho, minimumChunk: 2) { range in
@@ -23,7 +31,7 @@ public enum DepthwiseKernels {
                                 sum += x.loadVector(((n * g.height + iy) * g.width + ix) * c + v * 8) * w.loadVector((ky * k + kx) * c + v * 8)
                             }
                         }
-                        if let epilogue { sum = epilogue.apply(sum, channel: v * 8) }
+                        if let epilogue { sum = A.apply(sum * epilogue.scale.loadVector(v * 8) + epilogue.shift.loadVector(v * 8)) }
                         out.storeVector(sum, v * 8)
                     }
                     for channel in (vectors * 8)..<c {
@@ -37,7 +45,7 @@ public enum DepthwiseKernels {
                                 sum += x[((n * g.height + iy) * g.width + ix) * c + channel] * w[(ky * k + kx) * c + channel]
                             }
                         }
-                        if let epilogue { sum = epilogue.applyScalar(sum, channel: channel) }
+                        if let epilogue { sum = A.apply(SIMD8(repeating: sum * epilogue.scale[channel] + epilogue.shift[channel]))[0] }
                         out[channel] = sum
                     }
                 }
@@ -166,30 +174,27 @@ public struct Epilogue {
         self.activation = activation
     }
 
-    @inline(__always)
-    func apply(_ value: SIMD8<Float>, channel: Int) -> SIMD8<Float> {
-        let affine = value * scale.loadVector(channel) + shift.loadVector(channel)
-        guard let activation else { return affine }
-        return ActivationKernels.apply(activation, affine)
-    }
-
-    @inline(__always)
-    func applyScalar(_ value: Float, channel: Int) -> Float {
-        let affine = value * scale[channel] + shift[channel]
-        guard let activation else { return affine }
-        return ActivationKernels.applyScalar(activation, affine)
-    }
-
     /// Applies the epilogue in place to rows of `[rows, channels]`.
     public func apply(to y: UnsafeMutablePointer<Float>, rows: Int, channels: Int) {
-        let vectors = channels / 8
-        Parallel.forEachChunk(rows, minimumChunk: 64) { range in
-            for row in range {
-                let line = y + row * channels
-                for v in 0..<vectors { line.storeVector(apply(line.loadVector(v * 8), channel: v * 8), v * 8) }
-                for channel in (vectors * 8)..<channels { line[channel] = applyScalar(line[channel], channel: channel) }
+        struct Rows: ActivationSpecialised {
+            let y: UnsafeMutablePointer<Float>, rows: Int, channels: Int, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>
+
+            func run<A: VectorActivation>(_: A.Type) {
+                let vectors = channels / 8
+                Parallel.forEachChunk(rows, minimumChunk: 64) { range in
+                    for row in range {
+                        let line = y + row * channels
+                        for v in 0..<vectors {
+                            line.storeVector(A.apply(line.loadVector(v * 8) * scale.loadVector(v * 8) + shift.loadVector(v * 8)), v * 8)
+                        }
+                        for channel in (vectors * 8)..<channels {
+                            line[channel] = A.apply(SIMD8(repeating: line[channel] * scale[channel] + shift[channel]))[0]
+                        }
+                    }
+                }
             }
         }
+        Rows(y: y, rows: rows, channels: channels, scale: scale, shift: shift).run(for: activation)
     }
 }
 

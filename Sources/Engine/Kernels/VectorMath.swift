@@ -1,11 +1,15 @@
 /// Vectorised elementwise math on `SIMD8<Float>` (the engine's vector width: one AVX register).
 
-/// exp(x) with a Cephes-style range reduction and degree-6 polynomial: relative error about 2e-7 over
+/// exp(x) with a Cephes-style range reduction (to the nearest multiple of ln 2) and polynomial: relative error about 2e-7 over
 /// the whole float range; inputs are clamped to [-87.3, 88.3].
 @inline(__always)
 public func vectorExp(_ input: SIMD8<Float>) -> SIMD8<Float> {
-    let x0 = input.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.3))
-    let n = (x0 * 1.442_695_040_888_963_4 + 0.5).rounded(.down)
+    var x0 = input.replacing(with: -87.3, where: input .< -87.3)
+    x0.replace(with: 88.3, where: x0 .> 88.3)
+    // n = round(x / ln 2) by adding 1.5 * 2^23: the sum's low mantissa bits hold n, so neither floor nor a
+    // float-to-int conversion (which Swift does not vectorise) is needed.
+    let shifted = x0 * 1.442_695_040_888_963_4 + 12_582_912
+    let n = shifted - 12_582_912
     var x = x0 - n * 0.693_359_375
     x = x + n * 2.121_944_4e-4
     var y = SIMD8<Float>(repeating: 1.987_569_150_0e-4)
@@ -15,9 +19,8 @@ public func vectorExp(_ input: SIMD8<Float>) -> SIMD8<Float> {
     y = y * x + 1.666_666_545_9e-1
     y = y * x + 5.000_000_120_1e-1
     y = y * (x * x) + x + 1
-    let exponent = SIMD8<Int32>(n, rounding: .towardZero) &+ 127
-    let scale = unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: exponent &<< 23), to: SIMD8<Float>.self)
-    return y * scale
+    let exponent = (unsafeBitCast(shifted, to: SIMD8<UInt32>.self) &- 0x4B40_0000 &+ 127) &<< 23
+    return y * unsafeBitCast(exponent, to: SIMD8<Float>.self)
 }
 
 @inline(__always)

@@ -67,6 +67,6 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Architecture", "CBLAS", "CDynamicLinker"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "EfsearchCLITests", dependencies: ["efsearch"]),
+        .testTarget(name: "EfsearchCLITests", dependencies: ["efsearch", "Engine"]),
     ]
 )

@@ -29,6 +29,7 @@ public final class SGD: Optimizer {
                 v[index] = momentum * v[index] + gradient
                 p[index] -= learningRate * (nesterov ? gradient + momentum * v[index] : v[index])
             }
+            parameter.markModified()
         }
     }
 }
@@ -63,6 +64,7 @@ public final class RMSProp: Optimizer {
                 mom[i] = momentum * mom[i] + learningRate * gradient / (ms[i] + eps).squareRoot()
                 p[i] -= mom[i]
             }
+            parameter.markModified()
         }
     }
 }
@@ -97,6 +99,7 @@ public final class AdamW: Optimizer {
                 v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i]
                 p[i] -= learningRate * ((m[i] / correction1) / ((v[i] / correction2).squareRoot() + eps) + decay * p[i])
             }
+            parameter.markModified()
         }
     }
 }

@@ -69,6 +69,12 @@ public final class Parameter: @unchecked Sendable {
     public let gradient: Tensor
     /// Whether weight decay applies (conv and linear weights; not biases or batch-norm parameters).
     public let decays: Bool
+    /// Goes up whenever the values change through `markModified()` (optimizers, loading, initialising), so
+    /// that layers can cache derived forms such as packed weights.
+    public private(set) var version = 0
+
+    /// Call after changing `value` in place.
+    public func markModified() { version &+= 1 }
 
     public init(shape: [Int], decays: Bool) {
         value = Tensor(shape: shape)

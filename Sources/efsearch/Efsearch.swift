@@ -19,6 +19,9 @@ struct Efsearch: ParsableCommand {
         } catch let error as UserInputError {
             Console.error("\(error)")
             Foundation.exit(2)
+        } catch let error as TrainingDiverged {
+            Console.error("\(error)")
+            Foundation.exit(3)
         } catch {
             if exitCode(for: error) == .validationFailure {
                 Console.error(fullMessage(for: error))

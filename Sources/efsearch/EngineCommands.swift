@@ -89,8 +89,11 @@ extension Efsearch {
         var seed: UInt64 = 0
         @Flag(help: "Print one JSON object.")
         var json = false
+        @Flag(name: .customLong("per-layer"), help: "Also time each layer (inference mode) and print its share of the time.")
+        var perLayer = false
 
         func validate() throws {
+            if perLayer && mode == .training { throw ValidationError("--per-layer times inference passes; use it with --mode inference") }
             if batch < 1 { throw ValidationError("--batch \(batch) must be at least 1") }
             if runs < 1 { throw ValidationError("--runs \(runs) must be at least 1") }
             if warmup < 0 { throw ValidationError("--warmup \(warmup) must be 0 or more") }
@@ -113,25 +116,30 @@ extension Efsearch {
             let labels = (0..<batch).map { _ in random.uniformInt(resolved.classes) }
             let dLogits = Tensor(shape: [batch, resolved.classes])
             let optimizer = SGD(learningRate: 0.01, momentum: 0.9)
-            func step() {
+            let parameters = model.namedParameters().map(\.1)
+            var steps = 0
+            func step() throws {
+                steps += 1
                 switch mode {
                 case .inference:
                     _ = model.forward(x, training: false)
                 case .training:
                     model.zeroGradients()
                     let logits = model.forward(x, training: true, random: random)
-                    _ = CrossEntropy.lossAndGradient(logits: logits, labels: labels, smoothing: 0.1, gradient: dLogits)
+                    let loss = CrossEntropy.lossAndGradient(logits: logits, labels: labels, smoothing: 0.1, gradient: dLogits)
+                    guard loss.isFinite else { throw TrainingDiverged(step: steps, loss: loss) }
                     model.backward(dLogits)
-                    optimizer.step(model.namedParameters().map(\.1))
+                    optimizer.step(parameters)
                 }
             }
-            for _ in 0..<warmup { step() }
+            for _ in 0..<warmup { try step() }
             var times: [Double] = []
             for _ in 0..<runs {
                 let start = DispatchTime.now().uptimeNanoseconds
-                step()
+                try step()
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
             }
+            let peakBytes = PeakMemory.residentBytes()
             times.sort()
             func percentile(_ p: Double) -> Double { times[min(times.count - 1, Int((Double(times.count - 1) * p).rounded()))] }
             let median = percentile(0.5)
@@ -140,6 +148,7 @@ extension Efsearch {
             let flops = 2 * macs * (mode == .training ? 3 : 1)
             let imagesPerSecond = Double(batch) / (median / 1000)
             let gflops = flops / (median / 1000) / 1e9
+            let profile = perLayer ? layerProfile(model, x) : nil
             if json {
                 var out = JSONObjectWriter()
                 out.add("mode", mode.rawValue)
@@ -153,12 +162,48 @@ extension Efsearch {
                 out.add("p90_ms", percentile(0.9))
                 out.add("images_per_second", imagesPerSecond)
                 out.add("gflops", gflops)
+                out.add("peak_rss_bytes", peakBytes)
+                if let profile { out.add("per_layer", profile) }
                 print(out.finished())
             } else {
                 print("\(network.displayName), \(resolved.resolution) px, batch \(batch), \(mode.rawValue), \(threadCount) threads, \(runs) runs after \(warmup) warm-up")
                 print("median \(Format.fixed(median, 2)) ms  (p10 \(Format.fixed(percentile(0.1), 2)), p90 \(Format.fixed(percentile(0.9), 2)))")
-                print("\(Format.fixed(imagesPerSecond, 1)) images/s, \(Format.fixed(gflops, 1)) GFLOP/s")
+                print("\(Format.fixed(imagesPerSecond, 1)) images/s, \(Format.fixed(gflops, 1)) GFLOP/s, peak memory (RSS) \(Format.bytes(peakBytes))")
+                if let profile { print(); print(profile) }
             }
         }
+
+        /// A table of each layer's mean time over the timed runs, its share, and the share by kind.
+        func layerProfile(_ model: EfficientNetModel, _ x: Tensor) -> String {
+            let profiler = LayerProfiler()
+            for _ in 0..<runs { _ = model.forward(x, training: false, profiler: profiler) }
+            let total = Double(profiler.nanoseconds.values.reduce(0, +))
+            var rows: [[String]] = []
+            var byKind: [String: Double] = [:]
+            for name in profiler.order {
+                let ns = Double(profiler.nanoseconds[name]!)
+                let kind = name.split(separator: ".").last.map(String.init) ?? name
+                byKind[kind, default: 0] += ns
+                rows.append([name, Format.fixed(ns / Double(runs) / 1e6, 3), Format.fixed(100 * ns / total, 1)])
+            }
+            let kinds = byKind.sorted { $0.value > $1.value }.map { [$0.key, Format.fixed($0.value / Double(runs) / 1e6, 2), Format.fixed(100 * $0.value / total, 1)] }
+            return Format.table(["layer", "ms", "%"], rows) + "\n\n" + Format.table(["kind", "ms", "%"], kinds)
+        }
+    }
+}
+
+/// A loss that became NaN or infinite: reported, never trained through.
+struct TrainingDiverged: Error, CustomStringConvertible {
+    var step: Int
+    var loss: Float
+    var description: String { "the loss became \(loss) at step \(step); lower the learning rate or check the data" }
+}
+
+/// The process's peak resident memory.
+enum PeakMemory {
+    static func residentBytes() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_maxrss * 1024  // kilobytes on Linux
     }
 }

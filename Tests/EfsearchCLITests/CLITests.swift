@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import XCTest
 
@@ -166,5 +167,66 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stdout.contains("openblas"), result.stdout)
         XCTAssertFalse(result.stdout.contains("gslcblas"), result.stdout)
+    }
+
+    // MARK: - Engine commands
+
+    func temporary(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-cli-\(UUID())-\(name)").path
+    }
+
+    func writeInput(_ path: String, shape: [Int]) throws {
+        let count = shape.reduce(1, *)
+        let values = (0..<count).map { Float(sin(0.37 * Double($0)) * 1.5) }
+        try values.withUnsafeBufferPointer { buffer in
+            try Safetensors.write([("input", Safetensors.Entry(shape: shape, floats: buffer.baseAddress!, count: count))],
+                                  metadata: [:], to: URL(fileURLWithPath: path))
+        }
+    }
+
+    func testInitThenInferWritesLogits() throws {
+        let checkpoint = temporary("model.safetensors"), input = temporary("input.safetensors"), output = temporary("logits.safetensors")
+        let made = try run(["init", "mnasnet-100", "--width", "0.5", "--classes", "7", "--seed", "3", "--out", checkpoint])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        try writeInput(input, shape: [2, 3, 40, 40])
+        let inferred = try run(["infer", "--checkpoint", checkpoint, "--input", input, "--output", output])
+        XCTAssertEqual(inferred.status, 0, inferred.stderr)
+        let (tensors, _) = try Safetensors.read(URL(fileURLWithPath: output))
+        XCTAssertEqual(tensors["logits"]?.shape, [2, 7])
+        XCTAssertTrue(tensors["logits"]!.floats.allSatisfy(\.isFinite))
+        // The same seed writes the same checkpoint, byte for byte.
+        let again = temporary("again.safetensors")
+        XCTAssertEqual(try run(["init", "mnasnet-100", "--width", "0.5", "--classes", "7", "--seed", "3", "--out", again]).status, 0)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: checkpoint)), try Data(contentsOf: URL(fileURLWithPath: again)))
+    }
+
+    func testInferRejectsBadFiles() throws {
+        let checkpoint = temporary("model.safetensors"), input = temporary("input.safetensors"), output = temporary("logits.safetensors")
+        XCTAssertEqual(try run(["init", "--arch", "ds_r1_k3_s1_c8;ir_r1_k3_s2_e2_c16", "--classes", "3", "--out", checkpoint]).status, 0)
+        try writeInput(input, shape: [1, 4, 16, 16])
+        let wrongShape = try run(["infer", "--checkpoint", checkpoint, "--input", input, "--output", output])
+        XCTAssertEqual(wrongShape.status, 2)
+        XCTAssertTrue(wrongShape.stderr.contains(input) && wrongShape.stderr.contains("[N, 3, H, W]"), wrongShape.stderr)
+        try Data("not a checkpoint at all".utf8).write(to: URL(fileURLWithPath: checkpoint))
+        try writeInput(input, shape: [1, 3, 16, 16])
+        let foreign = try run(["infer", "--checkpoint", checkpoint, "--input", input, "--output", output])
+        XCTAssertEqual(foreign.status, 2)
+        XCTAssertTrue(foreign.stderr.contains("not a safetensors file"), foreign.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output), "nothing is written on failure")
+    }
+
+    func testBenchPrintsTheDocumentedJSON() throws {
+        let result = try run(["bench", "--arch", "ds_r1_k3_s1_c8;ir_r1_k3_s2_e2_c16", "--resolution", "32", "--classes", "5",
+                              "--runs", "3", "--warmup", "1", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        for key in ["median_ms", "p10_ms", "p90_ms", "images_per_second", "gflops"] {
+            XCTAssertNotNil(object[key] as? Double, key)
+        }
+        let training = try run(["bench", "--arch", "ds_r1_k3_s1_c8;ir_r1_k3_s2_e2_c16", "--resolution", "32", "--classes", "5",
+                                "--batch", "4", "--runs", "2", "--warmup", "1", "--mode", "training", "--json"])
+        XCTAssertEqual(training.status, 0, training.stderr)
+        XCTAssertEqual(try run(["bench", "--runs", "0"]).status, 2)
+        XCTAssertEqual(try run(["bench", "--mode", "fast"]).status, 2)
     }
 }

@@ -32,16 +32,30 @@ public struct ConvGeometry: Hashable, Sendable {
 }
 
 public enum ConvolutionKernels {
-    /// `y = conv(x, w)`; `cols` is scratch of `g.rows * g.patch` floats (unused for pointwise convolutions).
-    public static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, cols: UnsafeMutablePointer<Float>?) {
-        let a: UnsafePointer<Float>
-        if g.isPointwise {
-            a = x
-        } else {
-            im2col(g, x: x, cols: cols!)
-            a = UnsafePointer(cols!)
+    /// `y = conv(x, w)`, then the epilogue if given. `cols` is scratch of `g.rows * g.patch` floats (unused
+    /// for pointwise convolutions); it holds the whole im2col matrix afterwards, for backward.
+    ///
+    /// Work goes in tiles of output rows: im2col of the tile, its GEMM, and the epilogue while the tile is
+    /// still in cache. Tiles are spread over the threads; each runs a single-threaded GEMM.
+    public static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, cols: UnsafeMutablePointer<Float>?, epilogue: Epilogue? = nil) {
+        // About 64 KiB of output per tile, at least 16 rows.
+        let tile = max(16, min(512, 16_384 / max(1, g.outChannels)))
+        let tiles = (g.rows + tile - 1) / tile
+        Parallel.forEachChunk(tiles) { range in
+            for t in range {
+                let rows = (t * tile)..<min(g.rows, (t + 1) * tile)
+                let a: UnsafePointer<Float>
+                if g.isPointwise {
+                    a = x + rows.lowerBound * g.inChannels
+                } else {
+                    im2col(g, x: x, cols: cols!, rows: rows)
+                    a = UnsafePointer(cols! + rows.lowerBound * g.patch)
+                }
+                let out = y + rows.lowerBound * g.outChannels
+                BLAS.sgemm(transposeB: true, m: rows.count, n: g.outChannels, k: g.patch, a: a, b: w, c: out)
+                epilogue?.applySerial(to: out, rows: rows.count, channels: g.outChannels)
+            }
         }
-        Parallel.sgemm(transposeB: true, m: g.rows, n: g.outChannels, k: g.patch, a: a, b: w, c: y)
     }
 
     /// Backward: `dW += colsᵀ-product`, and `dX = col2im(dY · W)` when `dX` is given (overwritten).
@@ -67,25 +81,23 @@ public enum ConvolutionKernels {
 
     /// cols `[N * Ho * Wo, kh * kw * Cin]`: row (n, oy, ox) holds the input patch in (ky, kx, ci) order,
     /// zeros where the patch hangs over the padding.
-    public static func im2col(_ g: ConvGeometry, x: UnsafePointer<Float>, cols: UnsafeMutablePointer<Float>) {
+    /// Fills the cols rows in `rows` (indices of output pixels over the batch), single-threaded.
+    public static func im2col(_ g: ConvGeometry, x: UnsafePointer<Float>, cols: UnsafeMutablePointer<Float>, rows: Range<Int>) {
         let (ho, wo, cin, k, p) = (g.outHeight, g.outWidth, g.inChannels, g.kernel, g.padding)
-        Parallel.forEachChunk(g.batch * ho, minimumChunk: 4) { range in
-            for row in range {
-                let n = row / ho, oy = row % ho
-                for ox in 0..<wo {
-                    var out = cols + ((row * wo + ox) * g.patch)
-                    for ky in 0..<k {
-                        let iy = oy * g.stride - p + ky * g.dilation
-                        for kx in 0..<k {
-                            let ix = ox * g.stride - p + kx * g.dilation
-                            if iy >= 0 && iy < g.height && ix >= 0 && ix < g.width {
-                                out.update(from: x + (((n * g.height + iy) * g.width + ix) * cin), count: cin)
-                            } else {
-                                out.update(repeating: 0, count: cin)
-                            }
-                            out += cin
-                        }
+        for pixel in rows {
+            let row = pixel / wo, ox = pixel % wo
+            let n = row / ho, oy = row % ho
+            var out = cols + (pixel * g.patch)
+            for ky in 0..<k {
+                let iy = oy * g.stride - p + ky * g.dilation
+                for kx in 0..<k {
+                    let ix = ox * g.stride - p + kx * g.dilation
+                    if iy >= 0 && iy < g.height && ix >= 0 && ix < g.width {
+                        out.update(from: x + (((n * g.height + iy) * g.width + ix) * cin), count: cin)
+                    } else {
+                        out.update(repeating: 0, count: cin)
                     }
+                    out += cin
                 }
             }
         }

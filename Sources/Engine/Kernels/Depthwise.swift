@@ -13,36 +13,68 @@ public enum DepthwiseKernels {
     }
 
     static func forward<A: VectorActivation>(_ g: ConvGeometry, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, epilogue: Epilogue?, activation: A.Type) {
-        let (c, ho, wo, k) = (g.inChannels, g.outHeight, g.outWidth, g.kernel)
+        let (c, ho, wo, k, s, d, p) = (g.inChannels, g.outHeight, g.outWidth, g.kernel, g.stride, g.dilation, g.padding)
         let vectors = c / 8
+        @inline(__always) func finish(_ sum: SIMD8<Float>, _ offset: Int) -> SIMD8<Float> {
+            guard let epilogue else { return sum }
+            return A.apply(sum * epilogue.scale.loadVector(offset) + epilogue.shift.loadVector(offset))
+        }
         Parallel.forEachChunk(g.batch * ho, minimumChunk: 2) { range in
             for row in range {
                 let n = row / ho, oy = row % ho
+                // The kernel rows that fall inside the input for this output row.
+                var taps: [(ky: Int, line: UnsafePointer<Float>)] = []
+                taps.reserveCapacity(k)
+                for ky in 0..<k {
+                    let iy = oy * s - p + ky * d
+                    if iy >= 0 && iy < g.height { taps.append((ky, x + (n * g.height + iy) * g.width * c)) }
+                }
                 for ox in 0..<wo {
-                    let out = y + ((row * wo + ox) * c)
-                    for v in 0..<vectors {
-                        var sum = SIMD8<Float>()
-                        for ky in 0..<k {
-                            let iy = oy * g.stride - g.padding + ky * g.dilation
-                            guard iy >= 0 && iy < g.height else { continue }
-                            for kx in 0..<k {
-                                let ix = ox * g.stride - g.padding + kx * g.dilation
-                                guard ix >= 0 && ix < g.width else { continue }
-                                sum += x.loadVector(((n * g.height + iy) * g.width + ix) * c + v * 8) * w.loadVector((ky * k + kx) * c + v * 8)
+                    let out = y + (row * wo + ox) * c
+                    let ix0 = ox * s - p
+                    // kx range inside the input: all of it away from the borders.
+                    var kxLow = 0, kxHigh = k
+                    while kxLow < k && ix0 + kxLow * d < 0 { kxLow += 1 }
+                    while kxHigh > kxLow && ix0 + (kxHigh - 1) * d >= g.width { kxHigh -= 1 }
+                    var v = 0
+                    // Four vectors (32 channels) of accumulators at a time stay in registers over all taps.
+                    while v + 4 <= vectors {
+                        let base = v * 8
+                        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+                        for tap in taps {
+                            let weights = w + tap.ky * k * c + base
+                            let pixels = tap.line + base
+                            for kx in kxLow..<kxHigh {
+                                let source = pixels + (ix0 + kx * d) * c
+                                let weight = weights + kx * c
+                                a0 = a0.addingProduct(source.loadVector(0), weight.loadVector(0))
+                                a1 = a1.addingProduct(source.loadVector(8), weight.loadVector(8))
+                                a2 = a2.addingProduct(source.loadVector(16), weight.loadVector(16))
+                                a3 = a3.addingProduct(source.loadVector(24), weight.loadVector(24))
                             }
                         }
-                        if let epilogue { sum = A.apply(sum * epilogue.scale.loadVector(v * 8) + epilogue.shift.loadVector(v * 8)) }
-                        out.storeVector(sum, v * 8)
+                        out.storeVector(finish(a0, base), base)
+                        out.storeVector(finish(a1, base + 8), base + 8)
+                        out.storeVector(finish(a2, base + 16), base + 16)
+                        out.storeVector(finish(a3, base + 24), base + 24)
+                        v += 4
+                    }
+                    while v < vectors {
+                        let base = v * 8
+                        var sum = SIMD8<Float>()
+                        for tap in taps {
+                            for kx in kxLow..<kxHigh {
+                                sum = sum.addingProduct((tap.line + (ix0 + kx * d) * c).loadVector(base), (w + (tap.ky * k + kx) * c).loadVector(base))
+                            }
+                        }
+                        out.storeVector(finish(sum, base), base)
+                        v += 1
                     }
                     for channel in (vectors * 8)..<c {
                         var sum: Float = 0
-                        for ky in 0..<k {
-                            let iy = oy * g.stride - g.padding + ky * g.dilation
-                            guard iy >= 0 && iy < g.height else { continue }
-                            for kx in 0..<k {
-                                let ix = ox * g.stride - g.padding + kx * g.dilation
-                                guard ix >= 0 && ix < g.width else { continue }
-                                sum += x[((n * g.height + iy) * g.width + ix) * c + channel] * w[(ky * k + kx) * c + channel]
+                        for tap in taps {
+                            for kx in kxLow..<kxHigh {
+                                sum += tap.line[(ix0 + kx * d) * c + channel] * w[(tap.ky * k + kx) * c + channel]
                             }
                         }
                         if let epilogue { sum = A.apply(SIMD8(repeating: sum * epilogue.scale[channel] + epilogue.shift[channel]))[0] }
@@ -174,7 +206,28 @@ public struct Epilogue {
         self.activation = activation
     }
 
-    /// Applies the epilogue in place to rows of `[rows, channels]`.
+    /// Applies the epilogue in place to rows of `[rows, channels]`, on the calling thread.
+    public func applySerial(to y: UnsafeMutablePointer<Float>, rows: Int, channels: Int) {
+        struct Rows: ActivationSpecialised {
+            let y: UnsafeMutablePointer<Float>, rows: Int, channels: Int, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>
+
+            func run<A: VectorActivation>(_: A.Type) {
+                let vectors = channels / 8
+                for row in 0..<rows {
+                    let line = y + row * channels
+                    for v in 0..<vectors {
+                        line.storeVector(A.apply(line.loadVector(v * 8) * scale.loadVector(v * 8) + shift.loadVector(v * 8)), v * 8)
+                    }
+                    for channel in (vectors * 8)..<channels {
+                        line[channel] = A.apply(SIMD8(repeating: line[channel] * scale[channel] + shift[channel]))[0]
+                    }
+                }
+            }
+        }
+        Rows(y: y, rows: rows, channels: channels, scale: scale, shift: shift).run(for: activation)
+    }
+
+    /// Applies the epilogue in place to rows of `[rows, channels]`, over the engine's threads.
     public func apply(to y: UnsafeMutablePointer<Float>, rows: Int, channels: Int) {
         struct Rows: ActivationSpecialised {
             let y: UnsafeMutablePointer<Float>, rows: Int, channels: Int, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>

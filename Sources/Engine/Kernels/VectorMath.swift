@@ -12,13 +12,12 @@ public func vectorExp(_ input: SIMD8<Float>) -> SIMD8<Float> {
     let n = shifted - 12_582_912
     var x = x0 - n * 0.693_359_375
     x = x + n * 2.121_944_4e-4
-    var y = SIMD8<Float>(repeating: 1.987_569_150_0e-4)
-    y = y * x + 1.398_199_950_7e-3
-    y = y * x + 8.333_451_907_3e-3
-    y = y * x + 4.166_579_589_4e-2
-    y = y * x + 1.666_666_545_9e-1
-    y = y * x + 5.000_000_120_1e-1
-    y = y * (x * x) + x + 1
+    var y = SIMD8<Float>(repeating: 1.398_199_950_7e-3).addingProduct(x, SIMD8(repeating: 1.987_569_150_0e-4))
+    y = SIMD8(repeating: 8.333_451_907_3e-3).addingProduct(y, x)
+    y = SIMD8(repeating: 4.166_579_589_4e-2).addingProduct(y, x)
+    y = SIMD8(repeating: 1.666_666_545_9e-1).addingProduct(y, x)
+    y = SIMD8(repeating: 5.000_000_120_1e-1).addingProduct(y, x)
+    y = (x + 1).addingProduct(y, x * x)
     let exponent = (unsafeBitCast(shifted, to: SIMD8<UInt32>.self) &- 0x4B40_0000 &+ 127) &<< 23
     return y * unsafeBitCast(exponent, to: SIMD8<Float>.self)
 }

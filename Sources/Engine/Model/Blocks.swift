@@ -44,14 +44,14 @@ public final class Block {
         se = block.seChannels > 0 ? SqueezeExcite(channels: seChannels, reduced: block.seChannels, activation: act) : nil
     }
 
-    func forward(_ x: Tensor, training: Bool, random: RandomGenerator?) -> Tensor {
+    func forward(_ x: Tensor, training: Bool, random: RandomGenerator?, profiler: LayerProfiler? = nil) -> Tensor {
         input = x
         var h = x
         for (index, part) in units.enumerated() {
-            if index == seAfter, let se { h = se.forward(h, training: training) }
-            h = part.unit.forward(h, training: training)
+            if index == seAfter, let se { h = profiler.measure(spec.name + ".se") { se.forward(h, training: training) } }
+            h = profiler.measure(spec.name + "." + part.name) { part.unit.forward(h, training: training) }
         }
-        if units.count == seAfter, let se { h = se.forward(h, training: training) }
+        if units.count == seAfter, let se { h = profiler.measure(spec.name + ".se") { se.forward(h, training: training) } }
         guard spec.hasResidual else { return h }
         let n = x.shape[0], perImage = x.count / n
         keep = [Float](repeating: 1, count: n)
@@ -61,10 +61,12 @@ public final class Block {
         }
         let out = Tensor.reuse(&sum, shape: x.shape)
         let scales = keep
-        Parallel.forEachChunk(n) { range in
-            for image in range {
-                let offset = image * perImage
-                for index in offset..<(offset + perImage) { out[index] = h[index] * scales[image] + x[index] }
+        profiler.measure(spec.name + ".residual") {
+            Parallel.forEachChunk(n) { range in
+                for image in range {
+                    let offset = image * perImage
+                    for index in offset..<(offset + perImage) { out[index] = h[index] * scales[image] + x[index] }
+                }
             }
         }
         return out

@@ -112,6 +112,7 @@ public enum Checkpoint {
             expectedNames.insert(name)
             let entry = try tensor(name, in: tensors, shape: torchShape(name, parameter.value, units), file: file)
             fromTorchLayout(name, entry.floats, into: parameter.value, units)
+            parameter.markModified()
         }
         for (prefix, norm) in model.namedNorms() {
             for (suffix, target) in [("running_mean", norm.runningMean), ("running_var", norm.runningVar)] {
@@ -120,6 +121,7 @@ public enum Checkpoint {
                 let values = try tensor(name, in: tensors, shape: [norm.channels], file: file).floats
                 values.withUnsafeBufferPointer { target.data.update(from: $0.baseAddress!, count: norm.channels) }
             }
+            norm.markStatisticsModified()
             let trackedName = prefix + ".num_batches_tracked"
             expectedNames.insert(trackedName)
             if let entry = tensors[trackedName] {

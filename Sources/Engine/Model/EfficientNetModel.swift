@@ -69,11 +69,13 @@ public final class EfficientNetModel {
             } else {
                 value.fill(1)  // batch-norm weight
             }
+            parameter.markModified()
         }
         for (_, norm) in namedNorms() {
             norm.runningMean.fill(0)
             norm.runningVar.fill(1)
             norm.batchesTracked = 0
+            norm.markStatisticsModified()
         }
     }
 
@@ -81,13 +83,14 @@ public final class EfficientNetModel {
 
     /// Logits `[N, classes]` for an NHWC input `[N, H, W, 3]`. In training, batch norm uses batch statistics
     /// and updates its running averages, and dropout and drop-path draw from `random`.
-    public func forward(_ x: Tensor, training: Bool, random: RandomGenerator? = nil) -> Tensor {
+    /// With a profiler, each layer's time is recorded under its timm name.
+    public func forward(_ x: Tensor, training: Bool, random: RandomGenerator? = nil, profiler: LayerProfiler? = nil) -> Tensor {
         precondition(x.shape.count == 4 && x.shape[3] == 3, "input must be [N, H, W, 3], got \(x.shape)")
-        var h = stem.forward(x, training: training)
+        var h = profiler.measure("conv_stem") { stem.forward(x, training: training) }
         for stage in blocks {
-            for block in stage { h = block.forward(h, training: training, random: random) }
+            for block in stage { h = block.forward(h, training: training, random: random, profiler: profiler) }
         }
-        if let head { h = head.forward(h, training: training) }
+        if let head { h = profiler.measure("conv_head") { head.forward(h, training: training) } }
         lastFeatures = h
         let (n, pixels, features) = (h.shape[0], h.shape[1] * h.shape[2], h.shape[3])
         let pool = Tensor.reuse(&pooled, shape: [n, features])
@@ -102,8 +105,10 @@ public final class EfficientNetModel {
             classifierInput = out
         }
         let out = Tensor.reuse(&logits, shape: [n, network.classes])
-        LinearKernels.forward(x: classifierInput.data, w: classifierWeight.value.data, b: classifierBias.value.data, y: out.data,
-                              rows: n, inFeatures: features, outFeatures: network.classes)
+        profiler.measure("classifier") {
+            LinearKernels.forward(x: classifierInput.data, w: classifierWeight.value.data, b: classifierBias.value.data, y: out.data,
+                                  rows: n, inFeatures: features, outFeatures: network.classes)
+        }
         return out
     }
 

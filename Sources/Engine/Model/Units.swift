@@ -9,6 +9,11 @@ public final class BatchNorm {
     public let runningMean: Tensor
     public let runningVar: Tensor
     public var batchesTracked: Int64 = 0
+    /// Goes up whenever the running statistics change (training steps, loading).
+    public private(set) var statisticsVersion = 0
+
+    /// Call after changing the running statistics in place.
+    public func markStatisticsModified() { statisticsVersion &+= 1 }
     public var eps: Float
     public var momentum: Float
     let mean: Tensor, invStd: Tensor, foldScale: Tensor, foldShift: Tensor
@@ -54,6 +59,9 @@ public final class ConvUnit {
     private var convOut: Tensor?, normOut: Tensor?, output: Tensor?
     private var cols: Tensor?, dCols: Tensor?, partials: Tensor?, dWork: Tensor?, dInput: Tensor?
     private var geometry: ConvGeometry?
+    /// Inference form of a pointwise convolution: weights packed with batch norm's scale folded in, and
+    /// the versions of the tensors they came from.
+    private var packed: Tensor?, packedVersion: [Int] = []
 
     public init(_ kind: Kind, inChannels: Int, outChannels: Int, kernel: Int, stride: Int, dilation: Int, activation: Activation?, eps: Float, momentum: Float) {
         precondition(kind == .dense || inChannels == outChannels, "a depthwise convolution keeps its channel count")
@@ -85,10 +93,15 @@ public final class ConvUnit {
         let out = Tensor.reuse(&output, shape: outShape)
         if !training {
             let epilogue = norm.epilogue(activation: activation)
+            if kind == .dense && g.isPointwise {
+                let weights = packedWeights(epilogue)
+                PointwiseKernels.forward(x: x.data, packed: weights.data, shift: epilogue.shift, activation: activation,
+                                         y: out.data, pixels: g.rows, inChannels: inChannels, outChannels: outChannels)
+                return out
+            }
             switch kind {
             case .dense:
-                ConvolutionKernels.forward(g, x: x.data, w: weight.value.data, y: out.data, cols: colsBuffer(g))
-                epilogue.apply(to: out.data, rows: g.rows, channels: outChannels)
+                ConvolutionKernels.forward(g, x: x.data, w: weight.value.data, y: out.data, cols: colsBuffer(g), epilogue: epilogue)
             case .depthwise:
                 DepthwiseKernels.forward(g, x: x.data, w: weight.value.data, y: out.data, epilogue: epilogue)
             }
@@ -106,6 +119,7 @@ public final class ConvUnit {
             runningMean: norm.runningMean.data, runningVar: norm.runningVar.data,
             mean: norm.mean.data, invStd: norm.invStd.data)
         norm.batchesTracked += 1
+        norm.markStatisticsModified()
         if let activation {
             ActivationKernels.forward(activation, normed.data, out.data, count: out.count)
         }
@@ -138,6 +152,16 @@ public final class ConvUnit {
             DepthwiseKernels.backward(g, x: x.data, w: weight.value.data, dY: work.data, dW: weight.gradient.data, dX: dX?.data, partials: scratch.data)
         }
         return dX
+    }
+
+    /// The packed, scale-folded weights, rebuilt when the weights or the batch norm changed.
+    private func packedWeights(_ epilogue: Epilogue) -> Tensor {
+        let versions = [weight.version, norm.weight.version, norm.bias.version, norm.statisticsVersion]
+        if let packed, packedVersion == versions { return packed }
+        let tensor = Tensor.reuse(&packed, shape: [PointwiseKernels.packedCount(inChannels: inChannels, outChannels: outChannels)])
+        PointwiseKernels.pack(weight.value.data, scale: epilogue.scale, inChannels: inChannels, outChannels: outChannels, into: tensor.data)
+        packedVersion = versions
+        return tensor
     }
 
     private func colsBuffer(_ g: ConvGeometry) -> UnsafeMutablePointer<Float>? {

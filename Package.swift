@@ -7,7 +7,7 @@ let fastInReleaseBuilds: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=u
 
 let package = Package(
     name: "efsearch",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "efsearch", targets: ["efsearch"]),
         .library(name: "Architecture", targets: ["Architecture"]),

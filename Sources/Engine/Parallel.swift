@@ -17,21 +17,21 @@ public enum Parallel {
 
     /// Runs `body(range)` over `0..<count` split into at most `threads` contiguous chunks.
     /// Each index is handled by exactly one chunk; chunk boundaries depend only on `count` and `threads`.
-    @inlinable
     public static func forEachChunk(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
-        let chunks = min(threads, max(1, count / max(1, minimumChunk)))
+        let chunks = min(threads, pool.workers + 1, max(1, count / max(1, minimumChunk)))
         if chunks <= 1 {
             body(0..<count)
             return
         }
-        withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                let start = count * chunk / chunks
-                let end = count * (chunk + 1) / chunks
-                if start < end { body(start..<end) }
-            }
+        pool.run(chunks: chunks) { chunk in
+            let start = count * chunk / chunks
+            let end = count * (chunk + 1) / chunks
+            if start < end { body(start..<end) }
         }
     }
+
+    /// The engine's worker threads (one per core besides the caller's).
+    static let pool = WorkerPool(workers: max(0, ProcessInfo.processInfo.activeProcessorCount - 1))
 }
 
 extension Parallel {

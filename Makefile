@@ -1,6 +1,6 @@
 # efsearch: the two commands a fresh machine needs are `make run` and `make test`.
 SWIFT ?= swift
-DEBIAN_PACKAGES := libopenblas-dev libgsl-dev libsqlite3-dev
+DEBIAN_PACKAGES := libopenblas-dev libgsl-dev libsqlite3-dev zlib1g-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test deps build bench golden clean

@@ -30,6 +30,8 @@ let package = Package(
             linkerSettings: [.linkedLibrary("gsl"), .linkedLibrary("openblas"), .linkedLibrary("m")]
         ),
 
+        // zlib, for gzip-compressed datasets.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // `dladdr`, to report which library a symbol resolved to.
         .target(name: "CDynamicLinker", path: "Sources/CDynamicLinker", linkerSettings: [.linkedLibrary("dl")]),
 
@@ -44,11 +46,13 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)), .swiftLanguageMode(.v5)] + fastInReleaseBuilds
         ),
 
+        .target(name: "Training", dependencies: ["Architecture", "Engine", "CZlib"], swiftSettings: fastInReleaseBuilds),
+
         // MARK: Executables
         .executableTarget(
             name: "efsearch",
             dependencies: [
-                "Architecture", "Cost", "Engine",
+                "Architecture", "Cost", "Engine", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastInReleaseBuilds
@@ -67,6 +71,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Architecture", "CBLAS", "CDynamicLinker"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Architecture"]),
         .testTarget(name: "EfsearchCLITests", dependencies: ["efsearch", "Engine"]),
     ]
 )

@@ -3,6 +3,30 @@
 public protocol Optimizer: AnyObject {
     var learningRate: Float { get set }
     func step(_ parameters: [Parameter])
+    /// The optimizer's state (moments, step count) as tensors, for checkpoints; empty before the first step.
+    var state: [Tensor] { get }
+    /// Restores `state` saved from an optimizer of the same kind over the same parameters.
+    func restore(_ state: [Tensor], parameters: [Parameter]) throws
+}
+
+/// A saved optimizer state that does not fit the parameters.
+public struct OptimizerStateError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { "optimizer state: \(message)" }
+}
+
+func restoreTensors(_ state: ArraySlice<Tensor>, like parameters: [Parameter]) throws -> [Tensor] {
+    guard state.count == parameters.count else {
+        throw OptimizerStateError(message: "\(state.count) tensors for \(parameters.count) parameters")
+    }
+    return try zip(state, parameters).map { saved, parameter in
+        guard saved.count == parameter.value.count else {
+            throw OptimizerStateError(message: "a tensor of \(saved.count) values for a parameter of \(parameter.value.count)")
+        }
+        let tensor = Tensor(shape: parameter.value.shape)
+        tensor.copy(from: saved)
+        return tensor
+    }
 }
 
 /// SGD with momentum (PyTorch's form: v = m * v + g; p -= lr * v), optionally Nesterov, with L2 weight decay
@@ -11,6 +35,11 @@ public final class SGD: Optimizer {
     public var learningRate: Float
     public let momentum: Float, weightDecay: Float, nesterov: Bool
     private var velocity: [Tensor] = []
+
+    public var state: [Tensor] { velocity }
+    public func restore(_ state: [Tensor], parameters: [Parameter]) throws {
+        velocity = try restoreTensors(state[...], like: parameters)
+    }
 
     public init(learningRate: Float, momentum: Float = 0.9, weightDecay: Float = 0, nesterov: Bool = false) {
         self.learningRate = learningRate
@@ -41,6 +70,13 @@ public final class RMSProp: Optimizer {
     public var learningRate: Float
     public let rho: Float, momentum: Float, eps: Float, weightDecay: Float
     private var meanSquare: [Tensor] = [], moment: [Tensor] = []
+
+    public var state: [Tensor] { meanSquare + moment }
+    public func restore(_ state: [Tensor], parameters: [Parameter]) throws {
+        guard state.count == 2 * parameters.count else { throw OptimizerStateError(message: "\(state.count) tensors for RMSProp over \(parameters.count) parameters") }
+        meanSquare = try restoreTensors(state[0..<parameters.count], like: parameters)
+        moment = try restoreTensors(state[parameters.count...], like: parameters)
+    }
 
     public init(learningRate: Float, rho: Float = 0.9, momentum: Float = 0.9, eps: Float = 1e-3, weightDecay: Float = 0) {
         self.learningRate = learningRate
@@ -75,6 +111,16 @@ public final class AdamW: Optimizer {
     public let beta1: Float, beta2: Float, eps: Float, weightDecay: Float
     private var first: [Tensor] = [], second: [Tensor] = []
     private var steps = 0
+
+    public var state: [Tensor] {
+        first.isEmpty ? [] : first + second + [Tensor(shape: [1], values: [Float(steps)])]
+    }
+    public func restore(_ state: [Tensor], parameters: [Parameter]) throws {
+        guard state.count == 2 * parameters.count + 1 else { throw OptimizerStateError(message: "\(state.count) tensors for AdamW over \(parameters.count) parameters") }
+        first = try restoreTensors(state[0..<parameters.count], like: parameters)
+        second = try restoreTensors(state[parameters.count..<(2 * parameters.count)], like: parameters)
+        steps = Int(state.last![0])
+    }
 
     public init(learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0.01) {
         self.learningRate = learningRate

@@ -29,6 +29,9 @@ public struct TrainingConfig: Sendable {
     /// `resolution` by the last epoch, and dropout ramps from a tenth of its value to its value with it.
     public var progressiveStart: Int?
     public var augment = true
+    /// Whether each epoch visits the training images in a new random order (off: file order, for
+    /// comparing with another implementation batch for batch).
+    public var shuffle = true
     public var seed: UInt64 = 0
     public var evaluationBatch = 200
 
@@ -126,7 +129,7 @@ public final class Trainer {
         for epoch in startEpoch..<totalEpochs {
             let random = RandomGenerator(seed: config.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(epoch) &+ 1)
             order = Array(0..<dataset.train.count)
-            DatasetSpec.shuffle(&order, random)
+            if config.shuffle { DatasetSpec.shuffle(&order, random) }
             let (resolution, dropout) = schedule(epoch: epoch)
             model.dropout = dropout
             let epochStart = DispatchTime.now().uptimeNanoseconds

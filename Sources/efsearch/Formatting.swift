@@ -31,6 +31,12 @@ struct JSONObjectWriter {
         ArchString.appendInteger(value, to: &bytes)
     }
 
+    /// Already-encoded JSON (an array or object).
+    mutating func addRaw(_ name: StaticString, _ json: String) {
+        key(name)
+        bytes.append(contentsOf: json.utf8)
+    }
+
     /// A canonical arch string, written straight from the stages (ASCII, nothing to escape).
     mutating func add(_ name: StaticString, arch stages: [StageSpec]) {
         key(name)

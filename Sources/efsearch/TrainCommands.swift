@@ -55,6 +55,7 @@ extension Efsearch {
         @Option(name: .customLong("drop-path"), help: "Stochastic depth rate at the last block.") var dropPath: Float = 0
         @Option(help: "Progressive resizing: the first epoch's resolution, ramping to --resolution.") var progressive: Int?
         @Flag(name: .customLong("no-augment"), help: "No random crops or flips.") var noAugment = false
+        @Flag(name: .customLong("no-shuffle"), help: "Visit the training images in file order every epoch.") var noShuffle = false
         @Option(help: "Seed of the weights, the batch order and the augmentation.") var seed: UInt64 = 0
         @Option(help: "Threads (default: all cores).") var threads: Int?
         @Option(help: "Checkpoint to write (.safetensors).") var out: String?
@@ -103,6 +104,7 @@ extension Efsearch {
             config.resolution = spec.resolution
             config.progressiveStart = progressive
             config.augment = !noAugment
+            config.shuffle = !noShuffle
             config.seed = seed
 
             var options = ModelOptions()
@@ -161,6 +163,16 @@ extension Efsearch {
                 out.add("resolution", spec.resolution)
                 out.add("params", summary.params)
                 out.add("macs", summary.macs)
+                let history = outcome.history.map { epoch -> String in
+                    var item = JSONObjectWriter()
+                    item.add("epoch", epoch.epoch)
+                    item.add("train_loss", epoch.trainLoss)
+                    item.add("val_accuracy", epoch.validation.accuracy)
+                    item.add("val_loss", epoch.validation.loss)
+                    item.add("resolution", epoch.resolution)
+                    return item.finished()
+                }
+                out.addRaw("history", "[" + history.joined(separator: ",") + "]")
                 print(out.finished())
                 return
             }

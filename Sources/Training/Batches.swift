@@ -2,12 +2,14 @@ import Engine
 import Foundation
 
 /// Turns images into network inputs: NHWC float tensors at a resolution, normalised with the dataset's
-/// statistics, grey images replicated to 3 channels; in training with a random crop (zero padding) and,
-/// where the dataset allows it, a horizontal flip.
+/// statistics, grey images replicated to 3 channels; in training with a random crop (zero padding of an
+/// eighth of the image side: 4 px for 32 px CIFAR images, 1 px for 8 px digits) and, where the dataset
+/// allows it, a horizontal flip.
 public struct BatchMaker {
     public var mean: [Float]
     public var std: [Float]
-    public var cropPadding: Int = 4
+    /// Crop padding as a share of the source image's side.
+    public var cropFraction = 0.125
     public var allowsFlip: Bool
 
     public init(dataset: Dataset) {
@@ -21,6 +23,7 @@ public struct BatchMaker {
     public func make(_ set: ImageSet, indices: [Int], resolution: Int, augment random: RandomGenerator?, into tensor: inout Tensor?) -> (Tensor, [Int]) {
         let x = Tensor.reuse(&tensor, shape: [indices.count, resolution, resolution, 3])
         var plans: [(dy: Int, dx: Int, flip: Bool)] = []
+        let cropPadding = Int((Double(max(set.height, set.width)) * cropFraction).rounded())
         for _ in indices {
             if let random {
                 let dy = random.uniformInt(2 * cropPadding + 1) - cropPadding

@@ -229,4 +229,47 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try run(["bench", "--runs", "0"]).status, 2)
         XCTAssertEqual(try run(["bench", "--mode", "fast"]).status, 2)
     }
+
+    // MARK: - Training commands
+
+    let tinyTraining = ["--arch", "ds_r1_k3_s1_c8;ir_r1_k3_s2_e3_c16_se0.25", "--stem", "8", "--head", "32",
+                        "--dataset", "synthetic:300", "--subset", "120", "--epochs", "2", "--batch", "30", "--threads", "2"]
+
+    func testTrainIsReproducibleAndEvalAgrees() throws {
+        let first = temporary("a.safetensors"), second = temporary("b.safetensors")
+        let a = try run(["train"] + tinyTraining + ["--seed", "5", "--out", first, "--json"])
+        XCTAssertEqual(a.status, 0, a.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(a.stdout.utf8)) as! [String: Any]
+        for key in ["val_accuracy", "test_accuracy", "train_seconds", "images_per_second", "epochs", "steps", "status"] {
+            XCTAssertNotNil(object[key], key)
+        }
+        XCTAssertEqual(object["status"] as? String, "done")
+        XCTAssertEqual(object["steps"] as? Int, 8)
+        let b = try run(["train"] + tinyTraining + ["--seed", "5", "--out", second, "--json"])
+        XCTAssertEqual(b.status, 0, b.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: first)), try Data(contentsOf: URL(fileURLWithPath: second)),
+                       "the same seed and threads give byte-identical checkpoints")
+        let evaluated = try run(["eval", "--checkpoint", first, "--dataset", "synthetic:300", "--json"])
+        XCTAssertEqual(evaluated.status, 0, evaluated.stderr)
+        let result = try JSONSerialization.jsonObject(with: Data(evaluated.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(result["accuracy"] as? Double, object["test_accuracy"] as? Double)
+        XCTAssertNotNil(result["top5"] as? Double)
+        XCTAssertNotNil(result["loss"] as? Double)
+    }
+
+    func testTrainingFailuresAreReported() throws {
+        let missing = try run(["train", "--dataset", "mnist:/nonexistent/digits"])
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.stderr.contains("/nonexistent/digits") && missing.stderr.contains("no such directory"), missing.stderr)
+        let tooSmall = try run(["train", "--dataset", "synthetic:300", "--resolution", "8"])
+        XCTAssertEqual(tooSmall.status, 2)
+        XCTAssertTrue(tooSmall.stderr.contains("resolution"), tooSmall.stderr)
+        let out = temporary("diverged.safetensors")
+        let diverged = try run(["train"] + tinyTraining + ["--lr", "1e12", "--out", out, "--json"])
+        XCTAssertEqual(diverged.status, 3, diverged.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(diverged.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(object["status"] as? String, "failed")
+        XCTAssertTrue((object["reason"] as? String)?.contains("loss became") ?? false)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "a failed run writes no checkpoint")
+    }
 }

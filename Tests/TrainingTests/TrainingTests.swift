@@ -143,7 +143,7 @@ final class DatasetTests: XCTestCase {
         let (up, _) = maker.make(set, indices: [0], resolution: 8, augment: nil, into: &scratch)
         XCTAssertEqual(up.shape, [1, 8, 8, 3])
         // Flips only: padding 0 and a generator whose draws flip some images.
-        maker.cropPadding = 0
+        maker.cropFraction = 0
         let random = RandomGenerator(seed: 1)
         var flipped = false
         for _ in 0..<10 {

@@ -16,6 +16,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // MARK: System libraries
@@ -47,12 +49,18 @@ let package = Package(
         ),
 
         .target(name: "Training", dependencies: ["Architecture", "Engine", "CZlib"], swiftSettings: fastInReleaseBuilds),
+        .target(
+            name: "Search",
+            dependencies: ["Architecture", "Cost", "Engine", "CGSL", .product(name: "Yams", package: "Yams")],
+            swiftSettings: fastInReleaseBuilds
+        ),
+        .target(name: "Store", dependencies: ["Search", .product(name: "GRDB", package: "GRDB.swift")]),
 
         // MARK: Executables
         .executableTarget(
             name: "efsearch",
             dependencies: [
-                "Architecture", "Cost", "Engine", "Training",
+                "Architecture", "Cost", "Engine", "Training", "Search", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastInReleaseBuilds
@@ -72,6 +80,7 @@ let package = Package(
         ),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Architecture", "CBLAS", "CDynamicLinker"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Architecture"]),
+        .testTarget(name: "SearchTests", dependencies: ["Search", "Store", "Architecture", "Cost", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "EfsearchCLITests", dependencies: ["efsearch", "Engine"]),
     ]
 )

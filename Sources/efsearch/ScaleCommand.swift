@@ -2,6 +2,7 @@ import Architecture
 import ArgumentParser
 import Cost
 import Foundation
+import Store
 
 /// A list of phi values: `3`, `1.5`, `0-7` (integers from 0 to 7) or `0,2,4`.
 struct PhiList: ExpressibleByArgument {
@@ -48,8 +49,20 @@ extension Efsearch {
         var base: String = "efficientnet-b0"
         @Flag(help: "Print JSON lines, one per family member.")
         var json = false
+        @Option(name: .customLong("from-run"), help: "Take alpha, beta, gamma from the best point of a `grid` run.")
+        var fromRun: String?
+        @OptionGroup var storeOptions: StoreOptions
 
         func run() throws {
+            var (alpha, beta, gamma) = (self.alpha, self.beta, self.gamma)
+            if let fromRun {
+                let store = try storeOptions.open()
+                let record = try storeOptions.run(fromRun, in: store)
+                guard let best = try GridReport.ranked(store: store, run: record).first else {
+                    throw StoreFailure(StoreError(path: store.path, message: "run \(fromRun) has no grid points"))
+                }
+                (alpha, beta, gamma) = (best.1.alpha, best.1.beta, best.1.gamma)
+            }
             let scaling = CompoundScaling(alpha: alpha, beta: beta, gamma: gamma)
             try scaling.validate()
             let baseSpec = try Architecture.Presets.named(base).spec

@@ -1,0 +1,229 @@
+import Architecture
+import Foundation
+
+/// The measured or estimated figures of a candidate.
+public struct Metrics: Sendable, Codable, Hashable {
+    public var params: Double
+    public var macs: Double
+    /// Roofline estimate, milliseconds.
+    public var latencyEstimate: Double
+    /// Timed forward pass on the engine, milliseconds (when measured).
+    public var latencyMeasured: Double?
+    public var memory: Double
+    public var accuracy: Double?
+
+    public init(params: Double, macs: Double, latencyEstimate: Double, latencyMeasured: Double? = nil, memory: Double, accuracy: Double? = nil) {
+        self.params = params
+        self.macs = macs
+        self.latencyEstimate = latencyEstimate
+        self.latencyMeasured = latencyMeasured
+        self.memory = memory
+        self.accuracy = accuracy
+    }
+
+    /// A metric by name; latency is the measured one when there is one.
+    public func value(_ metric: Metric) -> Double? {
+        switch metric {
+        case .accuracy: return accuracy
+        case .macs: return macs
+        case .params: return params
+        case .latency: return latencyMeasured ?? latencyEstimate
+        case .memory: return memory
+        }
+    }
+}
+
+public enum Metric: String, Sendable, Codable, CaseIterable {
+    case accuracy, macs, params, latency, memory
+
+    /// The direction that is better unless one is given.
+    public var defaultDirection: Direction { self == .accuracy ? .maximize : .minimize }
+}
+
+public enum Direction: String, Sendable, Codable {
+    case minimize = "min", maximize = "max"
+}
+
+/// A bad objective, constraint or reward.
+public struct ObjectiveError: UserInputError {
+    public var text: String
+    public var message: String
+    public var description: String { "\"\(text)\": \(message)" }
+}
+
+/// One objective: a metric and a direction (`accuracy`, `macs:min`, `accuracy:max`).
+public struct Objective: Sendable, Codable, Hashable, CustomStringConvertible {
+    public var metric: Metric
+    public var direction: Direction
+
+    public init(metric: Metric, direction: Direction? = nil) {
+        self.metric = metric
+        self.direction = direction ?? metric.defaultDirection
+    }
+
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: ":").map { String($0).trimmingCharacters(in: .whitespaces) }
+        guard let first = parts.first, let metric = Metric(rawValue: first.lowercased()) else {
+            throw ObjectiveError(text: text, message: "unknown objective; expected accuracy, macs, params, latency or memory, optionally with :min or :max")
+        }
+        var direction: Direction?
+        if parts.count == 2 {
+            guard let parsed = Direction(rawValue: parts[1].lowercased()) else { throw ObjectiveError(text: text, message: "direction must be min or max") }
+            direction = parsed
+        } else if parts.count > 2 {
+            throw ObjectiveError(text: text, message: "expected METRIC or METRIC:min|max")
+        }
+        self.init(metric: metric, direction: direction)
+    }
+
+    /// The value to minimise (negated for maximised metrics), or nil when the metric is missing.
+    public func cost(_ metrics: Metrics) -> Double? {
+        guard let value = metrics.value(metric) else { return nil }
+        return direction == .minimize ? value : -value
+    }
+
+    public var description: String { "\(metric.rawValue):\(direction.rawValue)" }
+}
+
+/// A constraint such as `macs<=400M`, `params<2.5M`, `latency<=10` (ms), `accuracy>=0.5`.
+public struct Constraint: Sendable, Codable, Hashable, CustomStringConvertible {
+    public enum Comparison: String, Sendable, Codable { case lessOrEqual = "<=", less = "<", greaterOrEqual = ">=", greater = ">" }
+    public var metric: Metric
+    public var comparison: Comparison
+    public var bound: Double
+
+    public init(parsing text: String) throws {
+        let compact = text.replacingOccurrences(of: " ", with: "")
+        for comparison in [Comparison.lessOrEqual, .greaterOrEqual, .less, .greater] {
+            guard let range = compact.range(of: comparison.rawValue) else { continue }
+            let name = String(compact[..<range.lowerBound]).lowercased()
+            guard let metric = Metric(rawValue: name) else {
+                throw ObjectiveError(text: text, message: "unknown metric \"\(name)\"; expected accuracy, macs, params, latency or memory")
+            }
+            guard let bound = Constraint.number(String(compact[range.upperBound...])) else {
+                throw ObjectiveError(text: text, message: "the bound must be a number, optionally with K, M or G")
+            }
+            self.metric = metric
+            self.comparison = comparison
+            self.bound = bound
+            return
+        }
+        throw ObjectiveError(text: text, message: "expected METRIC<=VALUE (or <, >=, >), such as macs<=400M")
+    }
+
+    /// `400M` -> 4e8, `2.5K` -> 2500, `12` -> 12.
+    public static func number(_ text: String) -> Double? {
+        let multipliers: [Character: Double] = ["K": 1e3, "k": 1e3, "M": 1e6, "G": 1e9]
+        if let last = text.last, let factor = multipliers[last] { return Double(text.dropLast()).map { $0 * factor } }
+        return Double(text)
+    }
+
+    /// Whether `metrics` satisfy the constraint (an unknown metric value does not violate it).
+    public func holds(_ metrics: Metrics) -> Bool {
+        guard let value = metrics.value(metric) else { return true }
+        switch comparison {
+        case .lessOrEqual: return value <= bound
+        case .less: return value < bound
+        case .greaterOrEqual: return value >= bound
+        case .greater: return value > bound
+        }
+    }
+
+    public var description: String { "\(metric.rawValue)\(comparison.rawValue)\(bound)" }
+}
+
+/// The MnasNet reward `ACC * (X / T)^w`, with `w = alpha` when X <= T and `beta` otherwise
+/// (soft constraint: alpha = beta = -0.07; hard: alpha = 0, beta = -1).
+public struct Reward: Sendable, Codable, Hashable, CustomStringConvertible {
+    public var metric: Metric
+    public var target: Double
+    public var alpha: Double
+    public var beta: Double
+
+    /// `macs:400M:-0.07` or `latency:15:0:-1`.
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: ":").map(String.init)
+        guard parts.count == 3 || parts.count == 4, let metric = Metric(rawValue: parts[0]), metric != .accuracy,
+              let target = Constraint.number(parts[1]), target > 0, let alpha = Double(parts[2]) else {
+            throw ObjectiveError(text: text, message: "expected METRIC:TARGET:W or METRIC:TARGET:ALPHA:BETA, such as macs:400M:-0.07")
+        }
+        let beta = parts.count == 4 ? Double(parts[3]) : alpha
+        guard let beta else { throw ObjectiveError(text: text, message: "BETA must be a number") }
+        self.metric = metric
+        self.target = target
+        self.alpha = alpha
+        self.beta = beta
+    }
+
+    public func value(_ metrics: Metrics) -> Double? {
+        guard let accuracy = metrics.accuracy, let x = metrics.value(metric) else { return nil }
+        let w = x <= target ? alpha : beta
+        return accuracy * pow(x / target, w)
+    }
+
+    public var description: String { "\(metric.rawValue):\(target):\(alpha):\(beta)" }
+}
+
+/// Non-dominated sorting and crowding distance over costs to minimise.
+public enum Pareto {
+    /// Whether `a` dominates `b`: no worse in every cost and better in one.
+    public static func dominates(_ a: [Double], _ b: [Double]) -> Bool {
+        var better = false
+        for (x, y) in zip(a, b) {
+            if x > y { return false }
+            if x < y { better = true }
+        }
+        return better
+    }
+
+    /// Indices of the points that no other point dominates.
+    public static func frontier(_ points: [[Double]]) -> [Int] {
+        points.indices.filter { i in !points.indices.contains { j in j != i && dominates(points[j], points[i]) } }
+    }
+
+    /// Fronts of indices, best first (NSGA-II's fast non-dominated sort).
+    public static func fronts(_ points: [[Double]]) -> [[Int]] {
+        var dominatedBy = [[Int]](repeating: [], count: points.count)
+        var counts = [Int](repeating: 0, count: points.count)
+        var fronts: [[Int]] = [[]]
+        for i in points.indices {
+            for j in points.indices where i != j {
+                if dominates(points[i], points[j]) { dominatedBy[i].append(j) } else if dominates(points[j], points[i]) { counts[i] += 1 }
+            }
+            if counts[i] == 0 { fronts[0].append(i) }
+        }
+        var current = 0
+        while current < fronts.count, !fronts[current].isEmpty {
+            var next: [Int] = []
+            for i in fronts[current] {
+                for j in dominatedBy[i] {
+                    counts[j] -= 1
+                    if counts[j] == 0 { next.append(j) }
+                }
+            }
+            current += 1
+            if !next.isEmpty { fronts.append(next.sorted()) } else { break }
+        }
+        return fronts.filter { !$0.isEmpty }
+    }
+
+    /// Crowding distance of each member of a front (boundary points get infinity).
+    public static func crowding(_ points: [[Double]], front: [Int]) -> [Int: Double] {
+        var distance = Dictionary(uniqueKeysWithValues: front.map { ($0, 0.0) })
+        guard let dimensions = points.first?.count, front.count > 2 else {
+            for i in front { distance[i] = .infinity }
+            return distance
+        }
+        for d in 0..<dimensions {
+            let sorted = front.sorted { (points[$0][d], $0) < (points[$1][d], $1) }
+            let low = points[sorted.first!][d], high = points[sorted.last!][d]
+            distance[sorted.first!] = .infinity
+            distance[sorted.last!] = .infinity
+            guard high > low else { continue }
+            for k in 1..<(sorted.count - 1) {
+                distance[sorted[k]]! += (points[sorted[k + 1]][d] - points[sorted[k - 1]][d]) / (high - low)
+            }
+        }
+        return distance
+    }
+}

@@ -1,0 +1,242 @@
+import CGSL
+import Engine
+import Foundation
+
+/// A finished candidate as a strategy sees it; `metrics` is nil when the candidate failed.
+public struct Observation: Sendable {
+    public var id: Int
+    public var genotype: Genotype
+    public var metrics: Metrics?
+
+    public init(id: Int, genotype: Genotype, metrics: Metrics?) {
+        self.id = id
+        self.genotype = genotype
+        self.metrics = metrics
+    }
+}
+
+/// How a search proposes candidates. Strategies are deterministic: the same seed and the same
+/// observations, in the same order, give the same proposals (which is what makes `--resume` replay).
+public protocol SearchStrategy {
+    /// Up to `count` genotypes for which `accept` is true (it rejects duplicates and invalid networks).
+    mutating func propose(_ count: Int, accept: (Genotype) -> Bool) -> [Genotype]
+    /// Results of earlier proposals, in candidate order.
+    mutating func observe(_ observations: [Observation])
+}
+
+public enum StrategyKind: String, Sendable, CaseIterable {
+    case grid, random, sobol, evolution, nsga2
+}
+
+/// Every genotype in mixed-radix order (first dimension fastest).
+public struct GridStrategy: SearchStrategy {
+    let counts: [Int]
+    var next = 0
+    public init(dimensions: [Dimension]) { counts = dimensions.map(\.count) }
+
+    public var total: Int { counts.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 } }
+
+    public mutating func propose(_ count: Int, accept: (Genotype) -> Bool) -> [Genotype] {
+        var result: [Genotype] = []
+        while result.count < count && next < total {
+            var rest = next
+            let genotype = counts.map { n -> Int in defer { rest /= n }; return rest % n }
+            next += 1
+            if accept(genotype) { result.append(genotype) }
+        }
+        return result
+    }
+
+    public mutating func observe(_ observations: [Observation]) {}
+}
+
+/// Uniform random genotypes from a seeded generator.
+public struct RandomStrategy: SearchStrategy {
+    let counts: [Int]
+    let random: RandomGenerator
+    public init(dimensions: [Dimension], seed: UInt64) {
+        counts = dimensions.map(\.count)
+        random = RandomGenerator(seed: seed)
+    }
+
+    public mutating func propose(_ count: Int, accept: (Genotype) -> Bool) -> [Genotype] {
+        var result: [Genotype] = []
+        var attempts = 0
+        while result.count < count && attempts < 1000 * max(1, count) {
+            attempts += 1
+            let genotype = counts.map { random.uniformInt($0) }
+            if accept(genotype) { result.append(genotype) }
+        }
+        return result
+    }
+
+    public mutating func observe(_ observations: [Observation]) {}
+}
+
+/// A Sobol sequence (GSL's `gsl_qrng_sobol`) over the dimensions with more than one choice, shifted by a
+/// seeded random offset per dimension (Cranley-Patterson rotation), so different seeds give different,
+/// equally well-spread designs.
+public final class SobolStrategy: SearchStrategy {
+    let counts: [Int]
+    let varying: [Int]
+    let shift: [Double]
+    let generator: OpaquePointer?
+    var point: [Double]
+
+    public init(dimensions: [Dimension], seed: UInt64) throws {
+        let counts = dimensions.map(\.count)
+        self.counts = counts
+        varying = counts.indices.filter { counts[$0] > 1 }
+        guard varying.count <= 40 else {
+            throw ObjectiveError(text: "sobol", message: "GSL's Sobol sequence has at most 40 dimensions; this space varies \(varying.count) choices (use random or evolution)")
+        }
+        let random = RandomGenerator(seed: seed)
+        shift = varying.map { _ in random.uniform() }
+        generator = varying.isEmpty ? nil : OpaquePointer(gsl_qrng_alloc(cgsl_qrng_sobol(), UInt32(varying.count)))
+        point = [Double](repeating: 0, count: varying.count)
+    }
+
+    deinit { if let generator { gsl_qrng_free(UnsafeMutablePointer(generator)) } }
+
+    public func propose(_ count: Int, accept: (Genotype) -> Bool) -> [Genotype] {
+        var result: [Genotype] = []
+        var attempts = 0
+        while result.count < count && attempts < 1000 * max(1, count) {
+            attempts += 1
+            var genotype = [Int](repeating: 0, count: counts.count)
+            if let generator {
+                point.withUnsafeMutableBufferPointer { _ = gsl_qrng_get(UnsafeMutablePointer(generator), $0.baseAddress!) }
+                for (axis, dimension) in varying.enumerated() {
+                    let u = (point[axis] + shift[axis]).truncatingRemainder(dividingBy: 1)
+                    genotype[dimension] = min(counts[dimension] - 1, Int(u * Double(counts[dimension])))
+                }
+            } else if attempts > 1 {
+                break
+            }
+            if accept(genotype) { result.append(genotype) }
+        }
+        return result
+    }
+
+    public func observe(_ observations: [Observation]) {}
+}
+
+/// Regularized (aging) evolution (Real et al., 2019): the first `population` candidates are random; then each
+/// child mutates the fittest of `sample` random members of the population, and the population keeps only
+/// its `population` youngest members.
+public struct EvolutionStrategy: SearchStrategy {
+    let counts: [Int]
+    let random: RandomGenerator
+    let population: Int, sample: Int
+    let mutationProbability: Double
+    /// Higher is better; nil for failed or infeasible candidates.
+    let fitness: (Metrics) -> Double?
+    var members: [Observation] = []
+    var proposed = 0
+
+    public init(dimensions: [Dimension], seed: UInt64, population: Int = 20, sample: Int = 5, mutationProbability: Double = 0.1,
+                fitness: @escaping (Metrics) -> Double?) {
+        counts = dimensions.map(\.count)
+        random = RandomGenerator(seed: seed)
+        self.population = max(2, population)
+        self.sample = max(1, min(sample, population))
+        self.mutationProbability = mutationProbability
+        self.fitness = fitness
+    }
+
+    public mutating func propose(_ count: Int, accept: (Genotype) -> Bool) -> [Genotype] {
+        var result: [Genotype] = []
+        var attempts = 0
+        while result.count < count && attempts < 1000 * max(1, count) {
+            attempts += 1
+            let genotype: Genotype
+            if proposed + result.count < population || members.isEmpty {
+                genotype = counts.map { random.uniformInt($0) }
+            } else {
+                let contestants = (0..<sample).map { _ in members[random.uniformInt(members.count)] }
+                let parent = contestants.max { (fitness($0.metrics!) ?? -.infinity, -$0.id) < (fitness($1.metrics!) ?? -.infinity, -$1.id) }!
+                genotype = mutate(parent.genotype)
+            }
+            if accept(genotype) { result.append(genotype) }
+        }
+        proposed += result.count
+        return result
+    }
+
+    func mutate(_ genotype: Genotype) -> Genotype {
+        var child = genotype
+        let mutable = counts.indices.filter { counts[$0] > 1 }
+        guard !mutable.isEmpty else { return child }
+        for index in mutable where random.uniform() < mutationProbability { child[index] = random.uniformInt(counts[index]) }
+        if child == genotype {  // always change at least one choice
+            let index = mutable[random.uniformInt(mutable.count)]
+            child[index] = (genotype[index] + 1 + random.uniformInt(counts[index] - 1)) % counts[index]
+        }
+        return child
+    }
+
+    public mutating func observe(_ observations: [Observation]) {
+        members += observations.filter { $0.metrics != nil }
+        if members.count > population { members.removeFirst(members.count - population) }
+    }
+}
+
+/// NSGA-II (Deb et al., 2002): parents are chosen by binary tournament on (front, crowding distance) among the
+/// best `population` candidates so far; children by uniform crossover and mutation.
+public struct NSGA2Strategy: SearchStrategy {
+    let counts: [Int]
+    let random: RandomGenerator
+    let population: Int
+    let mutationProbability: Double
+    /// Costs to minimise; nil for failed or infeasible candidates.
+    let costs: (Metrics) -> [Double]?
+    var everything: [Observation] = []
+    var proposed = 0
+
+    public init(dimensions: [Dimension], seed: UInt64, population: Int = 20, mutationProbability: Double = 0.1, costs: @escaping (Metrics) -> [Double]?) {
+        counts = dimensions.map(\.count)
+        random = RandomGenerator(seed: seed)
+        self.population = max(2, population)
+        self.mutationProbability = mutationProbability
+        self.costs = costs
+    }
+
+    public mutating func propose(_ count: Int, accept: (Genotype) -> Bool) -> [Genotype] {
+        let scored = everything.compactMap { observation in observation.metrics.flatMap(costs).map { (observation, $0) } }
+        var parents: [(genotype: Genotype, rank: Int, crowding: Double)] = []
+        if !scored.isEmpty {
+            let points = scored.map(\.1)
+            for (rank, front) in Pareto.fronts(points).enumerated() where parents.count < population {
+                let crowding = Pareto.crowding(points, front: front)
+                for index in front.sorted(by: { (crowding[$0]!, -$0) > (crowding[$1]!, -$1) }) where parents.count < population {
+                    parents.append((scored[index].0.genotype, rank, crowding[index]!))
+                }
+            }
+        }
+        var result: [Genotype] = []
+        var attempts = 0
+        while result.count < count && attempts < 1000 * max(1, count) {
+            attempts += 1
+            let genotype: Genotype
+            if proposed + result.count < population || parents.count < 2 {
+                genotype = counts.map { random.uniformInt($0) }
+            } else {
+                func tournament() -> Genotype {
+                    let a = parents[random.uniformInt(parents.count)], b = parents[random.uniformInt(parents.count)]
+                    return (a.rank, -a.crowding) <= (b.rank, -b.crowding) ? a.genotype : b.genotype
+                }
+                let (mother, father) = (tournament(), tournament())
+                var child = zip(mother, father).map { random.uniform() < 0.5 ? $0 : $1 }
+                for index in counts.indices where counts[index] > 1 && random.uniform() < mutationProbability {
+                    child[index] = random.uniformInt(counts[index])
+                }
+                genotype = child
+            }
+            if accept(genotype) { result.append(genotype) }
+        }
+        proposed += result.count
+        return result
+    }
+
+    public mutating func observe(_ observations: [Observation]) { everything += observations }
+}

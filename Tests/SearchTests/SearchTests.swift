@@ -1,0 +1,184 @@
+import Architecture
+import Foundation
+import GRDB
+import Search
+import Store
+import XCTest
+
+/// The repository's searchspaces/ folder.
+let searchSpaces = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("searchspaces")
+
+final class SearchSpaceTests: XCTestCase {
+    func write(_ text: String) throws -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("space-\(UUID()).yaml")
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    func testShippedSpacesLoadAndMakeNetworks() throws {
+        for name in ["tiny", "efficientnet-b0", "efficientnetv2"] {
+            let space = try SearchSpace.load(path: searchSpaces.appendingPathComponent("\(name).yaml").path)
+            XCTAssertGreaterThan(space.size, 100, name)
+            var random = RandomStrategy(dimensions: space.dimensions, seed: 1)
+            let genotypes = random.propose(20) { _ in true }
+            XCTAssertEqual(genotypes.count, 20)
+            let resolvable = genotypes.filter { (try? space.network(for: $0).resolve()) != nil }
+            XCTAssertGreaterThan(resolvable.count, 10, name)
+        }
+        let tiny = try SearchSpace.load(path: searchSpaces.appendingPathComponent("tiny.yaml").path)
+        XCTAssertEqual(tiny.base.stem, 16)
+        XCTAssertEqual(tiny.constraints.count, 1)
+        // The first choice of everything reproduces the base (with the first width).
+        let first = tiny.network(for: tiny.dimensions.map { _ in 0 })
+        XCTAssertEqual(first.stages[1][0].kernel, 3)
+        XCTAssertEqual(first.width, 0.5)
+    }
+
+    func testBadFilesNameTheFileAndTheField() throws {
+        let cases: [(String, String)] = [
+            ("stages: [ {kernel: [3, 5]\n", "yaml"),
+            ("base: efficientnet-b0\nwidht: [1]\n", "widht"),
+            ("stages:\n  - {kernel: []}\n", "stages[1].kernel"),
+            ("width: {min: 2, max: 1}\n", "min 2.0 > max 1.0"),
+            ("stages:\n  - {kernel: [4]}\n", "not an odd whole number"),
+            ("stages:\n  - {flavour: [1]}\n", "stages[1].flavour"),
+            ("base: resnet50\n", "base"),
+            ("constraints: [\"flops<=3\"]\n", "constraints[1]"),
+            ("depth: [0, 1]\n", "must be greater than 0"),
+        ]
+        for (text, expected) in cases {
+            let path = try write(text)
+            XCTAssertThrowsError(try SearchSpace.load(path: path)) { error in
+                XCTAssertTrue("\(error)".contains(path) && "\(error)".contains(expected), "\(text): \(error)")
+            }
+        }
+    }
+
+    func testObjectivesConstraintsAndReward() throws {
+        XCTAssertEqual(try Objective(parsing: "accuracy").direction, .maximize)
+        XCTAssertEqual(try Objective(parsing: "macs:max").direction, .maximize)
+        XCTAssertThrowsError(try Objective(parsing: "speed"))
+        let constraint = try Constraint(parsing: "macs <= 400M")
+        let metrics = Metrics(params: 5e6, macs: 3.9e8, latencyEstimate: 5, memory: 1e7, accuracy: 0.7)
+        XCTAssertTrue(constraint.holds(metrics))
+        XCTAssertFalse(try Constraint(parsing: "params<5M").holds(metrics))
+        let reward = try Reward(parsing: "macs:400M:-0.07")
+        XCTAssertEqual(reward.value(metrics)!, 0.7 * pow(3.9 / 4, -0.07), accuracy: 1e-12)
+        let hard = try Reward(parsing: "macs:300M:0:-1")
+        XCTAssertEqual(hard.value(metrics)!, 0.7 * 3 / 3.9, accuracy: 1e-12)
+    }
+}
+
+final class StrategyTests: XCTestCase {
+    let dimensions = [Dimension(name: "a", count: 3), Dimension(name: "b", count: 4), Dimension(name: "c", count: 1), Dimension(name: "d", count: 5)]
+
+    func testGridEnumeratesEverythingOnce() {
+        var grid = GridStrategy(dimensions: dimensions)
+        let all = grid.propose(1000) { _ in true }
+        XCTAssertEqual(all.count, 60)
+        XCTAssertEqual(Set(all.map { $0.description }).count, 60)
+        XCTAssertTrue(grid.propose(5) { _ in true }.isEmpty)
+    }
+
+    func testStrategiesAreSeeded() throws {
+        func run(_ make: () throws -> SearchStrategy) rethrows -> [Genotype] {
+            var strategy = try make()
+            var out: [Genotype] = []
+            for round in 0..<4 {
+                let batch = strategy.propose(5) { _ in true }
+                out += batch
+                strategy.observe(batch.enumerated().map { index, genotype in
+                    Observation(id: round * 5 + index, genotype: genotype,
+                                metrics: Metrics(params: Double(genotype[0]), macs: Double(genotype[1] + genotype[3]), latencyEstimate: 1, memory: 1,
+                                                 accuracy: Double(genotype.reduce(0, +)) / 10))
+                })
+            }
+            return out
+        }
+        let makers: [(UInt64) throws -> SearchStrategy] = [
+            { RandomStrategy(dimensions: self.dimensions, seed: $0) },
+            { try SobolStrategy(dimensions: self.dimensions, seed: $0) },
+            { EvolutionStrategy(dimensions: self.dimensions, seed: $0, population: 6, sample: 3, fitness: { $0.accuracy }) },
+            { NSGA2Strategy(dimensions: self.dimensions, seed: $0, population: 6, costs: { [-$0.accuracy!, $0.macs] }) },
+        ]
+        for make in makers {
+            let a = try run { try make(1) }, b = try run { try make(1) }, c = try run { try make(2) }
+            XCTAssertEqual(a, b)
+            XCTAssertNotEqual(a, c)
+            XCTAssertTrue(a.allSatisfy { $0[2] == 0 && $0[0] < 3 && $0[1] < 4 && $0[3] < 5 })
+        }
+    }
+
+    func testEvolutionChildrenDifferFromTheirParents() {
+        var evolution = EvolutionStrategy(dimensions: dimensions, seed: 3, population: 4, sample: 2, mutationProbability: 0) { $0.accuracy }
+        let parents = evolution.propose(4) { _ in true }
+        evolution.observe(parents.enumerated().map { Observation(id: $0, genotype: $1, metrics: Metrics(params: 1, macs: 1, latencyEstimate: 1, memory: 1, accuracy: Double($0))) })
+        let children = evolution.propose(10) { _ in true }
+        for child in children {
+            XCTAssertTrue(parents.contains { parent in zip(parent, child).filter { $0 != $1 }.count == 1 }, "a child is one mutation away from a parent")
+        }
+    }
+
+    /// The frontier is exactly the non-dominated set, and NSGA-II's fronts partition the points.
+    func testParetoFrontier() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<20 {
+            let points = (0..<40).map { _ in [Double(Int.random(in: 0..<10, using: &generator)), Double(Int.random(in: 0..<10, using: &generator))] }
+            let frontier = Set(Pareto.frontier(points))
+            for i in points.indices {
+                let dominated = points.indices.contains { Pareto.dominates(points[$0], points[i]) }
+                XCTAssertEqual(frontier.contains(i), !dominated)
+            }
+            let fronts = Pareto.fronts(points)
+            XCTAssertEqual(Set(fronts[0]), frontier)
+            XCTAssertEqual(fronts.flatMap { $0 }.sorted(), Array(points.indices))
+        }
+    }
+}
+
+final class StoreTests: XCTestCase {
+    func temporaryStore() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID())/efsearch.sqlite").path
+    }
+
+    func record(_ runId: Int64, _ key: String) -> CandidateRecord {
+        CandidateRecord(runId: runId, key: key, generation: 0, genotype: "[]", arch: key, width: 1, depth: 1, resolution: 32, stem: 8, head: 8, seed: 1)
+    }
+
+    func testClaimsAreExclusiveAndStaleOnesAreTakenOver() throws {
+        let store = try Store(path: temporaryStore())
+        let run = try store.createRun(RunRecord(name: "r", command: "test", config: "{}", seed: 1, version: "test", machine: "test"))
+        try store.insert([record(run.id!, "a"), record(run.id!, "b"), record(run.id!, "a")])
+        XCTAssertEqual(try store.candidates(runId: run.id!).count, 2, "duplicate keys are skipped")
+        let first = try XCTUnwrap(try store.claim(runId: run.id!, worker: "w1", grace: 60))
+        let second = try XCTUnwrap(try store.claim(runId: run.id!, worker: "w2", grace: 60))
+        XCTAssertNotEqual(first.id, second.id)
+        XCTAssertNil(try store.claim(runId: run.id!, worker: "w3", grace: 60))
+        // A worker that stopped sending heartbeats loses its candidate after the grace period.
+        Thread.sleep(forTimeInterval: 1.1)
+        let taken = try XCTUnwrap(try store.claim(runId: run.id!, worker: "w3", grace: 1))
+        XCTAssertEqual(taken.id, first.id)
+        var finished = first
+        finished.status = "done"
+        try store.complete(finished, worker: "w1")  // w1 no longer holds it: ignored
+        XCTAssertEqual(try store.candidate(id: first.id!)?.status, "running")
+        try store.complete(finished, worker: "w3")
+        XCTAssertEqual(try store.candidate(id: first.id!)?.status, "done")
+        XCTAssertEqual(try store.integrityCheck(), "ok")
+        XCTAssertThrowsError(try store.createRun(RunRecord(name: "r", command: "", config: "{}", seed: 1, version: "", machine: "")))
+    }
+
+    func testNewerSchemaAndUnwritablePathAreRefused() throws {
+        let path = temporaryStore()
+        _ = try Store(path: path)
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99: from the future')") }
+        XCTAssertThrowsError(try Store(path: path)) { error in
+            XCTAssertTrue("\(error)".contains("newer efsearch"), "\(error)")
+        }
+        XCTAssertThrowsError(try Store(path: "/proc/efsearch/forbidden.sqlite")) { error in
+            XCTAssertTrue("\(error)".contains("/proc/efsearch"), "\(error)")
+        }
+    }
+}

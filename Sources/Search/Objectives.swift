@@ -176,9 +176,17 @@ public enum Pareto {
         return better
     }
 
-    /// Indices of the points that no other point dominates.
+    /// Indices of the points that no other point dominates, in increasing order.
+    ///
+    /// Points are visited in lexicographic order, so every point that could dominate one comes before it,
+    /// and it is enough to compare with the frontier found so far (dominance is transitive): O(n * frontier).
     public static func frontier(_ points: [[Double]]) -> [Int] {
-        points.indices.filter { i in !points.indices.contains { j in j != i && dominates(points[j], points[i]) } }
+        let order = points.indices.sorted { a, b in points[a].lexicographicallyPrecedes(points[b]) }
+        var result: [Int] = []
+        for i in order where !result.contains(where: { dominates(points[$0], points[i]) }) {
+            result.append(i)
+        }
+        return result.sorted()
     }
 
     /// Fronts of indices, best first (NSGA-II's fast non-dominated sort).

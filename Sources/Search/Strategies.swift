@@ -181,8 +181,9 @@ public struct EvolutionStrategy: SearchStrategy {
     }
 }
 
-/// NSGA-II (Deb et al., 2002): parents are chosen by binary tournament on (front, crowding distance) among the
-/// best `population` candidates so far; children by uniform crossover and mutation.
+/// NSGA-II (Deb et al., 2002): the population is the best `population` candidates by (front, crowding
+/// distance) among the previous population and the newest results; parents are chosen from it by binary
+/// tournament on the same order; children by uniform crossover and mutation.
 public struct NSGA2Strategy: SearchStrategy {
     let counts: [Int]
     let random: RandomGenerator
@@ -190,7 +191,8 @@ public struct NSGA2Strategy: SearchStrategy {
     let mutationProbability: Double
     /// Costs to minimise; nil for failed or infeasible candidates.
     let costs: (Metrics) -> [Double]?
-    var everything: [Observation] = []
+    /// The surviving population with its front and crowding distance.
+    var members: [(observation: Observation, costs: [Double], rank: Int, crowding: Double)] = []
     var proposed = 0
 
     public init(dimensions: [Dimension], seed: UInt64, population: Int = 20, mutationProbability: Double = 0.1, costs: @escaping (Metrics) -> [Double]?) {
@@ -202,28 +204,17 @@ public struct NSGA2Strategy: SearchStrategy {
     }
 
     public mutating func propose(_ count: Int, accept: (Genotype) -> Bool) -> [Genotype] {
-        let scored = everything.compactMap { observation in observation.metrics.flatMap(costs).map { (observation, $0) } }
-        var parents: [(genotype: Genotype, rank: Int, crowding: Double)] = []
-        if !scored.isEmpty {
-            let points = scored.map(\.1)
-            for (rank, front) in Pareto.fronts(points).enumerated() where parents.count < population {
-                let crowding = Pareto.crowding(points, front: front)
-                for index in front.sorted(by: { (crowding[$0]!, -$0) > (crowding[$1]!, -$1) }) where parents.count < population {
-                    parents.append((scored[index].0.genotype, rank, crowding[index]!))
-                }
-            }
-        }
         var result: [Genotype] = []
         var attempts = 0
         while result.count < count && attempts < 1000 * max(1, count) {
             attempts += 1
             let genotype: Genotype
-            if proposed + result.count < population || parents.count < 2 {
+            if proposed + result.count < population || members.count < 2 {
                 genotype = counts.map { random.uniformInt($0) }
             } else {
                 func tournament() -> Genotype {
-                    let a = parents[random.uniformInt(parents.count)], b = parents[random.uniformInt(parents.count)]
-                    return (a.rank, -a.crowding) <= (b.rank, -b.crowding) ? a.genotype : b.genotype
+                    let a = members[random.uniformInt(members.count)], b = members[random.uniformInt(members.count)]
+                    return (a.rank, -a.crowding) <= (b.rank, -b.crowding) ? a.observation.genotype : b.observation.genotype
                 }
                 let (mother, father) = (tournament(), tournament())
                 var child = zip(mother, father).map { random.uniform() < 0.5 ? $0 : $1 }
@@ -238,5 +229,17 @@ public struct NSGA2Strategy: SearchStrategy {
         return result
     }
 
-    public mutating func observe(_ observations: [Observation]) { everything += observations }
+    public mutating func observe(_ observations: [Observation]) {
+        let candidates = members.map { ($0.observation, $0.costs) }
+            + observations.compactMap { observation in observation.metrics.flatMap(costs).map { (observation, $0) } }
+        let points = candidates.map(\.1)
+        var survivors: [(observation: Observation, costs: [Double], rank: Int, crowding: Double)] = []
+        for (rank, front) in Pareto.fronts(points).enumerated() where survivors.count < population {
+            let crowding = Pareto.crowding(points, front: front)
+            for index in front.sorted(by: { (crowding[$0]!, -$0) > (crowding[$1]!, -$1) }) where survivors.count < population {
+                survivors.append((candidates[index].0, candidates[index].1, rank, crowding[index]!))
+            }
+        }
+        members = survivors
+    }
 }

@@ -245,7 +245,7 @@ final class SearchDriver {
         // Replay the stored generations: the strategy proposes them again from the same observations.
         let generations = Dictionary(grouping: existing, by: \.generation)
         for g in generations.keys.sorted() {
-            let stored = generations[g]!
+            let stored = generations[g]!.sorted { $0.id! < $1.id! }
             let replayed = strategy.propose(stored.count) { genotype in
                 guard let record = record(genotype, generation: g), !keys.contains(record.key) else { return false }
                 keys.insert(record.key)
@@ -279,10 +279,14 @@ final class SearchDriver {
                     batch[index].finishedAt = Date()
                 }
             }
-            try store.insert(batch)
+            let inserted = try store.insert(batch)
             created += batch.count
-            try finish(generation: generation)
-            strategy.observe(try observations(generation: generation))
+            if config.fidelity == "estimate" {
+                strategy.observe(inserted.map(observation))  // already finished: no need to read them back
+            } else {
+                try finish(generation: generation)
+                strategy.observe(try observations(generation: generation))
+            }
             let counts = try store.counts(runId: run.id!)
             log("generation \(generation + 1): \(created)/\(config.budget) candidates (\(counts["done", default: 0]) done, \(counts["failed", default: 0]) failed)")
             generation += 1
@@ -293,10 +297,8 @@ final class SearchDriver {
 
     /// Works on the generation's pending candidates, then waits for those other workers hold.
     func finish(generation: Int) throws {
-        while true {
+        while try store.openCount(runId: run.id!, generation: generation) > 0 {
             if try workOne() { continue }
-            let open = try store.candidates(runId: run.id!).filter { $0.generation == generation && ($0.status == "pending" || $0.status == "running") }
-            if open.isEmpty { return }
             Thread.sleep(forTimeInterval: 0.2)
         }
     }
@@ -309,7 +311,7 @@ final class SearchDriver {
         if config.kind == "grid" {
             spec = candidate.extra.flatMap { try? JSONDecoder().decode(GridPoint.self, from: Data($0.utf8)) }.map(gridMember)
         } else {
-            let genotype = (try? JSONDecoder().decode([Int].self, from: Data(candidate.genotype.utf8))) ?? []
+            let genotype = SearchDriver.genotype(candidate.genotype)
             spec = genotype.count == space.dimensions.count ? space.network(for: genotype) : nil
         }
         let heartbeat = Heartbeat(store: store, candidateId: candidate.id!, worker: worker)
@@ -328,10 +330,17 @@ final class SearchDriver {
     }
 
     func observations(generation: Int) throws -> [Observation] {
-        try store.candidates(runId: run.id!).filter { $0.generation == generation }.map { candidate in
-            let genotype = (try? JSONDecoder().decode([Int].self, from: Data(candidate.genotype.utf8))) ?? []
-            return Observation(id: Int(candidate.id!), genotype: genotype, metrics: candidate.status == "done" ? scoring.metrics(candidate) : nil)
-        }
+        try store.candidates(runId: run.id!, generation: generation).map(observation)
+    }
+
+    /// A stored genotype, `[1,0,2]`.
+    static func genotype(_ text: String) -> Genotype {
+        text.dropFirst().dropLast().split(separator: ",").compactMap { Int($0) }
+    }
+
+    func observation(_ candidate: CandidateRecord) -> Observation {
+        let genotype = SearchDriver.genotype(candidate.genotype)
+        return Observation(id: Int(candidate.id!), genotype: genotype, metrics: candidate.status == "done" ? scoring.metrics(candidate) : nil)
     }
 
     // MARK: grid --phi

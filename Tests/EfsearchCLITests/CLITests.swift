@@ -20,6 +20,10 @@ final class CLITests: XCTestCase {
     }
 
     func run(_ arguments: [String], stdin: String? = nil) throws -> Result {
+        try Self.execute(arguments, stdin: stdin)
+    }
+
+    static func execute(_ arguments: [String], stdin: String? = nil) throws -> Result {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments

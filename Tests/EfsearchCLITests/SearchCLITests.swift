@@ -1,0 +1,163 @@
+import Foundation
+import GRDB
+import XCTest
+
+/// `efsearch nas`, `worker`, `grid`, `frontier`, `export` through the binary, against real stores.
+final class SearchCLITests: XCTestCase {
+    var directory: URL!
+    var storePath: String { directory.appendingPathComponent("efsearch.sqlite").path }
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    var tiny: String { Self.repository.appendingPathComponent("searchspaces/tiny.yaml").path }
+    var b0Space: String { Self.repository.appendingPathComponent("searchspaces/efficientnet-b0.yaml").path }
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-search-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(at: directory) }
+
+    func run(_ arguments: [String]) throws -> CLITests.Result {
+        try CLITests.execute(arguments)
+    }
+
+    func start(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = CLITests.binary
+        process.arguments = arguments
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        return process
+    }
+
+    /// Rows of an exported CSV as dictionaries.
+    func csv(_ path: String) throws -> [[String: String]] {
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
+        let header = lines[0].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        return lines.dropFirst().map { line in
+            // Arch strings hold no commas between quotes here except in arch (quoted); split carefully.
+            var fields: [String] = [], current = "", quoted = false
+            for character in line {
+                if character == "\"" { quoted.toggle() } else if character == "," && !quoted { fields.append(current); current = "" } else { current.append(character) }
+            }
+            fields.append(current)
+            return Dictionary(uniqueKeysWithValues: zip(header, fields))
+        }
+    }
+
+    func export(_ name: String) throws -> (candidates: [[String: String]], frontier: [[String: String]]) {
+        let out = directory.appendingPathComponent("export-\(name)").path
+        let result = try run(["export", name, "--store", storePath, "--out", out])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/run.json"))
+        return (try csv(out + "/candidates.csv"), try csv(out + "/frontier.csv"))
+    }
+
+    func testEstimateSearchIsReproducibleAndItsFrontierIsTheNonDominatedSet() throws {
+        let arguments = ["nas", "--space", b0Space, "--strategy", "nsga2", "--budget", "300", "--fidelity", "estimate",
+                         "--objectives", "macs,params", "--seed", "4", "--store", storePath]
+        XCTAssertEqual(try run(arguments + ["--run", "a"]).status, 0)
+        XCTAssertEqual(try run(arguments + ["--run", "b"]).status, 0)
+        let a = try export("a"), b = try export("b")
+        XCTAssertEqual(a.candidates.count, 300)
+        let strip = { (rows: [[String: String]]) in rows.map { $0.filter { $0.key != "id" } } }
+        XCTAssertEqual(strip(a.candidates), strip(b.candidates), "same config and seed, same candidates and metrics")
+        // Recompute the frontier from the candidates.
+        let points = a.candidates.map { [Double($0["macs"]!)!, Double($0["params"]!)!] }
+        let frontier = Set(a.frontier.map { $0["id"]! })
+        for (index, row) in a.candidates.enumerated() {
+            let dominated = points.indices.contains { j in
+                points[j][0] <= points[index][0] && points[j][1] <= points[index][1] && points[j] != points[index]
+            }
+            XCTAssertEqual(frontier.contains(row["id"]!), !dominated, "candidate \(row["id"]!)")
+        }
+        XCTAssertEqual(a.candidates.filter { $0["on_frontier"] == "true" }.count, frontier.count)
+    }
+
+    func testBadSearchInputExitsWithTwo() throws {
+        let badSpace = directory.appendingPathComponent("bad.yaml").path
+        try "stages: [{kernel: []}]\n".write(toFile: badSpace, atomically: true, encoding: .utf8)
+        let cases: [([String], String)] = [
+            (["nas", "--space", badSpace], "stages[1].kernel"),
+            (["nas", "--space", tiny, "--budget", "0"], "--budget"),
+            (["nas", "--space", tiny, "--strategy", "annealing"], "--strategy"),
+            (["nas", "--space", tiny, "--objectives", "speed"], "speed"),
+            (["nas", "--space", tiny, "--fidelity", "estimate", "--objectives", "accuracy"], "no accuracy"),
+            (["nas", "--space", tiny, "--constraint", "macs<=lots"], "macs<=lots"),
+            (["nas", "--space", tiny, "--store", "/proc/forbidden/x.sqlite"], "/proc/forbidden"),
+            (["frontier", "nothing"], "no run named"),
+        ]
+        for (arguments, expected) in cases {
+            let result = try run(arguments + (arguments.contains("--store") ? [] : ["--store", storePath]))
+            XCTAssertEqual(result.status, 2, "\(arguments): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
+        }
+    }
+
+    /// Several workers share a run; a killed worker's candidate is taken over; the run is resumed; every
+    /// candidate gets the same metrics as a single-process run; nothing finished is lost or repeated.
+    func testWorkersKillAndResume() throws {
+        let common = ["--space", tiny, "--strategy", "random", "--budget", "6", "--generation", "6", "--fidelity", "train",
+                      "--dataset", "synthetic:600", "--epochs", "2", "--batch", "32", "--seed", "9", "--threads", "1", "--store", storePath]
+        // Reference: one process.
+        XCTAssertEqual(try run(["nas"] + common + ["--run", "single"]).status, 0)
+        // The same search with a coordinator and two workers started at the same instant; kill -9 one mid-way.
+        let coordinator = try start(["nas"] + common + ["--run", "shared", "--grace", "2"])
+        var database: DatabaseQueue?
+        for _ in 0..<100 where database == nil {
+            Thread.sleep(forTimeInterval: 0.1)
+            database = try? DatabaseQueue(path: storePath)
+            if let queue = database, (try? queue.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM candidates") ?? 0 }) ?? 0 == 0 { database = nil }
+        }
+        let queue = try XCTUnwrap(database, "the run's candidates appeared")
+        let workers = try (0..<2).map { _ in try start(["worker", "--run", "shared", "--store", storePath, "--grace", "2", "--idle", "30"]) }
+        // Kill the first worker while it holds a candidate.
+        let victim = workers[0].processIdentifier
+        var held: Int64?
+        for _ in 0..<300 where held == nil {
+            held = try queue.read { try Int64.fetchOne($0, sql: "SELECT id FROM candidates WHERE status = 'running' AND worker LIKE ?", arguments: ["%:\(victim)"]) }
+            if held == nil { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        let lost = try XCTUnwrap(held, "the worker claimed a candidate")
+        kill(victim, SIGKILL)
+        coordinator.waitUntilExit()
+        workers[1].waitUntilExit()
+        XCTAssertEqual(coordinator.terminationStatus, 0)
+        let takenOver = try queue.read { try Row.fetchOne($0, sql: "SELECT status, worker FROM candidates WHERE id = ?", arguments: [lost]) }
+        XCTAssertEqual(takenOver?["status"], "done")
+        XCTAssertNotEqual((takenOver?["worker"] as String?)?.hasSuffix(":\(victim)"), true, "another worker finished the killed worker's candidate")
+        XCTAssertEqual(try queue.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }, "ok")
+        // Finish anything left over (there should be nothing) and check the store.
+        let resumed = try run(["nas", "--resume", "shared", "--store", storePath, "--grace", "1"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertFalse(resumed.stderr.contains("database is locked"))
+        let single = try export("single"), shared = try export("shared")
+        XCTAssertEqual(shared.candidates.count, 6)
+        XCTAssertTrue(shared.candidates.allSatisfy { $0["status"] == "done" }, "\(shared.candidates.map { $0["status"]! })")
+        let metrics = { (rows: [[String: String]]) in
+            Dictionary(uniqueKeysWithValues: rows.map { ($0["arch"]! + "@" + $0["resolution"]!, [$0["accuracy"]!, $0["macs"]!]) })
+        }
+        XCTAssertEqual(metrics(single.candidates), metrics(shared.candidates), "workers give every candidate the same metrics")
+        let check = try run(["runs", "--store", storePath])
+        XCTAssertEqual(check.status, 0)
+        XCTAssertTrue(check.stdout.contains("shared"))
+    }
+
+    func testGridAtPhiOneRanksCoefficientsAndScaleUsesTheChoice() throws {
+        let result = try run(["grid", "--phi", "1", "--step", "0.1", "--tolerance", "0.1", "--fidelity", "estimate",
+                              "--store", storePath, "--run", "g"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("chosen: alpha"), result.stdout)
+        let exported = try export("g")
+        XCTAssertFalse(exported.candidates.isEmpty)
+        for row in exported.candidates {
+            let (a, b, g) = (Double(row["alpha"]!)!, Double(row["beta"]!)!, Double(row["gamma"]!)!)
+            XCTAssertLessThanOrEqual(abs(a * b * b * g * g - 2), 0.1 + 1e-9)
+            XCTAssertTrue(a >= 1 && b >= 1 && g >= 1)
+        }
+        let scale = try run(["scale", "--from-run", "g", "--store", storePath, "--phi", "0-2", "--json"])
+        XCTAssertEqual(scale.status, 0, scale.stderr)
+        XCTAssertEqual(scale.stdout.split(separator: "\n").count, 3)
+    }
+}

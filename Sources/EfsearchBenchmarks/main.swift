@@ -3,6 +3,7 @@
 //   swift run -c release efsearch-benchmarks            # all
 //   swift run -c release efsearch-benchmarks estimator  # cost-model candidates per second
 //   swift run -c release efsearch-benchmarks gemm       # OpenBLAS sgemm GFLOP/s and which library serves it
+//   swift run -c release efsearch-benchmarks search     # nas on estimates: candidates per second, stored
 import Architecture
 import Cost
 import Engine
@@ -99,14 +100,43 @@ func benchmarkGEMM() {
     print(String(format: "  copy bandwidth (256 MiB, 1 thread): %.1f GB/s", MachineBenchmark.copyBandwidthGBs()))
 }
 
+/// `efsearch nas --fidelity estimate` end to end: proposals, cost model, SQLite inserts, the frontier.
+func benchmarkSearch() throws {
+    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("efsearch")
+    guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+        print("search: build the efsearch product first (swift build -c release)")
+        return
+    }
+    let space = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("searchspaces/efficientnet-b0.yaml").path
+    for (strategy, budget) in [("random", 50_000), ("nsga2", 20_000)] {
+        let store = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-bench-\(UUID()).sqlite").path
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["nas", "--space", space, "--strategy", strategy, "--budget", "\(budget)", "--fidelity", "estimate",
+                             "--objectives", "macs,params", "--store", store, "--population", "100"]
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        let elapsed = try seconds {
+            try process.run()
+            process.waitUntilExit()
+        }
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: store + suffix) }
+        print(String(format: "search: %@ on estimates, %d candidates stored in %.2f s = %.0f candidates/s (process start included)",
+                     strategy, budget, elapsed, Double(budget) / elapsed))
+    }
+}
+
 let which = CommandLine.arguments.dropFirst().first ?? "all"
 switch which {
 case "estimator": try benchmarkEstimator()
 case "gemm": benchmarkGEMM()
+case "search": try benchmarkSearch()
 case "all":
     benchmarkGEMM()
     try benchmarkEstimator()
+    try benchmarkSearch()
 default:
-    print("usage: efsearch-benchmarks [all|estimator|gemm]")
+    print("usage: efsearch-benchmarks [all|estimator|gemm|search]")
     exit(2)
 }

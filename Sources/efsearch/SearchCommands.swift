@@ -365,7 +365,7 @@ extension Efsearch {
             abstract: "Grid-search alpha, beta, gamma >= 1 with alpha * beta^2 * gamma^2 ~= 2 at phi = 1, on a proxy, and rank them by accuracy.",
             discussion: """
             The base network is shrunk to a proxy that fits this machine (default: width 0.25, depth 0.25 of the base,
-            32 px), scaled by each (alpha, beta, gamma) at --phi with the official rounding, short-trained on the proxy
+            64 px), scaled by each (alpha, beta, gamma) at --phi with the official rounding, short-trained on the proxy
             dataset, and stored as a run. efsearch scale --from-run NAME then prints the full family from the best one.
             """)
 
@@ -380,7 +380,7 @@ extension Efsearch {
         @Option(help: "Keep points with |alpha * beta^2 * gamma^2 - 2| <= tolerance.") var tolerance: Double = 0.05
         @Option(name: .customLong("proxy-width"), help: "Proxy width multiplier (times the base's).") var proxyWidth: Double = 0.25
         @Option(name: .customLong("proxy-depth"), help: "Proxy depth multiplier (times the base's).") var proxyDepth: Double = 0.25
-        @Option(name: .customLong("proxy-resolution"), help: "Proxy resolution before scaling.") var proxyResolution: Int = 32
+        @Option(name: .customLong("proxy-resolution"), help: "Proxy resolution before scaling.") var proxyResolution: Int = 64
         @Option(help: "estimate or train.") var fidelity: String = "train"
         @Option(help: "Seed.") var seed: UInt64 = 0
         @Option(name: .customLong("run"), help: "Name of the run (default: generated).") var runName: String?

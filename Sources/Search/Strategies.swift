@@ -28,6 +28,19 @@ public enum StrategyKind: String, Sendable, CaseIterable {
     case grid, random, sobol, evolution, nsga2
 }
 
+/// Draws genotypes from `next` until `count` are accepted, giving up after 1000 draws per wanted genotype
+/// (a small space runs out of new candidates) or when `next` returns nil.
+func drawAccepted(_ count: Int, accept: (Genotype) -> Bool, next: (_ accepted: Int) -> Genotype?) -> [Genotype] {
+    var result: [Genotype] = []
+    var attempts = 0
+    while result.count < count && attempts < 1000 * max(1, count) {
+        attempts += 1
+        guard let genotype = next(result.count) else { break }
+        if accept(genotype) { result.append(genotype) }
+    }
+    return result
+}
+
 /// Every genotype in mixed-radix order (first dimension fastest).
 public struct GridStrategy: SearchStrategy {
     let counts: [Int]
@@ -60,14 +73,7 @@ public struct RandomStrategy: SearchStrategy {
     }
 
     public mutating func propose(_ count: Int, accept: (Genotype) -> Bool) -> [Genotype] {
-        var result: [Genotype] = []
-        var attempts = 0
-        while result.count < count && attempts < 1000 * max(1, count) {
-            attempts += 1
-            let genotype = counts.map { random.uniformInt($0) }
-            if accept(genotype) { result.append(genotype) }
-        }
-        return result
+        drawAccepted(count, accept: accept) { _ in counts.map { random.uniformInt($0) } }
     }
 
     public mutating func observe(_ observations: [Observation]) {}
@@ -99,23 +105,18 @@ public final class SobolStrategy: SearchStrategy {
     deinit { if let generator { gsl_qrng_free(UnsafeMutablePointer(generator)) } }
 
     public func propose(_ count: Int, accept: (Genotype) -> Bool) -> [Genotype] {
-        var result: [Genotype] = []
-        var attempts = 0
-        while result.count < count && attempts < 1000 * max(1, count) {
-            attempts += 1
+        var drawn = 0
+        return drawAccepted(count, accept: accept) { _ in
+            drawn += 1
             var genotype = [Int](repeating: 0, count: counts.count)
-            if let generator {
-                point.withUnsafeMutableBufferPointer { _ = gsl_qrng_get(UnsafeMutablePointer(generator), $0.baseAddress!) }
-                for (axis, dimension) in varying.enumerated() {
-                    let u = (point[axis] + shift[axis]).truncatingRemainder(dividingBy: 1)
-                    genotype[dimension] = min(counts[dimension] - 1, Int(u * Double(counts[dimension])))
-                }
-            } else if attempts > 1 {
-                break
+            guard let generator else { return drawn == 1 ? genotype : nil }  // nothing varies: one candidate
+            point.withUnsafeMutableBufferPointer { _ = gsl_qrng_get(UnsafeMutablePointer(generator), $0.baseAddress!) }
+            for (axis, dimension) in varying.enumerated() {
+                let u = (point[axis] + shift[axis]).truncatingRemainder(dividingBy: 1)
+                genotype[dimension] = min(counts[dimension] - 1, Int(u * Double(counts[dimension])))
             }
-            if accept(genotype) { result.append(genotype) }
+            return genotype
         }
-        return result
     }
 
     public func observe(_ observations: [Observation]) {}
@@ -145,19 +146,12 @@ public struct EvolutionStrategy: SearchStrategy {
     }
 
     public mutating func propose(_ count: Int, accept: (Genotype) -> Bool) -> [Genotype] {
-        var result: [Genotype] = []
-        var attempts = 0
-        while result.count < count && attempts < 1000 * max(1, count) {
-            attempts += 1
-            let genotype: Genotype
-            if proposed + result.count < population || members.isEmpty {
-                genotype = counts.map { random.uniformInt($0) }
-            } else {
-                let contestants = (0..<sample).map { _ in members[random.uniformInt(members.count)] }
-                let parent = contestants.max { (fitness($0.metrics!) ?? -.infinity, -$0.id) < (fitness($1.metrics!) ?? -.infinity, -$1.id) }!
-                genotype = mutate(parent.genotype)
-            }
-            if accept(genotype) { result.append(genotype) }
+        let (alreadyProposed, members) = (proposed, self.members)
+        let result = drawAccepted(count, accept: accept) { accepted in
+            if alreadyProposed + accepted < population || members.isEmpty { return counts.map { random.uniformInt($0) } }
+            let contestants = (0..<sample).map { _ in members[random.uniformInt(members.count)] }
+            let parent = contestants.max { (fitness($0.metrics!) ?? -.infinity, -$0.id) < (fitness($1.metrics!) ?? -.infinity, -$1.id) }!
+            return mutate(parent.genotype)
         }
         proposed += result.count
         return result
@@ -204,26 +198,19 @@ public struct NSGA2Strategy: SearchStrategy {
     }
 
     public mutating func propose(_ count: Int, accept: (Genotype) -> Bool) -> [Genotype] {
-        var result: [Genotype] = []
-        var attempts = 0
-        while result.count < count && attempts < 1000 * max(1, count) {
-            attempts += 1
-            let genotype: Genotype
-            if proposed + result.count < population || members.count < 2 {
-                genotype = counts.map { random.uniformInt($0) }
-            } else {
-                func tournament() -> Genotype {
-                    let a = members[random.uniformInt(members.count)], b = members[random.uniformInt(members.count)]
-                    return (a.rank, -a.crowding) <= (b.rank, -b.crowding) ? a.observation.genotype : b.observation.genotype
-                }
-                let (mother, father) = (tournament(), tournament())
-                var child = zip(mother, father).map { random.uniform() < 0.5 ? $0 : $1 }
-                for index in counts.indices where counts[index] > 1 && random.uniform() < mutationProbability {
-                    child[index] = random.uniformInt(counts[index])
-                }
-                genotype = child
+        let (alreadyProposed, members) = (proposed, self.members)
+        let result = drawAccepted(count, accept: accept) { accepted in
+            if alreadyProposed + accepted < population || members.count < 2 { return counts.map { random.uniformInt($0) } }
+            func tournament() -> Genotype {
+                let a = members[random.uniformInt(members.count)], b = members[random.uniformInt(members.count)]
+                return (a.rank, -a.crowding) <= (b.rank, -b.crowding) ? a.observation.genotype : b.observation.genotype
             }
-            if accept(genotype) { result.append(genotype) }
+            let (mother, father) = (tournament(), tournament())
+            var child = zip(mother, father).map { random.uniform() < 0.5 ? $0 : $1 }
+            for index in counts.indices where counts[index] > 1 && random.uniform() < mutationProbability {
+                child[index] = random.uniformInt(counts[index])
+            }
+            return child
         }
         proposed += result.count
         return result

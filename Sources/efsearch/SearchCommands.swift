@@ -14,6 +14,24 @@ struct StoreOptions: ParsableArguments {
         do { return try Store(path: store) } catch let error as StoreError { throw StoreFailure(error) }
     }
 
+    /// A stored run, marked running again.
+    func resume(_ name: String, in store: Store) throws -> RunRecord {
+        let record = try run(name, in: store)
+        try store.setRunStatus(record.id!, "running")
+        print("resuming run \(record.name)")
+        return record
+    }
+
+    /// Stores a new run with its configuration, after printing `summary` under its name.
+    func create(_ name: String?, config: SearchConfig, in store: Store, summary: String) throws -> RunRecord {
+        let name = name ?? generatedRunName()
+        print("run \(name) (store \(store.path)): \(summary)")
+        return try store.createRun(RunRecord(
+            name: name, command: CommandLine.arguments.joined(separator: " "),
+            config: String(decoding: try JSONEncoder().encode(config), as: UTF8.self),
+            seed: Int64(bitPattern: config.seed), version: EfsearchVersion.current, machine: machineDescription()))
+    }
+
     func run(_ name: String, in store: Store) throws -> RunRecord {
         guard let run = try store.run(named: name) else {
             let known = (try? store.runs().map(\.name)) ?? []
@@ -118,9 +136,7 @@ extension Efsearch {
             let store = try storeOptions.open()
             let record: RunRecord
             if let resume {
-                record = try storeOptions.run(resume, in: store)
-                try store.setRunStatus(record.id!, "running")
-                print("resuming run \(record.name)")
+                record = try storeOptions.resume(resume, in: store)
             } else {
                 let objectiveList = (objectives ?? (fidelity == "train" ? "accuracy,macs" : "macs,params"))
                     .split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
@@ -136,16 +152,10 @@ extension Efsearch {
                     fidelity: fidelity, latency: latency, seed: seed, generation: generation ?? (fidelity == "train" ? 4 : 1000),
                     population: population, sample: sample, mutation: mutation, dataset: proxy.dataset, subset: proxy.subset,
                     epochs: proxy.epochs, batch: proxy.batch, lr: proxy.lr, threads: proxy.threads ?? ProcessInfo.processInfo.activeProcessorCount)
-                let name = runName ?? generatedRunName()
-                print("run \(name) (store \(store.path)): \(searchSpace.name), \(searchSpace.dimensions.filter { $0.count > 1 }.count) varying choices, about \(Format.engineering(searchSpace.size)) candidates; \(strategy), budget \(budget), fidelity \(fidelity)")
-                record = try store.createRun(RunRecord(
-                    name: name, command: CommandLine.arguments.joined(separator: " "),
-                    config: String(decoding: try JSONEncoder().encode(config), as: UTF8.self),
-                    seed: Int64(bitPattern: seed), version: EfsearchVersion.current, machine: machineDescription()))
+                record = try storeOptions.create(runName, config: config, in: store, summary: "\(searchSpace.name), \(searchSpace.dimensions.filter { $0.count > 1 }.count) varying choices, about \(Format.engineering(searchSpace.size)) candidates; \(strategy), budget \(budget), fidelity \(fidelity)")
             }
             let driver = try SearchDriver(store: store, run: record, grace: grace) { Console.note($0) }
-            let interrupted = SignalFlag.install()
-            _ = interrupted
+            SignalFlag.install()
             try driver.search()
             print()
             try FrontierReport.print(store: store, run: record, json: json)
@@ -255,12 +265,11 @@ extension Efsearch {
 
 /// Ctrl-C: the store keeps everything finished; the candidate in flight is taken over after the grace period.
 enum SignalFlag {
-    static func install() -> Bool {
+    static func install() {
         signal(SIGINT) { _ in
-            FileHandle.standardError.write(Data("\ninterrupted: finished candidates are stored; continue with efsearch nas --resume NAME\n".utf8))
+            FileHandle.standardError.write(Data("\ninterrupted: finished candidates are stored; continue with --resume NAME\n".utf8))
             exit(130)
         }
-        return true
     }
 }
 
@@ -415,8 +424,7 @@ extension Efsearch {
             let store = try storeOptions.open()
             let record: RunRecord
             if let resume {
-                record = try storeOptions.run(resume, in: store)
-                try store.setRunStatus(record.id!, "running")
+                record = try storeOptions.resume(resume, in: store)
             } else {
                 guard !points.isEmpty else { throw ValidationError("no (alpha, beta, gamma) on this grid is within --tolerance \(tolerance) of 2") }
                 _ = try Architecture.Presets.named(base)
@@ -426,14 +434,10 @@ extension Efsearch {
                     sample: 1, mutation: 0, dataset: proxy.dataset, subset: proxy.subset, epochs: proxy.epochs, batch: proxy.batch, lr: proxy.lr,
                     threads: proxy.threads ?? ProcessInfo.processInfo.activeProcessorCount, gridBase: base, proxyWidth: proxyWidth,
                     proxyDepth: proxyDepth, proxyResolution: proxyResolution, phi: phi)
-                let name = runName ?? generatedRunName()
-                print("run \(name) (store \(store.path)): grid over alpha <= \(alphaMax), beta <= \(betaMax), gamma <= \(gammaMax), step \(step); \(points.count) points with |alpha*beta^2*gamma^2 - 2| <= \(tolerance); proxy \(base) x width \(proxyWidth), depth \(proxyDepth), \(proxyResolution) px")
-                record = try store.createRun(RunRecord(
-                    name: name, command: CommandLine.arguments.joined(separator: " "),
-                    config: String(decoding: try JSONEncoder().encode(config), as: UTF8.self),
-                    seed: Int64(bitPattern: seed), version: EfsearchVersion.current, machine: machineDescription()))
+                record = try storeOptions.create(runName, config: config, in: store, summary: "grid over alpha <= \(alphaMax), beta <= \(betaMax), gamma <= \(gammaMax), step \(step); \(points.count) points with |alpha*beta^2*gamma^2 - 2| <= \(tolerance); proxy \(base) x width \(proxyWidth), depth \(proxyDepth), \(proxyResolution) px")
             }
             let driver = try SearchDriver(store: store, run: record, grace: grace) { Console.note($0) }
+            SignalFlag.install()
             try driver.gridSearch(points: points)
             try GridReport.print(store: store, run: record)
         }

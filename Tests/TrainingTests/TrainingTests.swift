@@ -165,8 +165,8 @@ final class DatasetTests: XCTestCase {
 }
 
 final class TrainerTests: XCTestCase {
-    func tinyRun(epochs: Int = 2, lr: Float = 0.05, seed: UInt64 = 3, startEpoch: Int = 0, model existing: EfficientNetModel? = nil,
-                 optimizerState: [Tensor]? = nil) throws -> (EfficientNetModel, TrainingOutcome, Trainer) {
+    /// A tiny network on 128 synthetic images, with progressive resizing and drop-path on.
+    func tinyTrainer(epochs: Int, lr: Float, seed: UInt64, model existing: EfficientNetModel? = nil) throws -> Trainer {
         Parallel.setThreads(2)
         var data = try DatasetSpec(parsing: "synthetic:300")
         data.subset = 128
@@ -184,9 +184,14 @@ final class TrainerTests: XCTestCase {
         options.dropPathRate = 0.1
         let model = try existing ?? EfficientNetModel(spec.resolve(), options: options)
         if existing == nil { model.initialize(seed: seed) }
-        let trainer = Trainer(model: model, spec: spec, dataset: dataset, config: config)
+        return Trainer(model: model, spec: spec, dataset: dataset, config: config)
+    }
+
+    func tinyRun(epochs: Int = 2, lr: Float = 0.05, seed: UInt64 = 3, startEpoch: Int = 0, model existing: EfficientNetModel? = nil,
+                 optimizerState: [Tensor]? = nil) throws -> (EfficientNetModel, TrainingOutcome, Trainer) {
+        let trainer = try tinyTrainer(epochs: epochs, lr: lr, seed: seed, model: existing)
         if let optimizerState { try trainer.optimizer.restore(optimizerState, parameters: trainer.parameters) }
-        return (model, trainer.run(startEpoch: startEpoch), trainer)
+        return (trainer.model, trainer.run(startEpoch: startEpoch), trainer)
     }
 
     func weights(_ model: EfficientNetModel) -> [Float] { model.namedParameters().flatMap { $0.1.value.array } }
@@ -214,29 +219,12 @@ final class TrainerTests: XCTestCase {
 
     /// The first epoch of the two-epoch run (the schedule sees two epochs).
     func tinyRunFirstEpoch() throws -> (EfficientNetModel, Trainer) {
-        Parallel.setThreads(2)
-        var data = try DatasetSpec(parsing: "synthetic:300")
-        data.subset = 128
-        let dataset = try data.load()
-        var spec = try NetworkSpec(arch: "ds_r1_k3_s1_c8_se0.25;ir_r1_k3_s2_e3_c16_se0.25;er_r1_k3_s2_e2_c24")
-        spec.stem = 8; spec.head = 32; spec.classes = 10; spec.resolution = 24
-        var config = TrainingConfig()
-        config.epochs = 2
-        config.batch = 32
-        config.learningRate = 0.05
-        config.resolution = 24
-        config.progressiveStart = 16
-        config.seed = 3
-        var options = ModelOptions()
-        options.dropPathRate = 0.1
-        let model = EfficientNetModel(try spec.resolve(), options: options)
-        model.initialize(seed: 3)
-        let trainer = Trainer(model: model, spec: spec, dataset: dataset, config: config)
+        let trainer = try tinyTrainer(epochs: 2, lr: 0.05, seed: 3)
         struct Stop: Error {}
         do {
             _ = try trainer.run { epoch in if epoch == 1 { throw Stop() } }
         } catch is Stop {}
-        return (model, trainer)
+        return (trainer.model, trainer)
     }
 
     func testDivergingLossFailsTheRun() throws {

@@ -229,25 +229,9 @@ public struct Epilogue {
 
     /// Applies the epilogue in place to rows of `[rows, channels]`, over the engine's threads.
     public func apply(to y: UnsafeMutablePointer<Float>, rows: Int, channels: Int) {
-        struct Rows: ActivationSpecialised {
-            let y: UnsafeMutablePointer<Float>, rows: Int, channels: Int, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>
-
-            func run<A: VectorActivation>(_: A.Type) {
-                let vectors = channels / 8
-                Parallel.forEachChunk(rows, minimumChunk: 64) { range in
-                    for row in range {
-                        let line = y + row * channels
-                        for v in 0..<vectors {
-                            line.storeVector(A.apply(line.loadVector(v * 8) * scale.loadVector(v * 8) + shift.loadVector(v * 8)), v * 8)
-                        }
-                        for channel in (vectors * 8)..<channels {
-                            line[channel] = A.apply(SIMD8(repeating: line[channel] * scale[channel] + shift[channel]))[0]
-                        }
-                    }
-                }
-            }
+        Parallel.forEachChunk(rows, minimumChunk: 64) { range in
+            applySerial(to: y + range.lowerBound * channels, rows: range.count, channels: channels)
         }
-        Rows(y: y, rows: rows, channels: channels, scale: scale, shift: shift).run(for: activation)
     }
 }
 

@@ -391,8 +391,12 @@ final class SearchDriver {
     func updateFrontier() throws {
         let done = try store.candidates(runId: run.id!).filter { $0.status == "done" }
         let scored = done.compactMap { candidate in scoring.costs(scoring.metrics(candidate)).map { (candidate.id!, $0) } }
-        let frontier = Pareto.frontier(scored.map(\.1)).map { scored[$0].0 }
-        try store.setFrontier(runId: run.id!, ids: Set(frontier))
+        let indices = Pareto.frontier(scored.map(\.1))
+        #if DEBUG
+        // Invariant: no frontier member dominates another.
+        for i in indices { for j in indices where i != j { assert(!Pareto.dominates(scored[i].1, scored[j].1), "frontier member dominated") } }
+        #endif
+        try store.setFrontier(runId: run.id!, ids: Set(indices.map { scored[$0].0 }))
     }
 }
 

@@ -292,15 +292,15 @@ public enum ArchString {
         let k = try required(kernel, "k", "kernel size, e.g. k3")
         let s = try required(stride, "s", "stride, e.g. s2")
         let c = try required(outChannels, "c", "output channels, e.g. c24")
-        if r < 1 { throw failure(start, "repeats r\(r) must be at least 1") }
-        if k < 1 || k % 2 == 0 { throw failure(start, "kernel k\(k) must be odd and at least 1 (padding is k // 2 on each side)") }
+        if r < 1 || r > 1000 { throw failure(start, "repeats r\(r) must be between 1 and 1000") }
+        if k < 1 || k % 2 == 0 || k > 31 { throw failure(start, "kernel k\(k) must be odd, from 1 to 31 (padding is k // 2 on each side)") }
         if s != 1 && s != 2 { throw failure(start, "stride s\(s) must be 1 or 2") }
-        if c < 1 { throw failure(start, "output channels c\(c) must be at least 1") }
+        if c < 1 || c > 65536 { throw failure(start, "output channels c\(c) must be between 1 and 65536") }
 
         let e: Double
         if type.usesExpansion {
             e = try required(expansion, "e", "expansion ratio, e.g. e6")
-            if !(e > 0) { throw failure(start, "expansion e\(formatNumber(e)) must be greater than 0") }
+            if !(e > 0 && e <= 64) { throw failure(start, "expansion e\(formatNumber(e)) must be greater than 0 and at most 64") }
         } else {
             if let expansion, expansion != 1 {
                 throw failure(start, "block type \(typeText) has no expansion; e\(formatNumber(expansion)) is not allowed (only e1)")

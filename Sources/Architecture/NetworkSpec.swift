@@ -74,23 +74,24 @@ public struct NetworkSpec: Hashable, Sendable {
         func check(_ ok: Bool, _ field: String, _ message: @autoclosure () -> String) throws {
             if !ok { throw NetworkSpecError(field: field, message: message()) }
         }
+        // Upper bounds keep every count far from integer overflow (MACs of the largest allowed network fit in 64 bits).
         try check(!stages.isEmpty, "arch", "the network has no stages")
-        try check(width.isFinite && width > 0, "width", "\(width) must be a number greater than 0")
-        try check(depth.isFinite && depth > 0, "depth", "\(depth) must be a number greater than 0")
-        try check(resolution >= 1, "resolution", "\(resolution) must be at least 1 pixel")
-        try check(stem >= 1, "stem", "\(stem) must be at least 1 channel")
-        try check(head >= 0, "head", "\(head) must be 0 (no head convolution) or a positive channel count")
-        try check(classes >= 1, "classes", "\(classes) must be at least 1")
+        try check(width.isFinite && width > 0 && width <= 64, "width", "\(width) must be a number greater than 0 and at most 64")
+        try check(depth.isFinite && depth > 0 && depth <= 64, "depth", "\(depth) must be a number greater than 0 and at most 64")
+        try check(resolution >= 1 && resolution <= 8192, "resolution", "\(resolution) must be between 1 and 8192 pixels")
+        try check(stem >= 1 && stem <= 65536, "stem", "\(stem) must be between 1 and 65536 channels")
+        try check(head >= 0 && head <= 65536, "head", "\(head) must be 0 (no head convolution) or a channel count of at most 65536")
+        try check(classes >= 1 && classes <= 1_000_000, "classes", "\(classes) must be between 1 and 1,000,000")
         try check(dropout >= 0 && dropout < 1, "dropout", "\(dropout) must be in [0, 1)")
         try check(channelDivisor >= 1, "channel divisor", "\(channelDivisor) must be at least 1")
         for (stageIndex, stage) in stages.enumerated() {
             try check(!stage.isEmpty, "arch", "stage \(stageIndex + 1) is empty")
             for block in stage {
-                try check(block.repeats >= 1, "arch", "stage \(stageIndex + 1): repeats \(block.repeats) must be at least 1")
-                try check(block.kernel >= 1 && block.kernel % 2 == 1, "arch", "stage \(stageIndex + 1): kernel \(block.kernel) must be odd and at least 1")
+                try check(block.repeats >= 1 && block.repeats <= 1000, "arch", "stage \(stageIndex + 1): repeats \(block.repeats) must be between 1 and 1000")
+                try check(block.kernel >= 1 && block.kernel <= 31 && block.kernel % 2 == 1, "arch", "stage \(stageIndex + 1): kernel \(block.kernel) must be odd, from 1 to 31")
                 try check(block.stride == 1 || block.stride == 2, "arch", "stage \(stageIndex + 1): stride \(block.stride) must be 1 or 2")
-                try check(block.outChannels >= 1, "arch", "stage \(stageIndex + 1): channels \(block.outChannels) must be at least 1")
-                try check(block.expansion > 0, "arch", "stage \(stageIndex + 1): expansion \(block.expansion) must be greater than 0")
+                try check(block.outChannels >= 1 && block.outChannels <= 65536, "arch", "stage \(stageIndex + 1): channels \(block.outChannels) must be between 1 and 65536")
+                try check(block.expansion > 0 && block.expansion <= 64, "arch", "stage \(stageIndex + 1): expansion \(block.expansion) must be greater than 0 and at most 64")
             }
         }
     }
@@ -218,6 +219,18 @@ public struct Network: Hashable, Sendable {
             throw NetworkSpecError(
                 field: "resolution",
                 message: "\(spec.resolution) px is too small for this network: a stride-2 layer would get a 1x1 feature map; expected at least \(minimum) px")
+        }
+        // A generous bound on the multiply-accumulates, in floating point: counts are exact 64-bit integers,
+        // so a network whose count could overflow them is refused rather than miscounted.
+        var bound = Double(spec.resolution) * Double(spec.resolution) * 27 * Double(stem)
+        for block in stages.joined() {
+            let pixels = Double(block.inputSize) * Double(block.inputSize)
+            let widest = Double(max(block.inChannels, block.midChannels, block.outChannels))
+            bound += 3 * pixels * widest * widest * Double(block.kernel * block.kernel)
+        }
+        bound += Double(max(head, 1)) * Double(max(inChannels, 1)) * Double(size * size) + Double(max(head, inChannels)) * Double(spec.classes)
+        if bound > 1e17 {
+            throw NetworkSpecError(field: "width", message: "the network is too large to count (about \(bound) multiply-accumulates); lower the width, depth, channels or resolution")
         }
         self.stemChannels = stem
         self.scaledStages = scaledStages

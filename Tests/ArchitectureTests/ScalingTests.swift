@@ -108,6 +108,10 @@ final class ScalingTests: XCTestCase {
         XCTAssertEqual(field { $0.resolution = 16 }, "resolution")   // the last stride-2 stage would see 1x1
         XCTAssertNil(field { $0.resolution = 17 })                  // 17 -> 9 -> 5 -> 3 -> 2 -> 1
         XCTAssertEqual(field { $0.width = 0.05 }, nil)              // channels never fall below 8
+        XCTAssertEqual(field { $0.width = 1e300 }, "width")         // huge numbers are errors, not overflows
+        XCTAssertEqual(field { $0.resolution = 1 << 40 }, "resolution")
+        XCTAssertEqual(field { $0.stages[0][0].outChannels = 1 << 40 }, "arch")
+        XCTAssertEqual(field { $0.width = 64; $0.depth = 64; $0.resolution = 8192 }, "width")  // too large to count
     }
 
     func testStridesPastTheOutputStrideBecomeDilation() throws {

@@ -122,7 +122,6 @@ public final class Trainer {
     public func run(startEpoch: Int = 0, listener: TrainingListener? = nil, epochDone: ((Int) throws -> Void)? = nil) rethrows -> TrainingOutcome {
         var history: [EpochReport] = []
         var step = startEpoch * stepsPerEpoch
-        let started = DispatchTime.now().uptimeNanoseconds
         var trainNanoseconds: UInt64 = 0
         var imagesSeen = 0
         var order = Array(0..<dataset.train.count)
@@ -176,7 +175,6 @@ public final class Trainer {
             listener?.epochFinished(report)
             try epochDone?(epoch + 1)
         }
-        _ = started
         let test = evaluate(dataset.test, resolution: finalResolution)
         let seconds = Double(trainNanoseconds) / 1e9
         return TrainingOutcome(status: "done", reason: nil, epochs: totalEpochs, steps: step, validation: history.last?.validation, test: test,

@@ -8,8 +8,8 @@ public final class Block {
     /// and the names of their batch norms (`bn1`, `bn2`, `bn3`).
     public let units: [(name: String, norm: String, unit: ConvUnit)]
     public let se: SqueezeExcite?
-    /// Where the squeeze-excite sits: after this many units.
-    let seAfter: Int
+    /// Where the squeeze-excite sits: before the unit with this index (always before the last unit).
+    let seBefore: Int
     /// Stochastic-depth rate of this block (used in training, on residual blocks only).
     public var dropPathRate: Float = 0
 
@@ -26,19 +26,19 @@ public final class Block {
         case .ds:
             units = [("conv_dw", "bn1", unit(.depthwise, block.inChannels, block.inChannels, k: block.kernel, s: block.stride, activation: act)),
                      ("conv_pw", "bn2", unit(.dense, block.inChannels, block.outChannels, k: 1, s: 1, activation: nil))]
-            seAfter = 1
+            seBefore = 1
         case .ir:
             units = [("conv_pw", "bn1", unit(.dense, block.inChannels, block.midChannels, k: 1, s: 1, activation: act)),
                      ("conv_dw", "bn2", unit(.depthwise, block.midChannels, block.midChannels, k: block.kernel, s: block.stride, activation: act)),
                      ("conv_pwl", "bn3", unit(.dense, block.midChannels, block.outChannels, k: 1, s: 1, activation: nil))]
-            seAfter = 2
+            seBefore = 2
         case .er:
             units = [("conv_exp", "bn1", unit(.dense, block.inChannels, block.midChannels, k: block.kernel, s: block.stride, activation: act)),
                      ("conv_pwl", "bn2", unit(.dense, block.midChannels, block.outChannels, k: 1, s: 1, activation: nil))]
-            seAfter = 1
+            seBefore = 1
         case .cn:
             units = [("conv", "bn1", unit(.dense, block.inChannels, block.outChannels, k: block.kernel, s: block.stride, activation: act))]
-            seAfter = 1
+            seBefore = 1
         }
         let seChannels = block.type == .ds ? block.inChannels : block.midChannels
         se = block.seChannels > 0 ? SqueezeExcite(channels: seChannels, reduced: block.seChannels, activation: act) : nil
@@ -48,10 +48,9 @@ public final class Block {
         input = x
         var h = x
         for (index, part) in units.enumerated() {
-            if index == seAfter, let se { h = profiler.measure(spec.name + ".se") { se.forward(h, training: training) } }
+            if index == seBefore, let se { h = profiler.measure(spec.name + ".se") { se.forward(h, training: training) } }
             h = profiler.measure(spec.name + "." + part.name) { part.unit.forward(h, training: training) }
         }
-        if units.count == seAfter, let se { h = profiler.measure(spec.name + ".se") { se.forward(h, training: training) } }
         guard spec.hasResidual else { return h }
         let n = x.shape[0], perImage = x.count / n
         keep = [Float](repeating: 1, count: n)
@@ -84,11 +83,7 @@ public final class Block {
         }
         for index in units.indices.reversed() {
             grad = units[index].unit.backward(grad)!
-            if index == seAfter, let se { grad = se.backward(grad) }
-        }
-        if units.count == seAfter, let se {
-            // SE after the last unit never happens for these block types.
-            grad = se.backward(grad)
+            if index == seBefore, let se { grad = se.backward(grad) }
         }
         guard spec.hasResidual else { return grad }
         // The residual adds dY to the branch's input gradient.

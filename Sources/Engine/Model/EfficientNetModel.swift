@@ -153,7 +153,7 @@ public final class EfficientNetModel {
             for (blockIndex, block) in stage.enumerated() {
                 let prefix = "blocks.\(stageIndex).\(blockIndex)."
                 for (position, part) in block.units.enumerated() {
-                    if position == block.seAfter, let se = block.se { result += seParameters(prefix, se) }
+                    if position == block.seBefore, let se = block.se { result += seParameters(prefix, se) }
                     result.append((prefix + part.name + ".weight", part.unit.weight))
                     result.append((prefix + part.norm + ".weight", part.unit.norm.weight))
                     result.append((prefix + part.norm + ".bias", part.unit.norm.bias))

@@ -108,4 +108,31 @@ final class GradientCheckTests: XCTestCase {
             checkGradient(of: parameter.value, analytic: analytic[name]!, samples: 4, step: 1e-2, tolerance: 3e-2, name, loss: loss)
         }
     }
+
+    /// Dropout and drop-path: the same seed gives the same masks, so finite differences see one function.
+    func testDropoutAndDropPath() throws {
+        var spec = try NetworkSpec(arch: "ds_r1_k3_s1_c8;ir_r2_k3_s1_e2_c8_se0.25")
+        spec.stem = 8; spec.head = 16; spec.classes = 3; spec.resolution = 8
+        var options = ModelOptions()
+        options.dropPathRate = 0.6
+        options.dropout = 0.4
+        let model = EfficientNetModel(try spec.resolve(), options: options)
+        model.initialize(seed: 2)
+        let x = TestData.tensor([4, 8, 8, 3], seed: 3)
+        let labels = [0, 1, 2, 1]
+        func loss() -> Double {
+            let logits = model.forward(x, training: true, random: RandomGenerator(seed: 5))
+            return Double(CrossEntropy.lossAndGradient(logits: logits, labels: labels, smoothing: 0, gradient: Tensor(shape: [4, 3])))
+        }
+        model.zeroGradients()
+        let logits = model.forward(x, training: true, random: RandomGenerator(seed: 5))
+        let dLogits = Tensor(shape: [4, 3])
+        _ = CrossEntropy.lossAndGradient(logits: logits, labels: labels, smoothing: 0, gradient: dLogits)
+        model.backward(dLogits)
+        let parameters = model.namedParameters()
+        let analytic = Dictionary(uniqueKeysWithValues: parameters.map { ($0.0, $0.1.gradient.array) })
+        for (name, parameter) in parameters where name.contains("blocks.1.1") || name.hasPrefix("classifier") || name.hasPrefix("conv_head") {
+            checkGradient(of: parameter.value, analytic: analytic[name]!, samples: 4, step: 1e-2, tolerance: 3e-2, name, loss: loss)
+        }
+    }
 }

@@ -160,4 +160,45 @@ final class SearchCLITests: XCTestCase {
         XCTAssertEqual(scale.status, 0, scale.stderr)
         XCTAssertEqual(scale.stdout.split(separator: "\n").count, 3)
     }
+
+    /// The coordinator itself is killed mid-run; `--resume` finishes the run without repeating finished work,
+    /// and the result is the run an uninterrupted process makes.
+    func testResumeAfterTheCoordinatorIsKilled() throws {
+        let common = ["--space", tiny, "--strategy", "evolution", "--population", "4", "--budget", "8", "--generation", "2",
+                      "--fidelity", "train", "--dataset", "synthetic:400", "--epochs", "1", "--batch", "32", "--seed", "3",
+                      "--threads", "2", "--store", storePath]
+        XCTAssertEqual(try run(["nas"] + common + ["--run", "whole"]).status, 0)
+        let coordinator = try start(["nas"] + common + ["--run", "crashed", "--grace", "1"])
+        var queue: DatabaseQueue?
+        var doneBefore: [Row] = []
+        for _ in 0..<600 {
+            Thread.sleep(forTimeInterval: 0.05)
+            if queue == nil { queue = try? DatabaseQueue(path: storePath) }
+            guard let queue else { continue }
+            doneBefore = (try? queue.read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT c.id, c.key, c.accuracy FROM candidates c JOIN runs r ON r.id = c.runId
+                    WHERE r.name = 'crashed' AND c.status = 'done' ORDER BY c.id
+                    """)
+            }) ?? []
+            if doneBefore.count >= 3 { break }
+        }
+        XCTAssertGreaterThanOrEqual(doneBefore.count, 3, "the run got going before the kill")
+        kill(coordinator.processIdentifier, SIGKILL)
+        coordinator.waitUntilExit()
+        let resumed = try run(["nas", "--resume", "crashed", "--store", storePath, "--grace", "1"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let whole = try export("whole"), crashed = try export("crashed")
+        XCTAssertEqual(crashed.candidates.count, 8)
+        XCTAssertTrue(crashed.candidates.allSatisfy { $0["status"] == "done" })
+        // Nothing finished before the kill was lost or redone: same ids, same accuracy.
+        for row in doneBefore {
+            let id: Int64 = row["id"]
+            let match = crashed.candidates.first { $0["id"] == String(id) }
+            XCTAssertEqual(match.flatMap { Double($0["accuracy"]!) }, row["accuracy"] as Double?)
+        }
+        let key = { (rows: [[String: String]]) in rows.map { $0["arch"]! + "@" + $0["resolution"]! + " " + $0["accuracy"]! } }
+        XCTAssertEqual(key(whole.candidates), key(crashed.candidates), "the resumed run is the uninterrupted run")
+        XCTAssertEqual(try queue!.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }, "ok")
+    }
 }

@@ -106,6 +106,17 @@ public struct CandidateRecord: Codable, FetchableRecord, MutablePersistableRecor
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
+/// The figures of a finished candidate.
+public struct FinishedMetrics: Sendable {
+    public var id: Int64
+    public var params: Int
+    public var macs: Int
+    public var latencyEstimateMs: Double
+    public var latencyMeasuredMs: Double?
+    public var memoryBytes: Int
+    public var accuracy: Double?
+}
+
 /// The SQLite store of runs and candidates (WAL, busy timeout, named append-only migrations).
 public final class Store: @unchecked Sendable {
     public let path: String
@@ -313,6 +324,24 @@ public final class Store: @unchecked Sendable {
             let rows = try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM candidates WHERE runId = ? GROUP BY status", arguments: [runId])
             return Dictionary(uniqueKeysWithValues: rows.map { ($0["status"] as String, $0["n"] as Int) })
         }
+    }
+
+    /// The figures of a run's finished candidates, without decoding whole records (for the frontier).
+    public func finishedMetrics(runId: Int64) throws -> [FinishedMetrics] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT id, params, macs, latencyEstimateMs, latencyMeasuredMs, memoryBytes, accuracy
+                FROM candidates WHERE runId = ? AND status = 'done' ORDER BY id
+                """, arguments: [runId]).map { row in
+                FinishedMetrics(id: row[0], params: row[1], macs: row[2], latencyEstimateMs: row[3], latencyMeasuredMs: row[4],
+                                memoryBytes: row[5], accuracy: row[6])
+            }
+        }
+    }
+
+    /// The run's frontier members.
+    public func frontier(runId: Int64) throws -> [CandidateRecord] {
+        try pool.read { db in try CandidateRecord.filter(Column("runId") == runId && Column("onFrontier") == true).order(Column("id")).fetchAll(db) }
     }
 
     /// Marks exactly `ids` as the run's frontier.

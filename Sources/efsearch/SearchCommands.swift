@@ -275,8 +275,7 @@ enum SignalFlag {
 
 enum FrontierReport {
     static func print(store: Store, run: RunRecord, json: Bool) throws {
-        let frontier = try store.candidates(runId: run.id!).filter(\.onFrontier)
-            .sorted { ($0.macs, $0.id!) < ($1.macs, $1.id!) }
+        let frontier = try store.frontier(runId: run.id!).sorted { ($0.macs, $0.id!) < ($1.macs, $1.id!) }
         if json {
             for candidate in frontier {
                 var out = JSONObjectWriter()

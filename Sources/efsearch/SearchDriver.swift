@@ -389,8 +389,11 @@ final class SearchDriver {
 
     /// Marks the non-dominated feasible finished candidates.
     func updateFrontier() throws {
-        let done = try store.candidates(runId: run.id!).filter { $0.status == "done" }
-        let scored = done.compactMap { candidate in scoring.costs(scoring.metrics(candidate)).map { (candidate.id!, $0) } }
+        let scored = try store.finishedMetrics(runId: run.id!).compactMap { row in
+            let metrics = Metrics(params: Double(row.params), macs: Double(row.macs), latencyEstimate: row.latencyEstimateMs,
+                                  latencyMeasured: row.latencyMeasuredMs, memory: Double(row.memoryBytes), accuracy: row.accuracy)
+            return scoring.costs(metrics).map { (row.id, $0) }
+        }
         let indices = Pareto.frontier(scored.map(\.1))
         #if DEBUG
         // Invariant: no frontier member dominates another.

@@ -201,4 +201,18 @@ final class SearchCLITests: XCTestCase {
         XCTAssertEqual(key(whole.candidates), key(crashed.candidates), "the resumed run is the uninterrupted run")
         XCTAssertEqual(try queue!.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }, "ok")
     }
+
+    /// Measured latency (timed forward passes) is stored beside the estimate, and a latency objective uses it.
+    func testMeasuredLatencyIsStored() throws {
+        let result = try run(["nas", "--space", tiny, "--strategy", "random", "--budget", "2", "--fidelity", "train",
+                              "--latency", "measured", "--objectives", "accuracy,latency", "--dataset", "synthetic:200",
+                              "--epochs", "1", "--batch", "32", "--store", storePath, "--run", "timed"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let exported = try export("timed")
+        XCTAssertEqual(exported.candidates.count, 2)
+        for row in exported.candidates {
+            XCTAssertGreaterThan(Double(row["latency_measured_ms"]!) ?? 0, 0)
+            XCTAssertGreaterThan(Double(row["latency_estimate_ms"]!) ?? 0, 0)
+        }
+    }
 }

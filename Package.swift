@@ -55,12 +55,14 @@ let package = Package(
             swiftSettings: fastInReleaseBuilds
         ),
         .target(name: "Store", dependencies: ["Search", .product(name: "GRDB", package: "GRDB.swift")]),
+        // Runs a search: strategies, the store and the evaluators (cost model, short training) together.
+        .target(name: "SearchRunner", dependencies: ["Architecture", "Cost", "Engine", "Training", "Search", "Store"]),
 
         // MARK: Executables
         .executableTarget(
             name: "efsearch",
             dependencies: [
-                "Architecture", "Cost", "Engine", "Training", "Search", "Store",
+                "Architecture", "Cost", "Engine", "Training", "Search", "Store", "SearchRunner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastInReleaseBuilds

@@ -2,6 +2,7 @@ import Architecture
 import ArgumentParser
 import Cost
 import Foundation
+import SearchRunner
 import Store
 
 /// A list of phi values: `3`, `1.5`, `0-7` (integers from 0 to 7) or `0,2,4`.

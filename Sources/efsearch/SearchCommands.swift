@@ -3,6 +3,7 @@ import ArgumentParser
 import Cost
 import Foundation
 import Search
+import SearchRunner
 import Store
 
 /// `--store`, shared by every command that reads or writes runs.
@@ -154,7 +155,7 @@ extension Efsearch {
                     epochs: proxy.epochs, batch: proxy.batch, lr: proxy.lr, threads: proxy.threads ?? ProcessInfo.processInfo.activeProcessorCount)
                 record = try storeOptions.create(runName, config: config, in: store, summary: "\(searchSpace.name), \(searchSpace.dimensions.filter { $0.count > 1 }.count) varying choices, about \(Format.engineering(searchSpace.size)) candidates; \(strategy), budget \(budget), fidelity \(fidelity)")
             }
-            let driver = try SearchDriver(store: store, run: record, grace: grace) { Console.note($0) }
+            let driver = try SearchDriver(store: store, run: record, grace: grace, machine: cachedMachine(threads: record)) { Console.note($0) }
             SignalFlag.install()
             try driver.search()
             print()
@@ -174,7 +175,7 @@ extension Efsearch {
         func run() throws {
             let store = try storeOptions.open()
             let record = try storeOptions.run(runName, in: store)
-            let driver = try SearchDriver(store: store, run: record, grace: grace) { Console.note($0) }
+            let driver = try SearchDriver(store: store, run: record, grace: grace, machine: cachedMachine(threads: record)) { Console.note($0) }
             var idleSince = Date()
             while true {
                 if try driver.workOne() {
@@ -435,7 +436,7 @@ extension Efsearch {
                     proxyDepth: proxyDepth, proxyResolution: proxyResolution, phi: phi)
                 record = try storeOptions.create(runName, config: config, in: store, summary: "grid over alpha <= \(alphaMax), beta <= \(betaMax), gamma <= \(gammaMax), step \(step); \(points.count) points with |alpha*beta^2*gamma^2 - 2| <= \(tolerance); proxy \(base) x width \(proxyWidth), depth \(proxyDepth), \(proxyResolution) px")
             }
-            let driver = try SearchDriver(store: store, run: record, grace: grace) { Console.note($0) }
+            let driver = try SearchDriver(store: store, run: record, grace: grace, machine: cachedMachine(threads: record)) { Console.note($0) }
             SignalFlag.install()
             try driver.gridSearch(points: points)
             try GridReport.print(store: store, run: record)
@@ -467,4 +468,10 @@ enum GridReport {
             (a.0.accuracy ?? -1, -a.0.macs, -a.0.id!) > (b.0.accuracy ?? -1, -b.0.macs, -b.0.id!)
         }
     }
+}
+
+/// The cached roofline figures for a run's thread count (the development machine's when nothing is cached).
+func cachedMachine(threads record: RunRecord) -> MachineProfile {
+    let threads = (try? JSONDecoder().decode(SearchConfig.self, from: Data(record.config.utf8)))?.threads ?? ProcessInfo.processInfo.activeProcessorCount
+    return MachineProfileCache.load(threads: threads) ?? .developmentMachine
 }

@@ -7,42 +7,80 @@ import Store
 import Training
 
 /// Everything that defines a run: stored with it, so that `--resume` and workers use the same settings.
-struct SearchConfig: Codable {
-    var kind: String = "nas"
-    var space: String
-    var strategy: String
-    var budget: Int
-    var objectives: [String]
-    var constraints: [String]
-    var reward: String?
-    var fidelity: String
-    var latency: String = "estimate"
-    var seed: UInt64
-    var generation: Int
-    var population: Int
-    var sample: Int
-    var mutation: Double
+public struct SearchConfig: Codable, Sendable {
+    public var kind: String = "nas"
+    public var space: String
+    public var strategy: String
+    public var budget: Int
+    public var objectives: [String]
+    public var constraints: [String]
+    public var reward: String?
+    public var fidelity: String
+    public var latency: String = "estimate"
+    public var seed: UInt64
+    public var generation: Int
+    public var population: Int
+    public var sample: Int
+    public var mutation: Double
     // The proxy task for --fidelity train.
-    var dataset: String
-    var subset: Int?
-    var epochs: Int
-    var batch: Int
-    var lr: Float
-    var threads: Int
+    public var dataset: String
+    public var subset: Int?
+    public var epochs: Int
+    public var batch: Int
+    public var lr: Float
+    public var threads: Int
     /// `grid --phi`: the base (a preset) shrunk to the proxy, and phi.
-    var gridBase: String?
-    var proxyWidth: Double?
-    var proxyDepth: Double?
-    var proxyResolution: Int?
-    var phi: Double?
+    public var gridBase: String?
+    public var proxyWidth: Double?
+    public var proxyDepth: Double?
+    public var proxyResolution: Int?
+    public var phi: Double?
+
+    public init(kind: String = "nas", space: String, strategy: String, budget: Int, objectives: [String], constraints: [String],
+                reward: String?, fidelity: String, latency: String = "estimate", seed: UInt64, generation: Int, population: Int,
+                sample: Int, mutation: Double, dataset: String, subset: Int?, epochs: Int, batch: Int, lr: Float, threads: Int,
+                gridBase: String? = nil, proxyWidth: Double? = nil, proxyDepth: Double? = nil, proxyResolution: Int? = nil, phi: Double? = nil) {
+        self.kind = kind
+        self.space = space
+        self.strategy = strategy
+        self.budget = budget
+        self.objectives = objectives
+        self.constraints = constraints
+        self.reward = reward
+        self.fidelity = fidelity
+        self.latency = latency
+        self.seed = seed
+        self.generation = generation
+        self.population = population
+        self.sample = sample
+        self.mutation = mutation
+        self.dataset = dataset
+        self.subset = subset
+        self.epochs = epochs
+        self.batch = batch
+        self.lr = lr
+        self.threads = threads
+        self.gridBase = gridBase
+        self.proxyWidth = proxyWidth
+        self.proxyDepth = proxyDepth
+        self.proxyResolution = proxyResolution
+        self.phi = phi
+    }
 }
 
 /// The coordinates of a `grid --phi` candidate, stored in its `extra` column.
-struct GridPoint: Codable {
-    var alpha: Double
-    var beta: Double
-    var gamma: Double
-    var flopsRatio: Double?
+public struct GridPoint: Codable, Sendable {
+    public var alpha: Double
+    public var beta: Double
+    public var gamma: Double
+    public var flopsRatio: Double?
+
+    public init(alpha: Double, beta: Double, gamma: Double, flopsRatio: Double? = nil) {
+        self.alpha = alpha
+        self.beta = beta
+        self.gamma = gamma
+        self.flopsRatio = flopsRatio
+    }
 }
 
 /// The candidates' shared evaluation: cost model always, short training and timed forward passes on request.
@@ -51,9 +89,10 @@ final class CandidateEvaluator {
     let dataset: Dataset?
     let machine: MachineProfile
 
-    init(config: SearchConfig) throws {
+    /// `machine` is the roofline for the latency estimates.
+    init(config: SearchConfig, machine: MachineProfile) throws {
         self.config = config
-        machine = MachineProfileCache.load(threads: config.threads) ?? .developmentMachine
+        self.machine = machine
         if config.fidelity == "train" {
             var spec = try DatasetSpec(parsing: config.dataset)
             spec.subset = config.subset
@@ -175,7 +214,7 @@ struct Scoring {
 
 /// Runs a search: proposes generations with the strategy, stores them, evaluates them (with any workers that
 /// join), feeds the results back, and keeps the frontier. Progress goes to a listener.
-final class SearchDriver {
+public final class SearchDriver {
     let store: Store
     let run: RunRecord
     let config: SearchConfig
@@ -185,9 +224,9 @@ final class SearchDriver {
     let evaluator: CandidateEvaluator
     let worker: String
     let grace: TimeInterval
-    var log: (String) -> Void
+    public var log: (String) -> Void
 
-    init(store: Store, run: RunRecord, grace: TimeInterval, log: @escaping (String) -> Void) throws {
+    public init(store: Store, run: RunRecord, grace: TimeInterval, machine: MachineProfile, log: @escaping (String) -> Void) throws {
         self.store = store
         self.run = run
         self.grace = grace
@@ -200,7 +239,7 @@ final class SearchDriver {
             space = try SearchSpace.load(path: config.space)
         }
         scoring = try Scoring(config: config, space: space)
-        evaluator = try CandidateEvaluator(config: config)
+        evaluator = try CandidateEvaluator(config: config, machine: machine)
         worker = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
     }
 
@@ -236,7 +275,7 @@ final class SearchDriver {
     }
 
     /// The whole search (or the rest of it, after a resume).
-    func search() throws {
+    public func search() throws {
         var strategy = try makeStrategy()
         let existing = try store.candidates(runId: run.id!)
         var keys = Set<String>()
@@ -305,7 +344,7 @@ final class SearchDriver {
 
     /// Claims and evaluates one candidate; false when there was none to claim.
     @discardableResult
-    func workOne() throws -> Bool {
+    public func workOne() throws -> Bool {
         guard var candidate = try store.claim(runId: run.id!, worker: worker, grace: grace) else { return false }
         let spec: NetworkSpec?
         if config.kind == "grid" {
@@ -324,8 +363,8 @@ final class SearchDriver {
         }
         heartbeat.stop()
         try store.complete(candidate, worker: worker)
-        let accuracy = candidate.accuracy.map { "accuracy \(Format.fixed(100 * $0, 1))%, " } ?? ""
-        log("candidate \(candidate.id!) \(candidate.status): \(accuracy)\(Format.engineering(Double(candidate.macs))) MACs, \(Format.engineering(Double(candidate.params))) params\(candidate.reason.map { " (\($0))" } ?? "")")
+        let accuracy = candidate.accuracy.map { String(format: "accuracy %.1f%%, ", 100 * $0) } ?? ""
+        log("candidate \(candidate.id!) \(candidate.status): \(accuracy)\(String(format: "%.2fM", Double(candidate.macs) / 1e6)) MACs, \(String(format: "%.3fM", Double(candidate.params) / 1e6)) params\(candidate.reason.map { " (\($0))" } ?? "")")
         return true
     }
 
@@ -346,7 +385,7 @@ final class SearchDriver {
     // MARK: grid --phi
 
     /// The base network shrunk to the proxy (width, depth and resolution that fit this machine).
-    static func gridProxy(_ config: SearchConfig) throws -> NetworkSpec {
+    public static func gridProxy(_ config: SearchConfig) throws -> NetworkSpec {
         var base = try Presets.named(config.gridBase ?? "efficientnet-b0").spec
         base.width *= config.proxyWidth ?? 1
         base.depth *= config.proxyDepth ?? 1
@@ -359,7 +398,7 @@ final class SearchDriver {
     }
 
     /// Every (alpha, beta, gamma) on the grid within the tolerance, realised, stored and short-trained.
-    func gridSearch(points: [GridPoint]) throws {
+    public func gridSearch(points: [GridPoint]) throws {
         if try store.candidates(runId: run.id!).isEmpty {
             let baseMACs = Double(CostModel.summary(of: try space.base.resolve()).macs)
             var records: [CandidateRecord] = []

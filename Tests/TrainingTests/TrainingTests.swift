@@ -67,6 +67,30 @@ final class DatasetTests: XCTestCase {
         XCTAssertTrue(dataset.allowsFlip)
     }
 
+    func testCIFAR100UsesTheFineLabel() throws {
+        func write(_ name: String, count: Int) throws {
+            var data = Data()
+            for index in 0..<count {
+                data.append(contentsOf: [UInt8(index % 20), UInt8(index % 100)])  // coarse, fine
+                data.append(contentsOf: [UInt8](repeating: UInt8(index % 256), count: 3072))
+            }
+            try data.write(to: directory.appendingPathComponent(name))
+        }
+        try write("train.bin", count: 300)
+        try write("test.bin", count: 50)
+        let dataset = try load("cifar100:\(directory.path)")
+        XCTAssertEqual(dataset.classes, 100)
+        XCTAssertEqual(dataset.test.labels.prefix(3), [0, 1, 2])
+        XCTAssertEqual(dataset.test.labels[99 % 50], 49)
+        XCTAssertEqual(dataset.train.count + dataset.validation.count, 300)
+        var bad = Data([0, 100])  // fine label out of range
+        bad.append(contentsOf: [UInt8](repeating: 0, count: 3072))
+        try bad.write(to: directory.appendingPathComponent("test.bin"))
+        XCTAssertThrowsError(try load("cifar100:\(directory.path)")) { error in
+            XCTAssertTrue("\(error)".contains("test.bin") && "\(error)".contains("label 100"), "\(error)")
+        }
+    }
+
     func testMNISTLoadsPlainAndGzip() throws {
         try writeMNIST(gzip: false)
         let plain = try load("mnist:\(directory.path)")

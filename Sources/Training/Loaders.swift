@@ -8,11 +8,13 @@ enum CIFARLoader {
         let trainFiles = hundred ? ["train.bin"] : (1...5).map { "data_batch_\($0).bin" }
         let testFile = hundred ? "test.bin" : "test_batch.bin"
         try requireDirectory(directory)
-        var train = ImageSet(pixels: [], labels: [], height: 32, width: 32, channels: 3)
+        var pixels: [UInt8] = [], labels: [Int] = []
         for file in trainFiles {
             let part = try read(path(directory, file), hundred: hundred)
-            train = ImageSet(pixels: train.pixels + part.pixels, labels: train.labels + part.labels, height: 32, width: 32, channels: 3)
+            pixels += part.pixels
+            labels += part.labels
         }
+        let train = ImageSet(pixels: pixels, labels: labels, height: 32, width: 32, channels: 3)
         let test = try read(path(directory, testFile), hundred: hundred)
         let (mean, std) = channelStatistics(train)
         return Dataset(name: hundred ? "cifar100" : "cifar10", classes: hundred ? 100 : 10, train: train,

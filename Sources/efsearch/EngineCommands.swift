@@ -41,7 +41,7 @@ extension Efsearch {
 
         func run() throws {
             if let threads { Parallel.setThreads(threads) }
-            let (model, _) = try Checkpoint.load(URL(fileURLWithPath: checkpoint))
+            let (model, _, _) = try Checkpoint.load(URL(fileURLWithPath: checkpoint))
             let (tensors, _) = try Safetensors.read(URL(fileURLWithPath: input))
             guard let entry = tensors["input"] else {
                 throw CheckpointError(file: input, message: "no tensor named \"input\"; found \(tensors.keys.sorted().joined(separator: ", "))")

@@ -5,6 +5,7 @@ import Foundation
 import Search
 import SearchRunner
 import Store
+import Training
 
 /// `--store`, shared by every command that reads or writes runs.
 struct StoreOptions: ParsableArguments {
@@ -62,17 +63,7 @@ struct ProxyOptions: ParsableArguments {
         if epochs < 1 { throw ValidationError("--epochs \(epochs) must be at least 1") }
         if batch < 1 { throw ValidationError("--batch \(batch) must be at least 1") }
         if !(lr > 0) { throw ValidationError("--lr \(lr) must be greater than 0") }
-        _ = try DatasetSpecCheck.check(dataset)
-    }
-}
-
-enum DatasetSpecCheck {
-    static func check(_ text: String) throws -> Bool {
-        let name = text.split(separator: ":").first.map(String.init) ?? text
-        guard ["synthetic", "cifar10", "cifar100", "mnist"].contains(name) else {
-            throw ValidationError("--dataset \(text): expected synthetic, synthetic:N, cifar10:DIR, cifar100:DIR or mnist:DIR")
-        }
-        return true
+        _ = try DatasetSpec(parsing: dataset)
     }
 }
 

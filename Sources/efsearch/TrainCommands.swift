@@ -112,9 +112,8 @@ extension Efsearch {
             let model: EfficientNetModel
             var startEpoch = 0
             if let resume {
-                let (loaded, _) = try Checkpoint.load(URL(fileURLWithPath: resume), expected: spec, options: options)
+                let (loaded, _, metadata) = try Checkpoint.load(URL(fileURLWithPath: resume), expected: spec, options: options)
                 model = loaded
-                let (_, metadata) = try Safetensors.read(URL(fileURLWithPath: resume))
                 startEpoch = Int(metadata["epoch"] ?? "0") ?? 0
             } else {
                 model = EfficientNetModel(try spec.resolve(), options: options)
@@ -205,7 +204,7 @@ extension Efsearch {
         func run() throws {
             if let threads { Parallel.setThreads(threads) }
             let dataset = try data.load()
-            let (model, spec) = try Checkpoint.load(URL(fileURLWithPath: checkpoint))
+            let (model, spec, _) = try Checkpoint.load(URL(fileURLWithPath: checkpoint))
             guard spec.classes == dataset.classes else {
                 throw CheckpointError(file: checkpoint, message: "the network has \(spec.classes) classes but \(dataset.name) has \(dataset.classes)")
             }

@@ -28,7 +28,7 @@ final class GoldenLogitsTests: XCTestCase {
     /// timm-initialised checkpoints (with random batch-norm statistics) load into efsearch and give timm's logits.
     func testTimmCheckpointsGiveTimmLogits() throws {
         for testCase in Self.golden.timm {
-            let (model, spec) = try Checkpoint.load(TestData.fixture(testCase.file))
+            let (model, spec, _) = try Checkpoint.load(TestData.fixture(testCase.file))
             XCTAssertEqual(spec.resolution, testCase.resolution)
             let logits = model.forward(TestData.goldenInput(batch: testCase.batch, resolution: testCase.resolution), training: false)
             assertClose(logits, testCase.logits, testCase.name)
@@ -65,7 +65,7 @@ final class GoldenLogitsTests: XCTestCase {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-roundtrip-\(UUID()).safetensors")
         defer { try? FileManager.default.removeItem(at: url) }
         try Checkpoint.save(model, spec: spec, to: url)
-        let (loaded, loadedSpec) = try Checkpoint.load(url)
+        let (loaded, loadedSpec, _) = try Checkpoint.load(url)
         XCTAssertEqual(loadedSpec, spec)
         let x = TestData.goldenInput(batch: 2, resolution: 48)
         XCTAssertEqual(model.forward(x, training: false).array, loaded.forward(x, training: false).array)

@@ -80,8 +80,10 @@ public enum Checkpoint {
     }
 
     /// Loads a checkpoint: builds the network its metadata describes (or checks it against `expected`) and
-    /// fills every tensor. Missing, extra or wrongly shaped tensors are errors that name the tensor.
-    public static func load(_ url: URL, expected: NetworkSpec? = nil, options: ModelOptions = ModelOptions()) throws -> (model: EfficientNetModel, spec: NetworkSpec) {
+    /// fills every tensor. Missing, extra or wrongly shaped tensors are errors that name the tensor. The
+    /// file's whole metadata comes back too (training adds `epoch`, `seed`, `dataset`).
+    public static func load(_ url: URL, expected: NetworkSpec? = nil, options: ModelOptions = ModelOptions()) throws
+        -> (model: EfficientNetModel, spec: NetworkSpec, metadata: [String: String]) {
         let (tensors, metadata) = try Safetensors.read(url)
         let file = url.path
         var spec: NetworkSpec
@@ -102,7 +104,7 @@ public enum Checkpoint {
         }
         let model = EfficientNetModel(try spec.resolve(), options: options)
         try fill(model, from: tensors, file: file)
-        return (model, spec)
+        return (model, spec, metadata)
     }
 
     static func fill(_ model: EfficientNetModel, from tensors: [String: Safetensors.Entry], file: String) throws {

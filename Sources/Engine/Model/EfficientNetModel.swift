@@ -53,6 +53,7 @@ public final class EfficientNetModel {
     /// batch norm weight 1 and bias 0. Parameters are filled in state-dict order from one seeded generator.
     public func initialize(seed: UInt64) {
         let random = RandomGenerator(seed: seed)
+        let (units, seFanOuts) = (convUnits, seFanOut)
         for (name, parameter) in namedParameters() {
             let value = parameter.value
             if name.hasSuffix("classifier.weight") {
@@ -60,10 +61,10 @@ public final class EfficientNetModel {
                 for index in 0..<value.count { value[index] = Float((random.uniform() * 2 - 1) * range) }
             } else if name.hasSuffix(".bias") {
                 value.fill(0)
-            } else if let unit = convUnits[name] {
+            } else if let unit = units[name] {
                 let sigma = (2 / Double(unit.fanOut)).squareRoot()
                 for index in 0..<value.count { value[index] = Float(random.gaussian(sigma: sigma)) }
-            } else if let fanOut = seFanOut[name] {
+            } else if let fanOut = seFanOuts[name] {
                 let sigma = (2 / Double(fanOut)).squareRoot()
                 for index in 0..<value.count { value[index] = Float(random.gaussian(sigma: sigma)) }
             } else {

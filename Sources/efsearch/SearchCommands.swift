@@ -63,7 +63,8 @@ struct ProxyOptions: ParsableArguments {
         if epochs < 1 { throw ValidationError("--epochs \(epochs) must be at least 1") }
         if batch < 1 { throw ValidationError("--batch \(batch) must be at least 1") }
         if !(lr > 0) { throw ValidationError("--lr \(lr) must be greater than 0") }
-        _ = try DatasetSpec(parsing: dataset)
+        // ArgumentParser reports only ValidationError from validate() as a usage error (exit 2).
+        do { _ = try DatasetSpec(parsing: dataset) } catch { throw ValidationError("\(error)") }
     }
 }
 

@@ -87,6 +87,7 @@ final class SearchCLITests: XCTestCase {
             (["nas", "--space", tiny, "--constraint", "macs<=lots"], "macs<=lots"),
             (["nas", "--space", tiny, "--store", "/proc/forbidden/x.sqlite"], "/proc/forbidden"),
             (["frontier", "nothing"], "no run named"),
+            (["nas", "--space", tiny, "--dataset", "imagenet:/x"], "unknown dataset"),
         ]
         for (arguments, expected) in cases {
             let result = try run(arguments + (arguments.contains("--store") ? [] : ["--store", storePath]))

@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // SHA-256 of a run's stored search space.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // MARK: System libraries
@@ -56,7 +58,10 @@ let package = Package(
         ),
         .target(name: "Store", dependencies: ["Search", .product(name: "GRDB", package: "GRDB.swift")]),
         // Runs a search: strategies, the store and the evaluators (cost model, short training) together.
-        .target(name: "SearchRunner", dependencies: ["Architecture", "Cost", "Engine", "Training", "Search", "Store"]),
+        .target(
+            name: "SearchRunner",
+            dependencies: ["Architecture", "Cost", "Engine", "Training", "Search", "Store", .product(name: "Crypto", package: "swift-crypto")]
+        ),
 
         // MARK: Executables
         .executableTarget(

@@ -136,17 +136,27 @@ extension SearchSpace {
 
     /// Reads a YAML (or JSON, which is YAML) search-space file. See the README for the schema.
     public static func load(path: String) throws -> SearchSpace {
+        try parse(text: try readText(path: path), file: path)
+    }
+
+    /// The text of a search-space file.
+    public static func readText(path: String) throws -> String {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw SearchSpaceError(file: path, field: "file", message: "cannot read the file")
         }
+        return text
+    }
+
+    /// Parses the text of a search-space file; `file` names it in errors (and gives the default name).
+    public static func parse(text: String, file: String) throws -> SearchSpace {
         let object: Any?
         do { object = try Yams.load(yaml: text) } catch {
-            throw SearchSpaceError(file: path, field: "yaml", message: "malformed YAML: \(error)")
+            throw SearchSpaceError(file: file, field: "yaml", message: "malformed YAML: \(error)")
         }
         guard let root = object as? [String: Any] else {
-            throw SearchSpaceError(file: path, field: "top level", message: "expected a mapping with base, stages, resolution, width, depth")
+            throw SearchSpaceError(file: file, field: "top level", message: "expected a mapping with base, stages, resolution, width, depth")
         }
-        return try parse(root, file: path)
+        return try parse(root, file: file)
     }
 
     static func parse(_ root: [String: Any], file: String) throws -> SearchSpace {

@@ -24,7 +24,8 @@ public protocol SearchStrategy {
     mutating func observe(_ observations: [Observation])
 }
 
-public enum StrategyKind: String, Sendable, CaseIterable {
+/// The strategies `efsearch nas --strategy` offers.
+public enum StrategyKind: String, Codable, Sendable, CaseIterable {
     case grid, random, sobol, evolution, nsga2
 }
 

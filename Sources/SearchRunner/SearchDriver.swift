@@ -6,98 +6,24 @@ import Search
 import Store
 import Training
 
-/// Everything that defines a run: stored with it, so that `--resume` and workers use the same settings.
-public struct SearchConfig: Codable, Sendable {
-    public var kind: String = "nas"
-    public var space: String
-    public var strategy: String
-    public var budget: Int
-    public var objectives: [String]
-    public var constraints: [String]
-    public var reward: String?
-    public var fidelity: String
-    public var latency: String = "estimate"
-    public var seed: UInt64
-    public var generation: Int
-    public var population: Int
-    public var sample: Int
-    public var mutation: Double
-    // The proxy task for --fidelity train.
-    public var dataset: String
-    public var subset: Int?
-    public var epochs: Int
-    public var batch: Int
-    public var lr: Float
-    public var threads: Int
-    /// `grid --phi`: the base (a preset) shrunk to the proxy, and phi.
-    public var gridBase: String?
-    public var proxyWidth: Double?
-    public var proxyDepth: Double?
-    public var proxyResolution: Int?
-    public var phi: Double?
-
-    public init(kind: String = "nas", space: String, strategy: String, budget: Int, objectives: [String], constraints: [String],
-                reward: String?, fidelity: String, latency: String = "estimate", seed: UInt64, generation: Int, population: Int,
-                sample: Int, mutation: Double, dataset: String, subset: Int?, epochs: Int, batch: Int, lr: Float, threads: Int,
-                gridBase: String? = nil, proxyWidth: Double? = nil, proxyDepth: Double? = nil, proxyResolution: Int? = nil, phi: Double? = nil) {
-        self.kind = kind
-        self.space = space
-        self.strategy = strategy
-        self.budget = budget
-        self.objectives = objectives
-        self.constraints = constraints
-        self.reward = reward
-        self.fidelity = fidelity
-        self.latency = latency
-        self.seed = seed
-        self.generation = generation
-        self.population = population
-        self.sample = sample
-        self.mutation = mutation
-        self.dataset = dataset
-        self.subset = subset
-        self.epochs = epochs
-        self.batch = batch
-        self.lr = lr
-        self.threads = threads
-        self.gridBase = gridBase
-        self.proxyWidth = proxyWidth
-        self.proxyDepth = proxyDepth
-        self.proxyResolution = proxyResolution
-        self.phi = phi
-    }
-}
-
-/// The coordinates of a `grid --phi` candidate, stored in its `extra` column.
-public struct GridPoint: Codable, Sendable {
-    public var alpha: Double
-    public var beta: Double
-    public var gamma: Double
-    public var flopsRatio: Double?
-
-    public init(alpha: Double, beta: Double, gamma: Double, flopsRatio: Double? = nil) {
-        self.alpha = alpha
-        self.beta = beta
-        self.gamma = gamma
-        self.flopsRatio = flopsRatio
-    }
-}
-
 /// The candidates' shared evaluation: cost model always, short training and timed forward passes on request.
 final class CandidateEvaluator {
-    let config: SearchConfig
+    let proxy: ProxyTask
+    let latency: LatencySource
     let dataset: Dataset?
     let machine: MachineProfile
 
-    /// `machine` is the roofline for the latency estimates.
-    init(config: SearchConfig, machine: MachineProfile) throws {
-        self.config = config
+    /// `machine` is the roofline for the latency estimates; the proxy dataset is loaded for training fidelity.
+    init(configuration: RunConfiguration, machine: MachineProfile) throws {
+        proxy = configuration.proxy
+        if case .nas(let plan) = configuration.plan { latency = plan.latency } else { latency = .estimate }
         self.machine = machine
-        if config.fidelity == "train" {
-            var spec = try DatasetSpec(parsing: config.dataset)
-            spec.subset = config.subset
+        switch configuration.fidelity {
+        case .train:
+            var spec = try DatasetSpec(parsing: proxy.dataset)
+            spec.subset = proxy.subset
             dataset = try spec.load()
-        } else {
+        case .estimate:
             dataset = nil
         }
     }
@@ -122,10 +48,10 @@ final class CandidateEvaluator {
     /// Trains (and times) the candidate when the fidelity asks for it.
     func evaluate(_ record: inout CandidateRecord, spec: NetworkSpec) {
         guard let dataset else {
-            record.status = "done"
+            record.status = .done
             return
         }
-        Parallel.setThreads(config.threads)
+        Parallel.setThreads(proxy.threads)
         var spec = spec
         spec.classes = dataset.classes
         do {
@@ -133,25 +59,25 @@ final class CandidateEvaluator {
             let model = EfficientNetModel(network)
             model.initialize(seed: UInt64(bitPattern: record.seed))
             var training = TrainingConfig()
-            training.epochs = config.epochs
-            training.batch = config.batch
-            training.learningRate = config.lr
+            training.epochs = proxy.epochs
+            training.batch = proxy.batch
+            training.learningRate = proxy.lr
             training.resolution = spec.resolution
             training.seed = UInt64(bitPattern: record.seed)
             let trainer = Trainer(model: model, spec: spec, dataset: dataset, config: training)
             let outcome = trainer.run()
             record.trainSeconds = outcome.trainSeconds
-            guard outcome.status == "done", let validation = outcome.validation else {
-                record.status = "failed"
+            guard outcome.status == .done, let validation = outcome.validation else {
+                record.status = .failed
                 record.reason = outcome.reason ?? "training failed"
                 return
             }
             record.accuracy = validation.accuracy
             record.top5 = validation.top5
-            if config.latency == "measured" { record.latencyMeasuredMs = measureLatency(model, resolution: spec.resolution) }
-            record.status = "done"
+            if latency == .measured { record.latencyMeasuredMs = measureLatency(model, resolution: spec.resolution) }
+            record.status = .done
         } catch {
-            record.status = "failed"
+            record.status = .failed
             record.reason = "\(error)"
         }
     }
@@ -176,10 +102,10 @@ struct Scoring {
     var constraints: [Constraint]
     var reward: Reward?
 
-    init(config: SearchConfig, space: SearchSpace) throws {
-        objectives = try config.objectives.map(Objective.init(parsing:))
-        constraints = try config.constraints.map(Constraint.init(parsing:)) + space.constraints
-        reward = try config.reward.map(Reward.init(parsing:))
+    init(objectives: [String], constraints: [String], reward: String?, space: SearchSpace) throws {
+        self.objectives = try objectives.map(Objective.init(parsing:))
+        self.constraints = try constraints.map(Constraint.init(parsing:)) + space.constraints
+        self.reward = try reward.map(Reward.init(parsing:))
     }
 
     func metrics(_ record: CandidateRecord) -> Metrics {
@@ -217,8 +143,8 @@ struct Scoring {
 public final class SearchDriver {
     let store: Store
     let run: RunRecord
-    let config: SearchConfig
-    /// The search space (`nas`); grid runs have none.
+    let configuration: RunConfiguration
+    /// The search space (`nas`); for a grid, the proxy base with no choices.
     let space: SearchSpace
     let scoring: Scoring
     let evaluator: CandidateEvaluator
@@ -226,57 +152,68 @@ public final class SearchDriver {
     let grace: TimeInterval
     public var log: (String) -> Void
 
-    public init(store: Store, run: RunRecord, grace: TimeInterval, machine: MachineProfile, log: @escaping (String) -> Void) throws {
+    /// Everything comes from the run's stored configuration (never from files that may have changed since).
+    public init(store: Store, run: RunRecord, configuration: RunConfiguration, grace: TimeInterval, machine: MachineProfile,
+                log: @escaping (String) -> Void) throws {
         self.store = store
         self.run = run
+        self.configuration = configuration
         self.grace = grace
         self.log = log
-        config = try JSONDecoder().decode(SearchConfig.self, from: Data(run.config.utf8))
-        if config.kind == "grid" {
-            space = SearchSpace(name: "grid", base: try SearchDriver.gridProxy(config), stages: [], resolution: [config.proxyResolution ?? 32],
-                                width: [1], depth: [1], constraints: [])
-        } else {
-            space = try SearchSpace.load(path: config.space)
+        switch configuration.plan {
+        case .nas(let plan):
+            space = try plan.space.parse()
+            scoring = try Scoring(objectives: plan.objectives, constraints: plan.constraints, reward: plan.reward, space: space)
+        case .grid(let plan):
+            let base = try plan.proxyNetwork()
+            space = SearchSpace(name: "grid", base: base, stages: [], resolution: [base.resolution], width: [1], depth: [1], constraints: [])
+            scoring = try Scoring(objectives: plan.objectives, constraints: [], reward: nil, space: space)
         }
-        scoring = try Scoring(config: config, space: space)
-        evaluator = try CandidateEvaluator(config: config, machine: machine)
+        evaluator = try CandidateEvaluator(configuration: configuration, machine: machine)
         worker = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
     }
 
-    func makeStrategy() throws -> SearchStrategy {
+    func makeStrategy(_ plan: NasPlan) throws -> SearchStrategy {
         let dimensions = space.dimensions
-        switch StrategyKind(rawValue: config.strategy)! {
+        let scoring = self.scoring
+        switch plan.strategy {
         case .grid: return GridStrategy(dimensions: dimensions)
-        case .random: return RandomStrategy(dimensions: dimensions, seed: config.seed)
-        case .sobol: return try SobolStrategy(dimensions: dimensions, seed: config.seed)
+        case .random: return RandomStrategy(dimensions: dimensions, seed: configuration.seed)
+        case .sobol: return try SobolStrategy(dimensions: dimensions, seed: configuration.seed)
         case .evolution:
-            let scoring = self.scoring
-            return EvolutionStrategy(dimensions: dimensions, seed: config.seed, population: config.population, sample: config.sample,
-                                     mutationProbability: config.mutation, fitness: { scoring.fitness($0) })
+            return EvolutionStrategy(dimensions: dimensions, seed: configuration.seed, population: plan.population, sample: plan.sample,
+                                     mutationProbability: plan.mutation, fitness: { scoring.fitness($0) })
         case .nsga2:
-            let scoring = self.scoring
-            return NSGA2Strategy(dimensions: dimensions, seed: config.seed, population: config.population,
-                                 mutationProbability: config.mutation, costs: { scoring.costs($0) })
+            return NSGA2Strategy(dimensions: dimensions, seed: configuration.seed, population: plan.population,
+                                 mutationProbability: plan.mutation, costs: { scoring.costs($0) })
         }
     }
 
-    /// A new record for a genotype, with its cost-model figures.
+    /// A new record for a genotype, with its cost-model figures; nil when the genotype makes no valid network.
     func record(_ genotype: Genotype, generation: Int) -> CandidateRecord? {
         let spec = space.network(for: genotype)
         guard let network = try? spec.resolve() else { return nil }
         let key = SearchSpace.key(network)
         var record = CandidateRecord(
-            runId: run.id!, key: key, generation: generation, genotype: "[" + genotype.map(String.init).joined(separator: ",") + "]",
+            runId: run.id!, key: key, generation: generation, genotype: GenotypeCoding.encode(genotype),
             arch: network.archString, width: spec.width, depth: spec.depth, resolution: spec.resolution,
             stem: network.stemChannels, head: network.headChannels,
-            seed: Int64(bitPattern: CandidateEvaluator.seed(runSeed: config.seed, key: key)))
+            seed: Int64(bitPattern: CandidateEvaluator.seed(runSeed: configuration.seed, key: key)))
         evaluator.estimate(network, into: &record)
         return record
     }
 
+    /// Runs the plan: the whole search or grid, or the rest of it after a resume.
+    public func execute() throws {
+        switch configuration.plan {
+        case .nas(let plan): try search(plan)
+        case .grid(let plan): try gridSearch(plan)
+        }
+    }
+
     /// The whole search (or the rest of it, after a resume).
-    public func search() throws {
-        var strategy = try makeStrategy()
+    func search(_ plan: NasPlan) throws {
+        var strategy = try makeStrategy(plan)
         let existing = try store.candidates(runId: run.id!)
         var keys = Set<String>()
         var created = 0
@@ -299,8 +236,8 @@ public final class SearchDriver {
             strategy.observe(try observations(generation: g))
             generation = g + 1
         }
-        while created < config.budget {
-            let count = min(config.generation, config.budget - created)
+        while created < plan.budget {
+            let count = min(plan.generation, plan.budget - created)
             var batch: [CandidateRecord] = []
             let proposals = strategy.propose(count) { genotype in
                 guard let candidate = record(genotype, generation: generation), !keys.contains(candidate.key) else { return false }
@@ -312,26 +249,27 @@ public final class SearchDriver {
                 log("the space has no new candidates left after \(created)")
                 break
             }
-            if config.fidelity == "estimate" {
+            if plan.fidelity == .estimate {
                 for index in batch.indices {
-                    batch[index].status = "done"
+                    batch[index].status = .done
                     batch[index].finishedAt = Date()
                 }
             }
             let inserted = try store.insert(batch)
             created += batch.count
-            if config.fidelity == "estimate" {
-                strategy.observe(inserted.map(observation))  // already finished: no need to read them back
-            } else {
+            switch plan.fidelity {
+            case .estimate:
+                strategy.observe(try inserted.map(observation))  // already finished: no need to read them back
+            case .train:
                 try finish(generation: generation)
                 strategy.observe(try observations(generation: generation))
             }
             let counts = try store.counts(runId: run.id!)
-            log("generation \(generation + 1): \(created)/\(config.budget) candidates (\(counts["done", default: 0]) done, \(counts["failed", default: 0]) failed)")
+            log("generation \(generation + 1): \(created)/\(plan.budget) candidates (\(counts[.done, default: 0]) done, \(counts[.failed, default: 0]) failed)")
             generation += 1
         }
         try updateFrontier()
-        try store.setRunStatus(run.id!, "done")
+        try store.setRunStatus(run.id!, .done)
     }
 
     /// Works on the generation's pending candidates, then waits for those other workers hold.
@@ -346,76 +284,81 @@ public final class SearchDriver {
     @discardableResult
     public func workOne() throws -> Bool {
         guard var candidate = try store.claim(runId: run.id!, worker: worker, grace: grace) else { return false }
-        let spec: NetworkSpec?
-        if config.kind == "grid" {
-            spec = candidate.extra.flatMap { try? JSONDecoder().decode(GridPoint.self, from: Data($0.utf8)) }.map(gridMember)
-        } else {
-            let genotype = SearchDriver.genotype(candidate.genotype)
-            spec = genotype.count == space.dimensions.count ? space.network(for: genotype) : nil
-        }
-        let heartbeat = Heartbeat(store: store, candidateId: candidate.id!, worker: worker)
+        let heartbeat = Heartbeat(store: store, candidateId: candidate.id!, worker: worker, log: log)
         heartbeat.start()
-        if let spec {
-            evaluator.evaluate(&candidate, spec: spec)
-        } else {
-            candidate.status = "failed"
-            candidate.reason = "its genotype does not fit the search space"
+        do {
+            evaluator.evaluate(&candidate, spec: try network(of: candidate))
+        } catch {
+            candidate.status = .failed
+            candidate.reason = "\(error)"
         }
         heartbeat.stop()
-        try store.complete(candidate, worker: worker)
-        let accuracy = candidate.accuracy.map { String(format: "accuracy %.1f%%, ", 100 * $0) } ?? ""
-        log("candidate \(candidate.id!) \(candidate.status): \(accuracy)\(String(format: "%.2fM", Double(candidate.macs) / 1e6)) MACs, \(String(format: "%.3fM", Double(candidate.params) / 1e6)) params\(candidate.reason.map { " (\($0))" } ?? "")")
+        let figures = "\(String(format: "%.2fM", Double(candidate.macs) / 1e6)) MACs, \(String(format: "%.3fM", Double(candidate.params) / 1e6)) params"
+        switch try store.complete(candidate, worker: worker) {
+        case .stored:
+            let accuracy = candidate.accuracy.map { String(format: "accuracy %.1f%%, ", 100 * $0) } ?? ""
+            log("candidate \(candidate.id!) \(candidate.status.rawValue): \(accuracy)\(figures)\(candidate.reason.map { " (\($0))" } ?? "")")
+        case .lostClaim(let holder, let status):
+            log("candidate \(candidate.id!): this worker's result was not stored: the candidate is \(status.rawValue)\(holder.map { " with worker \($0)" } ?? "") (this worker's heartbeats stopped for more than --grace \(grace) s, and another took it over)")
+        }
         return true
+    }
+
+    /// The network a stored candidate describes.
+    func network(of candidate: CandidateRecord) throws -> NetworkSpec {
+        switch configuration.plan {
+        case .nas:
+            let genotype = try GenotypeCoding.decode(candidate.genotype)
+            guard genotype.count == space.dimensions.count,
+                  zip(genotype, space.dimensions).allSatisfy({ $0 >= 0 && $0 < $1.count }) else {
+                throw GenotypeError(text: candidate.genotype, message: "does not fit the search space's \(space.dimensions.count) dimensions")
+            }
+            return space.network(for: genotype)
+        case .grid(let plan):
+            return gridMember(try GridPointCoding.decode(candidate.extra), plan: plan)
+        }
     }
 
     func observations(generation: Int) throws -> [Observation] {
         try store.candidates(runId: run.id!, generation: generation).map(observation)
     }
 
-    /// A stored genotype, `[1,0,2]`.
-    static func genotype(_ text: String) -> Genotype {
-        text.dropFirst().dropLast().split(separator: ",").compactMap { Int($0) }
-    }
-
-    func observation(_ candidate: CandidateRecord) -> Observation {
-        let genotype = SearchDriver.genotype(candidate.genotype)
-        return Observation(id: Int(candidate.id!), genotype: genotype, metrics: candidate.status == "done" ? scoring.metrics(candidate) : nil)
+    func observation(_ candidate: CandidateRecord) throws -> Observation {
+        Observation(id: Int(candidate.id!), genotype: try GenotypeCoding.decode(candidate.genotype),
+                    metrics: candidate.status == .done ? scoring.metrics(candidate) : nil)
     }
 
     // MARK: grid --phi
 
-    /// The base network shrunk to the proxy (width, depth and resolution that fit this machine).
-    public static func gridProxy(_ config: SearchConfig) throws -> NetworkSpec {
-        var base = try Presets.named(config.gridBase ?? "efficientnet-b0").spec
-        base.width *= config.proxyWidth ?? 1
-        base.depth *= config.proxyDepth ?? 1
-        base.resolution = config.proxyResolution ?? base.resolution
-        return base
+    func gridMember(_ point: GridPoint, plan: GridPlan) -> NetworkSpec {
+        CompoundScaling(alpha: point.alpha, beta: point.beta, gamma: point.gamma).member(of: space.base, phi: plan.phi)
     }
 
-    func gridMember(_ point: GridPoint) -> NetworkSpec {
-        CompoundScaling(alpha: point.alpha, beta: point.beta, gamma: point.gamma).member(of: space.base, phi: config.phi ?? 1)
-    }
-
-    /// Every (alpha, beta, gamma) on the grid within the tolerance, realised, stored and short-trained.
-    public func gridSearch(points: [GridPoint]) throws {
+    /// Every (alpha, beta, gamma) point of the plan, realised, stored and evaluated.
+    func gridSearch(_ plan: GridPlan) throws {
         if try store.candidates(runId: run.id!).isEmpty {
             let baseMACs = Double(CostModel.summary(of: try space.base.resolve()).macs)
             var records: [CandidateRecord] = []
             var keys = Set<String>()
-            for var point in points {
-                let spec = gridMember(point)
-                guard let network = try? spec.resolve() else { continue }
+            for var point in plan.points {
+                let spec = gridMember(point, plan: plan)
+                guard let network = try? spec.resolve() else {
+                    log("grid: alpha \(point.alpha), beta \(point.beta), gamma \(point.gamma) makes no valid network; skipped")
+                    continue
+                }
                 let key = SearchSpace.key(network) + "/a\(point.alpha)b\(point.beta)g\(point.gamma)"
                 guard keys.insert(key).inserted else { continue }
                 var record = CandidateRecord(
-                    runId: run.id!, key: key, generation: 0, genotype: "[]", arch: network.archString, width: spec.width, depth: spec.depth,
-                    resolution: spec.resolution, stem: network.stemChannels, head: network.headChannels,
-                    seed: Int64(bitPattern: CandidateEvaluator.seed(runSeed: config.seed, key: key)))
+                    runId: run.id!, key: key, generation: 0, genotype: GenotypeCoding.encode([]), arch: network.archString, width: spec.width,
+                    depth: spec.depth, resolution: spec.resolution, stem: network.stemChannels, head: network.headChannels,
+                    seed: Int64(bitPattern: CandidateEvaluator.seed(runSeed: configuration.seed, key: key)))
                 evaluator.estimate(network, into: &record)
                 point.flopsRatio = Double(record.macs) / baseMACs
-                record.extra = String(decoding: try JSONEncoder().encode(point), as: UTF8.self)
-                if config.fidelity == "estimate" { record.status = "done" }
+                record.extra = try GridPointCoding.encode(point)
+                if plan.fidelity == .estimate {
+                    record.status = .done
+                    record.finishedAt = Date()
+                }
                 records.append(record)
             }
             try store.insert(records)
@@ -423,7 +366,7 @@ public final class SearchDriver {
         }
         try finish(generation: 0)
         try updateFrontier()
-        try store.setRunStatus(run.id!, "done")
+        try store.setRunStatus(run.id!, .done)
     }
 
     /// Marks the non-dominated feasible finished candidates.
@@ -442,22 +385,77 @@ public final class SearchDriver {
     }
 }
 
-/// Sends heartbeats for a candidate from a background thread while it is evaluated.
+/// A stored genotype or grid point that cannot be read.
+public struct GenotypeError: UserInputError {
+    public var text: String
+    public var message: String
+    public var description: String { "stored genotype \(text): \(message)" }
+}
+
+/// Genotypes are stored as JSON arrays of choice indices, `[1,0,2]`, and read back strictly.
+public enum GenotypeCoding {
+    public static func encode(_ genotype: Genotype) -> String {
+        "[" + genotype.map(String.init).joined(separator: ",") + "]"
+    }
+
+    public static func decode(_ text: String) throws -> Genotype {
+        do { return try JSONDecoder().decode([Int].self, from: Data(text.utf8)) } catch {
+            throw GenotypeError(text: text, message: "expected a JSON array of whole numbers")
+        }
+    }
+}
+
+/// A grid candidate's coordinates, stored as JSON in its `extra` column.
+public enum GridPointCoding {
+    public static func encode(_ point: GridPoint) throws -> String {
+        String(decoding: try JSONEncoder().encode(point), as: UTF8.self)
+    }
+
+    public static func decode(_ text: String?) throws -> GridPoint {
+        guard let text, let point = try? JSONDecoder().decode(GridPoint.self, from: Data(text.utf8)) else {
+            throw GenotypeError(text: text ?? "(none)", message: "expected the grid coordinates {alpha, beta, gamma}")
+        }
+        return point
+    }
+}
+
+/// Sends heartbeats for a candidate from a background thread while it is evaluated. A failed heartbeat is
+/// retried on the next beat; failures are reported (the first, then every tenth), and so is a lost claim.
 final class Heartbeat: @unchecked Sendable {
     let store: Store, candidateId: Int64, worker: String
+    let log: (String) -> Void
+    /// Seconds between beats.
+    let interval: Double
     private let stopped = DispatchSemaphore(value: 0)
     private let done = DispatchSemaphore(value: 0)
 
-    init(store: Store, candidateId: Int64, worker: String) {
+    init(store: Store, candidateId: Int64, worker: String, interval: Double = 2, log: @escaping (String) -> Void) {
         self.store = store
         self.candidateId = candidateId
         self.worker = worker
+        self.interval = interval
+        self.log = log
     }
 
     func start() {
         Thread {
-            while self.stopped.wait(timeout: .now() + 2) == .timedOut {
-                try? self.store.heartbeat(candidateId: self.candidateId, worker: self.worker)
+            var failures = 0
+            var claimLost = false
+            while self.stopped.wait(timeout: .now() + self.interval) == .timedOut {
+                do {
+                    let held = try self.store.heartbeat(candidateId: self.candidateId, worker: self.worker)
+                    if failures > 0 { self.log("heartbeat for candidate \(self.candidateId) works again after \(failures) failures") }
+                    failures = 0
+                    if !held && !claimLost {
+                        claimLost = true
+                        self.log("candidate \(self.candidateId): another worker has taken it over; this worker's result will not be stored")
+                    }
+                } catch {
+                    failures += 1
+                    if failures == 1 || failures % 10 == 0 {
+                        self.log("heartbeat for candidate \(self.candidateId) failed (\(failures) in a row; retrying every \(self.interval) s): \(error)")
+                    }
+                }
             }
             self.done.signal()
         }.start()

@@ -12,6 +12,32 @@ public struct StoreError: Error, CustomStringConvertible {
     public var description: String { "store \(path): \(message)" }
 }
 
+/// Where a run stands.
+public enum RunStatus: String, Codable, CaseIterable, Sendable, DatabaseValueConvertible {
+    /// Being searched (or stopped by a crash or Ctrl-C: `--resume` continues it).
+    case running
+    case done
+    case failed
+}
+
+/// Where a candidate stands: pending until a worker claims it, running while the worker sends heartbeats,
+/// then done or failed.
+public enum CandidateStatus: String, Codable, CaseIterable, Sendable, DatabaseValueConvertible {
+    case pending, running, done, failed
+
+    /// Pending or running: not finished yet.
+    public var isOpen: Bool { self == .pending || self == .running }
+}
+
+/// What `Store.complete` did with a finished candidate.
+public enum Completion: Sendable, Equatable {
+    /// Stored.
+    case stored
+    /// Not stored: another worker took the candidate over (this one's heartbeats stopped for longer than the
+    /// grace period), or it was finished already. The other worker's result counts.
+    case lostClaim(heldBy: String?, status: CandidateStatus)
+}
+
 /// A search run (an Optuna "study").
 public struct RunRecord: Codable, FetchableRecord, MutablePersistableRecord, Sendable {
     public static let databaseTableName = "runs"
@@ -25,8 +51,7 @@ public struct RunRecord: Codable, FetchableRecord, MutablePersistableRecord, Sen
     public var machine: String
     public var createdAt: Date
     public var finishedAt: Date?
-    /// running, done or failed.
-    public var status: String
+    public var status: RunStatus
 
     public init(name: String, command: String, config: String, seed: Int64, version: String, machine: String) {
         self.name = name
@@ -36,10 +61,19 @@ public struct RunRecord: Codable, FetchableRecord, MutablePersistableRecord, Sen
         self.version = version
         self.machine = machine
         createdAt = Date()
-        status = "running"
+        status = .running
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    /// The columns that queries name.
+    public enum Columns {
+        public static let id = Column(CodingKeys.id)
+        public static let name = Column(CodingKeys.name)
+        public static let status = Column(CodingKeys.status)
+        public static let finishedAt = Column(CodingKeys.finishedAt)
+        public static let config = Column(CodingKeys.config)
+    }
 }
 
 /// One candidate architecture of a run (an Optuna "trial").
@@ -70,8 +104,7 @@ public struct CandidateRecord: Codable, FetchableRecord, MutablePersistableRecor
     public var trainSeconds: Double?
     /// The candidate's training seed (from the run seed and its key).
     public var seed: Int64
-    /// pending, running, done or failed.
-    public var status: String
+    public var status: CandidateStatus
     public var reason: String?
     public var worker: String?
     public var heartbeatAt: Date?
@@ -98,12 +131,23 @@ public struct CandidateRecord: Codable, FetchableRecord, MutablePersistableRecor
         latencyEstimateMs = 0
         memoryBytes = 0
         self.seed = seed
-        status = "pending"
+        status = .pending
         createdAt = Date()
         onFrontier = false
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    /// The columns that queries name.
+    public enum Columns {
+        public static let id = Column(CodingKeys.id)
+        public static let runId = Column(CodingKeys.runId)
+        public static let generation = Column(CodingKeys.generation)
+        public static let status = Column(CodingKeys.status)
+        public static let worker = Column(CodingKeys.worker)
+        public static let heartbeatAt = Column(CodingKeys.heartbeatAt)
+        public static let onFrontier = Column(CodingKeys.onFrontier)
+    }
 }
 
 /// The figures of a finished candidate.
@@ -216,17 +260,26 @@ public final class Store: @unchecked Sendable {
     }
 
     public func run(named name: String) throws -> RunRecord? {
-        try pool.read { db in try RunRecord.filter(Column("name") == name).fetchOne(db) }
+        try pool.read { db in try RunRecord.filter(RunRecord.Columns.name == name).fetchOne(db) }
     }
 
     public func runs() throws -> [RunRecord] {
-        try pool.read { db in try RunRecord.order(Column("id")).fetchAll(db) }
+        try pool.read { db in try RunRecord.order(RunRecord.Columns.id).fetchAll(db) }
     }
 
-    public func setRunStatus(_ runId: Int64, _ status: String) throws {
+    public func setRunStatus(_ runId: Int64, _ status: RunStatus) throws {
         try pool.write { db in
-            try db.execute(sql: "UPDATE runs SET status = ?, finishedAt = ? WHERE id = ?",
-                           arguments: [status, status == "running" ? nil : Date(), runId])
+            try RunRecord.filter(key: runId).updateAll(db, [
+                RunRecord.Columns.status.set(to: status),
+                RunRecord.Columns.finishedAt.set(to: status == .running ? nil : Date()),
+            ])
+        }
+    }
+
+    /// Replaces a run's stored configuration (used once, to bring a run made by an older efsearch up to date).
+    public func setRunConfig(_ runId: Int64, _ config: String) throws {
+        try pool.write { db in
+            _ = try RunRecord.filter(key: runId).updateAll(db, [RunRecord.Columns.config.set(to: config)])
         }
     }
 
@@ -262,14 +315,15 @@ public final class Store: @unchecked Sendable {
     /// Claims the oldest pending candidate of a run, or one whose worker stopped sending heartbeats more than
     /// `grace` seconds ago, atomically (GRDB runs writes in IMMEDIATE transactions).
     public func claim(runId: Int64, worker: String, grace: TimeInterval) throws -> CandidateRecord? {
-        try pool.write { db in
+        typealias Columns = CandidateRecord.Columns
+        return try pool.write { db in
             let stale = Date().addingTimeInterval(-grace)
             guard var candidate = try CandidateRecord
-                .filter(Column("runId") == runId)
-                .filter(Column("status") == "pending" || (Column("status") == "running" && Column("heartbeatAt") < stale))
-                .order(Column("id"))
+                .filter(Columns.runId == runId)
+                .filter(Columns.status == CandidateStatus.pending || (Columns.status == CandidateStatus.running && Columns.heartbeatAt < stale))
+                .order(Columns.id)
                 .fetchOne(db) else { return nil }
-            candidate.status = "running"
+            candidate.status = .running
             candidate.worker = worker
             candidate.heartbeatAt = Date()
             try candidate.update(db)
@@ -277,41 +331,55 @@ public final class Store: @unchecked Sendable {
         }
     }
 
-    /// Tells the others that `worker` is still on the candidate.
-    public func heartbeat(candidateId: Int64, worker: String) throws {
-        try pool.write { db in
-            try db.execute(sql: "UPDATE candidates SET heartbeatAt = ? WHERE id = ? AND worker = ? AND status = 'running'",
-                           arguments: [Date(), candidateId, worker])
+    /// Tells the others that `worker` is still on the candidate; false when it no longer holds it.
+    @discardableResult
+    public func heartbeat(candidateId: Int64, worker: String) throws -> Bool {
+        typealias Columns = CandidateRecord.Columns
+        return try pool.write { db in
+            try CandidateRecord
+                .filter(key: candidateId)
+                .filter(Columns.worker == worker && Columns.status == CandidateStatus.running)
+                .updateAll(db, [Columns.heartbeatAt.set(to: Date())]) > 0
         }
     }
 
-    /// Records a finished candidate (only if `worker` still holds it).
-    public func complete(_ candidate: CandidateRecord, worker: String) throws {
+    /// Records a finished candidate if `worker` still holds it; otherwise stores nothing and says who does.
+    public func complete(_ candidate: CandidateRecord, worker: String) throws -> Completion {
         try pool.write { db in
-            guard var current = try CandidateRecord.fetchOne(db, key: candidate.id), current.status == "running", current.worker == worker else { return }
-            current = candidate
-            current.finishedAt = Date()
-            current.worker = worker
-            try current.update(db)
+            guard let current = try CandidateRecord.fetchOne(db, key: candidate.id) else {
+                throw StoreError(path: path, message: "candidate \(candidate.id.map(String.init) ?? "without id") is not in the store")
+            }
+            guard current.status == .running, current.worker == worker else {
+                return .lostClaim(heldBy: current.worker, status: current.status)
+            }
+            var finished = candidate
+            finished.finishedAt = Date()
+            finished.worker = worker
+            try finished.update(db)
+            return .stored
         }
     }
 
     public func candidates(runId: Int64) throws -> [CandidateRecord] {
-        try pool.read { db in try CandidateRecord.filter(Column("runId") == runId).order(Column("id")).fetchAll(db) }
+        try pool.read { db in
+            try CandidateRecord.filter(CandidateRecord.Columns.runId == runId).order(CandidateRecord.Columns.id).fetchAll(db)
+        }
     }
 
     /// The candidates of one generation of a run.
     public func candidates(runId: Int64, generation: Int) throws -> [CandidateRecord] {
-        try pool.read { db in
-            try CandidateRecord.filter(Column("runId") == runId && Column("generation") == generation).order(Column("id")).fetchAll(db)
+        typealias Columns = CandidateRecord.Columns
+        return try pool.read { db in
+            try CandidateRecord.filter(Columns.runId == runId && Columns.generation == generation).order(Columns.id).fetchAll(db)
         }
     }
 
     /// How many of a generation's candidates are pending or running.
     public func openCount(runId: Int64, generation: Int) throws -> Int {
-        try pool.read { db in
-            try CandidateRecord.filter(Column("runId") == runId && Column("generation") == generation
-                && (Column("status") == "pending" || Column("status") == "running")).fetchCount(db)
+        typealias Columns = CandidateRecord.Columns
+        let open = CandidateStatus.allCases.filter(\.isOpen)
+        return try pool.read { db in
+            try CandidateRecord.filter(Columns.runId == runId && Columns.generation == generation && open.contains(Columns.status)).fetchCount(db)
         }
     }
 
@@ -319,10 +387,20 @@ public final class Store: @unchecked Sendable {
         try pool.read { db in try CandidateRecord.fetchOne(db, key: id) }
     }
 
-    public func counts(runId: Int64) throws -> [String: Int] {
-        try pool.read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM candidates WHERE runId = ? GROUP BY status", arguments: [runId])
-            return Dictionary(uniqueKeysWithValues: rows.map { ($0["status"] as String, $0["n"] as Int) })
+    /// How many of a run's candidates are in each status (statuses with none are absent).
+    public func counts(runId: Int64) throws -> [CandidateStatus: Int] {
+        typealias Columns = CandidateRecord.Columns
+        return try pool.read { db in
+            let rows = try CandidateRecord.filter(Columns.runId == runId).select(Columns.status, count(Columns.id)).group(Columns.status).asRequest(of: Row.self).fetchAll(db)
+            var result: [CandidateStatus: Int] = [:]
+            for row in rows {
+                let text: String = row[0]
+                guard let status = CandidateStatus(rawValue: text) else {
+                    throw StoreError(path: path, message: "a candidate has the status \"\(text)\"; expected one of \(CandidateStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                result[status] = row[1]
+            }
+            return result
         }
     }
 
@@ -331,8 +409,8 @@ public final class Store: @unchecked Sendable {
         try pool.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT id, params, macs, latencyEstimateMs, latencyMeasuredMs, memoryBytes, accuracy
-                FROM candidates WHERE runId = ? AND status = 'done' ORDER BY id
-                """, arguments: [runId]).map { row in
+                FROM candidates WHERE runId = ? AND status = ? ORDER BY id
+                """, arguments: [runId, CandidateStatus.done]).map { row in
                 FinishedMetrics(id: row[0], params: row[1], macs: row[2], latencyEstimateMs: row[3], latencyMeasuredMs: row[4],
                                 memoryBytes: row[5], accuracy: row[6])
             }
@@ -341,14 +419,17 @@ public final class Store: @unchecked Sendable {
 
     /// The run's frontier members.
     public func frontier(runId: Int64) throws -> [CandidateRecord] {
-        try pool.read { db in try CandidateRecord.filter(Column("runId") == runId && Column("onFrontier") == true).order(Column("id")).fetchAll(db) }
+        typealias Columns = CandidateRecord.Columns
+        return try pool.read { db in try CandidateRecord.filter(Columns.runId == runId && Columns.onFrontier == true).order(Columns.id).fetchAll(db) }
     }
 
     /// Marks exactly `ids` as the run's frontier.
     public func setFrontier(runId: Int64, ids: Set<Int64>) throws {
+        typealias Columns = CandidateRecord.Columns
         try pool.write { db in
-            try db.execute(sql: "UPDATE candidates SET onFrontier = 0 WHERE runId = ?", arguments: [runId])
-            for id in ids { try db.execute(sql: "UPDATE candidates SET onFrontier = 1 WHERE id = ?", arguments: [id]) }
+            try CandidateRecord.filter(Columns.runId == runId).updateAll(db, [Columns.onFrontier.set(to: false)])
+            // One statement per member: a frontier can be larger than SQLite's limit on bound parameters.
+            for id in ids { try CandidateRecord.filter(key: id).updateAll(db, [Columns.onFrontier.set(to: true)]) }
         }
     }
 

@@ -56,9 +56,16 @@ public struct EpochReport: Sendable {
     public var imagesPerSecond: Double
 }
 
-/// The result of a run: `status` is "done" or "failed" (with `reason`).
+/// How a training run ended.
+public enum TrainingStatus: String, Codable, Sendable {
+    case done
+    /// The loss became NaN or infinite (`reason` says when).
+    case failed
+}
+
+/// The result of a run: done, or failed with `reason`.
 public struct TrainingOutcome: Sendable {
-    public var status: String
+    public var status: TrainingStatus
     public var reason: String?
     public var epochs: Int
     public var steps: Int
@@ -148,7 +155,7 @@ public final class Trainer {
                 guard loss.isFinite else {
                     let elapsed = Double(trainNanoseconds) / 1e9
                     return TrainingOutcome(
-                        status: "failed", reason: "the loss became \(loss) at epoch \(epoch + 1), step \(step + 1); lower the learning rate",
+                        status: .failed, reason: "the loss became \(loss) at epoch \(epoch + 1), step \(step + 1); lower the learning rate",
                         epochs: epoch, steps: step, validation: history.last?.validation, test: nil,
                         trainSeconds: elapsed, imagesPerSecond: Double(imagesSeen) / max(elapsed, 1e-9), history: history)
                 }
@@ -177,7 +184,7 @@ public final class Trainer {
         }
         let test = evaluate(dataset.test, resolution: finalResolution)
         let seconds = Double(trainNanoseconds) / 1e9
-        return TrainingOutcome(status: "done", reason: nil, epochs: totalEpochs, steps: step, validation: history.last?.validation, test: test,
+        return TrainingOutcome(status: .done, reason: nil, epochs: totalEpochs, steps: step, validation: history.last?.validation, test: test,
                                trainSeconds: seconds, imagesPerSecond: Double(imagesSeen) / max(seconds, 1e-9), history: history)
     }
 

@@ -46,8 +46,8 @@ extension Efsearch {
         var gamma: Double = CompoundScaling.paper.gamma
         @Option(help: "Compound coefficient: one value (1.5), a range of integers (0-7) or a list (0,2,4).")
         var phi: PhiList = PhiList(argument: "0-7")!
-        @Option(help: "The base network (a preset).")
-        var base: String = "efficientnet-b0"
+        @Option(help: "The base network, a preset (default: efficientnet-b0, or the grid run's base with --from-run).")
+        var base: String?
         @Flag(help: "Print JSON lines, one per family member.")
         var json = false
         @Option(name: .customLong("from-run"), help: "Take alpha, beta, gamma from the best point of a `grid` run.")
@@ -56,17 +56,22 @@ extension Efsearch {
 
         func run() throws {
             var (alpha, beta, gamma) = (self.alpha, self.beta, self.gamma)
+            var base = self.base
             if let fromRun {
-                let store = try storeOptions.open()
-                let record = try storeOptions.run(fromRun, in: store)
-                guard let best = try GridReport.ranked(store: store, run: record).first else {
-                    throw StoreFailure(StoreError(path: store.path, message: "run \(fromRun) has no grid points"))
+                let catalog = try storeOptions.catalog()
+                let (record, configuration) = try catalog.open(fromRun)
+                guard case .grid(let plan) = configuration.plan else {
+                    throw RunError(store: catalog.store.path, run: fromRun, message: "is a \(configuration.plan.kind) run; --from-run takes a grid run")
                 }
-                (alpha, beta, gamma) = (best.1.alpha, best.1.beta, best.1.gamma)
+                guard let best = try GridRanking.ranked(catalog.store.candidates(runId: record.id!)).first else {
+                    throw RunError(store: catalog.store.path, run: fromRun, message: "has no grid points")
+                }
+                (alpha, beta, gamma) = (best.point.alpha, best.point.beta, best.point.gamma)
+                base = self.base ?? plan.base
             }
             let scaling = CompoundScaling(alpha: alpha, beta: beta, gamma: gamma)
             try scaling.validate()
-            let baseSpec = try Architecture.Presets.named(base).spec
+            let baseSpec = try Architecture.Presets.named(base ?? "efficientnet-b0").spec
             let baseMACs = Double(CostModel.summary(of: try baseSpec.resolve()).macs)
             var rows: [[String]] = []
             for phi in phi.values {
@@ -95,7 +100,7 @@ extension Efsearch {
                 }
             }
             if !json {
-                print("base \(base); alpha \(alpha), beta \(beta), gamma \(gamma); alpha*beta^2*gamma^2 = \(Format.fixed(scaling.flopsFactor, 3))")
+                print("base \(base ?? "efficientnet-b0"); alpha \(alpha), beta \(beta), gamma \(gamma); alpha*beta^2*gamma^2 = \(Format.fixed(scaling.flopsFactor, 3))")
                 print(Format.table(["phi", "depth", "width", "px", "params", "MACs", "FLOPs ratio", "2^phi", "nominal"], rows))
             }
         }

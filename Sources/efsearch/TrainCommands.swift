@@ -131,11 +131,11 @@ extension Efsearch {
                 try save(model, spec: spec, to: out, epoch: epoch, optimizer: trainer.optimizer, parameters: trainer.parameters)
             }
             progress.finish()
-            if outcome.status == "done", let out {
+            if outcome.status == .done, let out {
                 try save(model, spec: spec, to: out, epoch: outcome.epochs, optimizer: trainer.optimizer, parameters: trainer.parameters)
             }
             report(outcome, spec: spec, summary: summary)
-            if outcome.status != "done" { throw ExitCode(3) }
+            if outcome.status != .done { throw ExitCode(3) }
         }
 
         func save(_ model: EfficientNetModel, spec: NetworkSpec, to path: String, epoch: Int, optimizer: Optimizer, parameters: [Parameter]) throws {
@@ -147,7 +147,7 @@ extension Efsearch {
         func report(_ outcome: TrainingOutcome, spec: NetworkSpec, summary: CostSummary) {
             if json {
                 var out = JSONObjectWriter()
-                out.add("status", outcome.status)
+                out.add("status", outcome.status.rawValue)
                 if let reason = outcome.reason { out.add("reason", reason) }
                 out.add("val_accuracy", outcome.validation?.accuracy ?? .nan)
                 out.add("val_top5", outcome.validation?.top5 ?? .nan)
@@ -182,7 +182,7 @@ extension Efsearch {
             if let test = outcome.test {
                 print("test        accuracy \(Format.fixed(100 * test.accuracy, 2))%  top-5 \(Format.fixed(100 * test.top5, 2))%  loss \(Format.fixed(test.loss, 4))")
             }
-            print("\(outcome.status): \(outcome.epochs) epochs, \(outcome.steps) steps in \(Format.fixed(outcome.trainSeconds, 1)) s of training, \(Format.fixed(outcome.imagesPerSecond, 0)) images/s")
+            print("\(outcome.status.rawValue): \(outcome.epochs) epochs, \(outcome.steps) steps in \(Format.fixed(outcome.trainSeconds, 1)) s of training, \(Format.fixed(outcome.imagesPerSecond, 0)) images/s")
         }
     }
 

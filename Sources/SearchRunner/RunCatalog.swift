@@ -1,0 +1,188 @@
+import Architecture
+import Foundation
+import Search
+import Store
+
+/// A problem with a run that the user can fix: an unknown name, a resume whose settings differ from the stored
+/// ones, a stored configuration that cannot be used. Names the store and the run.
+public struct RunError: UserInputError {
+    public var store: String
+    public var run: String
+    public var message: String
+
+    public init(store: String, run: String, message: String) {
+        self.store = store
+        self.run = run
+        self.message = message
+    }
+
+    public var description: String { "store \(store): run \"\(run)\": \(message)" }
+}
+
+/// Creates, finds and resumes runs; reads their stored configuration (bringing runs made by efsearch 0.1.0 up
+/// to date once).
+public struct RunCatalog {
+    public let store: Store
+    /// Warnings (a migrated run, a space file that changed since the run started).
+    public var warn: (String) -> Void
+
+    public init(store: Store, warn: @escaping (String) -> Void) {
+        self.store = store
+        self.warn = warn
+    }
+
+    /// Stores a new run with its configuration; `name` nil gives `run-YYYYMMDD-HHMMSS-PID`.
+    public func create(name: String?, configuration: RunConfiguration, command: String, version: String) throws -> RunRecord {
+        try store.createRun(RunRecord(
+            name: name ?? RunCatalog.generatedName(), command: command, config: try configuration.encoded(),
+            seed: Int64(bitPattern: configuration.seed), version: version, machine: RunCatalog.machineDescription()))
+    }
+
+    /// The run with this name, or an error that lists the runs there are.
+    public func record(_ name: String) throws -> RunRecord {
+        guard let run = try store.run(named: name) else {
+            let known = try store.runs().map(\.name)
+            throw RunError(store: store.path, run: name, message: "no such run\(known.isEmpty ? " (the store has none)" : "; runs: " + known.joined(separator: ", "))")
+        }
+        return run
+    }
+
+    /// A run and its configuration, for a worker or a resume.
+    public func open(_ name: String) throws -> (record: RunRecord, configuration: RunConfiguration) {
+        let record = try record(name)
+        return (record, try configuration(of: record))
+    }
+
+    /// A stopped run, marked running again, with its configuration.
+    public func resume(_ name: String) throws -> (record: RunRecord, configuration: RunConfiguration) {
+        var (record, configuration) = try open(name)
+        try store.setRunStatus(record.id!, .running)
+        record.status = .running
+        if case .nas(let plan) = configuration.plan, let current = try? SearchSpace.readText(path: plan.space.path),
+           StoredSpace.hash(current) != plan.space.sha256 {
+            warn("note: \(plan.space.path) has changed since run \(name) started (sha256 \(StoredSpace(path: "", text: current).shortHash), stored \(plan.space.shortHash)); the run continues with its stored space")
+        }
+        return (record, configuration)
+    }
+
+    /// The stored configuration of a run. A run made by efsearch 0.1.0 (format 1: the space's path only, no grid
+    /// parameters) is converted once: its space file is read, with a warning, and the result stored with the run.
+    public func configuration(of record: RunRecord) throws -> RunConfiguration {
+        let data = Data(record.config.utf8)
+        func fail(_ message: String) -> RunError { RunError(store: store.path, run: record.name, message: message) }
+        struct Format: Decodable { var format: Int? }
+        let format: Int?
+        do { format = try JSONDecoder().decode(Format.self, from: data).format } catch {
+            throw fail("its stored configuration is not JSON (\(error))")
+        }
+        switch format {
+        case RunConfiguration.currentFormat:
+            do { return try JSONDecoder().decode(RunConfiguration.self, from: data) } catch {
+                throw fail("its stored configuration cannot be read: \(error)")
+            }
+        case nil:
+            let legacy: LegacyConfiguration
+            do { legacy = try JSONDecoder().decode(LegacyConfiguration.self, from: data) } catch {
+                throw fail("its stored configuration (efsearch 0.1.0's layout) cannot be read: \(error)")
+            }
+            let configuration = try legacy.upgraded(run: record, store: store, fail: fail, warn: warn)
+            try store.setRunConfig(record.id!, try configuration.encoded())
+            return configuration
+        case let other?:
+            throw fail("its configuration has format \(other), newer than this efsearch reads (\(RunConfiguration.currentFormat)); use a newer efsearch")
+        }
+    }
+
+    public static func generatedName() -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return "run-" + formatter.string(from: Date()) + "-" + String(ProcessInfo.processInfo.processIdentifier % 10_000)
+    }
+
+    public static func machineDescription() -> String {
+        let info = ProcessInfo.processInfo
+        return "\(info.activeProcessorCount) cores, \(info.physicalMemory / (1 << 30)) GiB, \(info.operatingSystemVersionString)"
+    }
+}
+
+/// Settings given again with `--resume`: each must equal the stored one, or the resume is refused.
+public struct ResumeCheck {
+    public private(set) var conflicts: [String] = []
+
+    public init() {}
+
+    /// Notes a conflict when `given` is there and differs from `stored`.
+    public mutating func compare<T: Equatable>(_ flag: String, given: T?, stored: T?) {
+        guard let given, given != stored else { return }
+        conflicts.append("\(flag) \(given) differs from the stored \(stored.map { "\($0)" } ?? "(none)")")
+    }
+
+    /// Throws when anything differs.
+    public func verify(store: String, run: String) throws {
+        guard !conflicts.isEmpty else { return }
+        throw RunError(store: store, run: run, message: conflicts.joined(separator: "; ") + "; a resumed run keeps its stored configuration (leave these out, or start a new run)")
+    }
+}
+
+/// efsearch 0.1.0's flat run configuration: the space by path, the grid without its axes.
+struct LegacyConfiguration: Decodable {
+    var kind: String?
+    var space: String
+    var strategy: String
+    var budget: Int
+    var objectives: [String]
+    var constraints: [String]
+    var reward: String?
+    var fidelity: String
+    var latency: String?
+    var seed: UInt64
+    var generation: Int
+    var population: Int
+    var sample: Int
+    var mutation: Double
+    var dataset: String
+    var subset: Int?
+    var epochs: Int
+    var batch: Int
+    var lr: Float
+    var threads: Int
+    var gridBase: String?
+    var proxyWidth: Double?
+    var proxyDepth: Double?
+    var proxyResolution: Int?
+    var phi: Double?
+
+    func upgraded(run: RunRecord, store: Store, fail: (String) -> RunError, warn: (String) -> Void) throws -> RunConfiguration {
+        guard let fidelity = Fidelity(rawValue: self.fidelity) else { throw fail("stored fidelity \"\(self.fidelity)\"; expected estimate or train") }
+        let proxy = ProxyTask(dataset: dataset, subset: subset, epochs: epochs, batch: batch, lr: lr, threads: threads)
+        if kind == "grid" {
+            // The grid's step, maxima and tolerance were not stored; its points were, one per candidate.
+            let points = try store.candidates(runId: run.id!).map { candidate -> GridPoint in
+                guard let point = try? JSONDecoder().decode(GridPoint.self, from: Data((candidate.extra ?? "").utf8)) else {
+                    throw fail("candidate \(candidate.id!) has no grid coordinates")
+                }
+                return GridPoint(alpha: point.alpha, beta: point.beta, gamma: point.gamma)
+            }
+            guard !points.isEmpty else {
+                throw fail("made by efsearch 0.1.0, which did not store the grid's step, maxima and tolerance, and it has no candidates to recover them from; start a new run")
+            }
+            warn("note: run \(run.name) was made by efsearch 0.1.0; its \(points.count) grid points were recovered from its candidates and stored with the run")
+            let plan = GridPlan(base: gridBase ?? "efficientnet-b0", proxyWidth: proxyWidth ?? 1, proxyDepth: proxyDepth ?? 1,
+                                proxyResolution: proxyResolution ?? 224, phi: phi ?? 1, axes: nil, points: points, fidelity: fidelity)
+            return RunConfiguration(seed: seed, proxy: proxy, plan: .grid(plan))
+        }
+        guard let strategy = StrategyKind(rawValue: strategy) else {
+            throw fail("stored strategy \"\(self.strategy)\"; expected one of \(StrategyKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let latency = LatencySource(rawValue: latency ?? "estimate") else { throw fail("stored latency \"\(latency!)\"; expected estimate or measured") }
+        let stored: StoredSpace
+        do { stored = try StoredSpace.read(path: space) } catch {
+            throw fail("made by efsearch 0.1.0, which stored only the path of its search space, and that file cannot be used now (\(error)); resume from the directory the run was started in, with the file as it was")
+        }
+        warn("note: run \(run.name) was made by efsearch 0.1.0, which stored only the path of its search space; \(space) was read now (sha256 \(stored.shortHash)) and stored with the run, which from now on uses that copy")
+        let plan = NasPlan(space: stored, strategy: strategy, budget: budget, objectives: objectives, constraints: constraints, reward: reward,
+                           fidelity: fidelity, latency: latency, generation: generation, population: population, sample: sample, mutation: mutation)
+        return RunConfiguration(seed: seed, proxy: proxy, plan: .nas(plan))
+    }
+}

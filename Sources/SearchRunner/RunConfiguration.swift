@@ -1,0 +1,296 @@
+import Architecture
+import Crypto
+import Foundation
+import Search
+
+/// How candidates are evaluated.
+public enum Fidelity: String, Codable, CaseIterable, Sendable {
+    /// The cost model only: params, MACs, memory, roofline latency; no accuracy.
+    case estimate
+    /// Short training on the proxy task (and the cost model).
+    case train
+}
+
+/// Where a candidate's latency figure comes from.
+public enum LatencySource: String, Codable, CaseIterable, Sendable {
+    /// The cost model's roofline.
+    case estimate
+    /// Timed eval-mode forward passes at batch 1 on the engine (needs training fidelity).
+    case measured
+}
+
+/// The proxy task of `--fidelity train`.
+public struct ProxyTask: Codable, Equatable, Sendable {
+    public var dataset: String
+    public var subset: Int?
+    public var epochs: Int
+    public var batch: Int
+    public var lr: Float
+    public var threads: Int
+
+    public init(dataset: String, subset: Int?, epochs: Int, batch: Int, lr: Float, threads: Int) {
+        self.dataset = dataset
+        self.subset = subset
+        self.epochs = epochs
+        self.batch = batch
+        self.lr = lr
+        self.threads = threads
+    }
+}
+
+/// A search space as a run keeps it: the file's text, its SHA-256, and where it was read from (for messages).
+public struct StoredSpace: Codable, Equatable, Sendable {
+    public var path: String
+    public var text: String
+    /// Lower-case hex SHA-256 of `text` (UTF-8).
+    public var sha256: String
+
+    public init(path: String, text: String) {
+        self.path = path
+        self.text = text
+        sha256 = StoredSpace.hash(text)
+    }
+
+    /// Reads a search-space file and checks that it parses.
+    public static func read(path: String) throws -> StoredSpace {
+        let stored = StoredSpace(path: path, text: try SearchSpace.readText(path: path))
+        _ = try stored.parse()
+        return stored
+    }
+
+    public static func hash(_ text: String) -> String {
+        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The first 16 hex digits, enough to tell two spaces apart in a message.
+    public var shortHash: String { String(sha256.prefix(16)) }
+
+    /// The space, parsed from the stored text (never from the file, which may have changed).
+    public func parse() throws -> SearchSpace { try SearchSpace.parse(text: text, file: path) }
+}
+
+/// `efsearch nas`: a search over a space with a strategy.
+public struct NasPlan: Codable, Sendable {
+    public var space: StoredSpace
+    public var strategy: StrategyKind
+    public var budget: Int
+    /// Objective texts (`accuracy`, `macs:min`, ...), parsed when the run is created and again when it is opened.
+    public var objectives: [String]
+    public var constraints: [String]
+    public var reward: String?
+    public var fidelity: Fidelity
+    public var latency: LatencySource
+    /// Candidates per round.
+    public var generation: Int
+    public var population: Int
+    public var sample: Int
+    public var mutation: Double
+
+    public init(space: StoredSpace, strategy: StrategyKind, budget: Int, objectives: [String], constraints: [String], reward: String?,
+                fidelity: Fidelity, latency: LatencySource, generation: Int, population: Int, sample: Int, mutation: Double) {
+        self.space = space
+        self.strategy = strategy
+        self.budget = budget
+        self.objectives = objectives
+        self.constraints = constraints
+        self.reward = reward
+        self.fidelity = fidelity
+        self.latency = latency
+        self.generation = generation
+        self.population = population
+        self.sample = sample
+        self.mutation = mutation
+    }
+}
+
+/// The (alpha, beta, gamma) grid of `efsearch grid`: every point with alpha, beta, gamma in [1, max] on steps of
+/// `step` and |alpha * beta^2 * gamma^2 - 2| <= tolerance.
+public struct GridAxes: Codable, Equatable, Sendable {
+    public var step: Double
+    public var alphaMax: Double
+    public var betaMax: Double
+    public var gammaMax: Double
+    public var tolerance: Double
+
+    public init(step: Double, alphaMax: Double, betaMax: Double, gammaMax: Double, tolerance: Double) {
+        self.step = step
+        self.alphaMax = alphaMax
+        self.betaMax = betaMax
+        self.gammaMax = gammaMax
+        self.tolerance = tolerance
+    }
+
+    /// Every grid point within the tolerance, alpha slowest, gamma fastest.
+    public var points: [GridPoint] {
+        func axis(_ high: Double) -> [Double] { stride(from: 1.0, through: high + 1e-9, by: step).map { ($0 * 1e6).rounded() / 1e6 } }
+        var result: [GridPoint] = []
+        for alpha in axis(alphaMax) {
+            for beta in axis(betaMax) {
+                for gamma in axis(gammaMax) where abs(alpha * beta * beta * gamma * gamma - 2) <= tolerance {
+                    result.append(GridPoint(alpha: alpha, beta: beta, gamma: gamma))
+                }
+            }
+        }
+        return result
+    }
+}
+
+/// The coordinates of a `grid --phi` candidate, stored in its `extra` column.
+public struct GridPoint: Codable, Equatable, Sendable {
+    public var alpha: Double
+    public var beta: Double
+    public var gamma: Double
+    public var flopsRatio: Double?
+
+    public init(alpha: Double, beta: Double, gamma: Double, flopsRatio: Double? = nil) {
+        self.alpha = alpha
+        self.beta = beta
+        self.gamma = gamma
+        self.flopsRatio = flopsRatio
+    }
+
+    /// alpha * beta^2 * gamma^2, the FLOPs factor per unit of phi.
+    public var product: Double { alpha * beta * beta * gamma * gamma }
+}
+
+/// `efsearch grid --phi`: the compound-scaling grid search on a shrunken base.
+public struct GridPlan: Codable, Sendable {
+    /// The base network (a preset name) and how it is shrunk to the proxy.
+    public var base: String
+    public var proxyWidth: Double
+    public var proxyDepth: Double
+    public var proxyResolution: Int
+    public var phi: Double
+    /// The grid the points came from; nil for runs made by efsearch 0.1.0, which did not store it.
+    public var axes: GridAxes?
+    /// The points to evaluate.
+    public var points: [GridPoint]
+    public var fidelity: Fidelity
+
+    public init(base: String, proxyWidth: Double, proxyDepth: Double, proxyResolution: Int, phi: Double, axes: GridAxes?,
+                points: [GridPoint], fidelity: Fidelity) {
+        self.base = base
+        self.proxyWidth = proxyWidth
+        self.proxyDepth = proxyDepth
+        self.proxyResolution = proxyResolution
+        self.phi = phi
+        self.axes = axes
+        self.points = points
+        self.fidelity = fidelity
+    }
+
+    /// The base network shrunk to the proxy (width, depth and resolution that fit this machine).
+    public func proxyNetwork() throws -> NetworkSpec {
+        var spec = try Presets.named(base).spec
+        spec.width *= proxyWidth
+        spec.depth *= proxyDepth
+        spec.resolution = proxyResolution
+        return spec
+    }
+
+    /// Objectives of the frontier: accuracy and MACs when training, MACs alone on estimates.
+    public var objectives: [String] { fidelity == .train ? ["accuracy", "macs"] : ["macs"] }
+}
+
+/// What a run does: a search or a grid.
+public enum RunPlan: Sendable {
+    case nas(NasPlan)
+    case grid(GridPlan)
+
+    public var fidelity: Fidelity {
+        switch self {
+        case .nas(let plan): return plan.fidelity
+        case .grid(let plan): return plan.fidelity
+        }
+    }
+
+    /// `nas` or `grid`.
+    public var kind: String {
+        switch self {
+        case .nas: return "nas"
+        case .grid: return "grid"
+        }
+    }
+}
+
+extension RunPlan: Codable {
+    enum CodingKeys: String, CodingKey { case kind, nas, grid }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let kind = try container.decode(String.self, forKey: .kind)
+        switch kind {
+        case "nas": self = .nas(try container.decode(NasPlan.self, forKey: .nas))
+        case "grid": self = .grid(try container.decode(GridPlan.self, forKey: .grid))
+        default:
+            throw DecodingError.dataCorruptedError(forKey: .kind, in: container, debugDescription: "unknown plan \"\(kind)\"; expected nas or grid")
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(kind, forKey: .kind)
+        switch self {
+        case .nas(let plan): try container.encode(plan, forKey: .nas)
+        case .grid(let plan): try container.encode(plan, forKey: .grid)
+        }
+    }
+}
+
+/// Everything that defines a run, stored with it: a resume or a worker reads this and nothing else.
+public struct RunConfiguration: Codable, Sendable {
+    /// The layout of this record (1 was efsearch 0.1.0's flat `SearchConfig`, which stored the space's path only).
+    public var format: Int = RunConfiguration.currentFormat
+    public var seed: UInt64
+    public var proxy: ProxyTask
+    public var plan: RunPlan
+
+    public static let currentFormat = 2
+
+    public init(seed: UInt64, proxy: ProxyTask, plan: RunPlan) {
+        self.seed = seed
+        self.proxy = proxy
+        self.plan = plan
+    }
+
+    public var fidelity: Fidelity { plan.fidelity }
+
+    /// The stored JSON (keys sorted, so equal configurations are equal text).
+    public func encoded() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+}
+
+/// A run setting that does not fit the others (names the flag).
+public struct PlanError: UserInputError {
+    public var field: String
+    public var message: String
+
+    public init(field: String, message: String) {
+        self.field = field
+        self.message = message
+    }
+
+    public var description: String { "\(field): \(message)" }
+}
+
+extension NasPlan {
+    /// Parses the objectives, constraints and reward, and checks that they fit the fidelity.
+    public func validate() throws {
+        let parsed = try objectives.map(Objective.init(parsing:))
+        guard !parsed.isEmpty else { throw PlanError(field: "--objectives", message: "expected at least one objective") }
+        for constraint in constraints { _ = try Constraint(parsing: constraint) }
+        if let reward { _ = try Reward(parsing: reward) }
+        if fidelity == .estimate, parsed.contains(where: { $0.metric == .accuracy }) || reward != nil {
+            throw PlanError(field: "--fidelity estimate", message: "has no accuracy: use objectives macs, params, latency, memory and no --reward")
+        }
+        if latency == .measured && fidelity != .train {
+            throw PlanError(field: "--latency measured", message: "needs --fidelity train (the candidates are built and timed on the engine)")
+        }
+        if budget < 1 { throw PlanError(field: "--budget", message: "\(budget) must be at least 1") }
+        if generation < 1 { throw PlanError(field: "--generation", message: "\(generation) must be at least 1") }
+        _ = try space.parse()
+    }
+}

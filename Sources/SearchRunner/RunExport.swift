@@ -1,0 +1,158 @@
+import Foundation
+import Store
+
+/// One exported candidate: the columns of `candidates.csv` and the keys of `candidates.json` (absent when empty).
+public struct ExportRow: Codable, Equatable, Sendable {
+    public var id: Int64
+    public var generation: Int
+    public var status: CandidateStatus
+    public var accuracy: Double?
+    public var top5: Double?
+    public var params: Int
+    public var macs: Int
+    public var latencyEstimateMs: Double
+    public var latencyMeasuredMs: Double?
+    public var memoryBytes: Int
+    public var trainSeconds: Double?
+    public var width: Double
+    public var depth: Double
+    public var resolution: Int
+    public var stem: Int
+    public var head: Int
+    public var onFrontier: Bool
+    /// Grid runs only.
+    public var alpha: Double?
+    public var beta: Double?
+    public var gamma: Double?
+    public var arch: String
+    public var reason: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, generation, status, accuracy, top5, params, macs
+        case latencyEstimateMs = "latency_estimate_ms", latencyMeasuredMs = "latency_measured_ms", memoryBytes = "memory_bytes"
+        case trainSeconds = "train_seconds"
+        case width, depth, resolution, stem, head
+        case onFrontier = "on_frontier"
+        case alpha, beta, gamma, arch, reason
+    }
+
+    /// The column names, in CSV order.
+    public static let columns = CodingKeys.allCases.map(\.stringValue)
+
+    public init(_ candidate: CandidateRecord) throws {
+        let point = try candidate.extra.map { try GridPointCoding.decode($0) }
+        id = candidate.id!
+        generation = candidate.generation
+        status = candidate.status
+        accuracy = candidate.accuracy
+        top5 = candidate.top5
+        params = candidate.params
+        macs = candidate.macs
+        latencyEstimateMs = candidate.latencyEstimateMs
+        latencyMeasuredMs = candidate.latencyMeasuredMs
+        memoryBytes = candidate.memoryBytes
+        trainSeconds = candidate.trainSeconds
+        width = candidate.width
+        depth = candidate.depth
+        resolution = candidate.resolution
+        stem = candidate.stem
+        head = candidate.head
+        onFrontier = candidate.onFrontier
+        alpha = point?.alpha
+        beta = point?.beta
+        gamma = point?.gamma
+        arch = candidate.arch
+        reason = candidate.reason
+    }
+
+    /// The CSV fields in column order (empty for absent values; quoted where needed).
+    public var csvFields: [String] {
+        func text<T>(_ value: T?) -> String { value.map { "\($0)" } ?? "" }
+        let fields: [String] = [
+            "\(id)", "\(generation)", status.rawValue, text(accuracy), text(top5), "\(params)", "\(macs)", "\(latencyEstimateMs)",
+            text(latencyMeasuredMs), "\(memoryBytes)", text(trainSeconds), "\(width)", "\(depth)", "\(resolution)", "\(stem)", "\(head)",
+            "\(onFrontier)", text(alpha), text(beta), text(gamma), arch, text(reason),
+        ]
+        return fields.map(RunExport.csvQuoted)
+    }
+}
+
+/// The run as `run.json` describes it.
+public struct ExportedRun: Encodable {
+    public var name: String
+    public var command: String
+    public var config: RunConfiguration?
+    public var seed: Int64
+    public var version: String
+    public var machine: String
+    public var status: RunStatus
+    public var createdAt: Date
+    public var candidates: Int
+    public var frontier: Int
+    public var columns: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case name, command, config, seed, version, machine, status, candidates, frontier, columns
+        case createdAt = "created_at"
+    }
+}
+
+/// CSV and JSON exports of a run: `candidates`, `frontier` and `run.json`.
+public enum RunExport {
+    public enum Format: String, CaseIterable, Sendable { case csv, json }
+
+    /// RFC 4180 quoting: fields with a comma, quote or line break are quoted, quotes doubled.
+    public static func csvQuoted(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    public static func csv(_ rows: [ExportRow]) -> String {
+        ([ExportRow.columns.joined(separator: ",")] + rows.map { $0.csvFields.joined(separator: ",") }).joined(separator: "\n") + "\n"
+    }
+
+    static func json<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return try encoder.encode(value)
+    }
+
+    /// Writes the files into `directory` (created if needed).
+    public static func write(store: Store, run: RunRecord, configuration: RunConfiguration?, format: Format, directory: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError(path: directory, message: "cannot create the export directory: \(error.localizedDescription)")
+        }
+        let rows = try store.candidates(runId: run.id!).map(ExportRow.init)
+        let frontier = rows.filter(\.onFrontier)
+        func write(_ name: String, _ data: Data) throws {
+            let url = URL(fileURLWithPath: directory).appendingPathComponent(name)
+            do { try data.write(to: url, options: .atomic) } catch {
+                throw StoreError(path: url.path, message: "cannot write the export: \(error.localizedDescription)")
+            }
+        }
+        for (name, part) in [("candidates", rows), ("frontier", frontier)] {
+            switch format {
+            case .csv: try write("\(name).csv", Data(csv(part).utf8))
+            case .json: try write("\(name).json", try json(part) + Data("\n".utf8))
+            }
+        }
+        let info = ExportedRun(name: run.name, command: run.command, config: configuration, seed: run.seed, version: run.version,
+                               machine: run.machine, status: run.status, createdAt: run.createdAt, candidates: rows.count,
+                               frontier: frontier.count, columns: ExportRow.columns)
+        try write("run.json", try json(info) + Data("\n".utf8))
+    }
+}
+
+/// The points of a grid run, ranked.
+public enum GridRanking {
+    /// Grid candidates with their coordinates: best accuracy first (then fewer MACs, then the older), unfinished
+    /// and failed ones last.
+    public static func ranked(_ candidates: [CandidateRecord]) throws -> [(candidate: CandidateRecord, point: GridPoint)] {
+        try candidates.map { ($0, try GridPointCoding.decode($0.extra)) }.sorted { a, b in
+            (a.0.accuracy ?? -1, -a.0.macs, -a.0.id!) > (b.0.accuracy ?? -1, -b.0.macs, -b.0.id!)
+        }
+    }
+}

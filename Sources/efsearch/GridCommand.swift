@@ -1,0 +1,129 @@
+import Architecture
+import ArgumentParser
+import Foundation
+import SearchRunner
+import Store
+
+extension Efsearch {
+    /// `efsearch grid --phi 1`: the compound-scaling grid search of the EfficientNet paper, on a proxy.
+    struct Grid: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Grid-search alpha, beta, gamma >= 1 with alpha * beta^2 * gamma^2 ~= 2 at phi = 1, on a proxy, and rank them by accuracy.",
+            discussion: """
+            The base network is shrunk to a proxy that fits this machine (default: width 0.25, depth 0.25 of the base,
+            64 px), scaled by each (alpha, beta, gamma) at --phi with the official rounding, short-trained on the proxy
+            dataset, and stored as a run with its grid. efsearch scale --from-run NAME then prints the full family from
+            the best one. Settings given again with --resume must equal the stored ones.
+            """)
+
+        @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var proxy: ProxyOptions
+        @Option(help: "Base network, a preset (default: efficientnet-b0).") var base: String?
+        @Option(help: "Compound coefficient of the realised networks (default: 1).") var phi: Double?
+        @Option(help: "Grid step for alpha, beta and gamma (default: 0.05).") var step: Double?
+        @Option(help: "Largest alpha (default: 1.4).") var alphaMax: Double?
+        @Option(help: "Largest beta (default: 1.3).") var betaMax: Double?
+        @Option(help: "Largest gamma (default: 1.3).") var gammaMax: Double?
+        @Option(help: "Keep points with |alpha * beta^2 * gamma^2 - 2| <= tolerance (default: 0.05).") var tolerance: Double?
+        @Option(name: .customLong("proxy-width"), help: "Proxy width multiplier, times the base's (default: 0.25).") var proxyWidth: Double?
+        @Option(name: .customLong("proxy-depth"), help: "Proxy depth multiplier, times the base's (default: 0.25).") var proxyDepth: Double?
+        @Option(name: .customLong("proxy-resolution"), help: "Proxy resolution before scaling (default: 64).") var proxyResolution: Int?
+        @Option(help: "estimate or train (default: train).") var fidelity: Fidelity?
+        @Option(help: "Seed (default: 0).") var seed: UInt64?
+        @Option(name: .customLong("run"), help: "Name of the run (default: generated).") var runName: String?
+        @Option(help: "Continue the run with this name.") var resume: String?
+        @Option(help: "Seconds without a heartbeat before a candidate is taken over.") var grace: Double = 60
+
+        func validate() throws {
+            if let step, !(step > 0) { throw ValidationError("--step \(step) must be greater than 0") }
+            for (name, value) in [("--alpha-max", alphaMax), ("--beta-max", betaMax), ("--gamma-max", gammaMax)] {
+                if let value, !(value >= 1) { throw ValidationError("\(name) \(value) must be at least 1") }
+            }
+            if let tolerance, !(tolerance >= 0) { throw ValidationError("--tolerance \(tolerance) must be 0 or more") }
+            if let phi, !(phi > 0) { throw ValidationError("--phi \(phi) must be greater than 0") }
+            for (name, value) in [("--proxy-width", proxyWidth), ("--proxy-depth", proxyDepth)] {
+                if let value, !(value > 0) { throw ValidationError("\(name) \(value) must be greater than 0") }
+            }
+            if let proxyResolution, proxyResolution < 8 { throw ValidationError("--proxy-resolution \(proxyResolution) must be at least 8") }
+            if !(grace > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
+            if resume != nil && runName != nil { throw ValidationError("--run and --resume: --resume NAME already names the run") }
+        }
+
+        var axes: GridAxes {
+            GridAxes(step: step ?? 0.05, alphaMax: alphaMax ?? 1.4, betaMax: betaMax ?? 1.3, gammaMax: gammaMax ?? 1.3, tolerance: tolerance ?? 0.05)
+        }
+
+        /// The plan of a new grid run, its points enumerated once and stored.
+        func plan() throws -> GridPlan {
+            let axes = self.axes
+            let points = axes.points
+            guard !points.isEmpty else { throw ValidationError("no (alpha, beta, gamma) on this grid is within --tolerance \(axes.tolerance) of 2") }
+            let plan = GridPlan(base: base ?? "efficientnet-b0", proxyWidth: proxyWidth ?? 0.25, proxyDepth: proxyDepth ?? 0.25,
+                                proxyResolution: proxyResolution ?? 64, phi: phi ?? 1, axes: axes, points: points, fidelity: fidelity ?? .train)
+            _ = try plan.proxyNetwork().resolve()
+            return plan
+        }
+
+        /// Refuses a resume whose flags differ from the stored run.
+        func checkResume(_ name: String, store: String, configuration: RunConfiguration) throws {
+            guard case .grid(let stored) = configuration.plan else {
+                throw RunError(store: store, run: name, message: "is a \(configuration.plan.kind) run; resume it with efsearch \(configuration.plan.kind) --resume \(name)")
+            }
+            var check = ResumeCheck()
+            proxy.compare(with: configuration.proxy, &check)
+            check.compare("--seed", given: seed, stored: configuration.seed)
+            check.compare("--base", given: base, stored: stored.base)
+            check.compare("--phi", given: phi, stored: stored.phi)
+            check.compare("--proxy-width", given: proxyWidth, stored: stored.proxyWidth)
+            check.compare("--proxy-depth", given: proxyDepth, stored: stored.proxyDepth)
+            check.compare("--proxy-resolution", given: proxyResolution, stored: stored.proxyResolution)
+            check.compare("--fidelity", given: fidelity, stored: stored.fidelity)
+            check.compare("--step", given: step, stored: stored.axes?.step)
+            check.compare("--alpha-max", given: alphaMax, stored: stored.axes?.alphaMax)
+            check.compare("--beta-max", given: betaMax, stored: stored.axes?.betaMax)
+            check.compare("--gamma-max", given: gammaMax, stored: stored.axes?.gammaMax)
+            check.compare("--tolerance", given: tolerance, stored: stored.axes?.tolerance)
+            try check.verify(store: store, run: name)
+        }
+
+        func run() throws {
+            let catalog = try storeOptions.catalog()
+            let record: RunRecord, configuration: RunConfiguration
+            if let resume {
+                (record, configuration) = try catalog.open(resume)
+                try checkResume(resume, store: catalog.store.path, configuration: configuration)
+                _ = try catalog.resume(resume)
+                print("resuming run \(record.name)")
+            } else {
+                let plan = try plan()
+                configuration = RunConfiguration(seed: seed ?? 0, proxy: proxy.task, plan: .grid(plan))
+                record = try catalog.create(name: runName, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),
+                                            version: EfsearchVersion.current)
+                let axes = plan.axes!
+                print("run \(record.name) (store \(catalog.store.path)): grid over alpha <= \(axes.alphaMax), beta <= \(axes.betaMax), gamma <= \(axes.gammaMax), step \(axes.step); \(plan.points.count) points with |alpha*beta^2*gamma^2 - 2| <= \(axes.tolerance); proxy \(plan.base) x width \(plan.proxyWidth), depth \(plan.proxyDepth), \(plan.proxyResolution) px")
+            }
+            let driver = try SearchDriver(store: catalog.store, run: record, configuration: configuration, grace: grace,
+                                          machine: cachedMachine(configuration)) { Console.note($0) }
+            SignalFlag.install()
+            try driver.execute()
+            try GridReport.print(store: catalog.store, run: record)
+        }
+    }
+}
+
+enum GridReport {
+    /// The ranked table and the chosen coefficients.
+    static func print(store: Store, run: RunRecord) throws {
+        let rows = try GridRanking.ranked(store.candidates(runId: run.id!))
+        let table = rows.map { candidate, point in
+            [Format.fixed(point.alpha, 2), Format.fixed(point.beta, 2), Format.fixed(point.gamma, 2), Format.fixed(point.product, 3),
+             Format.fixed(point.flopsRatio ?? 0, 2), candidate.accuracy.map { Format.fixed(100 * $0, 1) + "%" } ?? "-",
+             Format.engineering(Double(candidate.macs)), Format.engineering(Double(candidate.params)), "\(candidate.resolution)",
+             candidate.status.rawValue]
+        }
+        Swift.print(Format.table(["alpha", "beta", "gamma", "a*b^2*g^2", "FLOPs ratio", "accuracy", "MACs", "params", "px", "status"], table))
+        if let best = rows.first {
+            Swift.print("chosen: alpha \(best.point.alpha), beta \(best.point.beta), gamma \(best.point.gamma) (efsearch scale --from-run \(run.name))")
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import ArgumentParser
+import Foundation
+import Search
+import SearchRunner
+import Store
+
+extension Efsearch {
+    /// `efsearch nas`: architecture search over a search-space file.
+    struct Nas: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Search architectures: sample a search space, evaluate candidates, keep all of them and the Pareto frontier in SQLite.",
+            discussion: """
+            The run stores its whole configuration, the search space's text included: --resume and workers use the
+            stored copy from any directory. Settings given again with --resume must equal the stored ones.
+
+            Example:
+              efsearch nas --space searchspaces/tiny.yaml --strategy evolution --budget 12 --objectives accuracy,macs --seed 1
+              efsearch worker --run NAME          # more processes on the same run (same store)
+              efsearch nas --resume NAME          # continue after Ctrl-C or a crash
+            """)
+
+        @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var proxy: ProxyOptions
+        @Option(help: "Search-space file (YAML or JSON); its text is stored with the run.") var space: String?
+        @Option(help: "Strategy (default: evolution).") var strategy: StrategyKind?
+        @Option(help: "Candidates to evaluate (default: 12).") var budget: Int?
+        @Option(help: "Objectives, comma-separated: accuracy, macs, params, latency, memory, each optionally :min or :max (default: accuracy,macs when training, macs,params on estimates).")
+        var objectives: String?
+        @Option(name: .customLong("constraint"), help: "A constraint such as macs<=400M (repeatable).") var constraints: [String] = []
+        @Option(help: "MnasNet reward ACC * (X / T)^w as METRIC:T:W or METRIC:T:ALPHA:BETA, e.g. macs:400M:-0.07.") var reward: String?
+        @Option(help: "estimate (cost model only) or train (short training on the proxy) (default: train).") var fidelity: Fidelity?
+        @Option(help: "Latency: estimate (roofline) or measured (timed forward passes; with --fidelity train) (default: estimate).")
+        var latency: LatencySource?
+        @Option(help: "Seed of the search and of every candidate's training (default: 0).") var seed: UInt64?
+        @Option(help: "Candidates per round (default: 4 when training, 1000 when estimating).") var generation: Int?
+        @Option(help: "Evolution / NSGA-II population (default: 8).") var population: Int?
+        @Option(help: "Evolution sample size (default: 3).") var sample: Int?
+        @Option(help: "Per-choice mutation probability (default: 0.1).") var mutation: Double?
+        @Option(name: .customLong("run"), help: "Name of the run (default: generated).") var runName: String?
+        @Option(help: "Continue the run with this name.") var resume: String?
+        @Option(help: "Seconds without a heartbeat before another worker takes a candidate over.") var grace: Double = 60
+        @Flag(help: "Print the frontier as JSON lines at the end.") var json = false
+
+        func validate() throws {
+            if resume == nil && space == nil { throw ValidationError("--space is required (or --resume NAME)") }
+            if resume != nil && runName != nil { throw ValidationError("--run and --resume: --resume NAME already names the run") }
+            if let budget, budget <= 0 { throw ValidationError("--budget \(budget) must be greater than 0") }
+            if let generation, generation < 1 { throw ValidationError("--generation \(generation) must be at least 1") }
+            if let population, population < 2 { throw ValidationError("--population \(population) must be at least 2") }
+            if let sample, sample < 1 { throw ValidationError("--sample \(sample) must be at least 1") }
+            if let mutation, !(mutation >= 0 && mutation <= 1) { throw ValidationError("--mutation \(mutation) must be in [0, 1]") }
+            if !(grace > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
+        }
+
+        /// The plan of a new run: the flags with their defaults, the space read once.
+        func plan(space path: String) throws -> NasPlan {
+            let fidelity = self.fidelity ?? .train
+            let objectiveList = (objectives ?? (fidelity == .train ? "accuracy,macs" : "macs,params"))
+                .split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            let plan = NasPlan(
+                space: try StoredSpace.read(path: path), strategy: strategy ?? .evolution, budget: budget ?? 12, objectives: objectiveList,
+                constraints: constraints, reward: reward, fidelity: fidelity, latency: latency ?? .estimate,
+                generation: generation ?? (fidelity == .train ? 4 : 1000), population: population ?? 8, sample: sample ?? 3,
+                mutation: mutation ?? 0.1)
+            try plan.validate()
+            return plan
+        }
+
+        /// Refuses a resume whose flags differ from the stored run.
+        func checkResume(_ name: String, store: String, configuration: RunConfiguration) throws {
+            guard case .nas(let stored) = configuration.plan else {
+                throw RunError(store: store, run: name, message: "is a \(configuration.plan.kind) run; resume it with efsearch \(configuration.plan.kind) --resume \(name)")
+            }
+            if let space {
+                let given = StoredSpace(path: space, text: try SearchSpace.readText(path: space))
+                if given.sha256 != stored.space.sha256 {
+                    throw RunError(store: store, run: name, message: "--space \(space) (sha256 \(given.shortHash)) differs from the run's stored space \(stored.space.path) (sha256 \(stored.space.shortHash)); a resumed run keeps its stored space (leave --space out, or start a new run)")
+                }
+            }
+            var check = ResumeCheck()
+            proxy.compare(with: configuration.proxy, &check)
+            check.compare("--seed", given: seed, stored: configuration.seed)
+            check.compare("--strategy", given: strategy, stored: stored.strategy)
+            check.compare("--budget", given: budget, stored: stored.budget)
+            check.compare("--objectives", given: objectives, stored: stored.objectives.joined(separator: ","))
+            check.compare("--constraint", given: constraints.isEmpty ? nil : constraints, stored: stored.constraints)
+            check.compare("--reward", given: reward, stored: stored.reward)
+            check.compare("--fidelity", given: fidelity, stored: stored.fidelity)
+            check.compare("--latency", given: latency, stored: stored.latency)
+            check.compare("--generation", given: generation, stored: stored.generation)
+            check.compare("--population", given: population, stored: stored.population)
+            check.compare("--sample", given: sample, stored: stored.sample)
+            check.compare("--mutation", given: mutation, stored: stored.mutation)
+            try check.verify(store: store, run: name)
+        }
+
+        func run() throws {
+            let catalog = try storeOptions.catalog()
+            let record: RunRecord, configuration: RunConfiguration
+            if let resume {
+                (record, configuration) = try catalog.open(resume)
+                try checkResume(resume, store: catalog.store.path, configuration: configuration)
+                _ = try catalog.resume(resume)
+                print("resuming run \(record.name)")
+            } else {
+                let plan = try plan(space: space!)
+                configuration = RunConfiguration(seed: seed ?? 0, proxy: proxy.task, plan: .nas(plan))
+                record = try catalog.create(name: runName, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),
+                                            version: EfsearchVersion.current)
+                let searchSpace = try plan.space.parse()
+                print("run \(record.name) (store \(catalog.store.path)): \(searchSpace.name), \(searchSpace.dimensions.filter { $0.count > 1 }.count) varying choices, about \(Format.engineering(searchSpace.size)) candidates; \(plan.strategy.rawValue), budget \(plan.budget), fidelity \(plan.fidelity.rawValue)")
+            }
+            let driver = try SearchDriver(store: catalog.store, run: record, configuration: configuration, grace: grace,
+                                          machine: cachedMachine(configuration)) { Console.note($0) }
+            SignalFlag.install()
+            try driver.execute()
+            print()
+            try FrontierReport.print(store: catalog.store, run: record, json: json)
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import SearchRunner
+import Store
+
+extension Efsearch {
+    /// `efsearch runs`: the runs in a store.
+    struct Runs: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the runs in a store.")
+        @OptionGroup var storeOptions: StoreOptions
+        @Flag(help: "JSON lines, one per run.") var json = false
+
+        func run() throws {
+            let catalog = try storeOptions.catalog()
+            var rows: [[String]] = []
+            for run in try catalog.store.runs() {
+                let counts = try catalog.store.counts(runId: run.id!)
+                let kind: String
+                switch try? catalog.configuration(of: run).plan {
+                case .nas(let plan)?: kind = "nas \(plan.strategy.rawValue)"
+                case .grid?: kind = "grid"
+                case nil: kind = "?"
+                }
+                let created = ISO8601DateFormatter().string(from: run.createdAt)
+                let open = counts[.pending, default: 0] + counts[.running, default: 0]
+                if json {
+                    var out = JSONObjectWriter()
+                    out.add("name", run.name)
+                    out.add("status", run.status.rawValue)
+                    out.add("kind", kind)
+                    out.add("done", counts[.done, default: 0])
+                    out.add("failed", counts[.failed, default: 0])
+                    out.add("open", open)
+                    out.add("created", created)
+                    print(out.finished())
+                } else {
+                    rows.append([run.name, run.status.rawValue, kind, "\(counts[.done, default: 0])", "\(counts[.failed, default: 0])", "\(open)", created])
+                }
+            }
+            if !json { print(Format.table(["run", "status", "kind", "done", "failed", "open", "created"], rows, leftColumns: 3)) }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import Architecture
+import ArgumentParser
+import Cost
+import Foundation
+import Search
+import SearchRunner
+import Store
+import Training
+
+/// `--store`, shared by every command that reads or writes runs.
+struct StoreOptions: ParsableArguments {
+    @Option(help: "The SQLite store.")
+    var store: String = "results/efsearch.sqlite"
+
+    func open() throws -> Store {
+        do { return try Store(path: store) } catch let error as StoreError { throw StoreFailure(error) }
+    }
+
+    /// The store's runs, with warnings on standard error.
+    func catalog() throws -> RunCatalog {
+        RunCatalog(store: try open()) { Console.note($0) }
+    }
+}
+
+/// A store problem reported as bad input (exit code 2).
+struct StoreFailure: UserInputError {
+    var error: StoreError
+    init(_ error: StoreError) { self.error = error }
+    var description: String { error.description }
+}
+
+/// The proxy task that `--fidelity train` uses (documented defaults that finish in minutes here). Every flag is
+/// optional so that `--resume` can tell a flag given again from a default.
+struct ProxyOptions: ParsableArguments {
+    @Option(help: "Proxy dataset: synthetic, synthetic:N, cifar10:DIR, ... (default: synthetic:3000).") var dataset: String?
+    @Option(help: "Train on this many proxy images (class-balanced).") var subset: Int?
+    @Option(help: "Proxy epochs per candidate (default: 3).") var epochs: Int?
+    @Option(help: "Proxy batch size (default: 64).") var batch: Int?
+    @Option(help: "Proxy learning rate, SGD with a cosine schedule (default: 0.05).") var lr: Float?
+    @Option(help: "Threads per worker (default: all cores).") var threads: Int?
+
+    func validate() throws {
+        if let epochs, epochs < 1 { throw ValidationError("--epochs \(epochs) must be at least 1") }
+        if let batch, batch < 1 { throw ValidationError("--batch \(batch) must be at least 1") }
+        if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr \(lr) must be greater than 0") }
+        if let threads, threads < 1 { throw ValidationError("--threads \(threads) must be at least 1") }
+        if let subset, subset < 1 { throw ValidationError("--subset \(subset) must be at least 1") }
+        // ArgumentParser reports only ValidationError from validate() as a usage error (exit 2).
+        if let dataset { do { _ = try DatasetSpec(parsing: dataset) } catch { throw ValidationError("\(error)") } }
+    }
+
+    /// The task with the defaults filled in.
+    var task: ProxyTask {
+        ProxyTask(dataset: dataset ?? "synthetic:3000", subset: subset, epochs: epochs ?? 3, batch: batch ?? 64, lr: lr ?? 0.05,
+                  threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// Flags given again with `--resume` must match the stored task.
+    func compare(with stored: ProxyTask, _ check: inout ResumeCheck) {
+        check.compare("--dataset", given: dataset, stored: stored.dataset)
+        check.compare("--subset", given: subset, stored: stored.subset)
+        check.compare("--epochs", given: epochs, stored: stored.epochs)
+        check.compare("--batch", given: batch, stored: stored.batch)
+        check.compare("--lr", given: lr, stored: stored.lr)
+        check.compare("--threads", given: threads, stored: stored.threads)
+    }
+}
+
+extension StrategyKind: ExpressibleByArgument {}
+extension Fidelity: ExpressibleByArgument {}
+extension LatencySource: ExpressibleByArgument {}
+extension RunExport.Format: ExpressibleByArgument {}
+
+/// Ctrl-C: the store keeps everything finished; the candidate in flight is taken over after the grace period.
+enum SignalFlag {
+    static func install() {
+        signal(SIGINT) { _ in
+            FileHandle.standardError.write(Data("\ninterrupted: finished candidates are stored; continue with --resume NAME\n".utf8))
+            exit(130)
+        }
+    }
+}
+
+/// The cached roofline figures for a run's thread count (the development machine's when nothing is cached).
+func cachedMachine(_ configuration: RunConfiguration) -> MachineProfile {
+    MachineProfileCache.load(threads: configuration.proxy.threads) ?? .developmentMachine
+}

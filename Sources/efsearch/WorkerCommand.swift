@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import SearchRunner
+import Store
+
+extension Efsearch {
+    /// `efsearch worker`: one more process evaluating a run's pending candidates.
+    struct Worker: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Join a run: claim pending candidates and evaluate them until the run is finished.",
+            discussion: "Everything the worker needs (the search space included) is read from the store, so it can start in any directory.")
+
+        @OptionGroup var storeOptions: StoreOptions
+        @Option(name: .customLong("run"), help: "The run to work on.") var runName: String
+        @Option(help: "Seconds without a heartbeat before a candidate is taken over.") var grace: Double = 60
+        @Option(help: "Stop after this many seconds without work (0: wait for the run to finish).") var idle: Double = 0
+
+        func validate() throws {
+            if !(grace > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
+            if !(idle >= 0) { throw ValidationError("--idle \(idle) must be 0 or more") }
+        }
+
+        func run() throws {
+            let catalog = try storeOptions.catalog()
+            let (record, configuration) = try catalog.open(runName)
+            let driver = try SearchDriver(store: catalog.store, run: record, configuration: configuration, grace: grace,
+                                          machine: cachedMachine(configuration)) { Console.note($0) }
+            var idleSince = Date()
+            while true {
+                if try driver.workOne() {
+                    idleSince = Date()
+                    continue
+                }
+                if try catalog.store.run(named: runName)?.status != .running { break }
+                if idle > 0 && Date().timeIntervalSince(idleSince) > idle { break }
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+            Console.note("worker done: run \(runName) is \(try catalog.store.run(named: runName)?.status.rawValue ?? "gone")")
+        }
+    }
+}

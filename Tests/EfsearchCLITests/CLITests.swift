@@ -23,10 +23,12 @@ final class CLITests: XCTestCase {
         try Self.execute(arguments, stdin: stdin)
     }
 
-    static func execute(_ arguments: [String], stdin: String? = nil) throws -> Result {
+    /// Runs the binary with `arguments`, in `directory` when given (else the test's working directory).
+    static func execute(_ arguments: [String], stdin: String? = nil, in directory: URL? = nil) throws -> Result {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
         // Fixed roofline figures keep the tests from measuring the machine.
         var environment = ProcessInfo.processInfo.environment
         environment["EFSEARCH_CACHE_DIR"] = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-cli-tests").path

@@ -1,4 +1,5 @@
 import Architecture
+import Engine
 import Foundation
 import GRDB
 import Search
@@ -123,10 +124,12 @@ final class StrategyTests: XCTestCase {
 
     /// The frontier is exactly the non-dominated set, and NSGA-II's fronts partition the points.
     func testParetoFrontier() {
-        var generator = SystemRandomNumberGenerator()
+        let random = RandomGenerator(seed: 17)
+        var sizes: [Int] = []
         for _ in 0..<20 {
-            let points = (0..<40).map { _ in [Double(Int.random(in: 0..<10, using: &generator)), Double(Int.random(in: 0..<10, using: &generator))] }
+            let points = (0..<40).map { _ in [Double(random.uniformInt(10)), Double(random.uniformInt(10))] }
             let frontier = Set(Pareto.frontier(points))
+            sizes.append(frontier.count)
             for i in points.indices {
                 let dominated = points.indices.contains { Pareto.dominates(points[$0], points[i]) }
                 XCTAssertEqual(frontier.contains(i), !dominated)
@@ -135,6 +138,9 @@ final class StrategyTests: XCTestCase {
             XCTAssertEqual(Set(fronts[0]), frontier)
             XCTAssertEqual(fronts.flatMap { $0 }.sorted(), Array(points.indices))
         }
+        // The draws make fronts of several sizes, none the whole set: the check above compared real partitions.
+        XCTAssertGreaterThan(Set(sizes).count, 1)
+        XCTAssertTrue(sizes.allSatisfy { $0 >= 1 && $0 < 40 }, "\(sizes)")
     }
 }
 
@@ -161,11 +167,20 @@ final class StoreTests: XCTestCase {
         let taken = try XCTUnwrap(try store.claim(runId: run.id!, worker: "w3", grace: 1))
         XCTAssertEqual(taken.id, first.id)
         var finished = first
-        finished.status = "done"
-        try store.complete(finished, worker: "w1")  // w1 no longer holds it: ignored
-        XCTAssertEqual(try store.candidate(id: first.id!)?.status, "running")
-        try store.complete(finished, worker: "w3")
-        XCTAssertEqual(try store.candidate(id: first.id!)?.status, "done")
+        finished.status = .done
+        finished.accuracy = 0.5
+        // w1 no longer holds it: nothing is stored, and the answer says who holds it.
+        XCTAssertEqual(try store.complete(finished, worker: "w1"), .lostClaim(heldBy: "w3", status: .running))
+        XCTAssertEqual(try store.candidate(id: first.id!)?.status, .running)
+        XCTAssertNil(try store.candidate(id: first.id!)?.accuracy)
+        XCTAssertFalse(try store.heartbeat(candidateId: first.id!, worker: "w1"), "w1's heartbeat no longer counts")
+        XCTAssertTrue(try store.heartbeat(candidateId: first.id!, worker: "w3"))
+        XCTAssertEqual(try store.complete(finished, worker: "w3"), .stored)
+        XCTAssertEqual(try store.candidate(id: first.id!)?.status, .done)
+        XCTAssertEqual(try store.candidate(id: first.id!)?.accuracy, 0.5)
+        // Finished: a late completion from anyone is refused.
+        XCTAssertEqual(try store.complete(finished, worker: "w3"), .lostClaim(heldBy: "w3", status: .done))
+        XCTAssertEqual(try store.counts(runId: run.id!), [.done: 1, .running: 1])
         XCTAssertEqual(try store.integrityCheck(), "ok")
         XCTAssertThrowsError(try store.createRun(RunRecord(name: "r", command: "", config: "{}", seed: 1, version: "", machine: "")))
     }
@@ -184,8 +199,8 @@ final class StoreTests: XCTestCase {
                 let own = try Store(path: path)
                 while let candidate = try own.claim(runId: runId, worker: "w\(worker)", grace: 600) {
                     var done = candidate
-                    done.status = "done"
-                    try own.complete(done, worker: "w\(worker)")
+                    done.status = .done
+                    guard try own.complete(done, worker: "w\(worker)") == .stored else { throw StoreError(path: path, message: "lost a claim") }
                     claimedIds.withLock { $0.append(candidate.id!) }
                 }
             } catch {
@@ -196,7 +211,7 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(errors, [])
         XCTAssertEqual(claimed.count, 200)
         XCTAssertEqual(Set(claimed).count, 200)
-        XCTAssertEqual(try store.counts(runId: run.id!)["done"], 200)
+        XCTAssertEqual(try store.counts(runId: run.id!), [.done: 200])
         XCTAssertEqual(try store.integrityCheck(), "ok")
     }
 

@@ -223,7 +223,7 @@ final class TrainerTests: XCTestCase {
     func testSameSeedGivesTheSameModelAndMetrics() throws {
         let (a, outcomeA, _) = try tinyRun()
         let (b, outcomeB, _) = try tinyRun()
-        XCTAssertEqual(outcomeA.status, "done")
+        XCTAssertEqual(outcomeA.status, .done)
         XCTAssertTrue(weights(a) == weights(b))
         XCTAssertEqual(outcomeA.test?.accuracy, outcomeB.test?.accuracy)
         XCTAssertEqual(outcomeA.history.map(\.resolution), [16, 24], "progressive resizing ramps to the final resolution")
@@ -253,7 +253,7 @@ final class TrainerTests: XCTestCase {
 
     func testDivergingLossFailsTheRun() throws {
         let (_, outcome, _) = try tinyRun(epochs: 3, lr: 1e9)
-        XCTAssertEqual(outcome.status, "failed")
+        XCTAssertEqual(outcome.status, .failed)
         XCTAssertTrue(outcome.reason?.contains("the loss became") ?? false, outcome.reason ?? "")
     }
 }

@@ -1,0 +1,178 @@
+import Foundation
+import Search
+import SearchRunner
+import Store
+import XCTest
+
+/// Runs keep their own definition: configurations round-trip, old stores are brought up to date once, resumes
+/// that change settings are refused, and stored genotypes and grid points are read strictly.
+final class RunCatalogTests: XCTestCase {
+    var directory: URL!
+    var store: Store!
+    var warnings: [String] = []
+    var catalog: RunCatalog { RunCatalog(store: store) { [unowned self] in warnings.append($0) } }
+    static let tiny = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("searchspaces/tiny.yaml").path
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-runs-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        store = try Store(path: directory.appendingPathComponent("efsearch.sqlite").path)
+        warnings = []
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(at: directory) }
+
+    func nasConfiguration(space path: String = tiny) throws -> RunConfiguration {
+        let plan = NasPlan(space: try StoredSpace.read(path: path), strategy: .random, budget: 5, objectives: ["macs", "params"], constraints: [],
+                           reward: nil, fidelity: .estimate, latency: .estimate, generation: 5, population: 8, sample: 3, mutation: 0.1)
+        try plan.validate()
+        return RunConfiguration(seed: 7, proxy: ProxyTask(dataset: "synthetic:3000", subset: nil, epochs: 3, batch: 64, lr: 0.05, threads: 2),
+                                plan: .nas(plan))
+    }
+
+    /// A run made by efsearch 0.1.0 stored a flat configuration with the space's path only.
+    func legacyJSON(kind: String, space: String) -> String {
+        """
+        {"kind":"\(kind)","space":"\(space)","strategy":"random","budget":4,"objectives":["macs"],"constraints":[],"fidelity":"estimate",
+         "latency":"estimate","seed":3,"generation":4,"population":8,"sample":3,"mutation":0.1,"dataset":"synthetic:3000","epochs":3,
+         "batch":64,"lr":0.05,"threads":2,"gridBase":"efficientnet-b0","proxyWidth":0.25,"proxyDepth":0.25,"proxyResolution":64,"phi":1}
+        """
+    }
+
+    func testConfigurationRoundTripsWithTheSpaceText() throws {
+        let configuration = try nasConfiguration()
+        let run = try catalog.create(name: "r", configuration: configuration, command: "test", version: "test")
+        let (record, stored) = try catalog.open("r")
+        XCTAssertEqual(record.id, run.id)
+        XCTAssertEqual(try stored.encoded(), try configuration.encoded())
+        guard case .nas(let plan) = stored.plan else { return XCTFail("a nas plan") }
+        XCTAssertEqual(plan.space.text, try String(contentsOfFile: Self.tiny, encoding: .utf8))
+        XCTAssertEqual(plan.space.sha256.count, 64)
+        // SHA-256 of "abc" (FIPS 180-2, appendix B.1).
+        XCTAssertEqual(StoredSpace.hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(try plan.space.parse().dimensions, try SearchSpace.load(path: Self.tiny).dimensions)
+        XCTAssertEqual(warnings, [])
+    }
+
+    func testUnknownRunListsTheRuns() throws {
+        _ = try catalog.create(name: "first", configuration: try nasConfiguration(), command: "test", version: "test")
+        XCTAssertThrowsError(try catalog.open("second")) { error in
+            XCTAssertTrue(error is RunError)
+            XCTAssertTrue("\(error)".contains("no such run; runs: first"), "\(error)")
+        }
+    }
+
+    func testLegacyNasRunReadsItsSpaceOnceThenKeepsIt() throws {
+        let copy = directory.appendingPathComponent("space.yaml")
+        try FileManager.default.copyItem(atPath: Self.tiny, toPath: copy.path)
+        let run = try store.createRun(RunRecord(name: "old", command: "", config: legacyJSON(kind: "nas", space: copy.path), seed: 3, version: "0.1.0", machine: ""))
+        let configuration = try catalog.configuration(of: run)
+        XCTAssertEqual(warnings.count, 1)
+        XCTAssertTrue(warnings[0].contains("efsearch 0.1.0") && warnings[0].contains(copy.path), warnings[0])
+        guard case .nas(let plan) = configuration.plan else { return XCTFail("a nas plan") }
+        XCTAssertEqual(plan.strategy, .random)
+        XCTAssertEqual(plan.budget, 4)
+        XCTAssertEqual(configuration.seed, 3)
+        // The upgrade is stored: the file can change or go, the run keeps what was read.
+        try FileManager.default.removeItem(at: copy)
+        let again = try catalog.configuration(of: try XCTUnwrap(store.run(named: "old")))
+        XCTAssertEqual(warnings.count, 1, "no second warning")
+        XCTAssertEqual(try again.encoded(), try configuration.encoded())
+    }
+
+    func testLegacyNasRunWithoutItsFileIsRefusedNamingIt() throws {
+        let missing = directory.appendingPathComponent("gone.yaml").path
+        let run = try store.createRun(RunRecord(name: "old", command: "", config: legacyJSON(kind: "nas", space: missing), seed: 3, version: "0.1.0", machine: ""))
+        XCTAssertThrowsError(try catalog.configuration(of: run)) { error in
+            XCTAssertTrue(error is RunError)
+            XCTAssertTrue("\(error)".contains(missing), "\(error)")
+        }
+    }
+
+    func testLegacyGridRunRecoversItsPointsFromItsCandidates() throws {
+        let run = try store.createRun(RunRecord(name: "grid", command: "", config: legacyJSON(kind: "grid", space: ""), seed: 3, version: "0.1.0", machine: ""))
+        let points = [GridPoint(alpha: 1.2, beta: 1.1, gamma: 1.15, flopsRatio: 1.9), GridPoint(alpha: 1, beta: 1, gamma: 1.4, flopsRatio: 2)]
+        try store.insert(try points.enumerated().map { index, point in
+            var record = CandidateRecord(runId: run.id!, key: "k\(index)", generation: 0, genotype: "[]", arch: "cn_r1_k3_s1_c8", width: 1,
+                                         depth: 1, resolution: 64, stem: 8, head: 8, seed: 1)
+            record.extra = try GridPointCoding.encode(point)
+            return record
+        })
+        let configuration = try catalog.configuration(of: run)
+        guard case .grid(let plan) = configuration.plan else { return XCTFail("a grid plan") }
+        XCTAssertEqual(plan.points.map(\.alpha), [1.2, 1])
+        XCTAssertNil(plan.axes, "the axes were not stored and are not invented")
+        XCTAssertEqual(plan.proxyResolution, 64)
+        XCTAssertEqual(plan.fidelity, .estimate)
+    }
+
+    func testNewerFormatAndCorruptConfigurationsAreRefused() throws {
+        let newer = try store.createRun(RunRecord(name: "newer", command: "", config: #"{"format": 9}"#, seed: 0, version: "9", machine: ""))
+        XCTAssertThrowsError(try catalog.configuration(of: newer)) { XCTAssertTrue("\($0)".contains("format 9"), "\($0)") }
+        let corrupt = try store.createRun(RunRecord(name: "corrupt", command: "", config: "not json", seed: 0, version: "", machine: ""))
+        XCTAssertThrowsError(try catalog.configuration(of: corrupt)) { XCTAssertTrue("\($0)".contains("not JSON"), "\($0)") }
+        let badStrategy = try store.createRun(RunRecord(name: "bad", command: "", config: legacyJSON(kind: "nas", space: Self.tiny).replacingOccurrences(of: "\"random\"", with: "\"annealing\""), seed: 0, version: "", machine: ""))
+        XCTAssertThrowsError(try catalog.configuration(of: badStrategy)) { XCTAssertTrue("\($0)".contains("annealing"), "\($0)") }
+    }
+
+    func testResumeCheckNamesEveryDifference() {
+        var check = ResumeCheck()
+        check.compare("--budget", given: 12, stored: 12)
+        check.compare("--seed", given: nil, stored: UInt64(3))
+        XCTAssertNoThrow(try check.verify(store: "s", run: "r"), "equal or absent flags are fine")
+        check.compare("--budget", given: 20, stored: 12)
+        check.compare("--fidelity", given: Fidelity.train, stored: .estimate)
+        check.compare("--subset", given: 500, stored: nil)
+        XCTAssertThrowsError(try check.verify(store: "s", run: "r")) { error in
+            let text = "\(error)"
+            for part in ["--budget 20 differs from the stored 12", "--fidelity train differs from the stored estimate", "--subset 500 differs from the stored (none)"] {
+                XCTAssertTrue(text.contains(part), text)
+            }
+        }
+    }
+
+    func testGridAxesEnumerateExactlyThePointsWithinTheTolerance() {
+        let axes = GridAxes(step: 0.1, alphaMax: 1.4, betaMax: 1.3, gammaMax: 1.3, tolerance: 0.1)
+        let points = axes.points
+        var expected = 0
+        for a in 0...4 { for b in 0...3 { for g in 0...3 {
+            let (alpha, beta, gamma) = (1 + 0.1 * Double(a), 1 + 0.1 * Double(b), 1 + 0.1 * Double(g))
+            if abs(alpha * beta * beta * gamma * gamma - 2) <= 0.1 { expected += 1 }
+        } } }
+        XCTAssertGreaterThan(expected, 0)
+        XCTAssertEqual(points.count, expected)
+        XCTAssertTrue(points.allSatisfy { abs($0.product - 2) <= 0.1 + 1e-9 })
+        XCTAssertEqual(Set(points.map { "\($0.alpha) \($0.beta) \($0.gamma)" }).count, points.count)
+        XCTAssertEqual(GridAxes(step: 0.1, alphaMax: 1, betaMax: 1, gammaMax: 1, tolerance: 0.1).points.count, 0)
+    }
+
+    func testStoredGenotypesAndPointsAreReadStrictly() throws {
+        XCTAssertEqual(try GenotypeCoding.decode(GenotypeCoding.encode([3, 0, 12])), [3, 0, 12])
+        XCTAssertEqual(try GenotypeCoding.decode("[]"), [])
+        for bad in ["[1,x,2]", "1,2", "[1.5]", ""] {
+            XCTAssertThrowsError(try GenotypeCoding.decode(bad), bad)
+        }
+        XCTAssertThrowsError(try GridPointCoding.decode(nil))
+        XCTAssertThrowsError(try GridPointCoding.decode(#"{"alpha": 1}"#))
+    }
+
+    func testExportRowsQuoteAndOmitAbsentValues() throws {
+        var candidate = CandidateRecord(runId: 1, key: "k", generation: 2, genotype: "[0]", arch: "ds_r1_k3_s1_c16,ir_r1_k3_s1_e6_c16", width: 1,
+                                        depth: 1, resolution: 32, stem: 8, head: 16, seed: 1)
+        candidate.id = 5
+        candidate.status = .failed
+        candidate.reason = "the loss became nan; \"lower\" it"
+        let row = try ExportRow(candidate)
+        let fields = row.csvFields
+        XCTAssertEqual(fields.count, ExportRow.columns.count)
+        XCTAssertEqual(fields[ExportRow.columns.firstIndex(of: "status")!], "failed")
+        XCTAssertEqual(fields[ExportRow.columns.firstIndex(of: "accuracy")!], "")
+        XCTAssertEqual(fields[ExportRow.columns.firstIndex(of: "arch")!], "\"ds_r1_k3_s1_c16,ir_r1_k3_s1_e6_c16\"")
+        XCTAssertEqual(fields[ExportRow.columns.firstIndex(of: "reason")!], "\"the loss became nan; \"\"lower\"\" it\"")
+        let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(row)) as! [String: Any]
+        XCTAssertNil(json["accuracy"], "absent values are left out of the JSON")
+        XCTAssertEqual(json["latency_estimate_ms"] as? Double, 0)
+        XCTAssertEqual(Set(json.keys).subtracting(ExportRow.columns), [])
+    }
+}

@@ -89,6 +89,6 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Architecture"]),
         .testTarget(name: "SearchTests", dependencies: ["Search", "Store", "Architecture", "Cost", "Engine", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SearchRunnerTests", dependencies: ["SearchRunner", "Search", "Store"]),
-        .testTarget(name: "EfsearchCLITests", dependencies: ["efsearch", "Engine", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "EfsearchCLITests", dependencies: ["efsearch", "Engine", "SearchRunner", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

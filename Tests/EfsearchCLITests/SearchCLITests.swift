@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SearchRunner
 import XCTest
 
 /// `efsearch nas`, `worker`, `grid`, `frontier`, `export` through the binary, against real stores.
@@ -17,8 +18,27 @@ final class SearchCLITests: XCTestCase {
 
     override func tearDown() { try? FileManager.default.removeItem(at: directory) }
 
-    func run(_ arguments: [String]) throws -> CLITests.Result {
-        try CLITests.execute(arguments)
+    func run(_ arguments: [String], in directory: URL? = nil) throws -> CLITests.Result {
+        try CLITests.execute(arguments, in: directory)
+    }
+
+    /// A folder inside the test's directory, created.
+    func folder(_ name: String) throws -> URL {
+        let url = directory.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Makes a finished run look as if its process had been killed after its first `keep` candidates (or
+    /// generations, for a search): the rest deleted, the run marked running.
+    func crash(_ run: String, keepingGenerationsBelow generation: Int) throws {
+        let queue = try DatabaseQueue(path: storePath)
+        try queue.write { db in
+            let id = try XCTUnwrap(Int64.fetchOne(db, sql: "SELECT id FROM runs WHERE name = ?", arguments: [run]))
+            try db.execute(sql: "DELETE FROM candidates WHERE runId = ? AND generation >= ?", arguments: [id, generation])
+            try db.execute(sql: "UPDATE candidates SET onFrontier = 0 WHERE runId = ?", arguments: [id])
+            try db.execute(sql: "UPDATE runs SET status = 'running', finishedAt = NULL WHERE id = ?", arguments: [id])
+        }
     }
 
     func start(_ arguments: [String]) throws -> Process {
@@ -86,7 +106,7 @@ final class SearchCLITests: XCTestCase {
             (["nas", "--space", tiny, "--fidelity", "estimate", "--objectives", "accuracy"], "no accuracy"),
             (["nas", "--space", tiny, "--constraint", "macs<=lots"], "macs<=lots"),
             (["nas", "--space", tiny, "--store", "/proc/forbidden/x.sqlite"], "/proc/forbidden"),
-            (["frontier", "nothing"], "no run named"),
+            (["frontier", "nothing"], "no such run"),
             (["nas", "--space", tiny, "--dataset", "imagenet:/x"], "unknown dataset"),
         ]
         for (arguments, expected) in cases {
@@ -215,5 +235,76 @@ final class SearchCLITests: XCTestCase {
             XCTAssertGreaterThan(Double(row["latency_measured_ms"]!) ?? 0, 0)
             XCTAssertGreaterThan(Double(row["latency_estimate_ms"]!) ?? 0, 0)
         }
+    }
+
+    /// The scenario of issue 8: a run is interrupted, its space file edited, and it is resumed. Without --space
+    /// it resumes the stored space exactly, from any directory; with the edited --space it is refused, naming
+    /// both hashes.
+    func testResumeUsesTheStoredSpaceFromAnyDirectory() throws {
+        let work = try folder("work"), elsewhere = try folder("elsewhere")
+        let space = work.appendingPathComponent("space.yaml")
+        let original = try String(contentsOfFile: b0Space, encoding: .utf8)
+        try original.write(to: space, atomically: true, encoding: .utf8)
+        let common = ["--strategy", "nsga2", "--budget", "400", "--generation", "100", "--fidelity", "estimate", "--objectives", "macs,params",
+                      "--seed", "5", "--store", storePath]
+        XCTAssertEqual(try run(["nas", "--space", "space.yaml", "--run", "whole"] + common, in: work).status, 0)
+        XCTAssertEqual(try run(["nas", "--space", "space.yaml", "--run", "cut"] + common, in: work).status, 0)
+        try crash("cut", keepingGenerationsBelow: 2)
+        XCTAssertEqual(try export("cut").candidates.count, 200, "two generations kept")
+        // The user edits the file.
+        let edited = original.replacingOccurrences(of: "resolution: [224]", with: "resolution: [192]")
+        XCTAssertNotEqual(edited, original)
+        try edited.write(to: space, atomically: true, encoding: .utf8)
+
+        let refused = try run(["nas", "--resume", "cut", "--space", "space.yaml", "--store", storePath], in: work)
+        XCTAssertEqual(refused.status, 2, refused.stderr)
+        let storedHash = String(StoredSpace.hash(original).prefix(16)), editedHash = String(StoredSpace.hash(edited).prefix(16))
+        XCTAssertTrue(refused.stderr.contains(storedHash) && refused.stderr.contains(editedHash), refused.stderr)
+        let changed = try run(["nas", "--resume", "cut", "--budget", "500", "--store", storePath], in: work)
+        XCTAssertEqual(changed.status, 2, changed.stderr)
+        XCTAssertTrue(changed.stderr.contains("--budget 500 differs from the stored 400"), changed.stderr)
+        XCTAssertEqual(try export("cut").candidates.count, 200, "a refused resume adds nothing")
+
+        // From another directory, where space.yaml does not exist: the stored space is used.
+        let resumed = try run(["nas", "--resume", "cut", "--store", storePath], in: elsewhere)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let whole = try export("whole"), cut = try export("cut")
+        XCTAssertEqual(cut.candidates.count, 400)
+        XCTAssertTrue(cut.candidates.allSatisfy { $0["resolution"] == "224" }, "no candidate from the edited file")
+        let strip = { (rows: [[String: String]]) in rows.map { $0.filter { $0.key != "id" } } }
+        XCTAssertEqual(strip(cut.candidates), strip(whole.candidates), "the resumed run is the uninterrupted run")
+        XCTAssertEqual(strip(cut.frontier), strip(whole.frontier))
+
+        // A worker started elsewhere reads the run from the store as well.
+        try crash("cut", keepingGenerationsBelow: 4)
+        let worker = try run(["worker", "--run", "cut", "--store", storePath, "--idle", "1"], in: elsewhere)
+        XCTAssertEqual(worker.status, 0, worker.stderr)
+    }
+
+    /// A grid run stores its axes and points: --resume recomputes nothing from flags, refuses different ones,
+    /// and works from another directory.
+    func testGridResumeUsesItsStoredGrid() throws {
+        let elsewhere = try folder("elsewhere")
+        let flags = ["grid", "--phi", "1", "--step", "0.1", "--tolerance", "0.1", "--fidelity", "estimate", "--seed", "2", "--store", storePath]
+        XCTAssertEqual(try run(flags + ["--run", "g"]).status, 0)
+        let before = try export("g")
+        XCTAssertFalse(before.candidates.isEmpty)
+        try crash("g", keepingGenerationsBelow: 0)
+        XCTAssertEqual(try export("g").candidates.count, 0)
+        let refused = try run(["grid", "--resume", "g", "--step", "0.05", "--store", storePath])
+        XCTAssertEqual(refused.status, 2, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("--step 0.05 differs from the stored 0.1"), refused.stderr)
+        let wrongKind = try run(["nas", "--resume", "g", "--store", storePath])
+        XCTAssertEqual(wrongKind.status, 2, wrongKind.stderr)
+        XCTAssertTrue(wrongKind.stderr.contains("grid run"), wrongKind.stderr)
+        // Resumed elsewhere with none of the flags: the stored points, the stored proxy.
+        let resumed = try run(["grid", "--resume", "g", "--store", storePath], in: elsewhere)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stdout.contains("chosen: alpha"), resumed.stdout)
+        let after = try export("g")
+        let points = { (rows: [[String: String]]) in rows.map { [$0["alpha"]!, $0["beta"]!, $0["gamma"]!, $0["arch"]!, $0["macs"]!, $0["resolution"]!] } }
+        XCTAssertEqual(points(after.candidates), points(before.candidates))
+        let same = try run(["grid", "--resume", "g", "--step", "0.1", "--seed", "2", "--store", storePath])
+        XCTAssertEqual(same.status, 0, "flags equal to the stored ones are accepted: \(same.stderr)")
     }
 }

@@ -54,8 +54,8 @@ public enum CostModel {
 
     /// Calls `body` with each layer's row, in forward order, without collecting them.
     public static func forEachLayer(of network: Network, _ body: (LayerCost) -> Void) {
-        let stemSize = Network.convOutput(network.resolution, stride: 2)
-        body(conv("conv_stem", 3, network.stemChannels, kernel: 3, stride: 2, network.resolution, stemSize))
+        let stem = network.stemUnit
+        body(unit(stem, block: nil, held: 0))
 
         for stage in network.stages {
             for block in stage {
@@ -64,10 +64,10 @@ public enum CostModel {
         }
         let last = network.stages.last?.last
         var channels = last?.outChannels ?? network.stemChannels
-        let size = last?.outputSize ?? stemSize
-        if network.headChannels > 0 {
-            body(conv("conv_head", channels, network.headChannels, kernel: 1, stride: 1, size, size))
-            channels = network.headChannels
+        let size = last?.outputSize ?? stem.outputSize
+        if let head = network.headUnit {
+            body(unit(head, block: nil, held: 0))
+            channels = head.outChannels
         }
         body(LayerCost(
             part: "global_pool", block: nil, kind: .pool, inChannels: channels, outChannels: channels, kernel: size, stride: 1,
@@ -126,63 +126,39 @@ public enum CostModel {
 
     // MARK: - Rows
 
-    /// A dense convolution without bias, followed by an affine batch norm.
-    static func conv(_ part: String, block: (stage: Int, index: Int)? = nil, _ cin: Int, _ cout: Int, kernel: Int, stride: Int, _ inSize: Int, _ outSize: Int, held: Int = 0) -> LayerCost {
-        let outElements = cout * outSize * outSize
+    /// A convolution unit of the recipe (dense or depthwise, without bias, then an affine batch norm).
+    static func unit(_ unit: ConvUnitSpec, block: (stage: Int, index: Int)?, held: Int) -> LayerCost {
+        let (cin, cout, k) = (unit.inChannels, unit.outChannels, unit.kernel)
+        let outElements = cout * unit.outputSize * unit.outputSize
+        let depthwise = unit.kind == .depthwise
         return LayerCost(
-            part: part, block: block, kind: .conv, inChannels: cin, outChannels: cout, kernel: kernel, stride: stride,
-            inputSize: inSize, outputSize: outSize, params: cin * cout * kernel * kernel + 2 * cout,
-            macs: outElements * cin * kernel * kernel, normElements: outElements, poolElements: 0,
-            inputElements: cin * inSize * inSize, outputElements: outElements, heldElements: held)
-    }
-
-    /// A depthwise convolution without bias, followed by an affine batch norm.
-    static func depthwise(_ part: String, block: (stage: Int, index: Int)?, _ channels: Int, kernel: Int, stride: Int, _ inSize: Int, _ outSize: Int, held: Int) -> LayerCost {
-        let outElements = channels * outSize * outSize
-        return LayerCost(
-            part: part, block: block, kind: .depthwise, inChannels: channels, outChannels: channels, kernel: kernel, stride: stride,
-            inputSize: inSize, outputSize: outSize, params: channels * kernel * kernel + 2 * channels,
-            macs: outElements * kernel * kernel, normElements: outElements, poolElements: 0,
-            inputElements: channels * inSize * inSize, outputElements: outElements, heldElements: held)
+            part: unit.name, block: block, kind: depthwise ? .depthwise : .conv, inChannels: cin, outChannels: cout, kernel: k,
+            stride: unit.stride, inputSize: unit.inputSize, outputSize: unit.outputSize,
+            params: (depthwise ? cout * k * k : cin * cout * k * k) + 2 * cout,
+            macs: outElements * (depthwise ? k * k : cin * k * k), normElements: outElements, poolElements: 0,
+            inputElements: cin * unit.inputSize * unit.inputSize, outputElements: outElements, heldElements: held)
     }
 
     /// Squeeze-excite on a `channels` x `size` x `size` tensor, reducing to `reduced` channels.
-    static func squeezeExcite(_ part: String, block: (stage: Int, index: Int)?, _ channels: Int, reduced: Int, _ size: Int, held: Int) -> LayerCost {
-        let elements = channels * size * size
+    static func squeezeExcite(_ se: SqueezeExciteSpec, block: (stage: Int, index: Int)?, held: Int) -> LayerCost {
+        let elements = se.channels * se.size * se.size
         return LayerCost(
-            part: part, block: block, kind: .squeezeExcite, inChannels: channels, outChannels: channels, kernel: 1, stride: 1,
-            inputSize: size, outputSize: size, params: 2 * channels * reduced + reduced + channels,
-            macs: 2 * channels * reduced, normElements: 0, poolElements: 0,
+            part: "se", block: block, kind: .squeezeExcite, inChannels: se.channels, outChannels: se.channels, kernel: 1, stride: 1,
+            inputSize: se.size, outputSize: se.size, params: 2 * se.channels * se.reduced + se.reduced + se.channels,
+            macs: 2 * se.channels * se.reduced, normElements: 0, poolElements: 0,
             inputElements: elements, outputElements: elements, heldElements: held)
     }
 
+    /// The rows of a block's recipe.
     static func blockLayers(_ block: ResolvedBlock, _ body: (LayerCost) -> Void) {
         let position = (stage: block.stage, index: block.index)
-        let inSize = block.inputSize, outSize = block.outputSize
         // The block input stays alive until the residual add.
-        let held = block.hasResidual ? block.inChannels * inSize * inSize : 0
-        switch block.type {
-        case .ds:
-            body(depthwise("conv_dw", block: position, block.inChannels, kernel: block.kernel, stride: block.stride, inSize, outSize, held: held))
-            if block.seChannels > 0 {
-                body(squeezeExcite("se", block: position, block.inChannels, reduced: block.seChannels, outSize, held: held))
+        let held = block.hasResidual ? block.inChannels * block.inputSize * block.inputSize : 0
+        block.forEachPart { part in
+            switch part {
+            case .conv(let spec): body(unit(spec, block: position, held: held))
+            case .squeezeExcite(let spec): body(squeezeExcite(spec, block: position, held: held))
             }
-            body(conv("conv_pw", block: position, block.inChannels, block.outChannels, kernel: 1, stride: 1, outSize, outSize, held: held))
-        case .ir:
-            body(conv("conv_pw", block: position, block.inChannels, block.midChannels, kernel: 1, stride: 1, inSize, inSize, held: held))
-            body(depthwise("conv_dw", block: position, block.midChannels, kernel: block.kernel, stride: block.stride, inSize, outSize, held: held))
-            if block.seChannels > 0 {
-                body(squeezeExcite("se", block: position, block.midChannels, reduced: block.seChannels, outSize, held: held))
-            }
-            body(conv("conv_pwl", block: position, block.midChannels, block.outChannels, kernel: 1, stride: 1, outSize, outSize, held: held))
-        case .er:
-            body(conv("conv_exp", block: position, block.inChannels, block.midChannels, kernel: block.kernel, stride: block.stride, inSize, outSize, held: held))
-            if block.seChannels > 0 {
-                body(squeezeExcite("se", block: position, block.midChannels, reduced: block.seChannels, outSize, held: held))
-            }
-            body(conv("conv_pwl", block: position, block.midChannels, block.outChannels, kernel: 1, stride: 1, outSize, outSize, held: held))
-        case .cn:
-            body(conv("conv", block: position, block.inChannels, block.outChannels, kernel: block.kernel, stride: block.stride, inSize, outSize, held: held))
         }
     }
 }

@@ -15,33 +15,25 @@ public final class Block {
 
     private var input: Tensor?, sum: Tensor?, keep: [Float] = [], dInput: Tensor?
 
+    /// Builds the units of the block's recipe (`ResolvedBlock.forEachPart`), in its order and with its names.
     init(_ block: ResolvedBlock, eps: Float, momentum: Float) {
         spec = block
-        let act = block.activation
-        func unit(_ kind: ConvUnit.Kind, _ cin: Int, _ cout: Int, k: Int, s: Int, activation: Activation?) -> ConvUnit {
-            ConvUnit(kind, inChannels: cin, outChannels: cout, kernel: k, stride: s, dilation: block.dilation,
-                     activation: activation, eps: eps, momentum: momentum)
+        var units: [(name: String, norm: String, unit: ConvUnit)] = []
+        var se: SqueezeExcite?
+        var seBefore = 0
+        block.forEachPart { part in
+            switch part {
+            case .conv(let unit):
+                units.append((unit.name, unit.norm, ConvUnit(unit, eps: eps, momentum: momentum)))
+            case .squeezeExcite(let spec):
+                se = SqueezeExcite(channels: spec.channels, reduced: spec.reduced, activation: spec.activation)
+                seBefore = units.count
+            }
         }
-        switch block.type {
-        case .ds:
-            units = [("conv_dw", "bn1", unit(.depthwise, block.inChannels, block.inChannels, k: block.kernel, s: block.stride, activation: act)),
-                     ("conv_pw", "bn2", unit(.dense, block.inChannels, block.outChannels, k: 1, s: 1, activation: nil))]
-            seBefore = 1
-        case .ir:
-            units = [("conv_pw", "bn1", unit(.dense, block.inChannels, block.midChannels, k: 1, s: 1, activation: act)),
-                     ("conv_dw", "bn2", unit(.depthwise, block.midChannels, block.midChannels, k: block.kernel, s: block.stride, activation: act)),
-                     ("conv_pwl", "bn3", unit(.dense, block.midChannels, block.outChannels, k: 1, s: 1, activation: nil))]
-            seBefore = 2
-        case .er:
-            units = [("conv_exp", "bn1", unit(.dense, block.inChannels, block.midChannels, k: block.kernel, s: block.stride, activation: act)),
-                     ("conv_pwl", "bn2", unit(.dense, block.midChannels, block.outChannels, k: 1, s: 1, activation: nil))]
-            seBefore = 1
-        case .cn:
-            units = [("conv", "bn1", unit(.dense, block.inChannels, block.outChannels, k: block.kernel, s: block.stride, activation: act))]
-            seBefore = 1
-        }
-        let seChannels = block.type == .ds ? block.inChannels : block.midChannels
-        se = block.seChannels > 0 ? SqueezeExcite(channels: seChannels, reduced: block.seChannels, activation: act) : nil
+        precondition(se == nil || seBefore < units.count, "squeeze-excite comes before a block's last unit")
+        self.units = units
+        self.se = se
+        self.seBefore = seBefore
     }
 
     func forward(_ x: Tensor, training: Bool, random: RandomGenerator?, profiler: LayerProfiler? = nil) -> Tensor {

@@ -31,14 +31,9 @@ public final class EfficientNetModel {
     public init(_ network: Network, options: ModelOptions = ModelOptions()) {
         self.network = network
         let eps = options.batchNormEps, momentum = options.batchNormMomentum
-        stem = ConvUnit(.dense, inChannels: 3, outChannels: network.stemChannels, kernel: 3, stride: 2, dilation: 1,
-                        activation: network.activation, eps: eps, momentum: momentum)
+        stem = ConvUnit(network.stemUnit, eps: eps, momentum: momentum)
         blocks = network.stages.map { stage in stage.map { Block($0, eps: eps, momentum: momentum) } }
-        let last = network.stages.last?.last?.outChannels ?? network.stemChannels
-        head = network.headChannels > 0
-            ? ConvUnit(.dense, inChannels: last, outChannels: network.headChannels, kernel: 1, stride: 1, dilation: 1,
-                       activation: network.activation, eps: eps, momentum: momentum)
-            : nil
+        head = network.headUnit.map { ConvUnit($0, eps: eps, momentum: momentum) }
         classifierWeight = Parameter(shape: [network.classes, network.featureChannels], decays: true)
         classifierBias = Parameter(shape: [network.classes], decays: false)
         dropout = options.dropout ?? Float(network.spec.dropout)
@@ -147,67 +142,61 @@ public final class EfficientNetModel {
 
     // MARK: - Names (timm's state dict)
 
-    /// Learnable tensors in timm's state-dict order, with timm's names.
-    public func namedParameters() -> [(String, Parameter)] {
-        var result: [(String, Parameter)] = [("conv_stem.weight", stem.weight), ("bn1.weight", stem.norm.weight), ("bn1.bias", stem.norm.bias)]
-        for (stageIndex, stage) in blocks.enumerated() {
-            for (blockIndex, block) in stage.enumerated() {
-                let prefix = "blocks.\(stageIndex).\(blockIndex)."
+    /// Every convolution unit in forward order with its timm module names: the convolution's and its batch
+    /// norm's full paths (`blocks.1.0.conv_dw`, `blocks.1.0.bn2`), and the block's squeeze-excite, which comes
+    /// before the unit it is given with (its path `blocks.1.0.se`).
+    func forEachNamedUnit(_ body: (_ conv: String, _ norm: String, _ unit: ConvUnit, _ se: (path: String, module: SqueezeExcite)?) -> Void) {
+        let stemSpec = network.stemUnit
+        body(stemSpec.name, stemSpec.norm, stem, nil)
+        for stage in blocks {
+            for block in stage {
+                let prefix = block.spec.name + "."
                 for (position, part) in block.units.enumerated() {
-                    if position == block.seBefore, let se = block.se { result += seParameters(prefix, se) }
-                    result.append((prefix + part.name + ".weight", part.unit.weight))
-                    result.append((prefix + part.norm + ".weight", part.unit.norm.weight))
-                    result.append((prefix + part.norm + ".bias", part.unit.norm.bias))
+                    let se = position == block.seBefore ? block.se.map { (prefix + "se", $0) } : nil
+                    body(prefix + part.name, prefix + part.norm, part.unit, se)
                 }
             }
         }
-        if let head {
-            result += [("conv_head.weight", head.weight), ("bn2.weight", head.norm.weight), ("bn2.bias", head.norm.bias)]
+        if let head, let headSpec = network.headUnit { body(headSpec.name, headSpec.norm, head, nil) }
+    }
+
+    /// Learnable tensors in timm's state-dict order, with timm's names.
+    public func namedParameters() -> [(String, Parameter)] {
+        var result: [(String, Parameter)] = []
+        forEachNamedUnit { conv, norm, unit, se in
+            if let (path, module) = se {
+                result += [(path + ".conv_reduce.weight", module.reduceWeight), (path + ".conv_reduce.bias", module.reduceBias),
+                           (path + ".conv_expand.weight", module.expandWeight), (path + ".conv_expand.bias", module.expandBias)]
+            }
+            result += [(conv + ".weight", unit.weight), (norm + ".weight", unit.norm.weight), (norm + ".bias", unit.norm.bias)]
         }
         result += [("classifier.weight", classifierWeight), ("classifier.bias", classifierBias)]
         return result
     }
 
-    /// Batch norms by their timm prefix (`bn1`, `blocks.0.0.bn1`, ...).
+    /// Batch norms by their timm path (`bn1`, `blocks.0.0.bn1`, ...).
     public func namedNorms() -> [(String, BatchNorm)] {
-        var result: [(String, BatchNorm)] = [("bn1", stem.norm)]
-        for (stageIndex, stage) in blocks.enumerated() {
-            for (blockIndex, block) in stage.enumerated() {
-                for part in block.units { result.append(("blocks.\(stageIndex).\(blockIndex).\(part.norm)", part.unit.norm)) }
-            }
-        }
-        if let head { result.append(("bn2", head.norm)) }
+        var result: [(String, BatchNorm)] = []
+        forEachNamedUnit { _, norm, unit, _ in result.append((norm, unit.norm)) }
         return result
     }
 
     /// Convolution units by their weight's name.
     public var convUnits: [String: ConvUnit] {
-        var result: [String: ConvUnit] = ["conv_stem.weight": stem]
-        for (stageIndex, stage) in blocks.enumerated() {
-            for (blockIndex, block) in stage.enumerated() {
-                for part in block.units { result["blocks.\(stageIndex).\(blockIndex).\(part.name).weight"] = part.unit }
-            }
-        }
-        if let head { result["conv_head.weight"] = head }
+        var result: [String: ConvUnit] = [:]
+        forEachNamedUnit { conv, _, unit, _ in result[conv + ".weight"] = unit }
         return result
     }
 
     /// Squeeze-excite weights by name, with their convolutions' fan-out (out channels, 1x1).
     private var seFanOut: [String: Int] {
         var result: [String: Int] = [:]
-        for (stageIndex, stage) in blocks.enumerated() {
-            for (blockIndex, block) in stage.enumerated() {
-                guard let se = block.se else { continue }
-                result["blocks.\(stageIndex).\(blockIndex).se.conv_reduce.weight"] = se.reduced
-                result["blocks.\(stageIndex).\(blockIndex).se.conv_expand.weight"] = se.channels
-            }
+        forEachNamedUnit { _, _, _, se in
+            guard let (path, module) = se else { return }
+            result[path + ".conv_reduce.weight"] = module.reduced
+            result[path + ".conv_expand.weight"] = module.channels
         }
         return result
-    }
-
-    private func seParameters(_ prefix: String, _ se: SqueezeExcite) -> [(String, Parameter)] {
-        [(prefix + "se.conv_reduce.weight", se.reduceWeight), (prefix + "se.conv_reduce.bias", se.reduceBias),
-         (prefix + "se.conv_expand.weight", se.expandWeight), (prefix + "se.conv_expand.bias", se.expandBias)]
     }
 }
 

@@ -63,6 +63,12 @@ public final class ConvUnit {
     /// the versions of the tensors they came from.
     private var packed: Tensor?, packedVersion: [Int] = []
 
+    /// The unit a recipe describes (`ResolvedBlock.forEachPart`, `Network.stemUnit`, `Network.headUnit`).
+    public convenience init(_ spec: ConvUnitSpec, eps: Float, momentum: Float) {
+        self.init(spec.kind == .depthwise ? .depthwise : .dense, inChannels: spec.inChannels, outChannels: spec.outChannels, kernel: spec.kernel,
+                  stride: spec.stride, dilation: spec.dilation, activation: spec.activation, eps: eps, momentum: momentum)
+    }
+
     public init(_ kind: Kind, inChannels: Int, outChannels: Int, kernel: Int, stride: Int, dilation: Int, activation: Activation?, eps: Float, momentum: Float) {
         precondition(kind == .dense || inChannels == outChannels, "a depthwise convolution keeps its channel count")
         self.kind = kind

@@ -1,0 +1,107 @@
+/// The recipe of a block: its parts in forward order, with timm's module names. The cost model counts these
+/// parts, the engine builds them, and checkpoints name their tensors after them: one definition for all three.
+
+/// A convolution without bias followed by its batch norm (and the activation, if any), as timm names them.
+public struct ConvUnitSpec: Hashable, Sendable {
+    public enum Kind: Hashable, Sendable {
+        /// A dense kxk (or 1x1) convolution over all input channels.
+        case dense
+        /// A depthwise kxk convolution: one filter per channel (in == out).
+        case depthwise
+    }
+
+    /// The convolution's module name (`conv_pw`, `conv_dw`, `conv_pwl`, `conv_exp`, `conv`, `conv_stem`, `conv_head`).
+    public var name: String
+    /// Its batch norm's module name (`bn1`, `bn2`, `bn3`).
+    public var norm: String
+    public var kind: Kind
+    public var inChannels: Int
+    public var outChannels: Int
+    public var kernel: Int
+    public var stride: Int
+    public var dilation: Int
+    /// nil for the linear projection at the end of a block.
+    public var activation: Activation?
+    /// Input and output height (= width), in pixels.
+    public var inputSize: Int
+    public var outputSize: Int
+}
+
+/// Squeeze-excite (`se`): global average pool, 1x1 `conv_reduce` (with bias), activation, 1x1 `conv_expand`
+/// (with bias), sigmoid, scale.
+public struct SqueezeExciteSpec: Hashable, Sendable {
+    /// Channels of the tensor it scales.
+    public var channels: Int
+    public var reduced: Int
+    public var activation: Activation
+    /// Height (= width) of the tensor it scales.
+    public var size: Int
+}
+
+/// One part of a block.
+public enum BlockPart: Hashable, Sendable {
+    case conv(ConvUnitSpec)
+    case squeezeExcite(SqueezeExciteSpec)
+}
+
+extension ResolvedBlock {
+    /// Calls `body` with the block's parts in forward order (without collecting them: the cost model runs this
+    /// for every block of every candidate).
+    ///
+    /// - `ds`: `conv_dw`/`bn1` (act) -> [`se`] -> `conv_pw`/`bn2`
+    /// - `ir`: `conv_pw`/`bn1` (act) -> `conv_dw`/`bn2` (act) -> [`se`] -> `conv_pwl`/`bn3`
+    /// - `er`: `conv_exp`/`bn1` (act) -> [`se`] -> `conv_pwl`/`bn2`
+    /// - `cn`: `conv`/`bn1` (act)
+    public func forEachPart(_ body: (BlockPart) -> Void) {
+        func unit(_ name: String, _ norm: String, _ kind: ConvUnitSpec.Kind, _ cin: Int, _ cout: Int, kernel: Int, stride: Int,
+                  activation: Activation?, _ inSize: Int, _ outSize: Int) -> BlockPart {
+            .conv(ConvUnitSpec(name: name, norm: norm, kind: kind, inChannels: cin, outChannels: cout, kernel: kernel, stride: stride,
+                               dilation: dilation, activation: activation, inputSize: inSize, outputSize: outSize))
+        }
+        let se: BlockPart? = seChannels > 0
+            ? .squeezeExcite(SqueezeExciteSpec(channels: type == .ds ? inChannels : midChannels, reduced: seChannels, activation: activation, size: outputSize))
+            : nil
+        switch type {
+        case .ds:
+            body(unit("conv_dw", "bn1", .depthwise, inChannels, inChannels, kernel: kernel, stride: stride, activation: activation, inputSize, outputSize))
+            if let se { body(se) }
+            body(unit("conv_pw", "bn2", .dense, inChannels, outChannels, kernel: 1, stride: 1, activation: nil, outputSize, outputSize))
+        case .ir:
+            body(unit("conv_pw", "bn1", .dense, inChannels, midChannels, kernel: 1, stride: 1, activation: activation, inputSize, inputSize))
+            body(unit("conv_dw", "bn2", .depthwise, midChannels, midChannels, kernel: kernel, stride: stride, activation: activation, inputSize, outputSize))
+            if let se { body(se) }
+            body(unit("conv_pwl", "bn3", .dense, midChannels, outChannels, kernel: 1, stride: 1, activation: nil, outputSize, outputSize))
+        case .er:
+            body(unit("conv_exp", "bn1", .dense, inChannels, midChannels, kernel: kernel, stride: stride, activation: activation, inputSize, outputSize))
+            if let se { body(se) }
+            body(unit("conv_pwl", "bn2", .dense, midChannels, outChannels, kernel: 1, stride: 1, activation: nil, outputSize, outputSize))
+        case .cn:
+            body(unit("conv", "bn1", .dense, inChannels, outChannels, kernel: kernel, stride: stride, activation: activation, inputSize, outputSize))
+        }
+    }
+
+    /// The block's parts in forward order.
+    public var parts: [BlockPart] {
+        var result: [BlockPart] = []
+        result.reserveCapacity(4)
+        forEachPart { result.append($0) }
+        return result
+    }
+}
+
+extension Network {
+    /// The stem: `conv_stem` 3x3 stride 2 (3 -> stem) with `bn1` and the activation.
+    public var stemUnit: ConvUnitSpec {
+        ConvUnitSpec(name: "conv_stem", norm: "bn1", kind: .dense, inChannels: 3, outChannels: stemChannels, kernel: 3, stride: 2, dilation: 1,
+                     activation: activation, inputSize: resolution, outputSize: Network.convOutput(resolution, stride: 2))
+    }
+
+    /// The head: `conv_head` 1x1 (last block -> head) with `bn2` and the activation; nil when head is 0.
+    public var headUnit: ConvUnitSpec? {
+        guard headChannels > 0 else { return nil }
+        let last = stages.last?.last
+        let size = last?.outputSize ?? Network.convOutput(resolution, stride: 2)
+        return ConvUnitSpec(name: "conv_head", norm: "bn2", kind: .dense, inChannels: last?.outChannels ?? stemChannels,
+                            outChannels: headChannels, kernel: 1, stride: 1, dilation: 1, activation: activation, inputSize: size, outputSize: size)
+    }
+}

@@ -25,6 +25,22 @@ public struct ConvUnitSpec: Hashable, Sendable {
     /// Input and output height (= width), in pixels.
     public var inputSize: Int
     public var outputSize: Int
+
+    @inlinable
+    public init(name: String, norm: String, kind: Kind, inChannels: Int, outChannels: Int, kernel: Int, stride: Int, dilation: Int,
+                activation: Activation?, inputSize: Int, outputSize: Int) {
+        self.name = name
+        self.norm = norm
+        self.kind = kind
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernel = kernel
+        self.stride = stride
+        self.dilation = dilation
+        self.activation = activation
+        self.inputSize = inputSize
+        self.outputSize = outputSize
+    }
 }
 
 /// Squeeze-excite (`se`): global average pool, 1x1 `conv_reduce` (with bias), activation, 1x1 `conv_expand`
@@ -36,6 +52,14 @@ public struct SqueezeExciteSpec: Hashable, Sendable {
     public var activation: Activation
     /// Height (= width) of the tensor it scales.
     public var size: Int
+
+    @inlinable
+    public init(channels: Int, reduced: Int, activation: Activation, size: Int) {
+        self.channels = channels
+        self.reduced = reduced
+        self.activation = activation
+        self.size = size
+    }
 }
 
 /// One part of a block.
@@ -52,6 +76,7 @@ extension ResolvedBlock {
     /// - `ir`: `conv_pw`/`bn1` (act) -> `conv_dw`/`bn2` (act) -> [`se`] -> `conv_pwl`/`bn3`
     /// - `er`: `conv_exp`/`bn1` (act) -> [`se`] -> `conv_pwl`/`bn2`
     /// - `cn`: `conv`/`bn1` (act)
+    @inlinable
     public func forEachPart(_ body: (BlockPart) -> Void) {
         func unit(_ name: String, _ norm: String, _ kind: ConvUnitSpec.Kind, _ cin: Int, _ cout: Int, kernel: Int, stride: Int,
                   activation: Activation?, _ inSize: Int, _ outSize: Int) -> BlockPart {

@@ -49,7 +49,8 @@ final class TimmGoldenTests: XCTestCase {
             spec = try NetworkSpec(arch: testCase.arch!)
             spec.stem = testCase.stem!
             spec.head = testCase.head!
-            spec.activation = Activation(rawValue: testCase.activation!)!
+            let name = try XCTUnwrap(testCase.activation, "an arch-string case names its activation")
+            spec.activation = try XCTUnwrap(Activation(rawValue: name), "activation \(name)")
         }
         spec.width = testCase.width
         spec.depth = testCase.depth

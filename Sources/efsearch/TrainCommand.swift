@@ -5,30 +5,6 @@ import Engine
 import Foundation
 import Training
 
-/// Dataset flags shared by `train` and `eval`.
-struct DatasetOptions: ParsableArguments {
-    @Option(help: "synthetic (built in), synthetic:N, cifar10:DIR, cifar100:DIR or mnist:DIR (also Fashion-MNIST).")
-    var dataset: String = "synthetic"
-    @Option(help: "Train on this many images (class-balanced, deterministic).")
-    var subset: Int?
-    @Option(name: .customLong("subset-fraction"), help: "Train on this fraction of the images (class-balanced, deterministic).")
-    var subsetFraction: Double?
-    @Option(name: .customLong("validation-fraction"), help: "Share of the training files held out for validation.")
-    var validationFraction: Double = 0.1
-
-    func validate() throws {
-        if !(validationFraction >= 0 && validationFraction < 1) { throw ValidationError("--validation-fraction \(validationFraction) must be in [0, 1)") }
-    }
-
-    func load() throws -> Dataset {
-        var spec = try DatasetSpec(parsing: dataset)
-        spec.subset = subset
-        spec.subsetFraction = subsetFraction
-        spec.validationFraction = validationFraction
-        return try spec.load()
-    }
-}
-
 extension Efsearch {
     /// `efsearch train`: short training on a proxy dataset.
     struct Train: ParsableCommand {
@@ -44,11 +20,11 @@ extension Efsearch {
         @Option(help: "Epochs.") var epochs: Int = 5
         @Option(help: "A step budget instead of epochs.") var steps: Int?
         @Option(help: "Batch size.") var batch: Int = 64
-        @Option(help: "sgd (Nesterov momentum), rmsprop (TF style) or adamw.") var optimizer: String = "sgd"
+        @Option(help: "sgd (Nesterov momentum), rmsprop (TF style) or adamw.") var optimizer: OptimizerKind = .sgd
         @Option(help: "Peak learning rate.") var lr: Float = 0.05
         @Option(help: "Momentum (sgd, rmsprop).") var momentum: Float = 0.9
         @Option(name: .customLong("weight-decay"), help: "Weight decay on conv and linear weights.") var weightDecay: Float = 5e-5
-        @Option(help: "cosine, exponential (0.97 every 2.4 epochs) or constant.") var schedule: String = "cosine"
+        @Option(help: "cosine, exponential (0.97 every 2.4 epochs) or constant.") var schedule: LearningRateSchedule = .cosine
         @Option(name: .customLong("warmup-epochs"), help: "Linear warm-up, in epochs.") var warmupEpochs: Double = 0
         @Option(name: .customLong("label-smoothing"), help: "Label smoothing.") var labelSmoothing: Float = 0.1
         @Option(help: "Dropout before the classifier (default: the network's).") var dropout: Float?
@@ -68,8 +44,6 @@ extension Efsearch {
             if let steps, steps < 1 { throw ValidationError("--steps \(steps) must be at least 1") }
             if batch < 1 { throw ValidationError("--batch \(batch) must be at least 1") }
             if !(lr > 0 && lr.isFinite) { throw ValidationError("--lr \(lr) must be a number greater than 0") }
-            if OptimizerKind(rawValue: optimizer) == nil { throw ValidationError("--optimizer \(optimizer): expected sgd, rmsprop or adamw") }
-            if LearningRateSchedule(rawValue: schedule) == nil { throw ValidationError("--schedule \(schedule): expected cosine, exponential or constant") }
             if !(labelSmoothing >= 0 && labelSmoothing < 1) { throw ValidationError("--label-smoothing \(labelSmoothing) must be in [0, 1)") }
             if let dropout, !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout \(dropout) must be in [0, 1)") }
             if !(dropPath >= 0 && dropPath < 1) { throw ValidationError("--drop-path \(dropPath) must be in [0, 1)") }
@@ -92,11 +66,11 @@ extension Efsearch {
             config.epochs = epochs
             config.steps = steps
             config.batch = batch
-            config.optimizer = OptimizerKind(rawValue: optimizer)!
+            config.optimizer = optimizer
             config.learningRate = lr
             config.momentum = momentum
             config.weightDecay = weightDecay
-            config.schedule = LearningRateSchedule(rawValue: schedule)!
+            config.schedule = schedule
             config.warmupEpochs = warmupEpochs
             config.labelSmoothing = labelSmoothing
             config.dropout = dropout
@@ -120,7 +94,9 @@ extension Efsearch {
                 model.initialize(seed: seed)
             }
             let trainer = Trainer(model: model, spec: spec, dataset: dataset, config: config)
-            if let resume { try OptimizerState.load(trainer.optimizer, parameters: trainer.parameters, from: resume) }
+            if let resume, try !OptimizerState.load(trainer.optimizer, parameters: trainer.parameters, beside: resume) {
+                Console.note("note: no optimizer state beside \(resume); momentum starts from zero")
+            }
             let summary = CostModel.summary(of: model.network)
             if !json {
                 Console.note("training \(network.displayName) (\(Format.engineering(Double(summary.params))) params, \(Format.engineering(Double(summary.macs))) MACs at \(spec.resolution) px) on \(dataset.name): \(dataset.train.count) train / \(dataset.validation.count) val / \(dataset.test.count) test images, \(trainer.totalEpochs) epochs of \(trainer.stepsPerEpoch) steps")
@@ -185,102 +161,7 @@ extension Efsearch {
             print("\(outcome.status.rawValue): \(outcome.epochs) epochs, \(outcome.steps) steps in \(Format.fixed(outcome.trainSeconds, 1)) s of training, \(Format.fixed(outcome.imagesPerSecond, 0)) images/s")
         }
     }
-
-    /// `efsearch eval`: accuracy of a checkpoint on a dataset split.
-    struct Eval: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Evaluate a checkpoint on a dataset's validation or test split.")
-
-        @Option(help: "The checkpoint (.safetensors).") var checkpoint: String
-        @OptionGroup var data: DatasetOptions
-        @Option(help: "val or test.") var split: String = "test"
-        @Option(help: "Resolution (default: the checkpoint's).") var resolution: Int?
-        @Option(help: "Threads (default: all cores).") var threads: Int?
-        @Flag(help: "Print one JSON object.") var json = false
-
-        func validate() throws {
-            if split != "val" && split != "test" { throw ValidationError("--split \(split): expected val or test") }
-        }
-
-        func run() throws {
-            if let threads { Parallel.setThreads(threads) }
-            let dataset = try data.load()
-            let (model, spec, _) = try Checkpoint.load(URL(fileURLWithPath: checkpoint))
-            guard spec.classes == dataset.classes else {
-                throw CheckpointError(file: checkpoint, message: "the network has \(spec.classes) classes but \(dataset.name) has \(dataset.classes)")
-            }
-            let set = split == "val" ? dataset.validation : dataset.test
-            let result = Trainer.evaluate(model, set, batches: BatchMaker(dataset: dataset), resolution: resolution ?? spec.resolution, batchSize: 200)
-            if json {
-                var out = JSONObjectWriter()
-                out.add("split", split)
-                out.add("accuracy", result.accuracy)
-                out.add("top5", result.top5)
-                out.add("loss", result.loss)
-                out.add("count", result.count)
-                print(out.finished())
-            } else {
-                print("\(split): accuracy \(Format.fixed(100 * result.accuracy, 2))%  top-5 \(Format.fixed(100 * result.top5, 2))%  loss \(Format.fixed(result.loss, 4))  (\(result.count) images)")
-            }
-        }
-    }
 }
 
-/// The optimizer's state in a safetensors file beside the checkpoint (`CKPT.optimizer.safetensors`), so that
-/// the checkpoint itself stays a plain timm state dict.
-enum OptimizerState {
-    static func path(beside checkpoint: String) -> String { checkpoint + ".optimizer.safetensors" }
-
-    static func save(_ optimizer: Optimizer, beside checkpoint: String) throws {
-        let tensors = optimizer.state.enumerated().map { index, tensor in
-            ("state.\(index)", Safetensors.Entry(shape: tensor.shape, floats: tensor.data, count: tensor.count))
-        }
-        try Safetensors.write(tensors, metadata: ["tensors": "\(tensors.count)"], to: URL(fileURLWithPath: path(beside: checkpoint)))
-    }
-
-    static func load(_ optimizer: Optimizer, parameters: [Parameter], from checkpoint: String) throws {
-        let file = path(beside: checkpoint)
-        guard FileManager.default.fileExists(atPath: file) else {
-            Console.note("note: no optimizer state beside \(checkpoint); momentum starts from zero")
-            return
-        }
-        let (tensors, metadata) = try Safetensors.read(URL(fileURLWithPath: file))
-        let count = Int(metadata["tensors"] ?? "") ?? tensors.count
-        let state: [Tensor] = try (0..<count).map { index in
-            guard let entry = tensors["state.\(index)"] else { throw CheckpointError(file: file, message: "missing tensor state.\(index)") }
-            return Tensor(shape: entry.shape, values: entry.floats)
-        }
-        do { try optimizer.restore(state, parameters: parameters) } catch {
-            throw CheckpointError(file: file, message: "\(error)")
-        }
-    }
-}
-
-/// Progress on standard error: a bar redrawn in place on a terminal, one line per epoch otherwise.
-final class ProgressPrinter: TrainingListener {
-    let isTerminal = isatty(2) != 0
-    private var lastDraw: UInt64 = 0
-
-    func step(epoch: Int, epochs: Int, step: Int, stepsPerEpoch: Int, loss: Double, imagesPerSecond: Double, secondsLeft: Double) {
-        guard isTerminal else { return }
-        let now = DispatchTime.now().uptimeNanoseconds
-        guard now - lastDraw > 100_000_000 || step == stepsPerEpoch else { return }
-        lastDraw = now
-        let width = 24
-        let filled = width * step / max(1, stepsPerEpoch)
-        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        let line = "\repoch \(epoch + 1)/\(epochs) [\(bar)] \(step)/\(stepsPerEpoch)  loss \(Format.fixed(loss, 4))  \(Format.fixed(imagesPerSecond, 0)) img/s  ETA \(Self.clock(secondsLeft)) "
-        FileHandle.standardError.write(Data(line.utf8))
-    }
-
-    func epochFinished(_ report: EpochReport) {
-        let line = "epoch \(report.epoch): loss \(Format.fixed(report.trainLoss, 4))  val accuracy \(Format.fixed(100 * report.validation.accuracy, 2))%  val loss \(Format.fixed(report.validation.loss, 4))  \(report.resolution) px  lr \(Format.fixed(Double(report.learningRate), 5))  \(Format.fixed(report.imagesPerSecond, 0)) img/s"
-        FileHandle.standardError.write(Data(((isTerminal ? "\r\u{1B}[K" : "") + line + "\n").utf8))
-    }
-
-    func finish() {}
-
-    static func clock(_ seconds: Double) -> String {
-        let total = Int(seconds.isFinite ? seconds : 0)
-        return String(format: "%d:%02d", total / 60, total % 60)
-    }
-}
+extension OptimizerKind: ExpressibleByArgument {}
+extension LearningRateSchedule: ExpressibleByArgument {}

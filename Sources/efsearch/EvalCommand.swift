@@ -1,0 +1,46 @@
+import Architecture
+import ArgumentParser
+import Cost
+import Engine
+import Foundation
+import Training
+
+extension Efsearch {
+    /// `efsearch eval`: accuracy of a checkpoint on a dataset split.
+    struct Eval: ParsableCommand {
+        /// The held-out part of the dataset to score.
+        enum Split: String, CaseIterable, ExpressibleByArgument { case val, test }
+
+        static let configuration = CommandConfiguration(abstract: "Evaluate a checkpoint on a dataset's validation or test split.")
+
+        @Option(help: "The checkpoint (.safetensors).") var checkpoint: String
+        @OptionGroup var data: DatasetOptions
+        @Option(help: "val or test.") var split: Split = .test
+        @Option(help: "Resolution (default: the checkpoint's).") var resolution: Int?
+        @Option(help: "Threads (default: all cores).") var threads: Int?
+        @Flag(help: "Print one JSON object.") var json = false
+
+        func run() throws {
+            if let threads { Parallel.setThreads(threads) }
+            let dataset = try data.load()
+            let (model, spec, _) = try Checkpoint.load(URL(fileURLWithPath: checkpoint))
+            guard spec.classes == dataset.classes else {
+                throw CheckpointError(file: checkpoint, message: "the network has \(spec.classes) classes but \(dataset.name) has \(dataset.classes)")
+            }
+            let set = split == .val ? dataset.validation : dataset.test
+            let result = Trainer.evaluate(model, set, batches: BatchMaker(dataset: dataset), resolution: resolution ?? spec.resolution, batchSize: 200)
+            if json {
+                var out = JSONObjectWriter()
+                out.add("split", split.rawValue)
+                out.add("accuracy", result.accuracy)
+                out.add("top5", result.top5)
+                out.add("loss", result.loss)
+                out.add("count", result.count)
+                print(out.finished())
+            } else {
+                print("\(split.rawValue): accuracy \(Format.fixed(100 * result.accuracy, 2))%  top-5 \(Format.fixed(100 * result.top5, 2))%  loss \(Format.fixed(result.loss, 4))  (\(result.count) images)")
+            }
+        }
+    }
+}
+

@@ -6,21 +6,26 @@ import Foundation
 public enum OptimizerState {
     public static func path(beside checkpoint: String) -> String { checkpoint + ".optimizer.safetensors" }
 
-    /// Writes the state beside `checkpoint` (to a temporary name, then renamed).
-    public static func save(_ optimizer: Optimizer, beside checkpoint: String) throws {
+    /// Writes the state after `epoch` epochs beside `checkpoint` (to a temporary name, then renamed).
+    public static func save(_ optimizer: Optimizer, beside checkpoint: String, epoch: Int) throws {
         let tensors = optimizer.state.enumerated().map { index, tensor in
             ("state.\(index)", Safetensors.Entry(shape: tensor.shape, floats: tensor.data, count: tensor.count))
         }
-        try Safetensors.write(tensors, metadata: ["tensors": "\(tensors.count)"], to: URL(fileURLWithPath: path(beside: checkpoint)))
+        try Safetensors.write(tensors, metadata: ["tensors": "\(tensors.count)", "epoch": "\(epoch)"],
+                              to: URL(fileURLWithPath: path(beside: checkpoint)))
     }
 
-    /// Restores the state saved beside `checkpoint`; false when there is no such file (the optimizer keeps its
-    /// fresh state). A file that does not fit the optimizer is an error naming it.
+    /// Restores the state saved beside `checkpoint` after `epoch` epochs; false when there is no such file (the
+    /// optimizer keeps its fresh state). A file that does not fit the optimizer, or was saved after another epoch
+    /// (a run stopped between writing the two files), is an error naming it.
     @discardableResult
-    public static func load(_ optimizer: Optimizer, parameters: [Parameter], beside checkpoint: String) throws -> Bool {
+    public static func load(_ optimizer: Optimizer, parameters: [Parameter], beside checkpoint: String, epoch: Int) throws -> Bool {
         let file = path(beside: checkpoint)
         guard FileManager.default.fileExists(atPath: file) else { return false }
         let (tensors, metadata) = try Safetensors.read(URL(fileURLWithPath: file))
+        guard metadata["epoch"] == "\(epoch)" else {
+            throw CheckpointError(file: file, message: "saved after epoch \(metadata["epoch"] ?? "(not recorded)") but \(checkpoint) after epoch \(epoch); the two belong to different points of the run")
+        }
         guard let count = Int(metadata["tensors"] ?? ""), count == tensors.count else {
             throw CheckpointError(file: file, message: "its metadata says \(metadata["tensors"] ?? "nothing") tensors but it holds \(tensors.count)")
         }

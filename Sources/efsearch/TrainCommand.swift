@@ -94,7 +94,7 @@ extension Efsearch {
                 model.initialize(seed: seed)
             }
             let trainer = Trainer(model: model, spec: spec, dataset: dataset, config: config)
-            if let resume, try !OptimizerState.load(trainer.optimizer, parameters: trainer.parameters, beside: resume) {
+            if let resume, try !OptimizerState.load(trainer.optimizer, parameters: trainer.parameters, beside: resume, epoch: startEpoch) {
                 Console.note("note: no optimizer state beside \(resume); momentum starts from zero")
             }
             let summary = CostModel.summary(of: model.network)
@@ -117,7 +117,7 @@ extension Efsearch {
         func save(_ model: EfficientNetModel, spec: NetworkSpec, to path: String, epoch: Int, optimizer: Optimizer, parameters: [Parameter]) throws {
             try Checkpoint.save(model, spec: spec, to: URL(fileURLWithPath: path),
                                 extraMetadata: ["epoch": "\(epoch)", "seed": "\(seed)", "dataset": data.dataset])
-            if saveEveryEpoch { try OptimizerState.save(optimizer, beside: path) }
+            if saveEveryEpoch { try OptimizerState.save(optimizer, beside: path, epoch: epoch) }
         }
 
         func report(_ outcome: TrainingOutcome, spec: NetworkSpec, summary: CostSummary) {

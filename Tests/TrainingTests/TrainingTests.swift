@@ -190,12 +190,13 @@ final class DatasetTests: XCTestCase {
 
 final class TrainerTests: XCTestCase {
     /// A tiny network on 128 synthetic images, with progressive resizing and drop-path on.
-    func tinyTrainer(epochs: Int, lr: Float, seed: UInt64, model existing: EfficientNetModel? = nil) throws -> Trainer {
+    func tinyTrainer(epochs: Int, lr: Float, seed: UInt64, model existing: EfficientNetModel? = nil,
+                     arch: String = "ds_r1_k3_s1_c8_se0.25;ir_r1_k3_s2_e3_c16_se0.25;er_r1_k3_s2_e2_c24") throws -> Trainer {
         Parallel.setThreads(2)
         var data = try DatasetSpec(parsing: "synthetic:300")
         data.subset = 128
         let dataset = try data.load()
-        var spec = try NetworkSpec(arch: "ds_r1_k3_s1_c8_se0.25;ir_r1_k3_s2_e3_c16_se0.25;er_r1_k3_s2_e2_c24")
+        var spec = try NetworkSpec(arch: arch)
         spec.stem = 8; spec.head = 32; spec.classes = 10; spec.resolution = 24
         var config = TrainingConfig()
         config.epochs = epochs
@@ -204,11 +205,16 @@ final class TrainerTests: XCTestCase {
         config.resolution = 24
         config.progressiveStart = 16
         config.seed = seed
-        var options = ModelOptions()
-        options.dropPathRate = 0.1
-        let model = try existing ?? EfficientNetModel(spec.resolve(), options: options)
+        let model = try existing ?? EfficientNetModel(spec.resolve(), options: tinyOptions)
         if existing == nil { model.initialize(seed: seed) }
         return Trainer(model: model, spec: spec, dataset: dataset, config: config)
+    }
+
+    /// Drop-path on, as in the tiny runs.
+    var tinyOptions: ModelOptions {
+        var options = ModelOptions()
+        options.dropPathRate = 0.1
+        return options
     }
 
     func tinyRun(epochs: Int = 2, lr: Float = 0.05, seed: UInt64 = 3, startEpoch: Int = 0, model existing: EfficientNetModel? = nil,
@@ -249,6 +255,39 @@ final class TrainerTests: XCTestCase {
             _ = try trainer.run { epoch in if epoch == 1 { throw Stop() } }
         } catch is Stop {}
         return (trainer.model, trainer)
+    }
+
+    /// `train --save-every-epoch` then `train --resume FILE`: the checkpoint and the optimizer state go through
+    /// their files (as the command does) and the resumed run ends with the uninterrupted run's weights.
+    func testResumingFromFilesContinuesExactly() throws {
+        let (full, _, _) = try tinyRun(epochs: 2)
+        let (first, firstTrainer) = try tinyRunFirstEpoch()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-resume-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("tiny.safetensors").path
+        try Checkpoint.save(first, spec: firstTrainer.spec, to: URL(fileURLWithPath: path), extraMetadata: ["epoch": "1"])
+        try OptimizerState.save(firstTrainer.optimizer, beside: path, epoch: 1)
+
+        let (loaded, _, metadata) = try Checkpoint.load(URL(fileURLWithPath: path), expected: firstTrainer.spec, options: tinyOptions)
+        XCTAssertEqual(metadata["epoch"], "1")
+        let trainer = try tinyTrainer(epochs: 2, lr: 0.05, seed: 3, model: loaded)
+        XCTAssertTrue(try OptimizerState.load(trainer.optimizer, parameters: trainer.parameters, beside: path, epoch: 1))
+        XCTAssertTrue(trainer.optimizer.state.map(\.array) == firstTrainer.optimizer.state.map(\.array), "the optimizer state round-trips")
+        XCTAssertTrue(trainer.optimizer.state.contains { $0.array.contains { $0 != 0 } }, "momentum is not all zero after an epoch")
+        let outcome = trainer.run(startEpoch: 1)
+        XCTAssertEqual(outcome.steps, 8)
+        XCTAssertTrue(weights(full) == weights(trainer.model), "a run resumed from files ends with the same weights")
+
+        // A state saved after another epoch than the checkpoint is refused, naming the file.
+        XCTAssertThrowsError(try OptimizerState.load(trainer.optimizer, parameters: trainer.parameters, beside: path, epoch: 2)) { error in
+            XCTAssertTrue("\(error)".contains(OptimizerState.path(beside: path)) && "\(error)".contains("epoch 1"), "\(error)")
+        }
+        // No state file: false, and the optimizer is left alone.
+        XCTAssertFalse(try OptimizerState.load(trainer.optimizer, parameters: trainer.parameters, beside: path + ".missing", epoch: 1))
+        // A state for another network is refused.
+        let other = try tinyTrainer(epochs: 2, lr: 0.05, seed: 3, arch: "ds_r1_k3_s1_c8")
+        XCTAssertThrowsError(try OptimizerState.load(other.optimizer, parameters: other.parameters, beside: path, epoch: 1))
     }
 
     func testDivergingLossFailsTheRun() throws {

@@ -46,6 +46,8 @@ final class BLASBindingTests: XCTestCase {
         #if DEBUG
         throw XCTSkip("throughput is only meaningful in release builds (swift test -c release)")
         #else
+        let before = BLAS.threads
+        defer { BLAS.setThreads(before) }  // the engine runs OpenBLAS single-threaded: leave it as found
         BLAS.setThreads(ProcessInfo.processInfo.activeProcessorCount)
         let gflops = MachineBenchmark.gemmGFLOPS(size: 512, runs: 5)
         print("sgemm 512^3: \(gflops) GFLOP/s on \(BLAS.threads) threads (\(BLAS.coreName))")

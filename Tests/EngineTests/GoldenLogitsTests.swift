@@ -15,7 +15,10 @@ final class GoldenLogitsTests: XCTestCase {
         var efsearch: [EfsearchCase]
     }
 
-    static let golden: Golden = try! JSONDecoder().decode(Golden.self, from: Data(contentsOf: TestData.fixture("logits.json")))
+    /// The fixture, or a test failure (not a crash) when it is missing or malformed.
+    func golden() throws -> Golden {
+        try JSONDecoder().decode(Golden.self, from: Data(contentsOf: TestData.fixture("logits.json")))
+    }
 
     func assertClose(_ ours: Tensor, _ theirs: [Double], _ label: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(ours.count, theirs.count, label, file: file, line: line)
@@ -27,7 +30,9 @@ final class GoldenLogitsTests: XCTestCase {
 
     /// timm-initialised checkpoints (with random batch-norm statistics) load into efsearch and give timm's logits.
     func testTimmCheckpointsGiveTimmLogits() throws {
-        for testCase in Self.golden.timm {
+        let cases = try golden().timm
+        XCTAssertGreaterThanOrEqual(cases.count, 3, "the fixture holds timm cases")
+        for testCase in cases {
             let (model, spec, _) = try Checkpoint.load(TestData.fixture(testCase.file))
             XCTAssertEqual(spec.resolution, testCase.resolution)
             let logits = model.forward(TestData.goldenInput(batch: testCase.batch, resolution: testCase.resolution), training: false)
@@ -37,14 +42,19 @@ final class GoldenLogitsTests: XCTestCase {
 
     /// Checkpoints from `efsearch init --seed` load into timm with strict=True; timm's logits were recorded.
     func testEfsearchCheckpointsGiveTheLogitsTimmComputed() throws {
-        for testCase in Self.golden.efsearch {
+        let cases = try golden().efsearch
+        XCTAssertGreaterThanOrEqual(cases.count, 5, "the fixture holds the presets and arch strings")
+        for testCase in cases {
             var spec: NetworkSpec
             if let preset = testCase.preset {
                 spec = try Presets.named(preset).spec
             } else {
-                spec = try NetworkSpec(arch: testCase.arch!)
-                spec.width = testCase.width!; spec.depth = testCase.depth!
-                spec.stem = testCase.stem!; spec.head = testCase.head!; spec.classes = testCase.classes!
+                spec = try NetworkSpec(arch: try XCTUnwrap(testCase.arch, testCase.name))
+                spec.width = try XCTUnwrap(testCase.width, testCase.name)
+                spec.depth = try XCTUnwrap(testCase.depth, testCase.name)
+                spec.stem = try XCTUnwrap(testCase.stem, testCase.name)
+                spec.head = try XCTUnwrap(testCase.head, testCase.name)
+                spec.classes = try XCTUnwrap(testCase.classes, testCase.name)
             }
             spec.resolution = testCase.resolution
             let model = EfficientNetModel(try spec.resolve())

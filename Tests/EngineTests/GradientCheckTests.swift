@@ -129,6 +129,12 @@ final class GradientCheckTests: XCTestCase {
         let dLogits = Tensor(shape: [4, 3])
         _ = CrossEntropy.lossAndGradient(logits: logits, labels: labels, smoothing: 0, gradient: dLogits)
         model.backward(dLogits)
+        // The masks really drop something (and keep something), so the check below covers both paths.
+        let dropout = model.dropoutMask, dropPath = model.blocks[1][1].dropPathScales
+        XCTAssertEqual(dropout.count, 4 * 16)
+        XCTAssertTrue(dropout.contains(0) && dropout.contains { $0 > 1 }, "dropout mask \(dropout)")
+        XCTAssertEqual(dropPath.count, 4)
+        XCTAssertTrue(dropPath.contains(0) && dropPath.contains { $0 > 1 }, "drop-path scales \(dropPath)")
         let parameters = model.namedParameters()
         let analytic = Dictionary(uniqueKeysWithValues: parameters.map { ($0.0, $0.1.gradient.array) })
         for (name, parameter) in parameters where name.contains("blocks.1.1") || name.hasPrefix("classifier") || name.hasPrefix("conv_head") {

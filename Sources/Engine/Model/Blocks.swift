@@ -15,6 +15,9 @@ public final class Block {
 
     private var input: Tensor?, sum: Tensor?, keep: [Float] = [], dInput: Tensor?
 
+    /// The last training forward's drop-path scale per image (0 dropped, 1 / survival kept); empty before one.
+    public var dropPathScales: [Float] { keep }
+
     /// Builds the units of the block's recipe (`ResolvedBlock.forEachPart`), in its order and with its names.
     init(_ block: ResolvedBlock, eps: Float, momentum: Float) {
         spec = block

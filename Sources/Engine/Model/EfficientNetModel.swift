@@ -26,6 +26,8 @@ public final class EfficientNetModel {
     public var dropout: Float
 
     private var pooled: Tensor?, dropped: Tensor?, logits: Tensor?, dropMask: [Float] = []
+    /// The last training forward's dropout scale per pooled feature (0 dropped, 1 / keep kept); empty without dropout.
+    public var dropoutMask: [Float] { dropMask }
     private var dPooled: Tensor?, dFeatures: Tensor?, lastFeatures: Tensor?
 
     public init(_ network: Network, options: ModelOptions = ModelOptions()) {

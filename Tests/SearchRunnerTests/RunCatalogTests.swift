@@ -1,3 +1,4 @@
+import Cost
 import Foundation
 import Search
 import SearchRunner
@@ -174,5 +175,40 @@ final class RunCatalogTests: XCTestCase {
         XCTAssertNil(json["accuracy"], "absent values are left out of the JSON")
         XCTAssertEqual(json["latency_estimate_ms"] as? Double, 0)
         XCTAssertEqual(Set(json.keys).subtracting(ExportRow.columns), [])
+    }
+}
+
+/// The driver in-process (so the debug test pass runs its invariants): a search on estimates and its frontier.
+final class SearchDriverTests: XCTestCase {
+    func testEstimateSearchAndItsFrontier() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-driver-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try Store(path: directory.appendingPathComponent("efsearch.sqlite").path)
+        let catalog = RunCatalog(store: store) { _ in }
+        let space = URL(fileURLWithPath: RunCatalogTests.tiny).deletingLastPathComponent().appendingPathComponent("efficientnet-b0.yaml").path
+        let plan = NasPlan(space: try StoredSpace.read(path: space), strategy: .nsga2, budget: 120, objectives: ["macs", "params"], constraints: [],
+                           reward: nil, fidelity: .estimate, latency: .estimate, generation: 40, population: 20, sample: 3, mutation: 0.2)
+        let configuration = RunConfiguration(seed: 11, proxy: ProxyTask(dataset: "synthetic", subset: nil, epochs: 1, batch: 8, lr: 0.1, threads: 1),
+                                             plan: .nas(plan))
+        var logged: [String] = []
+        func search(_ name: String) throws -> [CandidateRecord] {
+            let record = try catalog.create(name: name, configuration: configuration, command: "test", version: "test")
+            try SearchDriver(store: store, run: record, configuration: configuration, grace: 60, machine: .developmentMachine) { logged.append($0) }.execute()
+            return try store.candidates(runId: record.id!)
+        }
+        let whole = try search("whole")
+        XCTAssertEqual(whole.count, 120)
+        XCTAssertTrue(whole.allSatisfy { $0.status == .done })
+        XCTAssertEqual(try store.run(named: "whole")?.status, .done)
+        // The frontier is the non-dominated set of the (feasible) candidates on (macs, params).
+        let feasible = whole.filter { $0.macs <= 400_000_000 }
+        for candidate in whole {
+            let dominated = feasible.contains { other in
+                other.macs <= candidate.macs && other.params <= candidate.params && (other.macs, other.params) != (candidate.macs, candidate.params)
+            }
+            XCTAssertEqual(candidate.onFrontier, candidate.macs <= 400_000_000 && !dominated, "candidate \(candidate.id!)")
+        }
+        XCTAssertTrue(whole.contains(where: \.onFrontier))
+        XCTAssertEqual(logged.filter { $0.hasPrefix("generation") }.count, 3)
     }
 }

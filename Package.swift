@@ -53,10 +53,10 @@ let package = Package(
         .target(name: "Training", dependencies: ["Architecture", "Engine", "CZlib"], swiftSettings: fastInReleaseBuilds),
         .target(
             name: "Search",
-            dependencies: ["Architecture", "Cost", "Engine", "CGSL", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Architecture", "Engine", "CGSL", .product(name: "Yams", package: "Yams")],
             swiftSettings: fastInReleaseBuilds
         ),
-        .target(name: "Store", dependencies: ["Search", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // Runs a search: strategies, the store and the evaluators (cost model, short training) together.
         .target(
             name: "SearchRunner",
@@ -87,7 +87,7 @@ let package = Package(
         ),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Architecture", "CBLAS", "CDynamicLinker"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Architecture"]),
-        .testTarget(name: "SearchTests", dependencies: ["Search", "Store", "Architecture", "Cost", "Engine", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "SearchTests", dependencies: ["Search", "Store", "Architecture", "Engine", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SearchRunnerTests", dependencies: ["SearchRunner", "Search", "Store", "Cost"]),
         .testTarget(name: "EfsearchCLITests", dependencies: ["efsearch", "Engine", "SearchRunner", .product(name: "GRDB", package: "GRDB.swift")]),
     ]

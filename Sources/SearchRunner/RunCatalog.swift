@@ -53,9 +53,11 @@ public struct RunCatalog {
         return (record, try configuration(of: record))
     }
 
-    /// A stopped run, marked running again, with its configuration.
-    public func resume(_ name: String) throws -> (record: RunRecord, configuration: RunConfiguration) {
+    /// A stopped run, marked running again, with its configuration; `check` may refuse it first (for example
+    /// when flags given with `--resume` differ from the stored ones).
+    public func resume(_ name: String, check: (RunConfiguration) throws -> Void = { _ in }) throws -> (record: RunRecord, configuration: RunConfiguration) {
         var (record, configuration) = try open(name)
+        try check(configuration)
         try store.setRunStatus(record.id!, .running)
         record.status = .running
         if case .nas(let plan) = configuration.plan, let current = try? SearchSpace.readText(path: plan.space.path),

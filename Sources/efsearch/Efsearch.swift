@@ -48,16 +48,3 @@ enum Console {
         FileHandle.standardError.write(Data((message + "\n").utf8))
     }
 }
-
-extension Efsearch {
-    /// `efsearch presets`: lists the preset networks.
-    struct Presets: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the preset networks.")
-
-        func run() throws {
-            for preset in Architecture.Presets.all {
-                print(preset.name.padding(toLength: 18, withPad: " ", startingAt: 0) + preset.summary)
-            }
-        }
-    }
-}

@@ -87,26 +87,16 @@ extension Efsearch {
         }
 
         func run() throws {
-            let catalog = try storeOptions.catalog()
-            let record: RunRecord, configuration: RunConfiguration
-            if let resume {
-                (record, configuration) = try catalog.open(resume)
-                try checkResume(resume, store: catalog.store.path, configuration: configuration)
-                _ = try catalog.resume(resume)
-                print("resuming run \(record.name)")
-            } else {
+            let (store, record) = try storeOptions.execute(resume: resume, grace: grace, check: checkResume) { catalog in
                 let plan = try plan()
-                configuration = RunConfiguration(seed: seed ?? 0, proxy: proxy.task, plan: .grid(plan))
-                record = try catalog.create(name: runName, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),
-                                            version: EfsearchVersion.current)
+                let configuration = RunConfiguration(seed: seed ?? 0, proxy: proxy.task, plan: .grid(plan))
+                let record = try catalog.create(name: runName, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),
+                                                version: EfsearchVersion.current)
                 let axes = plan.axes!
                 print("run \(record.name) (store \(catalog.store.path)): grid over alpha <= \(axes.alphaMax), beta <= \(axes.betaMax), gamma <= \(axes.gammaMax), step \(axes.step); \(plan.points.count) points with |alpha*beta^2*gamma^2 - 2| <= \(axes.tolerance); proxy \(plan.base) x width \(plan.proxyWidth), depth \(plan.proxyDepth), \(plan.proxyResolution) px")
+                return (record, configuration)
             }
-            let driver = try SearchDriver(store: catalog.store, run: record, configuration: configuration, grace: grace,
-                                          machine: cachedMachine(configuration)) { Console.note($0) }
-            SignalFlag.install()
-            try driver.execute()
-            try GridReport.print(store: catalog.store, run: record)
+            try GridReport.print(store: store, run: record)
         }
     }
 }

@@ -95,27 +95,17 @@ extension Efsearch {
         }
 
         func run() throws {
-            let catalog = try storeOptions.catalog()
-            let record: RunRecord, configuration: RunConfiguration
-            if let resume {
-                (record, configuration) = try catalog.open(resume)
-                try checkResume(resume, store: catalog.store.path, configuration: configuration)
-                _ = try catalog.resume(resume)
-                print("resuming run \(record.name)")
-            } else {
+            let (store, record) = try storeOptions.execute(resume: resume, grace: grace, check: checkResume) { catalog in
                 let plan = try plan(space: space!)
-                configuration = RunConfiguration(seed: seed ?? 0, proxy: proxy.task, plan: .nas(plan))
-                record = try catalog.create(name: runName, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),
-                                            version: EfsearchVersion.current)
+                let configuration = RunConfiguration(seed: seed ?? 0, proxy: proxy.task, plan: .nas(plan))
+                let record = try catalog.create(name: runName, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),
+                                                version: EfsearchVersion.current)
                 let searchSpace = try plan.space.parse()
                 print("run \(record.name) (store \(catalog.store.path)): \(searchSpace.name), \(searchSpace.dimensions.filter { $0.count > 1 }.count) varying choices, about \(Format.engineering(searchSpace.size)) candidates; \(plan.strategy.rawValue), budget \(plan.budget), fidelity \(plan.fidelity.rawValue)")
+                return (record, configuration)
             }
-            let driver = try SearchDriver(store: catalog.store, run: record, configuration: configuration, grace: grace,
-                                          machine: cachedMachine(configuration)) { Console.note($0) }
-            SignalFlag.install()
-            try driver.execute()
             print()
-            try FrontierReport.print(store: catalog.store, run: record, json: json)
+            try FrontierReport.print(store: store, run: record, json: json)
         }
     }
 }

@@ -20,6 +20,25 @@ struct StoreOptions: ParsableArguments {
     func catalog() throws -> RunCatalog {
         RunCatalog(store: try open()) { Console.note($0) }
     }
+
+    /// Resumes the run `resume` (once `check` accepts the flags given with it) or stores the new one `create`
+    /// makes, then runs it to the end, progress on standard error. Returns the store and the run.
+    func execute(resume: String?, grace: Double, check: (_ name: String, _ store: String, RunConfiguration) throws -> Void,
+                 create: (RunCatalog) throws -> (RunRecord, RunConfiguration)) throws -> (Store, RunRecord) {
+        let catalog = try catalog()
+        let record: RunRecord, configuration: RunConfiguration
+        if let resume {
+            (record, configuration) = try catalog.resume(resume) { try check(resume, catalog.store.path, $0) }
+            print("resuming run \(record.name)")
+        } else {
+            (record, configuration) = try create(catalog)
+        }
+        let driver = try SearchDriver(store: catalog.store, run: record, configuration: configuration, grace: grace,
+                                      machine: cachedMachine(configuration)) { Console.note($0) }
+        SignalFlag.install()
+        try driver.execute()
+        return (catalog.store, record)
+    }
 }
 
 /// A store problem reported as bad input (exit code 2).

@@ -56,6 +56,8 @@ let package = Package(
             dependencies: ["Architecture", "Engine", "CGSL", .product(name: "Yams", package: "Yams")],
             swiftSettings: fastInReleaseBuilds
         ),
+        // Latency models calibrated on the engine: timing, least-squares fits (GSL), checks.
+        .target(name: "Latency", dependencies: ["Architecture", "Cost", "Engine", "CGSL"], swiftSettings: fastInReleaseBuilds),
         .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // Runs a search: strategies, the store and the evaluators (cost model, short training) together.
         .target(
@@ -67,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "efsearch",
             dependencies: [
-                "Architecture", "Cost", "Engine", "Training", "Search", "Store", "SearchRunner",
+                "Architecture", "Cost", "Engine", "Training", "Search", "Store", "SearchRunner", "Latency",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastInReleaseBuilds
@@ -88,6 +90,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Architecture", "CBLAS", "CDynamicLinker"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Architecture"]),
         .testTarget(name: "SearchTests", dependencies: ["Search", "Store", "Architecture", "Engine", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "LatencyTests", dependencies: ["Latency", "Cost", "Architecture"]),
         .testTarget(name: "SearchRunnerTests", dependencies: ["SearchRunner", "Search", "Store", "Cost"]),
         .testTarget(name: "EfsearchCLITests", dependencies: ["efsearch", "Engine", "SearchRunner", .product(name: "GRDB", package: "GRDB.swift")]),
     ]

@@ -27,6 +27,9 @@ public struct CostSummary: Hashable, Sendable {
     public var peakMemoryBytes: Int
     /// Roofline latency of one forward pass of the batch, in seconds.
     public var latencySeconds: Double
+    /// The calibrated latency model's prediction for one forward pass of the batch, in seconds; nil without a
+    /// model (or when the model lacks a unit the network needs).
+    public var predictedSeconds: Double? = nil
 
     /// FLOPs per image under a convention.
     public func flops(_ convention: FlopConvention) -> Int {
@@ -80,11 +83,16 @@ public enum CostModel {
             inputElements: channels, outputElements: network.classes, heldElements: 0))
     }
 
-    /// The totals for `network` at `batch` images.
-    public static func summary(of network: Network, batch: Int = 1, machine: MachineProfile = .developmentMachine) -> CostSummary {
-        var totals = Totals(batch: batch, machine: machine)
+    /// The totals for `network` at `batch` images, with the calibrated prediction when there is a predictor.
+    public static func summary(of network: Network, batch: Int = 1, machine: MachineProfile = .developmentMachine,
+                               predictor: LatencyPredictor? = nil) -> CostSummary {
+        var totals = Totals(batch: batch, machine: machine, predictor: predictor)
         forEachLayer(of: network) { totals.add($0) }
-        return totals.summary
+        var summary = totals.summary
+        if let predictor, let predicted = totals.predicted {
+            summary.predictedSeconds = predictor.residualAndPassSeconds(network, poolElements: totals.pool, batch: batch).map { predicted + $0 }
+        }
+        return summary
     }
 
     /// The totals of a list of rows at `batch` images.
@@ -98,12 +106,16 @@ public enum CostModel {
     struct Totals {
         let batch: Int
         let machine: MachineProfile
+        let predictor: LatencyPredictor?
         var params = 0, macs = 0, norm = 0, pool = 0, outputs = 0, peakLive = 0
         var seconds = 0.0
+        /// The predicted seconds of the rows so far; nil once a row has no prediction.
+        var predicted: Double? = 0
 
-        init(batch: Int, machine: MachineProfile) {
+        init(batch: Int, machine: MachineProfile, predictor: LatencyPredictor? = nil) {
             self.batch = batch
             self.machine = machine
+            self.predictor = predictor
         }
 
         mutating func add(_ row: LayerCost) {
@@ -114,6 +126,7 @@ public enum CostModel {
             outputs += row.outputElements
             peakLive = max(peakLive, row.inputElements + row.outputElements + row.heldElements)
             seconds += row.rooflineSeconds(batch: batch, machine: machine)
+            if let predictor, let sum = predicted { predicted = predictor.seconds(of: row, batch: batch).map { sum + $0 } }
         }
 
         var summary: CostSummary {
@@ -136,7 +149,8 @@ public enum CostModel {
             stride: unit.stride, inputSize: unit.inputSize, outputSize: unit.outputSize,
             params: (depthwise ? cout * k * k : cin * cout * k * k) + 2 * cout,
             macs: outElements * (depthwise ? k * k : cin * k * k), normElements: outElements, poolElements: 0,
-            inputElements: cin * unit.inputSize * unit.inputSize, outputElements: outElements, heldElements: held)
+            inputElements: cin * unit.inputSize * unit.inputSize, outputElements: outElements, heldElements: held,
+            activation: unit.activation)
     }
 
     /// Squeeze-excite on a `channels` x `size` x `size` tensor, reducing to `reduced` channels.

@@ -43,6 +43,8 @@ public struct LayerCost: Sendable {
     public var inputElements: Int
     public var outputElements: Int
     public var heldElements: Int
+    /// The activation after the batch norm; nil for projections, SE (its own), pooling and the classifier.
+    public var activation: Activation? = nil
 
     /// timm's module path, e.g. `conv_stem`, `blocks.1.0.conv_dw`, `blocks.1.0.se`, `classifier`.
     public var name: String {

@@ -16,6 +16,10 @@ const gsl_qrng_type *cgsl_qrng_sobol(void);
 // gsl_ran_gaussian_ziggurat; gsl_randist.h pulls in gsl_matrix and, through it, GSL's CBLAS types.
 double cgsl_ran_gaussian(const gsl_rng *rng, double sigma);
 
+// Weighted linear least squares (gsl_multifit_wlinear, SVD-based): minimises sum_i w_i (y_i - x_i . c)^2 over c.
+// x is row-major n x p; fills coefficients (p values) and chisq. Returns GSL's status (0 on success).
+int cgsl_weighted_least_squares(const double *x, const double *y, const double *w, size_t n, size_t p, double *coefficients, double *chisq);
+
 // Turns GSL's default error handler (which aborts) off, once; errors are returned as status codes.
 void cgsl_disable_abort_on_error(void);
 

@@ -1,0 +1,147 @@
+import Architecture
+import Cost
+import Foundation
+import Latency
+import XCTest
+
+final class LatencyModelTests: XCTestCase {
+    let key = CalibrationKey(cpu: "Test CPU", threads: 2, batch: 1, efsearch: "test", blas: "OpenBLAS Test")
+
+    /// Synthetic timings made from known coefficients (with the features of real networks) are fitted back.
+    func testFitRecoversKnownCoefficients() throws {
+        var networks = RandomNetworks(seed: 3)
+        let truth: [LatencyUnit: SIMD8<Double>] = [
+            .pointwise: SIMD8(2e-6, 1.5e-11, 3e-11, 1e-11, 4e-10, 0, 0, 0),
+            .projection: SIMD8(1e-6, 1.2e-11, 2e-11, 2e-11, 0, 0, 0, 0),
+            .depthwise3: SIMD8(3e-6, 4e-11, 5e-11, 0, 6e-10, 0, 0, 0),
+        ]
+        var samples: [TimedUnit] = []
+        for _ in 0..<40 {
+            let network = networks.next()
+            CostModel.forEachLayer(of: network) { row in
+                guard let unit = LatencyPredictor.unit(of: row), let coefficients = truth[unit] else { return }
+                let features = LatencyFeatures.of(row, batch: 1)
+                samples.append(TimedUnit(unit: unit, features: features, seconds: (coefficients * features).sum()))
+            }
+        }
+        for (unit, coefficients) in truth {
+            let group = samples.filter { $0.unit == unit }
+            XCTAssertGreaterThan(group.count, 20, unit.rawValue)
+            let fit = try Calibration.fit(group)
+            for feature in 0..<LatencyFeatures.count where coefficients[feature] != 0 {
+                XCTAssertEqual(fit.coefficients[feature], coefficients[feature], accuracy: 1e-3 * abs(coefficients[feature]),
+                               "\(unit.rawValue) \(LatencyFeatures.names[feature])")
+            }
+            XCTAssertLessThan(fit.rmsRelativeError, 1e-6)
+        }
+    }
+
+    /// A fit minimises relative error: noise of +/-5% on every sample leaves the coefficients close.
+    func testFitWithNoiseStaysClose() throws {
+        let features = (0..<200).map { i in SIMD8<Double>(1, Double(i % 37) * 1e6, Double(i % 11) * 1e5, 0, 0, 0, 0, 0) }
+        let coefficients = SIMD8<Double>(1e-5, 2e-12, 3e-11, 0, 0, 0, 0, 0)
+        let samples = features.enumerated().map { i, f in
+            TimedUnit(unit: .dense, features: f, seconds: (coefficients * f).sum() * (i % 2 == 0 ? 1.05 : 0.95))
+        }
+        let fit = try Calibration.fit(samples)
+        XCTAssertEqual(fit.coefficients[1], 2e-12, accuracy: 0.1 * 2e-12)
+        XCTAssertEqual(fit.rmsRelativeError, 0.05, accuracy: 0.02)
+        XCTAssertEqual(fit.coefficients[3], 0, "a feature that never varies is left out")
+    }
+
+    func testTooFewSamplesAreRefused() {
+        let samples = (0..<3).map { TimedUnit(unit: .stem, features: SIMD8(1, Double($0), Double($0 * $0), 1, 0, 0, 0, 0), seconds: 1e-3) }
+        XCTAssertThrowsError(try Calibration.fit(samples)) { XCTAssertTrue("\($0)".contains("too few"), "\($0)") }
+    }
+
+    func model(_ units: [LatencyUnit: LatencyModel.UnitFit]) -> LatencyModel {
+        LatencyModel(key: key, createdAt: "2026-11-28T00:00:00Z", networks: 1, fitMAPE: 0, units: units)
+    }
+
+    /// A predictor sums its units; a network needing a unit that was not calibrated gets no prediction.
+    func testPredictionSumsUnitsAndIsAbsentWithoutOne() throws {
+        let one = LatencyModel.UnitFit(coefficients: [1e-3, 0, 0, 0, 0], samples: 10, rmsRelativeError: 0)
+        var units: [LatencyUnit: LatencyModel.UnitFit] = [:]
+        for unit in LatencyUnit.allCases { units[unit] = one }
+        let network = try Presets.named("efficientnet-b0").spec.resolve()
+        let rows = CostModel.layers(of: network).filter { $0.kind != .pool }.count
+        let residuals = network.blocks.filter(\.hasResidual).count
+        let predicted = try XCTUnwrap(model(units).predictor.seconds(of: network, batch: 1))
+        XCTAssertEqual(predicted, 1e-3 * Double(rows + residuals + 1), accuracy: 1e-12)
+        let summary = CostModel.summary(of: network, predictor: model(units).predictor)
+        XCTAssertEqual(try XCTUnwrap(summary.predictedSeconds), predicted, accuracy: 1e-12, "the summary's pass gives the same figure")
+        units[.residual] = nil
+        XCTAssertNil(model(units).predictor.seconds(of: network, batch: 1))
+        XCTAssertNil(CostModel.summary(of: network, predictor: model(units).predictor).predictedSeconds)
+        // Depthwise kernels that were not calibrated on their own fall back to the all-kernels fit.
+        units[.residual] = one
+        units[.depthwise5] = nil
+        XCTAssertEqual(model(units).predictor.seconds(of: network, batch: 1) ?? 0, predicted, accuracy: 1e-12)
+        units[.depthwise] = nil
+        XCTAssertNil(model(units).predictor.seconds(of: network, batch: 1))
+    }
+
+    func testFilesRoundTripAndBadFilesNameThemselves() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-latency-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("model.json").path
+        let original = model([.stem: .init(coefficients: [1, 2, 3, 4, 5], samples: 9, rmsRelativeError: 0.1)])
+        try original.save(path)
+        let loaded = try LatencyModel.load(path)
+        XCTAssertEqual(loaded.key, key)
+        XCTAssertEqual(loaded.units, original.units)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let bad: [(String, String)] = [
+            ("{not json", "not an efsearch latency model"),
+            (text.replacingOccurrences(of: "\"format\" : 1", with: "\"format\" : 7"), "format 7"),
+            (text.replacingOccurrences(of: "\"stem\"", with: "\"warp_drive\""), "warp_drive"),
+            (#"{"format": 1}"#, "not an efsearch latency model"),
+        ]
+        for (index, (content, expected)) in bad.enumerated() {
+            let file = directory.appendingPathComponent("bad\(index).json").path
+            try content.write(toFile: file, atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try LatencyModel.load(file)) { error in
+                XCTAssertTrue("\(error)".contains(file) && "\(error)".contains(expected), "\(error)")
+            }
+        }
+        XCTAssertThrowsError(try LatencyModel.load(directory.appendingPathComponent("missing.json").path)) {
+            XCTAssertTrue("\($0)".contains("cannot read"), "\($0)")
+        }
+    }
+
+    func testKeyDifferencesAreNamed() {
+        var other = key
+        other.cpu = "Other CPU"
+        other.batch = 8
+        let differences = key.differences(from: other)
+        XCTAssertEqual(differences.count, 2)
+        XCTAssertTrue(differences[0].contains("Test CPU") && differences[0].contains("Other CPU"))
+        XCTAssertTrue(differences[1].contains("batch 1 (here 8)"))
+        XCTAssertEqual(key.differences(from: key), [])
+    }
+
+    func testCheckStatistics() {
+        XCTAssertEqual(Statistics.kendallTau([1, 2, 3, 4], [10, 20, 30, 40]), 1)
+        XCTAssertEqual(Statistics.kendallTau([1, 2, 3, 4], [40, 30, 20, 10]), -1)
+        // scipy.stats.kendalltau([1, 2, 3, 4, 5], [3, 1, 2, 5, 4]) = 0.4
+        XCTAssertEqual(Statistics.kendallTau([1, 2, 3, 4, 5], [3, 1, 2, 5, 4]), 0.4, accuracy: 1e-12)
+        // With ties (tau-b): scipy.stats.kendalltau([1, 1, 2, 3], [1, 2, 2, 3]) = 0.8
+        XCTAssertEqual(Statistics.kendallTau([1, 1, 2, 3], [1, 2, 2, 3]), 0.8, accuracy: 1e-12)
+        XCTAssertEqual(Statistics.meanAbsolutePercentageError(predicted: [1.1, 0.8], measured: [1, 1]), 0.15, accuracy: 1e-12)
+        XCTAssertEqual(Statistics.shareWithin(0.1, predicted: [1.1, 0.8, 1.0, 1.05], measured: [1, 1, 1, 1]), 0.75)
+        XCTAssertEqual(Statistics.median([3, 1, 2]), 2)
+        XCTAssertEqual(Statistics.median([4, 1, 2, 3]), 2.5)
+    }
+
+    /// The random networks cover all four block types and resolve.
+    func testRandomNetworksCoverEveryBlockType() {
+        var networks = RandomNetworks(seed: 1, resolutions: 96...256)
+        var types = Set<BlockType>()
+        for _ in 0..<60 {
+            let network = networks.next()
+            XCTAssertTrue((96...256).contains(network.resolution))
+            network.blocks.forEach { types.insert($0.type) }
+        }
+        XCTAssertEqual(types, Set(BlockType.allCases))
+    }
+}

@@ -108,7 +108,9 @@ public struct CalibrationKey: Codable, Hashable, Sendable, CustomStringConvertib
 }
 
 /// A latency model calibrated on one machine: per unit, coefficients over `LatencyFeatures` (seconds per
-/// feature unit). A network's predicted latency is the sum of its units' predictions plus the per-pass term.
+/// feature unit). A network's predicted latency is `passScale` times the sum of its units' predictions, plus
+/// the per-pass term (`network`); the scale and the per-pass term are fitted on whole passes, so that what the
+/// units' timings miss together (cache effects between layers, hand-offs) is accounted for.
 public struct LatencyModel: Codable, Sendable {
     public static let currentFormat = 1
 
@@ -139,14 +141,17 @@ public struct LatencyModel: Codable, Sendable {
     /// Networks timed for the fit, and the fit's mean absolute percentage error on them (end to end).
     public var networks: Int
     public var fitMAPE: Double
+    /// The factor on the sum of the units' predictions.
+    public var passScale: Double
     public var units: [LatencyUnit: UnitFit]
 
-    public init(key: CalibrationKey, createdAt: String, networks: Int, fitMAPE: Double, units: [LatencyUnit: UnitFit]) {
+    public init(key: CalibrationKey, createdAt: String, networks: Int, fitMAPE: Double, passScale: Double = 1, units: [LatencyUnit: UnitFit]) {
         format = LatencyModel.currentFormat
         self.key = key
         self.createdAt = createdAt
         self.networks = networks
         self.fitMAPE = fitMAPE
+        self.passScale = passScale
         self.units = units
     }
 
@@ -154,6 +159,7 @@ public struct LatencyModel: Codable, Sendable {
         case format, key, networks, units
         case createdAt = "created_at"
         case fitMAPE = "fit_mape"
+        case passScale = "pass_scale"
     }
 
     public init(from decoder: Decoder) throws {
@@ -167,6 +173,10 @@ public struct LatencyModel: Codable, Sendable {
         createdAt = try container.decode(String.self, forKey: .createdAt)
         networks = try container.decode(Int.self, forKey: .networks)
         fitMAPE = try container.decode(Double.self, forKey: .fitMAPE)
+        passScale = try container.decode(Double.self, forKey: .passScale)
+        guard passScale.isFinite && passScale > 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .passScale, in: container, debugDescription: "pass_scale \(passScale) must be a positive number")
+        }
         let named = try container.decode([String: UnitFit].self, forKey: .units)
         var units: [LatencyUnit: UnitFit] = [:]
         for (name, fit) in named {
@@ -189,6 +199,7 @@ public struct LatencyModel: Codable, Sendable {
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(networks, forKey: .networks)
         try container.encode(fitMAPE, forKey: .fitMAPE)
+        try container.encode(passScale, forKey: .passScale)
         try container.encode(Dictionary(uniqueKeysWithValues: units.map { ($0.key.rawValue, $0.value) }), forKey: .units)
     }
 
@@ -200,6 +211,8 @@ public struct LatencyModel: Codable, Sendable {
 public struct LatencyPredictor: Sendable {
     let coefficients: [SIMD8<Double>]
     let fitted: [Bool]
+    /// The factor on the sum of the units (`LatencyModel.passScale`).
+    public let passScale: Double
     /// Where the model came from, for messages.
     public let key: CalibrationKey
     public let createdAt: String
@@ -216,6 +229,7 @@ public struct LatencyPredictor: Sendable {
         }
         self.coefficients = coefficients
         self.fitted = fitted
+        passScale = model.passScale
         key = model.key
         createdAt = model.createdAt
     }
@@ -274,20 +288,39 @@ public struct LatencyPredictor: Sendable {
 
     /// Predicted seconds of one forward pass of `network` at `batch`; nil when a unit it needs was not calibrated.
     public func seconds(of network: Network, batch: Int) -> Double? {
-        var total = 0.0
+        var units = 0.0
         var complete = true
         var poolElements = 0
         CostModel.forEachLayer(of: network) { row in
             poolElements += row.poolElements
-            if let value = seconds(of: row, batch: batch) { total += value } else { complete = false }
+            if let value = seconds(of: row, batch: batch) { units += value } else { complete = false }
         }
-        guard complete, let rest = residualAndPassSeconds(network, poolElements: poolElements, batch: batch) else { return nil }
-        return total + rest
+        guard complete else { return nil }
+        return pass(network, rowSeconds: units, poolElements: poolElements, batch: batch)
     }
 
-    /// The residual adds and the per-pass term.
+    /// The sum of the units' predictions (rows and residual adds), unscaled; nil when one is missing.
+    public func unitSeconds(of network: Network, batch: Int) -> Double? {
+        var units = 0.0
+        var complete = true
+        CostModel.forEachLayer(of: network) { row in
+            if let value = seconds(of: row, batch: batch) { units += value } else { complete = false }
+        }
+        guard complete, let residuals = residualSeconds(network, batch: batch) else { return nil }
+        return units + residuals
+    }
+
+    /// A whole pass from the rows' sum: the residual adds joined, scaled, and the per-pass term added.
     @inline(__always)
-    func residualAndPassSeconds(_ network: Network, poolElements: Int, batch: Int) -> Double? {
+    func pass(_ network: Network, rowSeconds: Double, poolElements: Int, batch: Int) -> Double? {
+        guard let residuals = residualSeconds(network, batch: batch),
+              let pass = seconds(.network, LatencyFeatures.network(poolElements: poolElements, batch: batch)) else { return nil }
+        return passScale * (rowSeconds + residuals) + pass
+    }
+
+    /// The residual adds of a network.
+    @inline(__always)
+    func residualSeconds(_ network: Network, batch: Int) -> Double? {
         var total = 0.0
         for stage in network.stages {
             for block in stage where block.hasResidual {
@@ -297,7 +330,6 @@ public struct LatencyPredictor: Sendable {
                 total += value
             }
         }
-        guard let pass = seconds(.network, LatencyFeatures.network(poolElements: poolElements, batch: batch)) else { return nil }
-        return total + pass
+        return total
     }
 }

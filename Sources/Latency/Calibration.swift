@@ -255,16 +255,39 @@ public enum Calibration {
         return LatencyModel.UnitFit(coefficients: coefficients, samples: samples.count, rmsRelativeError: rms)
     }
 
-    /// Fits every unit with samples.
+    /// Fits every unit with samples, then the whole pass: measured time against the sum of the units'
+    /// predictions (the scale), a constant and the pooled bytes (the `network` term), by the same weighted
+    /// least squares over the timed networks.
     public static func fit(_ samples: [TimedUnit], key: CalibrationKey, networks: [(Network, Double)]) throws -> LatencyModel {
         var units: [LatencyUnit: LatencyModel.UnitFit] = [:]
-        for (unit, group) in Dictionary(grouping: samples, by: \.unit) where group.count >= LatencyFeatures.count + 2 {
+        for (unit, group) in Dictionary(grouping: samples, by: \.unit) where unit != .network && group.count >= LatencyFeatures.count + 2 {
             units[unit] = try fit(group)
         }
-        var model = LatencyModel(key: key, createdAt: ISO8601DateFormatter().string(from: Date()), networks: networks.count, fitMAPE: 0, units: units)
+        let created = ISO8601DateFormatter().string(from: Date())
+        let unitsOnly = LatencyModel(key: key, createdAt: created, networks: networks.count, fitMAPE: 0, units: units).predictor
+        var rows: [(sum: Double, pool: Double, seconds: Double)] = []
+        for (network, seconds) in networks {
+            guard let sum = unitsOnly.unitSeconds(of: network, batch: key.batch) else { continue }
+            var pool = 0
+            CostModel.forEachLayer(of: network) { pool += $0.poolElements }
+            rows.append((sum, LatencyFeatures.network(poolElements: pool, batch: key.batch)[2], seconds))
+        }
+        guard rows.count >= 5 else { throw CalibrationError(file: nil, message: "only \(rows.count) networks could be predicted from their units; time more (a larger --budget-seconds)") }
+        let scales = [rows.map(\.sum).max()!, 1, max(rows.map(\.pool).max()!, 1e-30)]
+        let x: [Double] = rows.flatMap { row -> [Double] in [row.sum / scales[0], 1, row.pool / scales[2]] }
+        let y = rows.map(\.seconds), w = rows.map { 1 / ($0.seconds * $0.seconds) }
+        var solution = [0.0, 0.0, 0.0], chisq = 0.0
+        let status = cgsl_weighted_least_squares(x, y, w, rows.count, 3, &solution, &chisq)
+        guard status == 0, solution[0] > 0 else {
+            throw CalibrationError(file: nil, message: "the fit of whole passes failed (GSL status \(status), scale \(solution[0] / scales[0]))")
+        }
+        units[.network] = LatencyModel.UnitFit(coefficients: [solution[1], 0, solution[2] / scales[2], 0, 0], samples: rows.count, rmsRelativeError: 0)
+        var model = LatencyModel(key: key, createdAt: created, networks: networks.count, fitMAPE: 0, passScale: solution[0] / scales[0], units: units)
         let predictor = model.predictor
         let pairs = networks.compactMap { network, seconds in predictor.seconds(of: network, batch: key.batch).map { ($0, seconds) } }
         model.fitMAPE = Statistics.meanAbsolutePercentageError(predicted: pairs.map(\.0), measured: pairs.map(\.1))
+        let relative = pairs.map { $0.0 / $0.1 - 1 }
+        model.units[.network]?.rmsRelativeError = (relative.map { $0 * $0 }.reduce(0, +) / Double(max(1, relative.count))).squareRoot()
         return model
     }
 }

@@ -12,7 +12,12 @@ public struct Metrics: Sendable, Codable, Hashable {
     public var memory: Double
     public var accuracy: Double?
 
-    public init(params: Double, macs: Double, latencyEstimate: Double, latencyMeasured: Double? = nil, memory: Double, accuracy: Double? = nil) {
+    /// The calibrated latency model's prediction, when the run has one.
+    public var latencyPredicted: Double?
+
+    public init(params: Double, macs: Double, latencyEstimate: Double, latencyMeasured: Double? = nil, latencyPredicted: Double? = nil,
+                memory: Double, accuracy: Double? = nil) {
+        self.latencyPredicted = latencyPredicted
         self.params = params
         self.macs = macs
         self.latencyEstimate = latencyEstimate
@@ -27,7 +32,7 @@ public struct Metrics: Sendable, Codable, Hashable {
         case .accuracy: return accuracy
         case .macs: return macs
         case .params: return params
-        case .latency: return latencyMeasured ?? latencyEstimate
+        case .latency: return latencyMeasured ?? latencyPredicted ?? latencyEstimate
         case .memory: return memory
         }
     }

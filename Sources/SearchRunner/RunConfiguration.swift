@@ -1,4 +1,5 @@
 import Architecture
+import Cost
 import Crypto
 import Foundation
 import Search
@@ -17,6 +18,8 @@ public enum LatencySource: String, Codable, CaseIterable, Sendable {
     case estimate
     /// Timed eval-mode forward passes at batch 1 on the engine (needs training fidelity).
     case measured
+    /// The calibrated latency model (`efsearch calibrate`), stored with the run.
+    case predicted
 }
 
 /// The proxy task of `--fidelity train`.
@@ -85,9 +88,14 @@ public struct NasPlan: Codable, Sendable {
     public var population: Int
     public var sample: Int
     public var mutation: Double
+    /// The latency model whose predictions the candidates get (with `latency: predicted`, and beside measured
+    /// latency when a calibration applied as the run started).
+    public var latencyModel: LatencyModel?
 
     public init(space: StoredSpace, strategy: StrategyKind, budget: Int, objectives: [String], constraints: [String], reward: String?,
-                fidelity: Fidelity, latency: LatencySource, generation: Int, population: Int, sample: Int, mutation: Double) {
+                fidelity: Fidelity, latency: LatencySource, generation: Int, population: Int, sample: Int, mutation: Double,
+                latencyModel: LatencyModel? = nil) {
+        self.latencyModel = latencyModel
         self.space = space
         self.strategy = strategy
         self.budget = budget
@@ -285,6 +293,9 @@ extension NasPlan {
         if let reward { _ = try Reward(parsing: reward) }
         if fidelity == .estimate, parsed.contains(where: { $0.metric == .accuracy }) || reward != nil {
             throw PlanError(field: "--fidelity estimate", message: "has no accuracy: use objectives macs, params, latency, memory and no --reward")
+        }
+        if latency == .predicted && latencyModel == nil {
+            throw PlanError(field: "--latency predicted", message: "needs a latency model: run efsearch calibrate on this machine, or pass --latency-model FILE")
         }
         if latency == .measured && fidelity != .train {
             throw PlanError(field: "--latency measured", message: "needs --fidelity train (the candidates are built and timed on the engine)")

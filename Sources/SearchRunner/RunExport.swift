@@ -12,6 +12,7 @@ public struct ExportRow: Codable, Equatable, Sendable {
     public var macs: Int
     public var latencyEstimateMs: Double
     public var latencyMeasuredMs: Double?
+    public var latencyPredictedMs: Double?
     public var memoryBytes: Int
     public var trainSeconds: Double?
     public var width: Double
@@ -29,7 +30,8 @@ public struct ExportRow: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case id, generation, status, accuracy, top5, params, macs
-        case latencyEstimateMs = "latency_estimate_ms", latencyMeasuredMs = "latency_measured_ms", memoryBytes = "memory_bytes"
+        case latencyEstimateMs = "latency_estimate_ms", latencyMeasuredMs = "latency_measured_ms", latencyPredictedMs = "latency_predicted_ms"
+        case memoryBytes = "memory_bytes"
         case trainSeconds = "train_seconds"
         case width, depth, resolution, stem, head
         case onFrontier = "on_frontier"
@@ -50,6 +52,7 @@ public struct ExportRow: Codable, Equatable, Sendable {
         macs = candidate.macs
         latencyEstimateMs = candidate.latencyEstimateMs
         latencyMeasuredMs = candidate.latencyMeasuredMs
+        latencyPredictedMs = candidate.latencyPredictedMs
         memoryBytes = candidate.memoryBytes
         trainSeconds = candidate.trainSeconds
         width = candidate.width
@@ -70,7 +73,7 @@ public struct ExportRow: Codable, Equatable, Sendable {
         func text<T>(_ value: T?) -> String { value.map { "\($0)" } ?? "" }
         let fields: [String] = [
             "\(id)", "\(generation)", status.rawValue, text(accuracy), text(top5), "\(params)", "\(macs)", "\(latencyEstimateMs)",
-            text(latencyMeasuredMs), "\(memoryBytes)", text(trainSeconds), "\(width)", "\(depth)", "\(resolution)", "\(stem)", "\(head)",
+            text(latencyMeasuredMs), text(latencyPredictedMs), "\(memoryBytes)", text(trainSeconds), "\(width)", "\(depth)", "\(resolution)", "\(stem)", "\(head)",
             "\(onFrontier)", text(alpha), text(beta), text(gamma), arch, text(reason),
         ]
         return fields.map(RunExport.csvQuoted)

@@ -12,11 +12,18 @@ final class CandidateEvaluator {
     let latency: LatencySource
     let dataset: Dataset?
     let machine: MachineProfile
+    let predictor: LatencyPredictor?
 
     /// `machine` is the roofline for the latency estimates; the proxy dataset is loaded for training fidelity.
     init(configuration: RunConfiguration, machine: MachineProfile) throws {
         proxy = configuration.proxy
-        if case .nas(let plan) = configuration.plan { latency = plan.latency } else { latency = .estimate }
+        if case .nas(let plan) = configuration.plan {
+            latency = plan.latency
+            predictor = plan.latencyModel?.predictor
+        } else {
+            latency = .estimate
+            predictor = nil
+        }
         self.machine = machine
         switch configuration.fidelity {
         case .train:
@@ -38,10 +45,11 @@ final class CandidateEvaluator {
 
     /// Fills the cost-model fields of a record.
     func estimate(_ network: Network, into record: inout CandidateRecord) {
-        let summary = CostModel.summary(of: network, batch: 1, machine: machine)
+        let summary = CostModel.summary(of: network, batch: 1, machine: machine, predictor: predictor)
         record.params = summary.params
         record.macs = summary.macs
         record.latencyEstimateMs = summary.latencySeconds * 1000
+        record.latencyPredictedMs = summary.predictedSeconds.map { $0 * 1000 }
         record.memoryBytes = summary.peakMemoryBytes
     }
 
@@ -110,7 +118,7 @@ struct Scoring {
 
     func metrics(_ record: CandidateRecord) -> Metrics {
         Metrics(params: Double(record.params), macs: Double(record.macs), latencyEstimate: record.latencyEstimateMs,
-                latencyMeasured: record.latencyMeasuredMs, memory: Double(record.memoryBytes), accuracy: record.accuracy)
+                latencyMeasured: record.latencyMeasuredMs, latencyPredicted: record.latencyPredictedMs, memory: Double(record.memoryBytes), accuracy: record.accuracy)
     }
 
     func feasible(_ metrics: Metrics) -> Bool { constraints.allSatisfy { $0.holds(metrics) } }
@@ -373,7 +381,7 @@ public final class SearchDriver {
     func updateFrontier() throws {
         let scored = try store.finishedMetrics(runId: run.id!).compactMap { row in
             let metrics = Metrics(params: Double(row.params), macs: Double(row.macs), latencyEstimate: row.latencyEstimateMs,
-                                  latencyMeasured: row.latencyMeasuredMs, memory: Double(row.memoryBytes), accuracy: row.accuracy)
+                                  latencyMeasured: row.latencyMeasuredMs, latencyPredicted: row.latencyPredictedMs, memory: Double(row.memoryBytes), accuracy: row.accuracy)
             return scoring.costs(metrics).map { (row.id, $0) }
         }
         let indices = Pareto.frontier(scored.map(\.1))

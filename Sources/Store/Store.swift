@@ -98,6 +98,8 @@ public struct CandidateRecord: Codable, FetchableRecord, MutablePersistableRecor
     public var macs: Int
     public var latencyEstimateMs: Double
     public var latencyMeasuredMs: Double?
+    /// The run's calibrated latency model's prediction (batch 1), when it has one.
+    public var latencyPredictedMs: Double?
     public var memoryBytes: Int
     public var accuracy: Double?
     public var top5: Double?
@@ -157,6 +159,7 @@ public struct FinishedMetrics: Sendable {
     public var macs: Int
     public var latencyEstimateMs: Double
     public var latencyMeasuredMs: Double?
+    public var latencyPredictedMs: Double?
     public var memoryBytes: Int
     public var accuracy: Double?
 }
@@ -215,6 +218,9 @@ public final class Store: @unchecked Sendable {
             }
             try db.create(index: "candidates_status", on: "candidates", columns: ["runId", "status"])
             try db.create(index: "candidates_generation", on: "candidates", columns: ["runId", "generation"])
+        }
+        migrator.registerMigration("v2: predicted latency") { db in
+            try db.alter(table: "candidates") { t in t.add(column: "latencyPredictedMs", .double) }
         }
         return migrator
     }
@@ -292,16 +298,17 @@ public final class Store: @unchecked Sendable {
         try pool.write { db in
             let statement = try db.makeStatement(sql: """
                 INSERT OR IGNORE INTO candidates (runId, key, generation, genotype, extra, arch, width, depth, resolution, stem, head,
-                    params, macs, latencyEstimateMs, latencyMeasuredMs, memoryBytes, accuracy, top5, trainSeconds, seed, status, reason,
-                    worker, heartbeatAt, createdAt, finishedAt, onFrontier)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    params, macs, latencyEstimateMs, latencyMeasuredMs, latencyPredictedMs, memoryBytes, accuracy, top5, trainSeconds, seed,
+                    status, reason, worker, heartbeatAt, createdAt, finishedAt, onFrontier)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             return try candidates.compactMap { candidate in
                 var candidate = candidate
                 let values: [(any DatabaseValueConvertible)?] = [
                     candidate.runId, candidate.key, candidate.generation, candidate.genotype, candidate.extra, candidate.arch,
                     candidate.width, candidate.depth, candidate.resolution, candidate.stem, candidate.head, candidate.params,
-                    candidate.macs, candidate.latencyEstimateMs, candidate.latencyMeasuredMs, candidate.memoryBytes, candidate.accuracy,
+                    candidate.macs, candidate.latencyEstimateMs, candidate.latencyMeasuredMs, candidate.latencyPredictedMs, candidate.memoryBytes,
+                    candidate.accuracy,
                     candidate.top5, candidate.trainSeconds, candidate.seed, candidate.status, candidate.reason, candidate.worker,
                     candidate.heartbeatAt, candidate.createdAt, candidate.finishedAt, candidate.onFrontier]
                 try statement.execute(arguments: StatementArguments(values))
@@ -408,11 +415,11 @@ public final class Store: @unchecked Sendable {
     public func finishedMetrics(runId: Int64) throws -> [FinishedMetrics] {
         try pool.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT id, params, macs, latencyEstimateMs, latencyMeasuredMs, memoryBytes, accuracy
+                SELECT id, params, macs, latencyEstimateMs, latencyMeasuredMs, latencyPredictedMs, memoryBytes, accuracy
                 FROM candidates WHERE runId = ? AND status = ? ORDER BY id
                 """, arguments: [runId, CandidateStatus.done]).map { row in
                 FinishedMetrics(id: row[0], params: row[1], macs: row[2], latencyEstimateMs: row[3], latencyMeasuredMs: row[4],
-                                memoryBytes: row[5], accuracy: row[6])
+                                latencyPredictedMs: row[5], memoryBytes: row[6], accuracy: row[7])
             }
         }
     }

@@ -18,13 +18,16 @@ struct CandidateStream {
 
     var batch: Int
     var machine: MachineProfile
+    /// The calibrated latency model, when one applies.
+    var predictor: LatencyPredictor?
     /// The last arch string and its stages: consecutive lines often share an architecture at several scales.
     private var lastArch: (text: String, stages: [StageSpec])?
     private let defaultSpec = Presets.defaultSpec
     /// One output line, reused.
     private var scratch: [UInt8] = []
 
-    init(batch: Int, machine: MachineProfile) {
+    init(batch: Int, machine: MachineProfile, predictor: LatencyPredictor? = nil) {
+        self.predictor = predictor
         self.batch = batch
         self.machine = machine
     }
@@ -106,7 +109,7 @@ struct CandidateStream {
         }
         let network = try spec.resolve()
         scratch.removeAll(keepingCapacity: true)
-        EstimateReport.appendJSON(network, CostModel.summary(of: network, batch: batch, machine: machine), to: &scratch)
+        EstimateReport.appendJSON(network, CostModel.summary(of: network, batch: batch, machine: machine, predictor: predictor), to: &scratch)
         output.append(scratch)
     }
 

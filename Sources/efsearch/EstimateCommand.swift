@@ -17,6 +17,7 @@ extension Efsearch {
 
         @OptionGroup var network: NetworkOptions
         @OptionGroup var machine: MachineOptions
+        @OptionGroup var latency: LatencyModelOptions
 
         @Option(help: "Batch size for memory and latency.")
         var batch: Int = 1
@@ -37,23 +38,23 @@ extension Efsearch {
 
         func run() throws {
             let profile = machine.profile()
+            let predictor = try latency.load(threads: machine.threadCount, batch: batch, quiet: json || jsonl != nil)?.predictor
             if let jsonl {
-                var stream = CandidateStream(batch: batch, machine: profile)
+                var stream = CandidateStream(batch: batch, machine: profile, predictor: predictor)
                 try stream.run(path: jsonl)
                 return
             }
             let spec = try network.spec()
             let resolved = try spec.resolve()
-            let rows = CostModel.layers(of: resolved)
-            let summary = CostModel.summary(of: rows, batch: batch, machine: profile)
+            let summary = CostModel.summary(of: resolved, batch: batch, machine: profile, predictor: predictor)
             if json {
                 print(EstimateReport.json(resolved, summary))
                 return
             }
-            print(EstimateReport.text(name: network.displayName, resolved, summary, machine: profile))
+            print(EstimateReport.text(name: network.displayName, resolved, summary, machine: profile, predictor: predictor))
             if perLayer {
                 print()
-                print(EstimateReport.layerTable(rows, batch: batch, machine: profile))
+                print(EstimateReport.layerTable(CostModel.layers(of: resolved), batch: batch, machine: profile, predictor: predictor, total: summary))
             }
         }
     }
@@ -84,12 +85,13 @@ enum EstimateReport {
         out.add("arch", arch: network.scaledStages)
         out.add("batch", summary.batch)
         out.add("latency_ms_estimate", summary.latencySeconds * 1000)
+        if let predicted = summary.predictedSeconds { out.add("latency_ms_predicted", predicted * 1000) }
         out.add("activation_bytes", summary.activationBytes)
         out.add("peak_memory_bytes", summary.peakMemoryBytes)
         buffer = out.finishedBytes()
     }
 
-    static func text(name: String, _ network: Network, _ summary: CostSummary, machine: MachineProfile) -> String {
+    static func text(name: String, _ network: Network, _ summary: CostSummary, machine: MachineProfile, predictor: LatencyPredictor? = nil) -> String {
         let spec = network.spec
         let lines: [(String, String)] = [
             ("network", "\(name): width \(ArchString.formatNumber(spec.width)), depth \(ArchString.formatNumber(spec.depth)), \(network.resolution) px, \(network.classes) classes, \(network.activation.rawValue)"),
@@ -100,17 +102,18 @@ enum EstimateReport {
             ("FLOPs", "fvcore " + Format.engineering(Double(summary.flops(.fvcore))) + ", 2x " + Format.engineering(Double(summary.flops(.twice)))),
             ("memory", "activations \(Format.bytes(summary.activationBytes)), peak inference \(Format.bytes(summary.peakMemoryBytes)) at batch \(summary.batch)"),
             ("latency", "~" + Format.fixed(summary.latencySeconds * 1000, 2) + " ms at batch \(summary.batch) (roofline, \(Format.fixed(machine.peakGFLOPS, 0)) GFLOP/s, \(Format.fixed(machine.bandwidthGBs, 1)) GB/s, \(machine.source))"),
-        ]
+        ] + (summary.predictedSeconds.map { predicted in
+            [("", "~" + Format.fixed(predicted * 1000, 2) + " ms predicted (calibrated \(predictor!.createdAt.prefix(10)), \(predictor!.key.cpu), \(predictor!.key.threads) threads)")]
+        } ?? [])
         return lines.map { $0.0.padding(toLength: 10, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
     }
 
-    static func layerTable(_ rows: [LayerCost], batch: Int, machine: MachineProfile) -> String {
+    /// One row per layer; with a predictor, a column of predicted time (the unit's prediction times the
+    /// model's pass scale; the total adds the residual adds and the per-pass term).
+    static func layerTable(_ rows: [LayerCost], batch: Int, machine: MachineProfile, predictor: LatencyPredictor?, total: CostSummary) -> String {
         var cells: [[String]] = []
-        var totalSeconds = 0.0
         for row in rows {
-            let seconds = row.rooflineSeconds(batch: batch, machine: machine)
-            totalSeconds += seconds
-            cells.append([
+            var cell = [
                 row.name, row.kind.rawValue,
                 "\(row.inChannels)x\(row.inputSize)x\(row.inputSize)",
                 "\(row.outChannels)x\(row.outputSize)x\(row.outputSize)",
@@ -118,13 +121,20 @@ enum EstimateReport {
                 Format.grouped(row.params), Format.grouped(row.macs * batch),
                 Format.bytes(row.bytesMoved(batch: batch)),
                 Format.fixed(row.arithmeticIntensity(batch: batch), 1),
-                Format.fixed(seconds * 1e6, 1),
-            ])
+                Format.fixed(row.rooflineSeconds(batch: batch, machine: machine) * 1e6, 1),
+            ]
+            if let predictor {
+                cell.append(predictor.seconds(of: row, batch: batch).map { Format.fixed($0 * predictor.passScale * 1e6, 1) } ?? "-")
+            }
+            cells.append(cell)
         }
-        let summary = CostModel.summary(of: rows, batch: batch, machine: machine)
-        cells.append(["total", "", "", "", "", Format.grouped(summary.params), Format.grouped(summary.macs * batch), "", "", Format.fixed(totalSeconds * 1e6, 1)])
-        return Format.table(
-            ["layer", "kind", "input (CxHxW)", "output", "kernel", "params", "MACs", "bytes", "FLOP/B", "est. us"],
-            cells, leftColumns: 2)
+        var last = ["total", "", "", "", "", Format.grouped(total.params), Format.grouped(total.macs * batch), "", "", Format.fixed(total.latencySeconds * 1e6, 1)]
+        var header = ["layer", "kind", "input (CxHxW)", "output", "kernel", "params", "MACs", "bytes", "FLOP/B", "roofline us"]
+        if predictor != nil {
+            last.append(total.predictedSeconds.map { Format.fixed($0 * 1e6, 1) } ?? "-")
+            header.append("predicted us")
+        }
+        cells.append(last)
+        return Format.table(header, cells, leftColumns: 2)
     }
 }

@@ -29,6 +29,7 @@ enum FrontierReport {
                 out.add("params", candidate.params)
                 out.add("latency_ms_estimate", candidate.latencyEstimateMs)
                 if let measured = candidate.latencyMeasuredMs { out.add("latency_ms_measured", measured) }
+                if let predicted = candidate.latencyPredictedMs { out.add("latency_ms_predicted", predicted) }
                 out.add("resolution", candidate.resolution)
                 out.add("arch", candidate.arch)
                 Swift.print(out.finished())
@@ -39,7 +40,7 @@ enum FrontierReport {
         let rows = frontier.map { candidate in
             [String(candidate.id!), candidate.accuracy.map { Format.fixed(100 * $0, 1) + "%" } ?? "-",
              Format.engineering(Double(candidate.macs)), Format.engineering(Double(candidate.params)),
-             Format.fixed(candidate.latencyMeasuredMs ?? candidate.latencyEstimateMs, 2), "\(candidate.resolution)", candidate.arch]
+             Format.fixed(candidate.latencyMeasuredMs ?? candidate.latencyPredictedMs ?? candidate.latencyEstimateMs, 2), "\(candidate.resolution)", candidate.arch]
         }
         Swift.print(Format.table(["id", "accuracy", "MACs", "params", "latency ms", "px", "arch"], rows, leftColumns: 1))
     }

@@ -29,8 +29,9 @@ extension Efsearch {
         @Option(name: .customLong("constraint"), help: "A constraint such as macs<=400M (repeatable).") var constraints: [String] = []
         @Option(help: "MnasNet reward ACC * (X / T)^w as METRIC:T:W or METRIC:T:ALPHA:BETA, e.g. macs:400M:-0.07.") var reward: String?
         @Option(help: "estimate (cost model only) or train (short training on the proxy) (default: train).") var fidelity: Fidelity?
-        @Option(help: "Latency: estimate (roofline) or measured (timed forward passes; with --fidelity train) (default: estimate).")
+        @Option(help: "Latency: predicted (the calibrated model), estimate (roofline) or measured (timed forward passes; with --fidelity train) (default: predicted when this machine is calibrated, else estimate).")
         var latency: LatencySource?
+        @OptionGroup var latencyModel: LatencyModelOptions
         @Option(help: "Seed of the search and of every candidate's training (default: 0).") var seed: UInt64?
         @Option(help: "Candidates per round (default: 4 when training, 1000 when estimating).") var generation: Int?
         @Option(help: "Evolution / NSGA-II population (default: 8).") var population: Int?
@@ -44,6 +45,7 @@ extension Efsearch {
         func validate() throws {
             if resume == nil && space == nil { throw ValidationError("--space is required (or --resume NAME)") }
             if resume != nil && runName != nil { throw ValidationError("--run and --resume: --resume NAME already names the run") }
+            if resume != nil && latencyModel.latencyModel != nil { throw ValidationError("--latency-model and --resume: a resumed run keeps its stored latency model") }
             if let budget, budget <= 0 { throw ValidationError("--budget \(budget) must be greater than 0") }
             if let generation, generation < 1 { throw ValidationError("--generation \(generation) must be at least 1") }
             if let population, population < 2 { throw ValidationError("--population \(population) must be at least 2") }
@@ -57,11 +59,19 @@ extension Efsearch {
             let fidelity = self.fidelity ?? .train
             let objectiveList = (objectives ?? (fidelity == .train ? "accuracy,macs" : "macs,params"))
                 .split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            // The calibration for the workers' thread count at batch 1, stored with the run.
+            let model = try latencyModel.load(threads: proxy.task.threads, batch: 1)
+            let source = latency ?? (model != nil ? .predicted : .estimate)
+            if let model {
+                Console.note("latency: \(source == .predicted ? "predicted" : source.rawValue + ", and predicted beside it") by the calibration of \(model.createdAt.prefix(10)) (\(model.key))")
+            } else if source == .estimate {
+                Console.note("latency: roofline estimate (no calibration for \(proxy.task.threads) threads here; efsearch calibrate makes one)")
+            }
             let plan = NasPlan(
                 space: try StoredSpace.read(path: path), strategy: strategy ?? .evolution, budget: budget ?? 12, objectives: objectiveList,
-                constraints: constraints, reward: reward, fidelity: fidelity, latency: latency ?? .estimate,
+                constraints: constraints, reward: reward, fidelity: fidelity, latency: source,
                 generation: generation ?? (fidelity == .train ? 4 : 1000), population: population ?? 8, sample: sample ?? 3,
-                mutation: mutation ?? 0.1)
+                mutation: mutation ?? 0.1, latencyModel: model)
             try plan.validate()
             return plan
         }

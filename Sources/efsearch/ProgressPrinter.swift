@@ -14,7 +14,7 @@ final class ProgressPrinter: TrainingListener {
         let width = 24
         let filled = width * step / max(1, stepsPerEpoch)
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        let line = "\repoch \(epoch + 1)/\(epochs) [\(bar)] \(step)/\(stepsPerEpoch)  loss \(Format.fixed(loss, 4))  \(Format.fixed(imagesPerSecond, 0)) img/s  ETA \(Self.clock(secondsLeft)) "
+        let line = "\repoch \(epoch + 1)/\(epochs) [\(bar)] \(step)/\(stepsPerEpoch)  loss \(Format.fixed(loss, 4))  \(Format.fixed(imagesPerSecond, 0)) img/s  ETA \(ProgressBar.clock(secondsLeft)) "
         FileHandle.standardError.write(Data(line.utf8))
     }
 
@@ -24,9 +24,4 @@ final class ProgressPrinter: TrainingListener {
     }
 
     func finish() {}
-
-    static func clock(_ seconds: Double) -> String {
-        let total = Int(seconds.isFinite ? seconds : 0)
-        return String(format: "%d:%02d", total / 60, total % 60)
-    }
 }

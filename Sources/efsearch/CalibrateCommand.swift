@@ -1,0 +1,202 @@
+import Architecture
+import ArgumentParser
+import Cost
+import Engine
+import Foundation
+import Latency
+import Search
+
+extension Efsearch {
+    /// `efsearch calibrate`: fits a latency model on this machine, or checks one against timed passes.
+    struct Calibrate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time the engine's units on seeded random networks and fit a latency model, or check one (--check N).",
+            discussion: """
+            Calibration profiles whole random networks (all four block types, kernels 3-7, 64-320 px) in inference,
+            takes each unit's median time (stem, 1x1 with and without activation, dense kxk, depthwise per kernel,
+            squeeze-excite, residual add, head, classifier, and the per-pass remainder), and fits each unit's time as
+            a linear function of its MACs, activation bytes, weight bytes and SiLU elements by weighted least
+            squares (GSL), minimising relative error. The model is cached for this CPU, thread count, batch,
+            efsearch version and BLAS, and `estimate`, `nas` and `grid` use it from then on.
+
+            Examples:
+              efsearch calibrate                          # about 3 minutes on 2 cores
+              efsearch calibrate --check 40 --json        # predicted against measured on 40 new networks
+              efsearch calibrate --out device.json        # then, elsewhere: efsearch estimate ... --latency-model device.json
+            """)
+
+        @Option(help: "Threads of the engine (default: all cores).") var threads: Int?
+        @Option(help: "Batch size of the timed passes.") var batch: Int = 1
+        @Option(name: .customLong("budget-seconds"), help: "Time to spend timing networks.") var budgetSeconds: Double = 150
+        @Option(help: "Write the model here (default: the cache directory).") var out: String?
+        @Option(help: "Seed of the random networks.") var seed: UInt64 = 0
+        @Option(help: "Check the model instead: time this many networks never used to fit it.") var check: Int?
+        @Option(help: "With --check: draw the networks from this search space (default: random arch strings, 96-256 px).") var space: String?
+        @Option(help: "With --check: also write each network's predicted and measured ms to this CSV file.") var csv: String?
+        @Option(help: "With --check: timed runs per network (median).") var runs: Int = 10
+        @OptionGroup var latency: LatencyModelOptions
+        @Flag(help: "Print one JSON object.") var json = false
+
+        func validate() throws {
+            if let threads, threads < 1 { throw ValidationError("--threads \(threads) must be at least 1") }
+            if batch < 1 { throw ValidationError("--batch \(batch) must be at least 1") }
+            if !(budgetSeconds > 0) { throw ValidationError("--budget-seconds \(budgetSeconds) must be greater than 0") }
+            if let check, check < 2 { throw ValidationError("--check \(check) must be at least 2 (a ranking needs two networks)") }
+            if runs < 1 { throw ValidationError("--runs \(runs) must be at least 1") }
+            if check == nil && (space != nil || csv != nil) { throw ValidationError("--space and --csv go with --check") }
+        }
+
+        var threadCount: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
+
+        func run() throws {
+            Parallel.setThreads(threadCount)
+            if let check { try runCheck(count: check) } else { try calibrate() }
+        }
+
+        func calibrate() throws {
+            let key = CalibrationKey.current(threads: threadCount, batch: batch, efsearch: EfsearchVersion.current)
+            let path = out ?? LatencyModel.cacheFile(in: MachineProfileCache.directory, key: key)
+            // Check the destination before spending minutes.
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+            do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
+                throw CalibrationError(file: path, message: "cannot create \(directory.path): \(error.localizedDescription)")
+            }
+            guard FileManager.default.isWritableFile(atPath: directory.path) else { throw CalibrationError(file: path, message: "its folder is not writable") }
+            if !json { Console.note("calibrating \(key) for about \(Int(budgetSeconds)) s") }
+            var networks = RandomNetworks(seed: seed, resolutions: 64...320)
+            let timer = NetworkTimer(batch: batch, warmup: 2, runs: 5)
+            let progress = ProgressBar("calibrate", total: budgetSeconds)
+            let start = Date()
+            var samples: [TimedUnit] = []
+            var timed: [(Network, Double)] = []
+            var slowest = 0.0
+            // Until the budget is spent, and every unit has enough samples to fit (at most four budgets and 10 s).
+            func enough() -> Bool {
+                let counts = Dictionary(grouping: samples, by: \.unit).mapValues(\.count)
+                return timed.count >= 8 && LatencyUnit.allCases.allSatisfy { counts[$0, default: 0] >= 2 * LatencyFeatures.count }
+            }
+            while Date().timeIntervalSince(start) + 12 * slowest < budgetSeconds || !enough() {
+                let network = networks.next()
+                // Very large networks take seconds each and teach little more than mid-sized ones.
+                guard CostModel.summary(of: network).macs * batch <= 2_500_000_000 else { continue }
+                let began = Date()
+                let (layers, total) = timer.profile(network)
+                samples += Calibration.timedUnits(network, layers: layers, total: total, batch: batch)
+                timed.append((network, total))
+                slowest = max(slowest, Date().timeIntervalSince(began) / 12)
+                progress.update(Date().timeIntervalSince(start), detail: "\(timed.count) networks")
+                if Date().timeIntervalSince(start) > 4 * budgetSeconds + 10 { break }
+            }
+            progress.finish()
+            let model = try Calibration.fit(samples, key: key, networks: timed)
+            try model.save(path)
+            if json {
+                var object = JSONObjectWriter()
+                object.add("file", path)
+                object.add("networks", model.networks)
+                object.add("fit_mape", model.fitMAPE)
+                let units = LatencyUnit.allCases.compactMap { unit in
+                    model.units[unit].map { "\"\(unit.rawValue)\":{\"samples\":\($0.samples),\"rms_relative_error\":\($0.rmsRelativeError)}" }
+                }
+                object.addRaw("units", "{" + units.joined(separator: ",") + "}")
+                print(object.finished())
+                return
+            }
+            var rows: [[String]] = []
+            for unit in LatencyUnit.allCases {
+                guard let fit = model.units[unit] else { continue }
+                rows.append([unit.rawValue, "\(fit.samples)", Format.fixed(100 * fit.rmsRelativeError, 1) + "%"])
+                if !ProgressBar.isTerminalOutput { Console.note("\(unit.rawValue): \(fit.samples) timed units, RMS error \(Format.fixed(100 * fit.rmsRelativeError, 1))%") }
+            }
+            print(Format.table(["unit", "samples", "RMS rel. error"], rows, leftColumns: 1))
+            print("\(model.networks) networks timed; end to end the fit is off by \(Format.fixed(100 * model.fitMAPE, 1))% on average (in sample)")
+            print("wrote \(path)")
+            print("check it on networks it has not seen: efsearch calibrate --check 40\(out.map { " --latency-model \($0)" } ?? "")")
+        }
+
+        /// The networks of a check: from a search space (random genotypes), or random arch strings.
+        func checkNetworks(count: Int) throws -> [(name: String, network: Network)] {
+            // A different seed from any calibration's: these networks were never used to fit.
+            let checkSeed = seed &+ 0x5EED_C4EC
+            if let space {
+                let searchSpace = try SearchSpace.load(path: space)
+                let random = RandomGenerator(seed: checkSeed)
+                var result: [(String, Network)] = []
+                var attempts = 0
+                while result.count < count && attempts < 1000 * count {
+                    attempts += 1
+                    let genotype = searchSpace.dimensions.map { random.uniformInt($0.count) }
+                    guard let network = try? searchSpace.network(for: genotype).resolve() else { continue }
+                    result.append((network.archString, network))
+                }
+                return result
+            }
+            var networks = RandomNetworks(seed: checkSeed, resolutions: 96...256)
+            return (0..<count).map { _ in let network = networks.next(); return (network.archString, network) }
+        }
+
+        func runCheck(count: Int) throws {
+            guard let model = try latency.load(threads: threadCount, batch: batch, quiet: json) else {
+                throw CalibrationError(file: nil, message: "no latency model for this machine (\(threadCount) threads, batch \(batch)): run efsearch calibrate first, or pass --latency-model FILE")
+            }
+            let predictor = model.predictor
+            var cases = try checkNetworks(count: count).map { (group: "random", name: $0.name, network: $0.network) }
+            for preset in ["efficientnet-b0", "efficientnet-b1", "efficientnetv2-s", "mobilenetv2-100", "mnasnet-100"] {
+                cases.append((group: "preset", name: preset, network: try Architecture.Presets.named(preset).spec.resolve()))
+            }
+            let timer = NetworkTimer(batch: batch, warmup: 2, runs: runs)
+            let progress = ProgressBar("check", total: Double(cases.count))
+            var rows: [(group: String, name: String, px: Int, predicted: Double, measured: Double)] = []
+            for (index, item) in cases.enumerated() {
+                guard let predicted = predictor.seconds(of: item.network, batch: batch) else {
+                    throw CalibrationError(file: latency.latencyModel, message: "the model has no fit for a unit of \(item.name)")
+                }
+                rows.append((item.group, item.name, item.network.resolution, predicted * 1000, timer.seconds(item.network) * 1000))
+                progress.update(Double(index + 1), detail: item.group == "preset" ? item.name : "")
+            }
+            progress.finish()
+            let random = rows.filter { $0.group == "random" }
+            let predicted = random.map(\.predicted), measured = random.map(\.measured)
+            let tau = Statistics.kendallTau(predicted, measured)
+            let mape = Statistics.meanAbsolutePercentageError(predicted: predicted, measured: measured)
+            let within5 = Statistics.shareWithin(0.05, predicted: predicted, measured: measured)
+            let within10 = Statistics.shareWithin(0.10, predicted: predicted, measured: measured)
+            if let csv {
+                let text = "group,network,resolution,predicted_ms,measured_ms\n" + rows.map { row in
+                    "\(row.group),\"\(row.name)\",\(row.px),\(row.predicted),\(row.measured)"
+                }.joined(separator: "\n") + "\n"
+                do { try text.write(toFile: csv, atomically: true, encoding: .utf8) } catch {
+                    throw CalibrationError(file: nil, message: "cannot write --csv \(csv): \(error.localizedDescription)")
+                }
+            }
+            let presets = rows.filter { $0.group == "preset" }
+            if json {
+                var object = JSONObjectWriter()
+                object.add("count", random.count)
+                object.add("kendall_tau", tau)
+                object.add("mape", mape)
+                object.add("within_5", within5)
+                object.add("within_10", within10)
+                object.add("threads", threadCount)
+                object.add("batch", batch)
+                let items = presets.map { row -> String in
+                    var item = JSONObjectWriter()
+                    item.add("name", row.name)
+                    item.add("resolution", row.px)
+                    item.add("predicted_ms", row.predicted)
+                    item.add("measured_ms", row.measured)
+                    return item.finished()
+                }
+                object.addRaw("presets", "[" + items.joined(separator: ",") + "]")
+                print(object.finished())
+                return
+            }
+            print("\(random.count) networks never used in the fit, batch \(batch), \(threadCount) threads, median of \(runs) runs each:")
+            print("Kendall tau \(Format.fixed(tau, 3)), mean absolute error \(Format.fixed(100 * mape, 1))%, within 5%: \(Format.fixed(100 * within5, 0))%, within 10%: \(Format.fixed(100 * within10, 0))%")
+            print()
+            print(Format.table(["preset", "px", "predicted ms", "measured ms", "error"], presets.map { row in
+                [row.name, "\(row.px)", Format.fixed(row.predicted, 2), Format.fixed(row.measured, 2), Format.fixed(100 * (row.predicted / row.measured - 1), 1) + "%"]
+            }, leftColumns: 1))
+        }
+    }
+}

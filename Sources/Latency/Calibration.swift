@@ -163,8 +163,8 @@ public struct NetworkTimer {
         return Statistics.median(times)
     }
 
-    /// Median seconds per profiled layer (timm names, residual adds as `blocks.s.i.residual`) and of the whole
-    /// pass; the profiled and the unprofiled passes alternate.
+    /// The fastest seconds per profiled layer (timm names, residual adds as `blocks.s.i.residual`) and the
+    /// median of the whole pass; the profiled and the unprofiled passes alternate.
     public func profile(_ network: Network) -> (layers: [String: Double], total: Double) {
         let (model, x) = model(network)
         let profiler = LayerProfiler()
@@ -178,7 +178,9 @@ public struct NetworkTimer {
             _ = model.forward(x, training: false)
             totals.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
-        return (layers.mapValues(Statistics.median), Statistics.median(totals))
+        // A unit's fastest run: timer and interrupt noise only ever adds, and at microseconds it is large. The
+        // whole pass keeps its median (what `bench` reports); the fit of whole passes scales the units to it.
+        return (layers.mapValues { $0.min()! }, Statistics.median(totals))
     }
 }
 
@@ -187,11 +189,24 @@ public struct TimedUnit: Sendable {
     public var unit: LatencyUnit
     public var features: SIMD8<Double>
     public var seconds: Double
+    /// The cost-model row it was timed as (nil for residual adds and the per-pass remainder).
+    public var row: LayerCost?
 
-    public init(unit: LatencyUnit, features: SIMD8<Double>, seconds: Double) {
+    public init(unit: LatencyUnit, features: SIMD8<Double>, seconds: Double, row: LayerCost? = nil) {
         self.unit = unit
         self.features = features
         self.seconds = seconds
+        self.row = row
+    }
+
+    public static let csvHeader = "unit,in_channels,out_channels,kernel,stride,input_size,output_size,activation,"
+        + LatencyFeatures.names.joined(separator: ",") + ",seconds"
+
+    /// A CSV line: the row's shape, the features and the time (for analysis beside the fit).
+    public var csvLine: String {
+        let shape = row.map { "\($0.inChannels),\($0.outChannels),\($0.kernel),\($0.stride),\($0.inputSize),\($0.outputSize),\($0.activation?.rawValue ?? "none")" }
+            ?? ",,,,,,"
+        return "\(unit.rawValue),\(shape)," + (0..<LatencyFeatures.count).map { "\(features[$0])" }.joined(separator: ",") + ",\(seconds)"
     }
 }
 
@@ -208,9 +223,9 @@ public enum Calibration {
             poolElements += row.poolElements
             guard let unit = LatencyPredictor.unit(of: row), let seconds = layers[row.name] else { return }
             covered += seconds
-            result.append(TimedUnit(unit: unit, features: LatencyFeatures.of(row, batch: batch), seconds: seconds))
+            result.append(TimedUnit(unit: unit, features: LatencyFeatures.of(row, batch: batch), seconds: seconds, row: row))
             if row.kind == .depthwise && unit != .depthwise {
-                result.append(TimedUnit(unit: .depthwise, features: LatencyFeatures.of(row, batch: batch), seconds: seconds))
+                result.append(TimedUnit(unit: .depthwise, features: LatencyFeatures.of(row, batch: batch), seconds: seconds, row: row))
             }
         }
         for block in network.blocks where block.hasResidual {

@@ -34,6 +34,7 @@ extension Efsearch {
         @Option(help: "With --check: draw the networks from this search space (default: random arch strings, 96-256 px).") var space: String?
         @Option(help: "With --check: also write each network's predicted and measured ms to this CSV file.") var csv: String?
         @Option(help: "With --check: timed runs per network (median).") var runs: Int = 10
+        @Option(help: "Also write every timed unit (shape, features, median seconds) to this CSV file.") var samples: String?
         @OptionGroup var latency: LatencyModelOptions
         @Flag(help: "Print one JSON object.") var json = false
 
@@ -90,6 +91,12 @@ extension Efsearch {
             progress.finish()
             let model = try Calibration.fit(samples, key: key, networks: timed)
             try model.save(path)
+            if let file = self.samples {
+                let text = ([TimedUnit.csvHeader] + samples.map(\.csvLine)).joined(separator: "\n") + "\n"
+                do { try text.write(toFile: file, atomically: true, encoding: .utf8) } catch {
+                    throw CalibrationError(file: nil, message: "cannot write --samples \(file): \(error.localizedDescription)")
+                }
+            }
             if json {
                 var object = JSONObjectWriter()
                 object.add("file", path)

@@ -76,15 +76,27 @@ func benchmarkEstimator() throws {
     }
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-bench-candidates.jsonl")
     try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
-    let process = Process()
-    process.executableURL = binary
-    process.arguments = ["estimate", "--jsonl", file.path, "--peak-gflops", "100", "--bandwidth-gbs", "10"]
-    process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-    let cli = try seconds {
-        try process.run()
-        process.waitUntilExit()
+    // A latency model with every unit (the values do not change the work a prediction takes).
+    let fit = LatencyModel.UnitFit(coefficients: [1e-6, 1e-11, 1e-11, 1e-11, 1e-10], samples: 100, rmsRelativeError: 0.1)
+    let model = LatencyModel(key: CalibrationKey(cpu: "benchmark", threads: 1, batch: 1, efsearch: "benchmark", blas: "benchmark"),
+                             createdAt: "2026-01-01T00:00:00Z", networks: 100, fitMAPE: 0.1,
+                             units: Dictionary(uniqueKeysWithValues: LatencyUnit.allCases.map { ($0, fit) }))
+    let modelFile = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-bench-latency-model.json")
+    try JSONEncoder().encode(model).write(to: modelFile)
+    for predicted in [false, true] {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["estimate", "--jsonl", file.path, "--peak-gflops", "100", "--bandwidth-gbs", "10"]
+            + (predicted ? ["--latency-model", modelFile.path] : [])
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        let cli = try seconds {
+            try process.run()
+            process.waitUntilExit()
+        }
+        print(String(format: "  efsearch estimate --jsonl (JSON in/out)%@: %9.0f candidates/s  (%.2f us each, process start included)",
+                     predicted ? ", predicted latency on" : "", Double(count) / cli, cli / Double(count) * 1e6))
     }
-    print(String(format: "  efsearch estimate --jsonl (JSON in/out): %9.0f candidates/s  (%.2f us each, process start included)", Double(count) / cli, cli / Double(count) * 1e6))
     print("  reference: building a timm model and counting with fvcore takes about 650 ms per candidate here")
     if checksum == 42 { print("") }  // keeps the loop from being optimised away
 }

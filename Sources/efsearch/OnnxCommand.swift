@@ -1,0 +1,67 @@
+import Architecture
+import ArgumentParser
+import Engine
+import Foundation
+import ONNX
+
+/// `--batch` of `efsearch onnx`: a number or `dynamic`.
+extension ONNXBatch: ExpressibleByArgument {
+    public init?(argument: String) {
+        if argument == "dynamic" {
+            self = .dynamic
+        } else if let n = Int(argument), n >= 1 {
+            self = .fixed(n)
+        } else {
+            return nil
+        }
+    }
+
+    public static var defaultCompletionKind: CompletionKind { .list(["1", "dynamic"]) }
+}
+
+extension Efsearch {
+    /// `efsearch onnx`: a checkpoint as a standard ONNX model, for ONNX Runtime and other deployment targets.
+    struct Onnx: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "onnx",
+            abstract: "Export a checkpoint as an ONNX model (batch norm folded into Conv; input `input` NCHW float32, output `logits`).",
+            discussion: """
+            The graph uses standard operators only: Conv (batch norm folded, depthwise as grouped Conv), Sigmoid and Mul
+            for SiLU, Relu, Clip for ReLU6, GlobalAveragePool, Flatten, Gemm, Add for residuals. The network spec, the
+            resolution and the checkpoint's metadata go into the model's metadata properties.
+
+            Example:
+              efsearch onnx --checkpoint results/b0-half.safetensors --out b0-half.onnx --batch dynamic
+              python3 scripts/check_onnx.py    # ONNX Runtime against efsearch infer
+            """)
+
+        @Option(help: "The checkpoint (.safetensors).") var checkpoint: String
+        @Option(help: "Where to write the model (.onnx).") var out: String
+        @Option(help: "ONNX opset (13-21).") var opset: Int = 17
+        @Option(help: "Batch dimension of the input: a number, or dynamic.") var batch: ONNXBatch = .fixed(1)
+
+        func validate() throws {
+            if !ONNXExporter.opsets.contains(opset) { throw ValidationError("--opset \(opset): expected \(ONNXExporter.opsets.lowerBound)-\(ONNXExporter.opsets.upperBound)") }
+        }
+
+        func run() throws {
+            let url = URL(fileURLWithPath: checkpoint)
+            // Loading checks every tensor's name and shape against the spec in the metadata.
+            let (_, spec, _) = try Checkpoint.load(url)
+            let (tensors, metadata) = try Safetensors.read(url)
+            var properties = metadata.merging(Checkpoint.metadata(for: spec)) { _, new in new }
+            properties["efsearch_version"] = EfsearchVersion.current
+            properties["input"] = "input: float32 NCHW [N, 3, \(spec.resolution), \(spec.resolution)], normalised per channel as in training"
+            properties["output"] = "logits: float32 [N, \(spec.classes)]"
+            let exporter = ONNXExporter(opset: opset, batch: batch)
+            let model = try exporter.model(spec: spec, tensors: tensors, metadata: properties, file: checkpoint)
+            try ONNXExporter.write(model, to: out)
+            let batchText: String
+            switch batch {
+            case .fixed(let n): batchText = "\(n)"
+            case .dynamic: batchText = "batch"
+            }
+            print("wrote \(out): opset \(opset), \(model.graph.node.count) nodes, input [\(batchText), 3, \(spec.resolution), \(spec.resolution)]")
+        }
+    }
+}

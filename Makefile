@@ -3,7 +3,7 @@ SWIFT ?= swift
 DEBIAN_PACKAGES := libopenblas-dev libgsl-dev libsqlite3-dev zlib1g-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps build bench golden clean
+.PHONY: run test deps pydeps build bench golden check-onnx clean
 
 ## Installs the Debian packages that are missing (OpenBLAS, GSL, SQLite headers).
 deps:
@@ -21,6 +21,14 @@ build: deps
 run: build
 	.build/release/efsearch nas --space searchspaces/tiny.yaml --strategy evolution --budget 12 --objectives accuracy,macs --seed 0
 
+## Python packages for the checks against reference implementations (ONNX Runtime).
+pydeps:
+	python3 -m pip install --quiet --disable-pip-version-check onnx onnxruntime numpy
+
+## ONNX export against ONNX Runtime: every preset and 20 random arch strings (needs the release build).
+check-onnx: build pydeps
+	python3 scripts/check_onnx.py
+
 ## The test suite in release mode (numeric tests are slow in debug builds), then again in a debug build so that
 ## preconditions (the release Engine is built -Ounchecked), exclusivity checks and `#if DEBUG` invariants run.
 ## The debug pass leaves out the command-line suite, whose short-training runs take minutes unoptimised; the
@@ -28,6 +36,7 @@ run: build
 test: deps
 	$(SWIFT) test -c release
 	$(SWIFT) test --skip EfsearchCLITests
+	$(MAKE) check-onnx
 
 ## Benchmarks print figures; they assert nothing.
 bench: build

@@ -94,6 +94,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Architecture", "CBLAS", "CDynamicLinker"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Architecture"]),
         .testTarget(name: "SearchTests", dependencies: ["Search", "Store", "Architecture", "Engine", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Engine", "Architecture"]),
         .testTarget(name: "LatencyTests", dependencies: ["Latency", "Cost", "Architecture"]),
         .testTarget(name: "SearchRunnerTests", dependencies: ["SearchRunner", "Search", "Store", "Cost"]),
         .testTarget(name: "EfsearchCLITests", dependencies: ["efsearch", "Engine", "SearchRunner", .product(name: "GRDB", package: "GRDB.swift")]),

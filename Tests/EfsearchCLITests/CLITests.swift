@@ -221,6 +221,29 @@ final class CLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: output), "nothing is written on failure")
     }
 
+    func testOnnxExportsAndRejectsBadInput() throws {
+        let checkpoint = temporary("model.safetensors"), model = temporary("model.onnx")
+        XCTAssertEqual(try run(["init", "--arch", "ds_r1_k3_s1_c8;ir_r1_k3_s2_e2_c16_se0.25", "--classes", "3", "--resolution", "32", "--out", checkpoint]).status, 0)
+        let exported = try run(["onnx", "--checkpoint", checkpoint, "--out", model, "--batch", "dynamic"])
+        XCTAssertEqual(exported.status, 0, exported.stderr)
+        XCTAssertTrue(exported.stdout.contains("input [batch, 3, 32, 32]"), exported.stdout)
+        XCTAssertGreaterThan((try? FileManager.default.attributesOfItem(atPath: model)[.size] as? Int) ?? 0, 1000)
+        let notCheckpoint = temporary("junk.safetensors")
+        try Data("not a checkpoint at all".utf8).write(to: URL(fileURLWithPath: notCheckpoint))
+        let cases: [([String], String)] = [
+            (["onnx", "--checkpoint", "/nonexistent/model.safetensors", "--out", model], "/nonexistent/model.safetensors"),
+            (["onnx", "--checkpoint", notCheckpoint, "--out", model], notCheckpoint),
+            (["onnx", "--checkpoint", checkpoint, "--out", "/proc/forbidden/model.onnx"], "/proc/forbidden/model.onnx"),
+            (["onnx", "--checkpoint", checkpoint, "--out", model, "--opset", "9"], "--opset"),
+            (["onnx", "--checkpoint", checkpoint, "--out", model, "--batch", "0"], "--batch"),
+        ]
+        for (arguments, expected) in cases {
+            let result = try run(arguments)
+            XCTAssertEqual(result.status, 2, "\(arguments): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
+        }
+    }
+
     func testBenchPrintsTheDocumentedJSON() throws {
         let result = try run(["bench", "--arch", "ds_r1_k3_s1_c8;ir_r1_k3_s2_e2_c16", "--resolution", "32", "--classes", "5",
                               "--runs", "3", "--warmup", "1", "--json"])

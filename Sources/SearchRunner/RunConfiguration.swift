@@ -91,11 +91,14 @@ public struct NasPlan: Codable, Sendable {
     /// The latency model whose predictions the candidates get (with `latency: predicted`, and beside measured
     /// latency when a calibration applied as the run started).
     public var latencyModel: LatencyModel?
+    /// Write each trained candidate's weights next to the store (`<store folder>/<run>/<id>.safetensors`).
+    public var keepCheckpoints: Bool?
 
     public init(space: StoredSpace, strategy: StrategyKind, budget: Int, objectives: [String], constraints: [String], reward: String?,
                 fidelity: Fidelity, latency: LatencySource, generation: Int, population: Int, sample: Int, mutation: Double,
-                latencyModel: LatencyModel? = nil) {
+                latencyModel: LatencyModel? = nil, keepCheckpoints: Bool = false) {
         self.latencyModel = latencyModel
+        self.keepCheckpoints = keepCheckpoints
         self.space = space
         self.strategy = strategy
         self.budget = budget
@@ -296,6 +299,9 @@ extension NasPlan {
         }
         if latency == .predicted && latencyModel == nil {
             throw PlanError(field: "--latency predicted", message: "needs a latency model: run efsearch calibrate on this machine, or pass --latency-model FILE")
+        }
+        if keepCheckpoints == true && fidelity != .train {
+            throw PlanError(field: "--keep-checkpoints", message: "needs --fidelity train (estimates train nothing)")
         }
         if latency == .measured && fidelity != .train {
             throw PlanError(field: "--latency measured", message: "needs --fidelity train (the candidates are built and timed on the engine)")

@@ -27,6 +27,8 @@ public struct ExportRow: Codable, Equatable, Sendable {
     public var gamma: Double?
     public var arch: String
     public var reason: String?
+    /// The kept weights (`nas --keep-checkpoints`).
+    public var checkpoint: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case id, generation, status, accuracy, top5, params, macs
@@ -35,7 +37,7 @@ public struct ExportRow: Codable, Equatable, Sendable {
         case trainSeconds = "train_seconds"
         case width, depth, resolution, stem, head
         case onFrontier = "on_frontier"
-        case alpha, beta, gamma, arch, reason
+        case alpha, beta, gamma, arch, reason, checkpoint
     }
 
     /// The column names, in CSV order.
@@ -66,6 +68,7 @@ public struct ExportRow: Codable, Equatable, Sendable {
         gamma = point?.gamma
         arch = candidate.arch
         reason = candidate.reason
+        checkpoint = candidate.checkpoint
     }
 
     /// The CSV fields in column order (empty for absent values; quoted where needed).
@@ -74,7 +77,7 @@ public struct ExportRow: Codable, Equatable, Sendable {
         let fields: [String] = [
             "\(id)", "\(generation)", status.rawValue, text(accuracy), text(top5), "\(params)", "\(macs)", "\(latencyEstimateMs)",
             text(latencyMeasuredMs), text(latencyPredictedMs), "\(memoryBytes)", text(trainSeconds), "\(width)", "\(depth)", "\(resolution)", "\(stem)", "\(head)",
-            "\(onFrontier)", text(alpha), text(beta), text(gamma), arch, text(reason),
+            "\(onFrontier)", text(alpha), text(beta), text(gamma), arch, text(reason), text(checkpoint),
         ]
         return fields.map(RunExport.csvQuoted)
     }

@@ -13,10 +13,13 @@ final class CandidateEvaluator {
     let dataset: Dataset?
     let machine: MachineProfile
     let predictor: LatencyPredictor?
+    /// Where trained weights go (`nas --keep-checkpoints`), one file per candidate id.
+    let checkpointDirectory: URL?
 
     /// `machine` is the roofline for the latency estimates; the proxy dataset is loaded for training fidelity.
-    init(configuration: RunConfiguration, machine: MachineProfile) throws {
+    init(configuration: RunConfiguration, machine: MachineProfile, checkpointDirectory: URL? = nil) throws {
         proxy = configuration.proxy
+        self.checkpointDirectory = checkpointDirectory
         if case .nas(let plan) = configuration.plan {
             latency = plan.latency
             predictor = plan.latencyModel?.predictor
@@ -82,6 +85,15 @@ final class CandidateEvaluator {
             }
             record.accuracy = validation.accuracy
             record.top5 = validation.top5
+            if let checkpointDirectory, let id = record.id {
+                let url = checkpointDirectory.appendingPathComponent("\(id).safetensors")
+                try FileManager.default.createDirectory(at: checkpointDirectory, withIntermediateDirectories: true)
+                try Checkpoint.save(model, spec: spec, to: url, extraMetadata: [
+                    "candidate": "\(id)", "accuracy": "\(validation.accuracy)", "seed": "\(record.seed)", "dataset": proxy.dataset,
+                    "epochs": "\(proxy.epochs)",
+                ])
+                record.checkpoint = url.path
+            }
             if latency == .measured { record.latencyMeasuredMs = measureLatency(model, resolution: spec.resolution) }
             record.status = .done
         } catch {
@@ -177,7 +189,11 @@ public final class SearchDriver {
             space = SearchSpace(name: "grid", base: base, stages: [], resolution: [base.resolution], width: [1], depth: [1], constraints: [])
             scoring = try Scoring(objectives: plan.objectives, constraints: [], reward: nil, space: space)
         }
-        evaluator = try CandidateEvaluator(configuration: configuration, machine: machine)
+        var checkpoints: URL?
+        if case .nas(let plan) = configuration.plan, plan.keepCheckpoints == true {
+            checkpoints = URL(fileURLWithPath: store.path).standardizedFileURL.deletingLastPathComponent().appendingPathComponent(run.name)
+        }
+        evaluator = try CandidateEvaluator(configuration: configuration, machine: machine, checkpointDirectory: checkpoints)
         worker = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
     }
 

@@ -104,6 +104,8 @@ public struct CandidateRecord: Codable, FetchableRecord, MutablePersistableRecor
     public var accuracy: Double?
     public var top5: Double?
     public var trainSeconds: Double?
+    /// The trained weights (`nas --keep-checkpoints`): an absolute path to a safetensors file.
+    public var checkpoint: String?
     /// The candidate's training seed (from the run seed and its key).
     public var seed: Int64
     public var status: CandidateStatus
@@ -219,8 +221,11 @@ public final class Store: @unchecked Sendable {
             try db.create(index: "candidates_status", on: "candidates", columns: ["runId", "status"])
             try db.create(index: "candidates_generation", on: "candidates", columns: ["runId", "generation"])
         }
-        migrator.registerMigration("v2: predicted latency") { db in
-            try db.alter(table: "candidates") { t in t.add(column: "latencyPredictedMs", .double) }
+        migrator.registerMigration("v2: predicted latency, kept checkpoints") { db in
+            try db.alter(table: "candidates") { t in
+                t.add(column: "latencyPredictedMs", .double)
+                t.add(column: "checkpoint", .text)
+            }
         }
         return migrator
     }
@@ -298,9 +303,9 @@ public final class Store: @unchecked Sendable {
         try pool.write { db in
             let statement = try db.makeStatement(sql: """
                 INSERT OR IGNORE INTO candidates (runId, key, generation, genotype, extra, arch, width, depth, resolution, stem, head,
-                    params, macs, latencyEstimateMs, latencyMeasuredMs, latencyPredictedMs, memoryBytes, accuracy, top5, trainSeconds, seed,
-                    status, reason, worker, heartbeatAt, createdAt, finishedAt, onFrontier)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    params, macs, latencyEstimateMs, latencyMeasuredMs, latencyPredictedMs, memoryBytes, accuracy, top5, trainSeconds, checkpoint,
+                    seed, status, reason, worker, heartbeatAt, createdAt, finishedAt, onFrontier)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             return try candidates.compactMap { candidate in
                 var candidate = candidate
@@ -309,7 +314,7 @@ public final class Store: @unchecked Sendable {
                     candidate.width, candidate.depth, candidate.resolution, candidate.stem, candidate.head, candidate.params,
                     candidate.macs, candidate.latencyEstimateMs, candidate.latencyMeasuredMs, candidate.latencyPredictedMs, candidate.memoryBytes,
                     candidate.accuracy,
-                    candidate.top5, candidate.trainSeconds, candidate.seed, candidate.status, candidate.reason, candidate.worker,
+                    candidate.top5, candidate.trainSeconds, candidate.checkpoint, candidate.seed, candidate.status, candidate.reason, candidate.worker,
                     candidate.heartbeatAt, candidate.createdAt, candidate.finishedAt, candidate.onFrontier]
                 try statement.execute(arguments: StatementArguments(values))
                 guard db.changesCount > 0 else { return nil }

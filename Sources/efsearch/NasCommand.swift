@@ -40,11 +40,14 @@ extension Efsearch {
         @Option(name: .customLong("run"), help: "Name of the run (default: generated).") var runName: String?
         @Option(help: "Continue the run with this name.") var resume: String?
         @Option(help: "Seconds without a heartbeat before another worker takes a candidate over.") var grace: Double = 60
+        @Flag(name: .customLong("keep-checkpoints"), help: "Write each trained candidate's weights to <store folder>/<run>/<id>.safetensors (path in the store).")
+        var keepCheckpoints = false
         @Flag(help: "Print the frontier as JSON lines at the end.") var json = false
 
         func validate() throws {
             if resume == nil && space == nil { throw ValidationError("--space is required (or --resume NAME)") }
             if resume != nil && runName != nil { throw ValidationError("--run and --resume: --resume NAME already names the run") }
+            if resume != nil && keepCheckpoints { throw ValidationError("--keep-checkpoints and --resume: a resumed run keeps its stored setting") }
             if resume != nil && latencyModel.latencyModel != nil { throw ValidationError("--latency-model and --resume: a resumed run keeps its stored latency model") }
             if let budget, budget <= 0 { throw ValidationError("--budget \(budget) must be greater than 0") }
             if let generation, generation < 1 { throw ValidationError("--generation \(generation) must be at least 1") }
@@ -71,7 +74,7 @@ extension Efsearch {
                 space: try StoredSpace.read(path: path), strategy: strategy ?? .evolution, budget: budget ?? 12, objectives: objectiveList,
                 constraints: constraints, reward: reward, fidelity: fidelity, latency: source,
                 generation: generation ?? (fidelity == .train ? 4 : 1000), population: population ?? 8, sample: sample ?? 3,
-                mutation: mutation ?? 0.1, latencyModel: model)
+                mutation: mutation ?? 0.1, latencyModel: model, keepCheckpoints: keepCheckpoints)
             try plan.validate()
             return plan
         }

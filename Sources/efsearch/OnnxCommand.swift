@@ -3,6 +3,7 @@ import ArgumentParser
 import Engine
 import Foundation
 import ONNX
+import SearchRunner
 
 /// `--batch` of `efsearch onnx`: a number or `dynamic`.
 extension ONNXBatch: ExpressibleByArgument {
@@ -35,16 +36,36 @@ extension Efsearch {
               python3 scripts/check_onnx.py    # ONNX Runtime against efsearch infer
             """)
 
-        @Option(help: "The checkpoint (.safetensors).") var checkpoint: String
+        @Option(help: "The checkpoint (.safetensors).") var checkpoint: String?
+        @Option(name: .customLong("run"), help: "With --id: a candidate of a run made with --keep-checkpoints.") var runName: String?
+        @Option(help: "The candidate's id (efsearch frontier NAME lists them).") var id: Int64?
+        @OptionGroup var storeOptions: StoreOptions
         @Option(help: "Where to write the model (.onnx).") var out: String
         @Option(help: "ONNX opset (13-21).") var opset: Int = 17
         @Option(help: "Batch dimension of the input: a number, or dynamic.") var batch: ONNXBatch = .fixed(1)
 
         func validate() throws {
+            if (checkpoint == nil) == (runName == nil || id == nil) { throw ValidationError("give --checkpoint FILE, or --run NAME with --id ID") }
+            if checkpoint != nil && (runName != nil || id != nil) { throw ValidationError("--checkpoint, or --run with --id: not both") }
             if !ONNXExporter.opsets.contains(opset) { throw ValidationError("--opset \(opset): expected \(ONNXExporter.opsets.lowerBound)-\(ONNXExporter.opsets.upperBound)") }
         }
 
+        /// The checkpoint file: given, or the one a run kept for the candidate.
+        func checkpointPath() throws -> String {
+            if let checkpoint { return checkpoint }
+            let catalog = try storeOptions.catalog()
+            let record = try catalog.record(runName!)
+            guard let candidate = try catalog.store.candidate(id: id!), candidate.runId == record.id else {
+                throw RunError(store: catalog.store.path, run: record.name, message: "has no candidate \(id!)")
+            }
+            guard let path = candidate.checkpoint else {
+                throw RunError(store: catalog.store.path, run: record.name, message: "kept no weights for candidate \(id!) (\(candidate.status.rawValue); weights are kept by nas --keep-checkpoints with --fidelity train)")
+            }
+            return path
+        }
+
         func run() throws {
+            let checkpoint = try checkpointPath()
             let url = URL(fileURLWithPath: checkpoint)
             // Loading checks every tensor's name and shape against the spec in the metadata.
             let (_, spec, _) = try Checkpoint.load(url)

@@ -227,14 +227,24 @@ final class SearchCLITests: XCTestCase {
     func testMeasuredLatencyIsStored() throws {
         let result = try run(["nas", "--space", tiny, "--strategy", "random", "--budget", "2", "--fidelity", "train",
                               "--latency", "measured", "--objectives", "accuracy,latency", "--dataset", "synthetic:200",
-                              "--epochs", "1", "--batch", "32", "--store", storePath, "--run", "timed"])
+                              "--epochs", "1", "--batch", "32", "--store", storePath, "--run", "timed", "--keep-checkpoints"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let exported = try export("timed")
         XCTAssertEqual(exported.candidates.count, 2)
         for row in exported.candidates {
             XCTAssertGreaterThan(Double(row["latency_measured_ms"]!) ?? 0, 0)
             XCTAssertGreaterThan(Double(row["latency_estimate_ms"]!) ?? 0, 0)
+            // The kept weights sit next to the store, and export to ONNX by run and id.
+            let path = try XCTUnwrap(row["checkpoint"])
+            XCTAssertEqual(path, directory.appendingPathComponent("timed/\(row["id"]!).safetensors").standardizedFileURL.path)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: path), path)
+            let model = directory.appendingPathComponent("\(row["id"]!).onnx").path
+            let onnx = try run(["onnx", "--run", "timed", "--id", row["id"]!, "--store", storePath, "--out", model])
+            XCTAssertEqual(onnx.status, 0, onnx.stderr)
         }
+        let missing = try run(["onnx", "--run", "timed", "--id", "999", "--store", storePath, "--out", directory.appendingPathComponent("x.onnx").path])
+        XCTAssertEqual(missing.status, 2, missing.stderr)
+        XCTAssertTrue(missing.stderr.contains("no candidate 999"), missing.stderr)
     }
 
     /// The scenario of issue 8: a run is interrupted, its space file edited, and it is resumed. Without --space

@@ -1,17 +1,28 @@
 # efsearch: the two commands a fresh machine needs are `make run` and `make test`.
 SWIFT ?= swift
 DEBIAN_PACKAGES := libopenblas-dev libgsl-dev libsqlite3-dev zlib1g-dev
+# What the tests need beyond the build: a headless browser for the report check.
+TEST_PACKAGES := chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps pydeps build bench golden check-onnx clean
-
-## Installs the Debian packages that are missing (OpenBLAS, GSL, SQLite headers).
-deps:
-	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Installs those of the Debian packages $(1) that are missing.
+define install-missing
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	fi
+endef
+
+.PHONY: run test deps testdeps pydeps build bench golden check-onnx check-report clean
+
+## Installs the Debian packages that are missing (OpenBLAS, GSL, SQLite headers).
+deps:
+	$(call install-missing,$(DEBIAN_PACKAGES))
+
+## Installs the Debian packages the tests need beyond the build (headless Chromium).
+testdeps: deps
+	$(call install-missing,$(TEST_PACKAGES))
 
 build: deps
 	$(SWIFT) build -c release
@@ -29,13 +40,18 @@ pydeps:
 check-onnx: build pydeps
 	python3 scripts/check_onnx.py
 
+## Reports in headless Chromium: no script error, one mark per candidate, the stored frontier (needs the release build).
+check-report: build testdeps
+	python3 scripts/check_report.py --screenshots results/screenshots
+
 ## The test suite in release mode (numeric tests are slow in debug builds), then again in a debug build so that
 ## preconditions (the release Engine is built -Ounchecked), exclusivity checks and `#if DEBUG` invariants run.
 ## The debug pass leaves out the command-line suite, whose short-training runs take minutes unoptimised; the
 ## library code those tests drive is covered in-process by the other suites.
-test: deps
+test: testdeps
 	$(SWIFT) test -c release
 	$(SWIFT) test --skip EfsearchCLITests
+	$(MAKE) check-report
 	$(MAKE) check-onnx
 
 ## Benchmarks print figures; they assert nothing.

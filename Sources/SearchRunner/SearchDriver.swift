@@ -330,17 +330,7 @@ public final class SearchDriver {
 
     /// The network a stored candidate describes.
     func network(of candidate: CandidateRecord) throws -> NetworkSpec {
-        switch configuration.plan {
-        case .nas:
-            let genotype = try GenotypeCoding.decode(candidate.genotype)
-            guard genotype.count == space.dimensions.count,
-                  zip(genotype, space.dimensions).allSatisfy({ $0 >= 0 && $0 < $1.count }) else {
-                throw GenotypeError(text: candidate.genotype, message: "does not fit the search space's \(space.dimensions.count) dimensions")
-            }
-            return space.network(for: genotype)
-        case .grid(let plan):
-            return gridMember(try GridPointCoding.decode(candidate.extra), plan: plan)
-        }
+        try CandidateNetworks(plan: configuration.plan, space: space).spec(of: candidate)
     }
 
     func observations(generation: Int) throws -> [Observation] {
@@ -355,7 +345,7 @@ public final class SearchDriver {
     // MARK: grid --phi
 
     func gridMember(_ point: GridPoint, plan: GridPlan) -> NetworkSpec {
-        CompoundScaling(alpha: point.alpha, beta: point.beta, gamma: point.gamma).member(of: space.base, phi: plan.phi)
+        CandidateNetworks.gridMember(point, base: space.base, phi: plan.phi)
     }
 
     /// Every (alpha, beta, gamma) point of the plan, realised, stored and evaluated.
@@ -406,6 +396,47 @@ public final class SearchDriver {
         for i in indices { for j in indices where i != j { assert(!Pareto.dominates(scored[i].1, scored[j].1), "frontier member dominated") } }
         #endif
         try store.setFrontier(runId: run.id!, ids: Set(indices.map { scored[$0].0 }))
+    }
+}
+
+/// The network spec of a stored candidate: its genotype in the run's space, or its grid point scaled from the
+/// grid's proxy base.
+public struct CandidateNetworks {
+    let plan: RunPlan
+    /// The run's search space (for a grid: the proxy base with no choices).
+    let space: SearchSpace
+
+    init(plan: RunPlan, space: SearchSpace) {
+        self.plan = plan
+        self.space = space
+    }
+
+    public init(configuration: RunConfiguration) throws {
+        plan = configuration.plan
+        switch configuration.plan {
+        case .nas(let plan): space = try plan.space.parse()
+        case .grid(let plan):
+            let base = try plan.proxyNetwork()
+            space = SearchSpace(name: "grid", base: base, stages: [], resolution: [base.resolution], width: [1], depth: [1], constraints: [])
+        }
+    }
+
+    public func spec(of candidate: CandidateRecord) throws -> NetworkSpec {
+        switch plan {
+        case .nas:
+            let genotype = try GenotypeCoding.decode(candidate.genotype)
+            guard genotype.count == space.dimensions.count,
+                  zip(genotype, space.dimensions).allSatisfy({ $0 >= 0 && $0 < $1.count }) else {
+                throw GenotypeError(text: candidate.genotype, message: "does not fit the search space's \(space.dimensions.count) dimensions")
+            }
+            return space.network(for: genotype)
+        case .grid(let plan):
+            return CandidateNetworks.gridMember(try GridPointCoding.decode(candidate.extra), base: space.base, phi: plan.phi)
+        }
+    }
+
+    static func gridMember(_ point: GridPoint, base: NetworkSpec, phi: Double) -> NetworkSpec {
+        CompoundScaling(alpha: point.alpha, beta: point.beta, gamma: point.gamma).member(of: base, phi: phi)
     }
 }
 

@@ -122,7 +122,8 @@ public enum Safetensors {
         return (tensors, metadata)
     }
 
-    static func quote(_ text: String) -> String {
+    /// `text` as a JSON string literal (safetensors headers are JSON; the report's data uses it too).
+    public static func quote(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -1,5 +1,6 @@
 import Architecture
 import Cost
+import Engine
 import Foundation
 import Search
 import Store
@@ -226,21 +227,7 @@ final class JSONText {
 
     func raw(_ s: String) { text += s }
 
-    func string(_ s: String) {
-        text += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            case _ where scalar.value < 0x20: text += String(format: "\\u%04x", scalar.value)
-            default: text.unicodeScalars.append(scalar)
-            }
-        }
-        text += "\""
-    }
+    func string(_ s: String) { text += Safetensors.quote(s) }
 
     /// Finite numbers with up to 7 significant digits; NaN and infinity as null.
     func number(_ value: Double) {

@@ -317,4 +317,29 @@ final class SearchCLITests: XCTestCase {
         let same = try run(["grid", "--resume", "g", "--step", "0.1", "--seed", "2", "--store", storePath])
         XCTAssertEqual(same.status, 0, "flags equal to the stored ones are accepted: \(same.stderr)")
     }
+
+    /// The report of a run: written with its SVGs, holding one row per candidate; bad input exits 2 naming it.
+    func testReportWritesOnePageAndRefusesBadInput() throws {
+        XCTAssertEqual(try run(["nas", "--space", b0Space, "--strategy", "random", "--budget", "30", "--fidelity", "estimate",
+                                "--objectives", "macs,params", "--store", storePath, "--run", "r"]).status, 0)
+        let out = directory.appendingPathComponent("report").path
+        let result = try run(["report", "r", "--store", storePath, "--out", out, "--svg"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let page = try String(contentsOfFile: out + "/report.html", encoding: .utf8)
+        XCTAssertFalse(page.contains("<script src") || page.contains("<link") || page.contains("<img"), "no external resources")
+        let data = try XCTUnwrap(page.range(of: #"<script type="application/json" id="data">"#).map { page[$0.upperBound...] })
+        let json = String(data[..<data.range(of: "</script>")!.lowerBound])
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        XCTAssertEqual((object["rows"] as? [Any])?.count, 30)
+        XCTAssertFalse((object["layers"] as? [String: Any] ?? [:]).isEmpty, "per-layer costs of the frontier")
+        for svg in ["pareto.svg", "progress.svg"] {
+            XCTAssertTrue(try String(contentsOfFile: out + "/" + svg, encoding: .utf8).hasPrefix("<svg"), svg)
+        }
+        let unknown = try run(["report", "nothing", "--store", storePath, "--out", out])
+        XCTAssertEqual(unknown.status, 2, unknown.stderr)
+        XCTAssertTrue(unknown.stderr.contains("nothing") && unknown.stderr.contains("no such run"), unknown.stderr)
+        let unwritable = try run(["report", "r", "--store", storePath, "--out", "/proc/forbidden/report"])
+        XCTAssertEqual(unwritable.status, 2, unwritable.stderr)
+        XCTAssertTrue(unwritable.stderr.contains("/proc/forbidden/report"), unwritable.stderr)
+    }
 }

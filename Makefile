@@ -48,11 +48,13 @@ check-report: build testdeps
 ## preconditions (the release Engine is built -Ounchecked), exclusivity checks and `#if DEBUG` invariants run.
 ## The debug pass leaves out the command-line suite, whose short-training runs take minutes unoptimised; the
 ## library code those tests drive is covered in-process by the other suites.
-test: testdeps
+## Then the checks against a real browser and ONNX Runtime, with the binary the release pass built (a separate
+## `swift build -c release` would compile everything again without testability).
+test: testdeps pydeps
 	$(SWIFT) test -c release
 	$(SWIFT) test --skip EfsearchCLITests
-	$(MAKE) check-report
-	$(MAKE) check-onnx
+	python3 scripts/check_report.py --screenshots results/screenshots
+	python3 scripts/check_onnx.py
 
 ## Benchmarks print figures; they assert nothing.
 bench: build

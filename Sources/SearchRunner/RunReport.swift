@@ -123,7 +123,7 @@ public struct RunReport {
                let base = try? Presets.named(plan.base).spec {
                 let scaling = CompoundScaling(alpha: best.alpha, beta: best.beta, gamma: best.gamma)
                 let baseMACs = Double(CostModel.summary(of: try base.resolve()).macs)
-                try out.key("family") {
+                out.key("family") {
                     out.object {
                         out.field("base", plan.base)
                         out.key("point") { out.array([best.alpha, best.beta, best.gamma]) { out.number($0) } }

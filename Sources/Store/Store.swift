@@ -280,7 +280,7 @@ public final class Store: @unchecked Sendable {
 
     public func setRunStatus(_ runId: Int64, _ status: RunStatus) throws {
         try pool.write { db in
-            try RunRecord.filter(key: runId).updateAll(db, [
+            _ = try RunRecord.filter(key: runId).updateAll(db, [
                 RunRecord.Columns.status.set(to: status),
                 RunRecord.Columns.finishedAt.set(to: status == .running ? nil : Date()),
             ])

@@ -60,9 +60,11 @@ public struct RunCatalog {
         try check(configuration)
         try store.setRunStatus(record.id!, .running)
         record.status = .running
-        if case .nas(let plan) = configuration.plan, let current = try? SearchSpace.readText(path: plan.space.path),
-           StoredSpace.hash(current) != plan.space.sha256 {
-            warn("note: \(plan.space.path) has changed since run \(name) started (sha256 \(StoredSpace(path: "", text: current).shortHash), stored \(plan.space.shortHash)); the run continues with its stored space")
+        if case .nas(let plan) = configuration.plan, let current = try? SearchSpace.readText(path: plan.space.path) {
+            let hash = StoredSpace.hash(current)
+            if hash != plan.space.sha256 {
+                warn("note: \(plan.space.path) has changed since run \(name) started (sha256 \(hash.prefix(16)), stored \(plan.space.shortHash)); the run continues with its stored space")
+            }
         }
         return (record, configuration)
     }

@@ -1,7 +1,28 @@
 import Foundation
 
-/// Micro-benchmarks for the two figures of a roofline: GEMM throughput and memory bandwidth.
+/// Micro-benchmarks for the two figures of a roofline: GEMM throughput and memory bandwidth; and what this
+/// machine computes with.
 public enum MachineBenchmark {
+    /// The CPU's model name (`/proc/cpuinfo`), or the architecture where there is none.
+    public static var cpuModel: String {
+        if let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+           let colon = line.firstIndex(of: ":") {
+            return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        #if arch(x86_64)
+        return "x86_64"
+        #else
+        return "unknown"
+        #endif
+    }
+
+    /// The CPU and the kernel paths that decide a result's last bits: the engine's compiled code path and the
+    /// kernel OpenBLAS picked for this CPU.
+    public static func kernelDescription(threads: Int) -> String {
+        "\(cpuModel); \(threads) threads; engine AVX2+FMA; OpenBLAS \(BLAS.coreName)"
+    }
+
     /// GFLOP/s of a square `size`^3 sgemm with OpenBLAS on the current thread count: the best of `runs`.
     public static func gemmGFLOPS(size: Int = 512, runs: Int = 5) -> Double {
         let count = size * size

@@ -23,19 +23,8 @@ extension CalibrationKey {
         CalibrationKey(cpu: cpuModel, threads: threads, batch: batch, efsearch: efsearch, blas: "OpenBLAS \(BLAS.coreName)")
     }
 
-    /// The CPU's model name (`/proc/cpuinfo`), or the architecture where there is none.
-    public static var cpuModel: String {
-        if let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
-           let colon = line.firstIndex(of: ":") {
-            return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-        }
-        #if arch(x86_64)
-        return "x86_64"
-        #else
-        return "unknown"
-        #endif
-    }
+    /// The CPU's model name (`/proc/cpuinfo`).
+    public static var cpuModel: String { MachineBenchmark.cpuModel }
 }
 
 extension LatencyModel {

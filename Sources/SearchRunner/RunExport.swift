@@ -29,6 +29,8 @@ public struct ExportRow: Codable, Equatable, Sendable {
     public var reason: String?
     /// The kept weights (`nas --keep-checkpoints`).
     public var checkpoint: String?
+    /// Where a trained candidate was computed (CPU, threads, kernel paths).
+    public var machine: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case id, generation, status, accuracy, top5, params, macs
@@ -37,7 +39,7 @@ public struct ExportRow: Codable, Equatable, Sendable {
         case trainSeconds = "train_seconds"
         case width, depth, resolution, stem, head
         case onFrontier = "on_frontier"
-        case alpha, beta, gamma, arch, reason, checkpoint
+        case alpha, beta, gamma, arch, reason, checkpoint, machine
     }
 
     /// The column names, in CSV order.
@@ -69,6 +71,7 @@ public struct ExportRow: Codable, Equatable, Sendable {
         arch = candidate.arch
         reason = candidate.reason
         checkpoint = candidate.checkpoint
+        machine = candidate.machine
     }
 
     /// The CSV fields in column order (empty for absent values; quoted where needed).
@@ -77,7 +80,7 @@ public struct ExportRow: Codable, Equatable, Sendable {
         let fields: [String] = [
             "\(id)", "\(generation)", status.rawValue, text(accuracy), text(top5), "\(params)", "\(macs)", "\(latencyEstimateMs)",
             text(latencyMeasuredMs), text(latencyPredictedMs), "\(memoryBytes)", text(trainSeconds), "\(width)", "\(depth)", "\(resolution)", "\(stem)", "\(head)",
-            "\(onFrontier)", text(alpha), text(beta), text(gamma), arch, text(reason), text(checkpoint),
+            "\(onFrontier)", text(alpha), text(beta), text(gamma), arch, text(reason), text(checkpoint), text(machine),
         ]
         return fields.map(RunExport.csvQuoted)
     }

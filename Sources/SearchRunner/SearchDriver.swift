@@ -63,6 +63,7 @@ final class CandidateEvaluator {
             return
         }
         Parallel.setThreads(proxy.threads)
+        record.machine = MachineBenchmark.kernelDescription(threads: proxy.threads)
         var spec = spec
         spec.classes = dataset.classes
         do {

@@ -106,6 +106,8 @@ public struct CandidateRecord: Codable, FetchableRecord, MutablePersistableRecor
     public var trainSeconds: Double?
     /// The trained weights (`nas --keep-checkpoints`): an absolute path to a safetensors file.
     public var checkpoint: String?
+    /// Where a trained candidate was computed: CPU, threads and kernel paths (they decide a result's last bits).
+    public var machine: String?
     /// The candidate's training seed (from the run seed and its key).
     public var seed: Int64
     public var status: CandidateStatus
@@ -221,10 +223,11 @@ public final class Store: @unchecked Sendable {
             try db.create(index: "candidates_status", on: "candidates", columns: ["runId", "status"])
             try db.create(index: "candidates_generation", on: "candidates", columns: ["runId", "generation"])
         }
-        migrator.registerMigration("v2: predicted latency, kept checkpoints") { db in
+        migrator.registerMigration("v2: predicted latency, kept checkpoints, machine") { db in
             try db.alter(table: "candidates") { t in
                 t.add(column: "latencyPredictedMs", .double)
                 t.add(column: "checkpoint", .text)
+                t.add(column: "machine", .text)
             }
         }
         return migrator
@@ -304,8 +307,8 @@ public final class Store: @unchecked Sendable {
             let statement = try db.makeStatement(sql: """
                 INSERT OR IGNORE INTO candidates (runId, key, generation, genotype, extra, arch, width, depth, resolution, stem, head,
                     params, macs, latencyEstimateMs, latencyMeasuredMs, latencyPredictedMs, memoryBytes, accuracy, top5, trainSeconds, checkpoint,
-                    seed, status, reason, worker, heartbeatAt, createdAt, finishedAt, onFrontier)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    machine, seed, status, reason, worker, heartbeatAt, createdAt, finishedAt, onFrontier)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             return try candidates.compactMap { candidate in
                 var candidate = candidate
@@ -314,7 +317,7 @@ public final class Store: @unchecked Sendable {
                     candidate.width, candidate.depth, candidate.resolution, candidate.stem, candidate.head, candidate.params,
                     candidate.macs, candidate.latencyEstimateMs, candidate.latencyMeasuredMs, candidate.latencyPredictedMs, candidate.memoryBytes,
                     candidate.accuracy,
-                    candidate.top5, candidate.trainSeconds, candidate.checkpoint, candidate.seed, candidate.status, candidate.reason, candidate.worker,
+                    candidate.top5, candidate.trainSeconds, candidate.checkpoint, candidate.machine, candidate.seed, candidate.status, candidate.reason, candidate.worker,
                     candidate.heartbeatAt, candidate.createdAt, candidate.finishedAt, candidate.onFrontier]
                 try statement.execute(arguments: StatementArguments(values))
                 guard db.changesCount > 0 else { return nil }

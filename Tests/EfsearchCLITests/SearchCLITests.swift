@@ -234,6 +234,8 @@ final class SearchCLITests: XCTestCase {
         for row in exported.candidates {
             XCTAssertGreaterThan(Double(row["latency_measured_ms"]!) ?? 0, 0)
             XCTAssertGreaterThan(Double(row["latency_estimate_ms"]!) ?? 0, 0)
+            // The machine and kernel paths that computed it are recorded.
+            XCTAssertTrue(row["machine"]?.contains("OpenBLAS") ?? false, row["machine"] ?? "no machine")
             // The kept weights sit next to the store, and export to ONNX by run and id.
             let path = try XCTUnwrap(row["checkpoint"])
             XCTAssertEqual(path, directory.appendingPathComponent("timed/\(row["id"]!).safetensors").standardizedFileURL.path)

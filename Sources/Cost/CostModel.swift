@@ -95,13 +95,6 @@ public enum CostModel {
         return summary
     }
 
-    /// The totals of a list of rows at `batch` images.
-    public static func summary(of rows: [LayerCost], batch: Int, machine: MachineProfile) -> CostSummary {
-        var totals = Totals(batch: batch, machine: machine)
-        for row in rows { totals.add(row) }
-        return totals.summary
-    }
-
     /// Running sums over rows.
     struct Totals {
         let batch: Int

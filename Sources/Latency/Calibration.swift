@@ -20,11 +20,8 @@ public struct CalibrationError: UserInputError {
 extension CalibrationKey {
     /// The key of this machine for `threads` and `batch`.
     public static func current(threads: Int, batch: Int, efsearch: String) -> CalibrationKey {
-        CalibrationKey(cpu: cpuModel, threads: threads, batch: batch, efsearch: efsearch, blas: "OpenBLAS \(BLAS.coreName)")
+        CalibrationKey(cpu: MachineBenchmark.cpuModel, threads: threads, batch: batch, efsearch: efsearch, blas: "OpenBLAS \(BLAS.coreName)")
     }
-
-    /// The CPU's model name (`/proc/cpuinfo`).
-    public static var cpuModel: String { MachineBenchmark.cpuModel }
 }
 
 extension LatencyModel {

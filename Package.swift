@@ -36,6 +36,9 @@ let package = Package(
             linkerSettings: [.linkedLibrary("gsl"), .linkedLibrary("openblas"), .linkedLibrary("m")]
         ),
 
+        // JPEG (libjpeg-turbo) and PNG (libpng) decoding behind a small C shim: libjpeg reports errors by
+        // longjmp, which only C can catch.
+        .target(name: "CImageCodecs", path: "Sources/CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
         // zlib, for gzip-compressed datasets.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // `dladdr`, to report which library a symbol resolved to.
@@ -52,7 +55,11 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)), .swiftLanguageMode(.v5)] + fastInReleaseBuilds
         ),
 
-        .target(name: "Training", dependencies: ["Architecture", "Engine", "CZlib"], swiftSettings: fastInReleaseBuilds),
+        .target(
+            name: "Training",
+            dependencies: ["Architecture", "Engine", "CZlib", "CImageCodecs", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: fastInReleaseBuilds
+        ),
         .target(
             name: "Search",
             dependencies: ["Architecture", "Engine", "CGSL", .product(name: "Yams", package: "Yams")],
@@ -92,7 +99,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Architecture", "CBLAS", "CDynamicLinker"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Architecture"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Architecture"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SearchTests", dependencies: ["Search", "Store", "Architecture", "Engine", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Engine", "Architecture"]),
         .testTarget(name: "LatencyTests", dependencies: ["Latency", "Cost", "Architecture"]),

@@ -64,3 +64,14 @@ public enum MachineBenchmark {
         return 2 * Double(count * 4) / best / 1e9
     }
 }
+
+/// Where efsearch keeps what it measures or decodes once: `$EFSEARCH_CACHE_DIR`, `$XDG_CACHE_HOME/efsearch`
+/// or `~/.cache/efsearch`.
+public enum CacheLocation {
+    public static var directory: URL {
+        let environment = ProcessInfo.processInfo.environment
+        if let dir = environment["EFSEARCH_CACHE_DIR"], !dir.isEmpty { return URL(fileURLWithPath: dir) }
+        if let dir = environment["XDG_CACHE_HOME"], !dir.isEmpty { return URL(fileURLWithPath: dir).appendingPathComponent("efsearch") }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/efsearch")
+    }
+}

@@ -13,30 +13,62 @@ public struct DatasetError: UserInputError {
     public var description: String { "\(source): \(message)" }
 }
 
-/// Images in memory as bytes, `[count, height, width, channels]` (1 or 3 channels), with integer labels.
-public struct ImageSet: Sendable {
-    public var pixels: [UInt8]
-    public var labels: [Int]
-    public let height: Int, width: Int, channels: Int
+/// How a dataset's images become network inputs.
+public enum PreprocessingStyle: String, Codable, Sendable {
+    /// The built-in sets (synthetic, CIFAR, MNIST): the whole image scaled to the resolution; in training
+    /// shifted by up to an eighth of its side (zero padding) and flipped where the labels allow.
+    case resizeWhole = "resize_whole"
+    /// Image folders, as deployed (timm, torchvision): evaluation scales the shorter side to
+    /// `round(resolution / cropFraction)` and keeps the centred `resolution` square; training takes
+    /// `RandomResizedCrop` boxes and flips.
+    case centerCrop = "center_crop"
+}
 
-    public init(pixels: [UInt8], labels: [Int], height: Int, width: Int, channels: Int) {
-        precondition(pixels.count == labels.count * height * width * channels, "pixels do not match \(labels.count) images")
-        self.pixels = pixels
-        self.labels = labels
-        self.height = height
-        self.width = width
-        self.channels = channels
+/// How a network's inputs were made in evaluation; a checkpoint records it, so that `infer` feeds new images
+/// exactly as the network was validated.
+public struct EvaluationPreprocessing: Codable, Sendable, Equatable {
+    public var resolution: Int
+    public var style: PreprocessingStyle
+    public var cropFraction: Double
+    public var interpolation: Interpolation
+    public var normalization: String
+    public var mean: [Float]
+    public var std: [Float]
+    public var classNames: [String]
+
+    public init(resolution: Int, style: PreprocessingStyle, cropFraction: Double = 0.875, interpolation: Interpolation = .bilinear,
+                normalization: String, mean: [Float], std: [Float], classNames: [String]) {
+        self.resolution = resolution
+        self.style = style
+        self.cropFraction = cropFraction
+        self.interpolation = interpolation
+        self.normalization = normalization
+        self.mean = mean
+        self.std = std
+        self.classNames = classNames
+    }
+}
+
+extension EvaluationPreprocessing {
+    /// The checkpoint metadata key.
+    public static let metadataKey = "preprocessing"
+
+    /// `["preprocessing": JSON]`, for a checkpoint's metadata.
+    public func metadata() throws -> [String: String] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return [Self.metadataKey: String(decoding: try encoder.encode(self), as: UTF8.self)]
     }
 
-    public var count: Int { labels.count }
-    public var imageSize: Int { height * width * channels }
-
-    /// The images at `indices`, in that order.
-    public func subset(_ indices: [Int]) -> ImageSet {
-        var picked = [UInt8]()
-        picked.reserveCapacity(indices.count * imageSize)
-        for index in indices { picked.append(contentsOf: pixels[(index * imageSize)..<((index + 1) * imageSize)]) }
-        return ImageSet(pixels: picked, labels: indices.map { labels[$0] }, height: height, width: width, channels: channels)
+    /// What a checkpoint recorded, or nil for checkpoints from before efsearch recorded it.
+    public init?(metadata: [String: String], source: String) throws {
+        guard let text = metadata[Self.metadataKey] else { return nil }
+        do { self = try JSONDecoder().decode(EvaluationPreprocessing.self, from: Data(text.utf8)) } catch {
+            throw DatasetError(source: source, message: "metadata \"preprocessing\" is not valid: \(error)")
+        }
+        guard mean.count == 3, std.count == 3, std.allSatisfy({ $0 > 0 }), resolution >= 1, cropFraction > 0, cropFraction <= 1 else {
+            throw DatasetError(source: source, message: "metadata \"preprocessing\" has an impossible mean, std, resolution or crop fraction")
+        }
     }
 }
 
@@ -52,37 +84,75 @@ public struct Dataset: Sendable {
     public var std: [Float]
     /// Whether horizontal flips keep the label (not for digits).
     public var allowsFlip: Bool
+    /// Class names by label (image folders: the folder names; otherwise the label numbers).
+    public var classNames: [String] = []
+    public var style: PreprocessingStyle = .resizeWhole
+    /// `centerCrop` style: the resampling filter and the share of the scaled image that evaluation keeps.
+    public var interpolation: Interpolation = .bilinear
+    public var cropFraction = 0.875
+    /// `centerCrop` style: the range of a training crop's area, as a share of the image.
+    public var cropScale: ClosedRange<Double> = 0.08...1
+    /// `imagenet` or `dataset` (statistics of the training images).
+    public var normalization = "dataset"
+    /// Image folders: bad images left out by `--skip-bad-images`, files that are not images, whether this load
+    /// decoded the folder (rather than reading the cache), and whether `DIR/val` gave the validation split.
+    public var skipped: [SkippedImage] = []
+    public var ignoredFiles = 0
+    public var decodedNow = false
+    public var hasOwnValidation = false
 
-    /// The native resolution.
+    /// The native resolution (image folders: the cached square's side).
     public var resolution: Int { train.height }
+
+    /// The class name of `label`.
+    public func className(_ label: Int) -> String { label < classNames.count ? classNames[label] : "\(label)" }
+
+    /// What a checkpoint of a network evaluated at `resolution` on this dataset records.
+    public func evaluationPreprocessing(resolution: Int) -> EvaluationPreprocessing {
+        EvaluationPreprocessing(resolution: resolution, style: style, cropFraction: cropFraction, interpolation: interpolation,
+                                normalization: normalization, mean: mean, std: std, classNames: (0..<classes).map(className))
+    }
 }
 
 /// How to load a dataset: `synthetic`, `synthetic:N` (N training images), `cifar10:DIR`, `cifar100:DIR`,
-/// `mnist:DIR` (also Fashion-MNIST), plus a deterministic validation split and optional subsets.
+/// `mnist:DIR` (also Fashion-MNIST), `folder:DIR` (an image folder), plus a deterministic validation split and
+/// optional subsets.
 public struct DatasetSpec: Sendable, Hashable {
-    public enum Kind: String, Sendable, Hashable { case synthetic, cifar10, cifar100, mnist }
+    public enum Kind: String, Sendable, Hashable { case synthetic, cifar10, cifar100, mnist, folder }
 
     public var kind: Kind
     public var directory: String?
     public var syntheticCount: Int = 6000
-    /// Share of the training files held out for validation.
+    /// Share of the training files held out for validation (not when an image folder has `val`).
     public var validationFraction: Double = 0.1
     /// Keep only this many training images (class-balanced), or this fraction of them.
     public var subset: Int?
     public var subsetFraction: Double?
     /// Seed of the split, the subset and the synthetic images; fixed so that `train` and `eval` agree.
     public var seed: UInt64 = 2019
+    /// `imagenet` or `dataset`; nil: ImageNet's for image folders, the training images' own otherwise.
+    public var normalization: String?
+    /// Image folders: the filter, the training crops' area range, and whether bad images are left out.
+    public var interpolation: Interpolation = .bilinear
+    public var cropScaleLow = 0.08, cropScaleHigh = 1.0
+    public var skipBadImages = false
+    /// Whether training may flip images (where the dataset's labels allow it at all).
+    public var allowsFlip = true
+    /// Image folders: where the decoded cache goes.
+    public var cacheDirectory: URL = CacheLocation.directory
+
+    public static let normalizations = ["imagenet", "dataset"]
 
     public init(kind: Kind, directory: String? = nil) {
         self.kind = kind
         self.directory = directory
     }
 
-    /// Parses `synthetic`, `synthetic:8000`, `cifar10:DIR`, `cifar100:DIR`, `mnist:DIR`.
+    /// Parses `synthetic`, `synthetic:8000`, `cifar10:DIR`, `cifar100:DIR`, `mnist:DIR`, `folder:DIR`.
     public init(parsing text: String) throws {
         let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
         guard let name = parts.first, let kind = Kind(rawValue: name.lowercased()) else {
-            throw DatasetError(source: "--dataset \(text)", message: "unknown dataset; expected synthetic, synthetic:N, cifar10:DIR, cifar100:DIR or mnist:DIR")
+            throw DatasetError(source: "--dataset \(text)", message: "unknown dataset; expected synthetic, synthetic:N, cifar10:DIR, cifar100:DIR, mnist:DIR or folder:DIR")
         }
         self.init(kind: kind)
         if kind == .synthetic {
@@ -100,11 +170,23 @@ public struct DatasetSpec: Sendable, Hashable {
         }
     }
 
-    /// Loads the files (or generates the synthetic images) and makes the splits.
-    public func load() throws -> Dataset {
+    /// The side of the squares an image folder is cached at for training and evaluating at `resolution`.
+    public static func cachedSize(resolution: Int, cropFraction: Double = 0.875) -> Int {
+        Int((Double(resolution) / cropFraction).rounded())
+    }
+
+    /// Loads the files (or generates the synthetic images) and makes the splits. Image folders need the
+    /// largest `resolution` the network will be trained or evaluated at: the cache is made for it.
+    public func load(resolution: Int? = nil, listener: ImageDecodingListener? = nil) throws -> Dataset {
         if let subset, subset < 1 { throw DatasetError(source: "--subset", message: "\(subset) must be at least 1") }
         if let subsetFraction, !(subsetFraction > 0 && subsetFraction <= 1) {
             throw DatasetError(source: "--subset-fraction", message: "\(subsetFraction) must be in (0, 1]")
+        }
+        if let normalization, !Self.normalizations.contains(normalization) {
+            throw DatasetError(source: "--normalize \(normalization)", message: "expected imagenet or dataset")
+        }
+        guard cropScaleLow > 0, cropScaleLow <= cropScaleHigh, cropScaleHigh <= 1 else {
+            throw DatasetError(source: "--crop-scale \(cropScaleLow),\(cropScaleHigh)", message: "expected LOW,HIGH with 0 < LOW <= HIGH <= 1")
         }
         var dataset: Dataset
         switch kind {
@@ -114,16 +196,35 @@ public struct DatasetSpec: Sendable, Hashable {
             dataset = try CIFARLoader.load(directory: directory!, hundred: kind == .cifar100)
         case .mnist:
             dataset = try MNISTLoader.load(directory: directory!)
+        case .folder:
+            guard let resolution, resolution >= 1 else {
+                throw DatasetError(source: "--dataset folder:\(directory!)", message: "an image folder needs the training resolution to size its cache")
+            }
+            dataset = try ImageFolderLoader.dataset(root: directory!, size: Self.cachedSize(resolution: resolution), cacheDirectory: cacheDirectory,
+                                                    skipBadImages: skipBadImages, listener: listener)
+            dataset.interpolation = interpolation
+            dataset.cropScale = cropScaleLow...cropScaleHigh
         }
-        // Hold out a class-balanced validation split from the training files.
-        let (trainIndices, validationIndices) = Self.split(labels: dataset.train.labels, classes: dataset.classes,
-                                                          heldOut: validationFraction, seed: seed)
-        var train = dataset.train.subset(trainIndices)
-        dataset.validation = dataset.train.subset(validationIndices)
-        if let wanted = subset ?? subsetFraction.map({ max(1, Int((Double(train.count) * $0).rounded())) }), wanted < train.count {
-            train = train.subset(Self.balancedSubset(labels: train.labels, classes: dataset.classes, count: wanted, seed: seed &+ 1))
+        dataset.allowsFlip = dataset.allowsFlip && allowsFlip
+        if dataset.classNames.isEmpty { dataset.classNames = (0..<dataset.classes).map { "\($0)" } }
+        // Hold out a class-balanced validation split from the training files (unless the folder has its own).
+        if !dataset.hasOwnValidation {
+            let (trainIndices, validationIndices) = Self.split(labels: dataset.train.labels, classes: dataset.classes,
+                                                              heldOut: validationFraction, seed: seed)
+            dataset.validation = dataset.train.subset(validationIndices)
+            dataset.train = dataset.train.subset(trainIndices)
         }
-        dataset.train = train
+        if let wanted = subset ?? subsetFraction.map({ max(1, Int((Double(dataset.train.count) * $0).rounded())) }), wanted < dataset.train.count {
+            dataset.train = dataset.train.subset(Self.balancedSubset(labels: dataset.train.labels, classes: dataset.classes, count: wanted, seed: seed &+ 1))
+        }
+        switch normalization ?? (kind == .folder ? "imagenet" : "dataset") {
+        case "imagenet":
+            (dataset.mean, dataset.std) = (ImageNetStatistics.mean, ImageNetStatistics.std)
+            dataset.normalization = "imagenet"
+        default:
+            if kind == .folder { (dataset.mean, dataset.std) = channelStatistics(dataset.train) }
+            dataset.normalization = "dataset"
+        }
         return dataset
     }
 
@@ -174,12 +275,16 @@ public struct DatasetSpec: Sendable, Hashable {
 /// Per-channel mean and standard deviation over a set, in [0, 1] units, for 3 fed channels.
 func channelStatistics(_ set: ImageSet) -> (mean: [Float], std: [Float]) {
     var sums = [Double](repeating: 0, count: set.channels), squares = sums
-    let pixels = set.count * set.height * set.width
-    for pixel in 0..<pixels {
-        for c in 0..<set.channels {
-            let value = Double(set.pixels[pixel * set.channels + c]) / 255
-            sums[c] += value
-            squares[c] += value * value
+    let pixelsPerImage = set.height * set.width
+    let pixels = set.count * pixelsPerImage
+    for index in 0..<set.count {
+        let image = set.image(index)
+        for pixel in 0..<pixelsPerImage {
+            for c in 0..<set.channels {
+                let value = Double(image[pixel * set.channels + c]) / 255
+                sums[c] += value
+                squares[c] += value * value
+            }
         }
     }
     let mean = sums.map { $0 / Double(max(1, pixels)) }

@@ -18,7 +18,7 @@ enum CIFARLoader {
         let test = try read(path(directory, testFile), hundred: hundred)
         let (mean, std) = channelStatistics(train)
         return Dataset(name: hundred ? "cifar100" : "cifar10", classes: hundred ? 100 : 10, train: train,
-                       validation: ImageSet(pixels: [], labels: [], height: 32, width: 32, channels: 3), test: test,
+                       validation: ImageSet.empty(height: 32, width: 32, channels: 3), test: test,
                        mean: mean, std: std, allowsFlip: true)
     }
 
@@ -60,7 +60,7 @@ enum MNISTLoader {
         let test = try pair(directory, "t10k")
         let (mean, std) = channelStatistics(train)
         return Dataset(name: "mnist", classes: 10, train: train,
-                       validation: ImageSet(pixels: [], labels: [], height: train.height, width: train.width, channels: 1),
+                       validation: ImageSet.empty(height: train.height, width: train.width, channels: 1),
                        test: test, mean: mean, std: std, allowsFlip: false)
     }
 

@@ -21,7 +21,7 @@ public enum SyntheticShapes {
         let test = images(count: testCount, seed: seed &+ 0x9E37_79B9)
         let (mean, std) = channelStatistics(train)
         return Dataset(name: "synthetic", classes: 10, train: train,
-                       validation: ImageSet(pixels: [], labels: [], height: 32, width: 32, channels: 3),
+                       validation: ImageSet.empty(height: 32, width: 32, channels: 3),
                        test: test, mean: mean, std: std, allowsFlip: true)
     }
 

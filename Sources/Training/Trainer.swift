@@ -182,7 +182,7 @@ public final class Trainer {
             listener?.epochFinished(report)
             try epochDone?(epoch + 1)
         }
-        let test = evaluate(dataset.test, resolution: finalResolution)
+        let test = dataset.test.count > 0 ? evaluate(dataset.test, resolution: finalResolution) : nil
         let seconds = Double(trainNanoseconds) / 1e9
         return TrainingOutcome(status: .done, reason: nil, epochs: totalEpochs, steps: step, validation: history.last?.validation, test: test,
                                trainSeconds: seconds, imagesPerSecond: Double(imagesSeen) / max(seconds, 1e-9), history: history)
@@ -213,7 +213,8 @@ public final class Trainer {
             }
             start += batchSize
         }
-        let count = max(1, set.count)
+        guard set.count > 0 else { return Evaluation(accuracy: .nan, top5: .nan, loss: .nan, count: 0) }
+        let count = set.count
         return Evaluation(accuracy: Double(correct) / Double(count), top5: Double(correctTop5) / Double(count), loss: lossSum / Double(count), count: set.count)
     }
 }

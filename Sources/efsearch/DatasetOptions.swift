@@ -7,24 +7,86 @@ import Training
 
 /// Dataset flags shared by `train` and `eval`.
 struct DatasetOptions: ParsableArguments {
-    @Option(help: "synthetic (built in), synthetic:N, cifar10:DIR, cifar100:DIR or mnist:DIR (also Fashion-MNIST).")
+    @Option(help: "synthetic (built in), synthetic:N, cifar10:DIR, cifar100:DIR, mnist:DIR (also Fashion-MNIST) or folder:DIR (DIR/train/<class>/*.jpg|png, optional DIR/val and DIR/test).")
     var dataset: String = "synthetic"
     @Option(help: "Train on this many images (class-balanced, deterministic).")
     var subset: Int?
     @Option(name: .customLong("subset-fraction"), help: "Train on this fraction of the images (class-balanced, deterministic).")
     var subsetFraction: Double?
-    @Option(name: .customLong("validation-fraction"), help: "Share of the training files held out for validation.")
+    @Option(name: .customLong("validation-fraction"), help: "Share of the training files held out for validation (image folders with DIR/val: unused).")
     var validationFraction: Double = 0.1
+    @Option(help: "Input normalisation: imagenet (ImageNet's mean and std; the default for image folders) or dataset (the training images' own; the default otherwise).")
+    var normalize: String?
+    @Option(help: "Image folders: the resampling filter, bilinear or bicubic (PIL's definitions, antialiased when shrinking).")
+    var interpolation: Interpolation = .bilinear
+    @Option(name: .customLong("crop-scale"), help: "Image folders: the area range of training crops (RandomResizedCrop), as LOW,HIGH.")
+    var cropScale: String = "0.08,1"
+    @Flag(name: .customLong("no-flip"), help: "No horizontal flips in training (digits, text: where a mirror image changes the class).")
+    var noFlip = false
+    @Flag(name: .customLong("skip-bad-images"), help: "Image folders: leave out corrupt or truncated images (counted in the output) instead of stopping.")
+    var skipBadImages = false
 
     func validate() throws {
         if !(validationFraction >= 0 && validationFraction < 1) { throw ValidationError("--validation-fraction \(validationFraction) must be in [0, 1)") }
+        if let normalize, !DatasetSpec.normalizations.contains(normalize) {
+            throw ValidationError("--normalize \(normalize) is not a normalisation; expected imagenet or dataset")
+        }
+        _ = try cropScaleRange()
     }
 
-    func load() throws -> Dataset {
+    func cropScaleRange() throws -> (Double, Double) {
+        let parts = cropScale.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let low = parts[0], let high = parts[1], low > 0, low <= high, high <= 1 else {
+            throw ValidationError("--crop-scale \(cropScale) is not a crop area range; expected LOW,HIGH with 0 < LOW <= HIGH <= 1, as in 0.08,1")
+        }
+        return (low, high)
+    }
+
+    var isFolder: Bool { dataset.lowercased().hasPrefix("folder:") }
+
+    func spec() throws -> DatasetSpec {
         var spec = try DatasetSpec(parsing: dataset)
         spec.subset = subset
         spec.subsetFraction = subsetFraction
         spec.validationFraction = validationFraction
-        return try spec.load()
+        spec.normalization = normalize
+        spec.interpolation = interpolation
+        (spec.cropScaleLow, spec.cropScaleHigh) = try cropScaleRange()
+        spec.skipBadImages = skipBadImages
+        spec.allowsFlip = !noFlip
+        return spec
+    }
+
+    /// Loads the dataset; an image folder is decoded (once) for `resolution`, with a progress bar.
+    func load(resolution: Int? = nil, quiet: Bool = false) throws -> Dataset {
+        let progress = DecodingProgressBar()
+        let dataset = try spec().load(resolution: resolution, listener: progress)
+        progress.finish()
+        if !quiet { DatasetOptions.describe(dataset) }
+        return dataset
+    }
+
+    /// One note on what an image folder's load did: decoded or read from the cache, images left out.
+    static func describe(_ dataset: Dataset) {
+        guard dataset.style == .centerCrop else { return }
+        var parts = ["\(dataset.classes) classes", "\(dataset.train.count) train / \(dataset.validation.count) val / \(dataset.test.count) test images"]
+        parts.append(dataset.decodedNow ? "decoded to \(dataset.resolution) px squares and cached" : "read from the \(dataset.resolution) px cache")
+        if !dataset.skipped.isEmpty { parts.append("\(dataset.skipped.count) bad image\(dataset.skipped.count == 1 ? "" : "s") skipped") }
+        if dataset.ignoredFiles > 0 { parts.append("\(dataset.ignoredFiles) non-image file\(dataset.ignoredFiles == 1 ? "" : "s") ignored") }
+        Console.note("\(dataset.name): " + parts.joined(separator: ", "))
     }
 }
+
+/// The progress bar of an image folder's first decoding.
+final class DecodingProgressBar: ImageDecodingListener {
+    private var bar: ProgressBar?
+
+    func decoded(_ done: Int, of total: Int) {
+        if bar == nil { bar = ProgressBar("decoding images", total: Double(total)) }
+        bar?.update(Double(done), detail: "\(done)/\(total)")
+    }
+
+    func finish() { bar?.finish() }
+}
+
+extension Interpolation: ExpressibleByArgument {}

@@ -22,12 +22,16 @@ extension Efsearch {
 
         func run() throws {
             if let threads { Parallel.setThreads(threads) }
-            let dataset = try data.load()
             let (model, spec, _) = try Checkpoint.load(URL(fileURLWithPath: checkpoint))
+            let dataset = try data.load(resolution: data.isFolder ? (resolution ?? spec.resolution) : nil, quiet: json)
             guard spec.classes == dataset.classes else {
                 throw CheckpointError(file: checkpoint, message: "the network has \(spec.classes) classes but \(dataset.name) has \(dataset.classes)")
             }
             let set = split == .val ? dataset.validation : dataset.test
+            if set.count == 0 {
+                throw DatasetError(source: "--split \(split.rawValue)", message: split == .test && data.isFolder
+                                   ? "\(data.dataset) has no test folder (DIR/test/<class>/...)" : "\(dataset.name) has no \(split.rawValue) images")
+            }
             let result = Trainer.evaluate(model, set, batches: BatchMaker(dataset: dataset), resolution: resolution ?? spec.resolution, batchSize: 200)
             if json {
                 var out = JSONObjectWriter()

@@ -45,12 +45,7 @@ enum MachineProfileCache {
         var measuredAt: String
     }
 
-    static var directory: URL {
-        let environment = ProcessInfo.processInfo.environment
-        if let dir = environment["EFSEARCH_CACHE_DIR"], !dir.isEmpty { return URL(fileURLWithPath: dir) }
-        if let dir = environment["XDG_CACHE_HOME"], !dir.isEmpty { return URL(fileURLWithPath: dir).appendingPathComponent("efsearch") }
-        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/efsearch")
-    }
+    static var directory: URL { CacheLocation.directory }
 
     static func file(threads: Int) -> URL { directory.appendingPathComponent("machine-\(threads)-threads.json") }
 

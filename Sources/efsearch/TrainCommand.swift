@@ -53,10 +53,12 @@ extension Efsearch {
 
         func run() throws {
             if let threads { Parallel.setThreads(threads) }
-            let dataset = try data.load()
             var spec = try network.spec()
+            // Built-in sets train at their own resolution unless told; image folders at the network's.
+            let folderResolution = network.resolution ?? spec.resolution
+            let dataset = try data.load(resolution: data.isFolder ? folderResolution : nil, quiet: json)
             spec.classes = dataset.classes
-            spec.resolution = network.resolution ?? dataset.resolution
+            spec.resolution = data.isFolder ? folderResolution : (network.resolution ?? dataset.resolution)
             var smallest = spec
             smallest.resolution = min(spec.resolution, progressive ?? spec.resolution)
             do { _ = try smallest.resolve() } catch {
@@ -94,6 +96,7 @@ extension Efsearch {
                 model.initialize(seed: seed)
             }
             let trainer = Trainer(model: model, spec: spec, dataset: dataset, config: config)
+            let preprocessing = dataset.evaluationPreprocessing(resolution: spec.resolution)
             if let resume, try !OptimizerState.load(trainer.optimizer, parameters: trainer.parameters, beside: resume, epoch: startEpoch) {
                 Console.note("note: no optimizer state beside \(resume); momentum starts from zero")
             }
@@ -104,23 +107,24 @@ extension Efsearch {
             let progress = ProgressPrinter()
             let outcome = try trainer.run(startEpoch: startEpoch, listener: progress) { epoch in
                 guard saveEveryEpoch, let out else { return }
-                try save(model, spec: spec, to: out, epoch: epoch, optimizer: trainer.optimizer, parameters: trainer.parameters)
+                try save(model, spec: spec, to: out, epoch: epoch, optimizer: trainer.optimizer, parameters: trainer.parameters, preprocessing: preprocessing)
             }
             progress.finish()
             if outcome.status == .done, let out {
-                try save(model, spec: spec, to: out, epoch: outcome.epochs, optimizer: trainer.optimizer, parameters: trainer.parameters)
+                try save(model, spec: spec, to: out, epoch: outcome.epochs, optimizer: trainer.optimizer, parameters: trainer.parameters, preprocessing: preprocessing)
             }
-            report(outcome, spec: spec, summary: summary)
+            report(outcome, spec: spec, summary: summary, skippedImages: dataset.skipped.count)
             if outcome.status != .done { throw ExitCode(3) }
         }
 
-        func save(_ model: EfficientNetModel, spec: NetworkSpec, to path: String, epoch: Int, optimizer: Optimizer, parameters: [Parameter]) throws {
+        func save(_ model: EfficientNetModel, spec: NetworkSpec, to path: String, epoch: Int, optimizer: Optimizer, parameters: [Parameter],
+                  preprocessing: EvaluationPreprocessing) throws {
             try Checkpoint.save(model, spec: spec, to: URL(fileURLWithPath: path),
-                                extraMetadata: ["epoch": "\(epoch)", "seed": "\(seed)", "dataset": data.dataset])
+                                extraMetadata: ["epoch": "\(epoch)", "seed": "\(seed)", "dataset": data.dataset].merging(try preprocessing.metadata()) { _, new in new })
             if saveEveryEpoch { try OptimizerState.save(optimizer, beside: path, epoch: epoch) }
         }
 
-        func report(_ outcome: TrainingOutcome, spec: NetworkSpec, summary: CostSummary) {
+        func report(_ outcome: TrainingOutcome, spec: NetworkSpec, summary: CostSummary, skippedImages: Int) {
             if json {
                 var out = JSONObjectWriter()
                 out.add("status", outcome.status.rawValue)
@@ -138,6 +142,7 @@ extension Efsearch {
                 out.add("resolution", spec.resolution)
                 out.add("params", summary.params)
                 out.add("macs", summary.macs)
+                out.add("skipped_images", skippedImages)
                 let history = outcome.history.map { epoch -> String in
                     var item = JSONObjectWriter()
                     item.add("epoch", epoch.epoch)

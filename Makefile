@@ -1,6 +1,6 @@
 # efsearch: the two commands a fresh machine needs are `make run` and `make test`.
 SWIFT ?= swift
-DEBIAN_PACKAGES := libopenblas-dev libgsl-dev libsqlite3-dev zlib1g-dev
+DEBIAN_PACKAGES := libopenblas-dev libgsl-dev libsqlite3-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev
 # What the tests need beyond the build: a headless browser for the report check.
 TEST_PACKAGES := chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -14,9 +14,9 @@ define install-missing
 	fi
 endef
 
-.PHONY: run test deps testdeps pydeps build bench golden check-onnx check-report clean
+.PHONY: run test deps testdeps pydeps build bench golden check-onnx check-report check-infer clean
 
-## Installs the Debian packages that are missing (OpenBLAS, GSL, SQLite headers).
+## Installs the Debian packages that are missing (OpenBLAS, GSL, SQLite, zlib, libjpeg-turbo and libpng headers).
 deps:
 	$(call install-missing,$(DEBIAN_PACKAGES))
 
@@ -32,9 +32,9 @@ build: deps
 run: build
 	.build/release/efsearch nas --space searchspaces/tiny.yaml --strategy evolution --budget 12 --objectives accuracy,macs --seed 0
 
-## Python packages for the checks against reference implementations (ONNX Runtime).
+## Python packages for the checks against reference implementations (ONNX Runtime, Pillow).
 pydeps:
-	python3 -m pip install --quiet --disable-pip-version-check onnx onnxruntime numpy
+	python3 -m pip install --quiet --disable-pip-version-check onnx onnxruntime numpy pillow
 
 ## ONNX export against ONNX Runtime: every preset and 20 random arch strings (needs the release build).
 check-onnx: build pydeps
@@ -48,13 +48,18 @@ check-report: build testdeps
 ## preconditions (the release Engine is built -Ounchecked), exclusivity checks and `#if DEBUG` invariants run.
 ## The debug pass leaves out the command-line suite, whose short-training runs take minutes unoptimised; the
 ## library code those tests drive is covered in-process by the other suites.
-## Then the checks against a real browser and ONNX Runtime, with the binary the release pass built (a separate
+## Then the checks against a real browser, ONNX Runtime and Pillow, with the binary the release pass built (a separate
 ## `swift build -c release` would compile everything again without testability).
 test: testdeps pydeps
 	$(SWIFT) test -c release
 	$(SWIFT) test --skip EfsearchCLITests
 	python3 scripts/check_report.py --screenshots results/screenshots
 	python3 scripts/check_onnx.py
+	python3 scripts/check_infer.py
+
+## `infer --image` against the documented preprocessing in Pillow and numpy (needs the release build).
+check-infer: build pydeps
+	python3 scripts/check_infer.py
 
 ## Benchmarks print figures; they assert nothing.
 bench: build

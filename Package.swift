@@ -104,6 +104,6 @@ let package = Package(
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Engine", "Architecture"]),
         .testTarget(name: "LatencyTests", dependencies: ["Latency", "Cost", "Architecture"]),
         .testTarget(name: "SearchRunnerTests", dependencies: ["SearchRunner", "Search", "Store", "Cost"]),
-        .testTarget(name: "EfsearchCLITests", dependencies: ["efsearch", "Engine", "SearchRunner", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "EfsearchCLITests", dependencies: ["efsearch", "Engine", "Training", "SearchRunner", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

@@ -10,7 +10,9 @@ import Training
 final class CandidateEvaluator {
     let proxy: ProxyTask
     let latency: LatencySource
-    let dataset: Dataset?
+    /// The proxy dataset (training fidelity); image folders are decoded per training resolution, on first use.
+    let datasetSpec: DatasetSpec?
+    private var datasets: [Int: Dataset] = [:]
     let machine: MachineProfile
     let predictor: LatencyPredictor?
     /// Where trained weights go (`nas --keep-checkpoints`), one file per candidate id.
@@ -32,10 +34,22 @@ final class CandidateEvaluator {
         case .train:
             var spec = try DatasetSpec(parsing: proxy.dataset)
             spec.subset = proxy.subset
-            dataset = try spec.load()
+            datasetSpec = spec
+            // Built-in sets load now, so that a bad path stops the run before any candidate.
+            if spec.kind != .folder { datasets[0] = try spec.load() }
         case .estimate:
-            dataset = nil
+            datasetSpec = nil
         }
+    }
+
+    /// The dataset to train a network of `resolution` on.
+    func dataset(resolution: Int) throws -> Dataset? {
+        guard let datasetSpec else { return nil }
+        let key = datasetSpec.kind == .folder ? DatasetSpec.cachedSize(resolution: resolution) : 0
+        if let dataset = datasets[key] { return dataset }
+        let dataset = try datasetSpec.load(resolution: resolution)
+        datasets[key] = dataset
+        return dataset
     }
 
     /// The candidate's training seed: the run seed mixed with a hash of its key, so it does not depend on
@@ -57,16 +71,18 @@ final class CandidateEvaluator {
     }
 
     /// Trains (and times) the candidate when the fidelity asks for it.
-    func evaluate(_ record: inout CandidateRecord, spec: NetworkSpec) {
-        guard let dataset else {
+    /// A dataset that cannot be read (a bad image folder) is thrown: it stops the run rather than failing every candidate.
+    func evaluate(_ record: inout CandidateRecord, spec: NetworkSpec) throws {
+        guard datasetSpec != nil else {
             record.status = .done
             return
         }
         Parallel.setThreads(proxy.threads)
         record.machine = MachineBenchmark.kernelDescription(threads: proxy.threads)
         var spec = spec
-        spec.classes = dataset.classes
+        guard let dataset = try dataset(resolution: spec.resolution) else { return }
         do {
+            spec.classes = dataset.classes
             let network = try spec.resolve()
             let model = EfficientNetModel(network)
             model.initialize(seed: UInt64(bitPattern: record.seed))
@@ -92,7 +108,7 @@ final class CandidateEvaluator {
                 try Checkpoint.save(model, spec: spec, to: url, extraMetadata: [
                     "candidate": "\(id)", "accuracy": "\(validation.accuracy)", "seed": "\(record.seed)", "dataset": proxy.dataset,
                     "epochs": "\(proxy.epochs)",
-                ])
+                ].merging(try dataset.evaluationPreprocessing(resolution: spec.resolution).metadata()) { _, new in new })
                 record.checkpoint = url.path
             }
             if latency == .measured { record.latencyMeasuredMs = measureLatency(model, resolution: spec.resolution) }
@@ -312,7 +328,10 @@ public final class SearchDriver {
         let heartbeat = Heartbeat(store: store, candidateId: candidate.id!, worker: worker, log: log)
         heartbeat.start()
         do {
-            evaluator.evaluate(&candidate, spec: try network(of: candidate))
+            try evaluator.evaluate(&candidate, spec: try network(of: candidate))
+        } catch let error as DatasetError {
+            heartbeat.stop()
+            throw error
         } catch {
             candidate.status = .failed
             candidate.reason = "\(error)"

@@ -6,6 +6,13 @@ public struct DecodedImage: Sendable {
     public var pixels: [UInt8]
     public var height: Int
     public var width: Int
+
+    public init(pixels: [UInt8], height: Int, width: Int) {
+        precondition(pixels.count == height * width * 3, "\(pixels.count) bytes for a \(height) x \(width) RGB image")
+        self.pixels = pixels
+        self.height = height
+        self.width = width
+    }
 }
 
 /// JPEG (libjpeg-turbo) and PNG (libpng) files to RGB; the format is read from the file's first bytes, not its name.

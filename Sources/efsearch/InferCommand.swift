@@ -130,7 +130,7 @@ extension Efsearch {
             }
             if json {
                 let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                 struct Output: Codable { var checkpoint: String; var results: [Result] }
                 print(String(decoding: (try? encoder.encode(Output(checkpoint: checkpoint, results: results))) ?? Data(), as: UTF8.self))
                 return

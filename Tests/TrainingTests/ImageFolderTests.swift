@@ -1,7 +1,7 @@
 import Engine
 import Foundation
 import XCTest
-@testable import Training
+import Training
 
 /// Image decoding against Pillow's (fixtures and expectations from scripts/make_image_fixtures.py), the image
 /// folder layout, its errors, and the decode-once cache.

@@ -3,16 +3,16 @@ import Foundation
 
 /// Turns images into network inputs: NHWC float tensors at a resolution, normalised, grey images replicated
 /// to 3 channels. The dataset's style decides the geometry:
-/// - `resizeWhole` (built-in sets): the whole image scaled bilinearly; in training shifted by a random offset
-///   (zero padding of an eighth of the image side: 4 px for 32 px CIFAR images, 1 px for 8 px digits) and,
-///   where the dataset allows it, flipped.
+/// - `resizeWhole` (built-in sets): the whole image scaled bilinearly (PyTorch's `interpolate`, half-pixel
+///   centres, edges clamped); in training then shifted as torchvision's `RandomCrop(resolution, padding)` with
+///   zero padding of an eighth of the resolution (4 px at 32 px), and flipped where the dataset allows it.
 /// - `centerCrop` (image folders): evaluation keeps the centre `resolution / round(resolution / cropFraction)`
 ///   of the image; training takes torchvision's `RandomResizedCrop` box (area share in `cropScale`, aspect
 ///   ratio 3/4 to 4/3, 10 tries, then the centre) and a flip; both resampled with PIL's filters.
 public struct BatchMaker {
     public var mean: [Float]
     public var std: [Float]
-    /// Crop padding as a share of the source image's side (`resizeWhole`).
+    /// Crop padding as a share of the resolution (`resizeWhole`).
     public var cropFraction = 0.125
     public var allowsFlip: Bool
     public var style: PreprocessingStyle
@@ -49,11 +49,12 @@ public struct BatchMaker {
     }
 
     /// The training plans for `count` images, drawn from `random` in order.
-    public func plans(count: Int, height: Int, width: Int, random: RandomGenerator) -> [Plan] {
+    /// Shifts are in output pixels (`resolution`); boxes in source pixels (`height x width`).
+    public func plans(count: Int, height: Int, width: Int, resolution: Int, random: RandomGenerator) -> [Plan] {
         (0..<count).map { _ in
             switch style {
             case .resizeWhole:
-                let cropPadding = Int((Double(max(height, width)) * cropFraction).rounded())
+                let cropPadding = Int((Double(resolution) * cropFraction).rounded())
                 let dy = random.uniformInt(2 * cropPadding + 1) - cropPadding
                 let dx = random.uniformInt(2 * cropPadding + 1) - cropPadding
                 return .shift(dy: dy, dx: dx, flip: allowsFlip && random.uniform() < 0.5)
@@ -94,7 +95,7 @@ public struct BatchMaker {
     /// `[indices.count, resolution, resolution, 3]` and the labels. `random` (training only) draws each
     /// image's augmentation, in index order.
     public func make(_ set: ImageSet, indices: [Int], resolution: Int, augment random: RandomGenerator?, into tensor: inout Tensor?) -> (Tensor, [Int]) {
-        let drawn = random.map { self.plans(count: indices.count, height: set.height, width: set.width, random: $0) }
+        let drawn = random.map { self.plans(count: indices.count, height: set.height, width: set.width, resolution: resolution, random: $0) }
         return make(set, indices: indices, resolution: resolution, plans: drawn, into: &tensor)
     }
 
@@ -122,26 +123,36 @@ public struct BatchMaker {
                 }
                 var (dy, dx, flip) = (0, 0, false)
                 if case .shift(let shiftY, let shiftX, let flipped)? = plan { (dy, dx, flip) = (shiftY, shiftX, flipped) }
-                let scaleY = Double(h) / Double(resolution), scaleX = Double(w) / Double(resolution)
+                let scaleY = Float(h) / Float(resolution), scaleX = Float(w) / Float(resolution)
+                // Where output column `ox` reads the scaled image: flipped after the crop, as torchvision's
+                // RandomCrop then RandomHorizontalFlip; nil in the zero padding.
+                let columns: [(x0: Int, x1: Int, fx: Float)?] = (0..<resolution).map { ox in
+                    let rx = (flip ? resolution - 1 - ox : ox) + dx
+                    guard rx >= 0 && rx < resolution else { return nil }
+                    let sx = max(0, (Float(rx) + 0.5) * scaleX - 0.5)
+                    let x0 = min(Int(sx), w - 1)
+                    return (x0, min(x0 + 1, w - 1), sx - Float(x0))
+                }
                 for oy in 0..<resolution {
-                    // Bilinear, half-pixel centres (PyTorch's align_corners=False), then the crop offset.
-                    let sy = (Double(oy) + 0.5) * scaleY - 0.5 + Double(dy)
-                    let y0 = Int(floor(sy)), fy = Float(sy - floor(sy))
+                    let ry = oy + dy
+                    let row = out + oy * resolution * 3
+                    guard ry >= 0 && ry < resolution else {
+                        for k in 0..<(resolution * 3) { row[k] = -mean[k % 3] * inverseStd[k % 3] }
+                        continue
+                    }
+                    let sy = max(0, (Float(ry) + 0.5) * scaleY - 0.5)
+                    let y0 = min(Int(sy), h - 1), y1 = min(y0 + 1, h - 1), fy = sy - Float(y0)
                     for ox in 0..<resolution {
-                        var sx = (Double(ox) + 0.5) * scaleX - 0.5
-                        if flip { sx = Double(w - 1) - sx }
-                        sx += Double(dx)
-                        let x0 = Int(floor(sx)), fx = Float(sx - floor(sx))
+                        guard let (x0, x1, fx) = columns[ox] else {
+                            for channel in 0..<3 { row[ox * 3 + channel] = -mean[channel] * inverseStd[channel] }
+                            continue
+                        }
                         for channel in 0..<3 {
                             let source = c == 3 ? channel : 0
-                            func at(_ yy: Int, _ xx: Int) -> Float {
-                                guard yy >= 0 && yy < h && xx >= 0 && xx < w else { return 0 }
-                                return Float(image[(yy * w + xx) * c + source])
-                            }
-                            let top = at(y0, x0) * (1 - fx) + at(y0, x0 + 1) * fx
-                            let bottom = at(y0 + 1, x0) * (1 - fx) + at(y0 + 1, x0 + 1) * fx
+                            let top = Float(image[(y0 * w + x0) * c + source]) * (1 - fx) + Float(image[(y0 * w + x1) * c + source]) * fx
+                            let bottom = Float(image[(y1 * w + x0) * c + source]) * (1 - fx) + Float(image[(y1 * w + x1) * c + source]) * fx
                             let value = (top * (1 - fy) + bottom * fy) / 255
-                            out[(oy * resolution + ox) * 3 + channel] = (value - mean[channel]) * inverseStd[channel]
+                            row[ox * 3 + channel] = (value - mean[channel]) * inverseStd[channel]
                         }
                     }
                 }

@@ -76,6 +76,18 @@ public struct TrainingOutcome: Sendable {
     public var history: [EpochReport]
 }
 
+/// Everything random in one training step, for replaying it elsewhere (`scripts/parity_train.py`): the images
+/// in batch order, each one's augmentation, the dropout scales (`[batch x features]`, empty without dropout) and
+/// each residual block's drop-path scales per image (all 1 where the block's rate is 0).
+public struct TrainingStepRandomness: Sendable {
+    public var epoch: Int
+    public var step: Int
+    public var indices: [Int]
+    public var plans: [BatchMaker.Plan]?
+    public var dropout: [Float]
+    public var dropPath: [[Float]]
+}
+
 /// Hears about progress; the command line's progress bar is one.
 public protocol TrainingListener: AnyObject {
     func step(epoch: Int, epochs: Int, step: Int, stepsPerEpoch: Int, loss: Double, imagesPerSecond: Double, secondsLeft: Double)
@@ -94,6 +106,8 @@ public final class Trainer {
     public let parameters: [Parameter]
     private let batches: BatchMaker
     private var input: Tensor?, dLogits: Tensor?
+    /// Called after each step's forward pass with what it drew.
+    public var randomnessObserver: ((TrainingStepRandomness) -> Void)?
 
     public init(model: EfficientNetModel, spec: NetworkSpec, dataset: Dataset, config: TrainingConfig) {
         self.model = model
@@ -144,12 +158,21 @@ public final class Trainer {
             for index in 0..<stepsThisEpoch {
                 let stepStart = DispatchTime.now().uptimeNanoseconds
                 let indices = Array(order[(index * batchSize)..<((index + 1) * batchSize)])
-                let (x, labels) = batches.make(dataset.train, indices: indices, resolution: resolution, augment: config.augment ? random : nil, into: &input)
+                let plans = config.augment
+                    ? batches.plans(count: indices.count, height: dataset.train.height, width: dataset.train.width, resolution: resolution, random: random)
+                    : nil
+                let (x, labels) = batches.make(dataset.train, indices: indices, resolution: resolution, plans: plans, into: &input)
                 optimizer.learningRate = config.schedule.rate(
                     base: config.learningRate, step: step, totalSteps: totalSteps,
                     warmupSteps: Int(config.warmupEpochs * Double(stepsPerEpoch)), stepsPerEpoch: stepsPerEpoch)
                 model.zeroGradients()
                 let logits = model.forward(x, training: true, random: random)
+                if let randomnessObserver {
+                    let residual = model.blocks.joined().filter { $0.spec.hasResidual }
+                    randomnessObserver(TrainingStepRandomness(
+                        epoch: epoch, step: step, indices: indices, plans: plans, dropout: model.dropoutMask,
+                        dropPath: residual.map { $0.dropPathScales.isEmpty ? [Float](repeating: 1, count: indices.count) : $0.dropPathScales }))
+                }
                 let gradient = Tensor.reuse(&dLogits, shape: logits.shape)
                 let loss = CrossEntropy.lossAndGradient(logits: logits, labels: labels, smoothing: config.labelSmoothing, gradient: gradient)
                 guard loss.isFinite else {

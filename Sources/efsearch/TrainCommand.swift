@@ -38,6 +38,8 @@ extension Efsearch {
         @Flag(name: .customLong("save-every-epoch"), help: "Also write --out after every epoch (with the optimizer state beside it).") var saveEveryEpoch = false
         @Option(help: "Continue from a checkpoint written with --save-every-epoch.") var resume: String?
         @Flag(help: "Print one JSON object at the end.") var json = false
+        @Option(name: .customLong("record-randomness"), help: ArgumentHelp("Write every step's batch order, augmentation and dropout / drop-path scales as JSON lines (scripts/parity_train.py replays them in PyTorch).", visibility: .hidden))
+        var recordRandomness: String?
 
         func validate() throws {
             if epochs < 1 { throw ValidationError("--epochs \(epochs) must be at least 1") }
@@ -104,6 +106,9 @@ extension Efsearch {
             if !json {
                 Console.note("training \(network.displayName) (\(Format.engineering(Double(summary.params))) params, \(Format.engineering(Double(summary.macs))) MACs at \(spec.resolution) px) on \(dataset.name): \(dataset.train.count) train / \(dataset.validation.count) val / \(dataset.test.count) test images, \(trainer.totalEpochs) epochs of \(trainer.stepsPerEpoch) steps")
             }
+            let recorder = try recordRandomness.map { try RandomnessRecorder(path: $0) }
+            if let recorder { trainer.randomnessObserver = recorder.write }
+            defer { recorder?.close() }
             let progress = ProgressPrinter()
             let outcome = try trainer.run(startEpoch: startEpoch, listener: progress) { epoch in
                 guard saveEveryEpoch, let out else { return }
@@ -170,3 +175,41 @@ extension Efsearch {
 
 extension OptimizerKind: ExpressibleByArgument {}
 extension LearningRateSchedule: ExpressibleByArgument {}
+
+/// Writes each training step's randomness as one JSON line: `epoch`, `step`, `indices`, `shifts` ([dy, dx, flip]
+/// in output pixels) or `boxes` ([left, top, right, bottom, flip] in source pixels), `dropout`, `drop_path`.
+final class RandomnessRecorder {
+    let handle: FileHandle
+
+    init(path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+            throw ValidationError("--record-randomness \(path): cannot create the file")
+        }
+        self.handle = handle
+    }
+
+    struct Line: Encodable {
+        var epoch: Int
+        var step: Int
+        var indices: [Int]
+        var shifts: [[Int]]?
+        var boxes: [[Double]]?
+        var dropout: [Float]
+        var dropPath: [[Float]]
+        enum CodingKeys: String, CodingKey { case epoch, step, indices, shifts, boxes, dropout, dropPath = "drop_path" }
+    }
+
+    func write(_ step: TrainingStepRandomness) {
+        var line = Line(epoch: step.epoch, step: step.step, indices: step.indices, dropout: step.dropout, dropPath: step.dropPath)
+        for plan in step.plans ?? [] {
+            switch plan {
+            case .shift(let dy, let dx, let flip): line.shifts = (line.shifts ?? []) + [[dy, dx, flip ? 1 : 0]]
+            case .box(let box, let flip): line.boxes = (line.boxes ?? []) + [[box.left, box.top, box.right, box.bottom, flip ? 1 : 0]]
+            }
+        }
+        guard let data = try? JSONEncoder().encode(line) else { return }
+        handle.write(data + Data("\n".utf8))
+    }
+
+    func close() { try? handle.close() }
+}

@@ -231,7 +231,7 @@ final class ImageFolderTests: XCTestCase {
         }
         // RandomResizedCrop boxes lie inside the image with areas in the crop scale and ratios in [3/4, 4/3].
         let random = RandomGenerator(seed: 7)
-        let plans = maker.plans(count: 200, height: 18, width: 18, random: random)
+        let plans = maker.plans(count: 200, height: 18, width: 18, resolution: 16, random: random)
         var flips = 0
         for plan in plans {
             guard case .box(let box, let flip) = plan else { return XCTFail("expected crop boxes") }

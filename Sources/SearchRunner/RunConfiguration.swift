@@ -2,6 +2,7 @@ import Architecture
 import Cost
 import Crypto
 import Foundation
+import Training
 import Search
 
 /// How candidates are evaluated.
@@ -30,6 +31,12 @@ public struct ProxyTask: Codable, Equatable, Sendable {
     public var batch: Int
     public var lr: Float
     public var threads: Int
+    /// Image folders: `imagenet` or `dataset` normalisation (nil: the dataset kind's default), the training
+    /// crops' area range (`LOW,HIGH`; nil: 0.08,1), flips off, bad images left out. Absent in older runs.
+    public var normalize: String?
+    public var cropScale: String?
+    public var noFlip: Bool?
+    public var skipBadImages: Bool?
 
     public init(dataset: String, subset: Int?, epochs: Int, batch: Int, lr: Float, threads: Int) {
         self.dataset = dataset
@@ -38,6 +45,17 @@ public struct ProxyTask: Codable, Equatable, Sendable {
         self.batch = batch
         self.lr = lr
         self.threads = threads
+    }
+
+    /// How to load the proxy dataset.
+    public func datasetSpec() throws -> DatasetSpec {
+        var spec = try DatasetSpec(parsing: dataset)
+        spec.subset = subset
+        spec.normalization = normalize
+        if let cropScale { (spec.cropScaleLow, spec.cropScaleHigh) = try DatasetSpec.cropScale(parsing: cropScale) }
+        spec.allowsFlip = !(noFlip ?? false)
+        spec.skipBadImages = skipBadImages ?? false
+        return spec
     }
 }
 

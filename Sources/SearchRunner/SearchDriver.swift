@@ -32,8 +32,7 @@ final class CandidateEvaluator {
         self.machine = machine
         switch configuration.fidelity {
         case .train:
-            var spec = try DatasetSpec(parsing: proxy.dataset)
-            spec.subset = proxy.subset
+            let spec = try proxy.datasetSpec()
             datasetSpec = spec
             // Built-in sets load now, so that a bad path stops the run before any candidate.
             if spec.kind != .folder { datasets[0] = try spec.load() }

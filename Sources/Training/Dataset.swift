@@ -143,6 +143,15 @@ public struct DatasetSpec: Sendable, Hashable {
 
     public static let normalizations = ["imagenet", "dataset"]
 
+    /// Parses `--crop-scale LOW,HIGH` (0 < LOW <= HIGH <= 1).
+    public static func cropScale(parsing text: String) throws -> (Double, Double) {
+        let parts = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let low = parts[0], let high = parts[1], low > 0, low <= high, high <= 1 else {
+            throw DatasetError(source: "--crop-scale \(text)", message: "not a crop area range; expected LOW,HIGH with 0 < LOW <= HIGH <= 1, as in 0.08,1")
+        }
+        return (low, high)
+    }
+
     public init(kind: Kind, directory: String? = nil) {
         self.kind = kind
         self.directory = directory

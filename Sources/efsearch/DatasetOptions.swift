@@ -35,11 +35,7 @@ struct DatasetOptions: ParsableArguments {
     }
 
     func cropScaleRange() throws -> (Double, Double) {
-        let parts = cropScale.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.count == 2, let low = parts[0], let high = parts[1], low > 0, low <= high, high <= 1 else {
-            throw ValidationError("--crop-scale \(cropScale) is not a crop area range; expected LOW,HIGH with 0 < LOW <= HIGH <= 1, as in 0.08,1")
-        }
-        return (low, high)
+        do { return try DatasetSpec.cropScale(parsing: cropScale) } catch { throw ValidationError("\(error)") }
     }
 
     var isFolder: Bool { dataset.lowercased().hasPrefix("folder:") }

@@ -57,6 +57,10 @@ struct ProxyOptions: ParsableArguments {
     @Option(help: "Proxy batch size (default: 64).") var batch: Int?
     @Option(help: "Proxy learning rate, SGD with a cosine schedule (default: 0.05).") var lr: Float?
     @Option(help: "Threads per worker (default: all cores).") var threads: Int?
+    @Option(help: "Proxy normalisation: imagenet (default for image folders) or dataset.") var normalize: String?
+    @Option(name: .customLong("crop-scale"), help: "Image folders: the area range of training crops, LOW,HIGH (default 0.08,1).") var cropScale: String?
+    @Flag(name: .customLong("no-flip"), help: "Image folders: no horizontal flips in training.") var noFlip = false
+    @Flag(name: .customLong("skip-bad-images"), help: "Image folders: leave out corrupt images instead of stopping.") var skipBadImages = false
 
     func validate() throws {
         if let epochs, epochs < 1 { throw ValidationError("--epochs \(epochs) must be at least 1") }
@@ -66,12 +70,21 @@ struct ProxyOptions: ParsableArguments {
         if let subset, subset < 1 { throw ValidationError("--subset \(subset) must be at least 1") }
         // ArgumentParser reports only ValidationError from validate() as a usage error (exit 2).
         if let dataset { do { _ = try DatasetSpec(parsing: dataset) } catch { throw ValidationError("\(error)") } }
+        if let normalize, !DatasetSpec.normalizations.contains(normalize) {
+            throw ValidationError("--normalize \(normalize) is not a normalisation; expected imagenet or dataset")
+        }
+        if let cropScale { do { _ = try DatasetSpec.cropScale(parsing: cropScale) } catch { throw ValidationError("\(error)") } }
     }
 
     /// The task with the defaults filled in.
     var task: ProxyTask {
-        ProxyTask(dataset: dataset ?? "synthetic:3000", subset: subset, epochs: epochs ?? 3, batch: batch ?? 64, lr: lr ?? 0.05,
-                  threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        var task = ProxyTask(dataset: dataset ?? "synthetic:3000", subset: subset, epochs: epochs ?? 3, batch: batch ?? 64, lr: lr ?? 0.05,
+                             threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        task.normalize = normalize
+        task.cropScale = cropScale
+        task.noFlip = noFlip ? true : nil
+        task.skipBadImages = skipBadImages ? true : nil
+        return task
     }
 
     /// Flags given again with `--resume` must match the stored task.
@@ -82,6 +95,9 @@ struct ProxyOptions: ParsableArguments {
         check.compare("--batch", given: batch, stored: stored.batch)
         check.compare("--lr", given: lr, stored: stored.lr)
         check.compare("--threads", given: threads, stored: stored.threads)
+        check.compare("--normalize", given: normalize, stored: stored.normalize)
+        check.compare("--crop-scale", given: cropScale, stored: stored.cropScale)
+        if noFlip { check.compare("--no-flip", given: "given", stored: stored.noFlip == true ? "given" : "not given") }
     }
 }
 

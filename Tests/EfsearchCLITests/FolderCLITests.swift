@@ -111,7 +111,8 @@ final class FolderCLITests: XCTestCase {
         depth: [1.0]
         """.write(to: space, atomically: true, encoding: .utf8)
         let result = try run(["nas", "--space", space.path, "--fidelity", "train", "--dataset", "folder:\(folder.path)", "--epochs", "1",
-                              "--budget", "3", "--store", root.appendingPathComponent("runs.sqlite").path, "--seed", "2", "--keep-checkpoints"])
+                              "--budget", "3", "--store", root.appendingPathComponent("runs.sqlite").path, "--seed", "2", "--keep-checkpoints",
+                              "--crop-scale", "0.5,1", "--no-flip"])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stderr.contains("generation 1: 3/3 candidates (3 done, 0 failed)"), result.stderr)
     }

@@ -242,4 +242,32 @@ final class ImageFolderTests: XCTestCase {
         }
         XCTAssertTrue(flips > 60 && flips < 140, "about half flipped: \(flips)")
     }
+
+    /// The built-in sets' crops are torchvision's RandomCrop(resolution, padding) of the resized image, then the
+    /// flip: output (y, x) reads resized (y + dy, (flipped x) + dx), zero (black) outside.
+    func testShiftsAreRandomCropsOfTheResizedImage() throws {
+        let set = ImageSet(pixels: (0..<(6 * 6)).map { UInt8(7 * $0) }, labels: [0], height: 6, width: 6, channels: 1)
+        var maker = BatchMaker(mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
+        maker.allowsFlip = true
+        var scratch: Tensor?, shifted: Tensor?
+        let resolution = 8
+        let (resized, _) = maker.make(set, indices: [0], resolution: resolution, plans: nil, into: &scratch)
+        let black: Float = (0 - 0.5) / 0.25
+        for (dy, dx, flip) in [(1, -2, true), (-1, 1, false), (0, 0, true)] {
+            let (x, _) = maker.make(set, indices: [0], resolution: resolution, plans: [.shift(dy: dy, dx: dx, flip: flip)], into: &shifted)
+            for oy in 0..<resolution {
+                for ox in 0..<resolution {
+                    let ry = oy + dy, rx = (flip ? resolution - 1 - ox : ox) + dx
+                    let inside = ry >= 0 && ry < resolution && rx >= 0 && rx < resolution
+                    let expected = inside ? resized[(ry * resolution + rx) * 3] : black
+                    XCTAssertEqual(x[(oy * resolution + ox) * 3], expected, accuracy: 1e-6, "(\(dy), \(dx), \(flip)) at (\(oy), \(ox))")
+                }
+            }
+        }
+        // Padding of an eighth of the resolution: offsets within [-1, 1] at 8 px, all of them drawn.
+        let plans = maker.plans(count: 300, height: 6, width: 6, resolution: resolution, random: RandomGenerator(seed: 3))
+        var offsets = Set<Int>()
+        for case .shift(let dy, let dx, _) in plans { offsets.insert(dy); offsets.insert(dx) }
+        XCTAssertEqual(offsets, [-1, 0, 1])
+    }
 }

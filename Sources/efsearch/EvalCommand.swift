@@ -22,8 +22,17 @@ extension Efsearch {
 
         func run() throws {
             if let threads { Parallel.setThreads(threads) }
-            let (model, spec, _) = try Checkpoint.load(URL(fileURLWithPath: checkpoint))
-            let dataset = try data.load(resolution: data.isFolder ? (resolution ?? spec.resolution) : nil, quiet: json)
+            let (model, spec, metadata) = try Checkpoint.load(URL(fileURLWithPath: checkpoint))
+            var dataset = try data.load(resolution: data.isFolder ? (resolution ?? spec.resolution) : nil, quiet: json)
+            // The network is scored on inputs made as in its training run: its recorded normalisation and filter.
+            if let recorded = try EvaluationPreprocessing(metadata: metadata, source: checkpoint), recorded.style == dataset.style {
+                if let asked = data.normalize, asked != recorded.normalization, !json {
+                    Console.note("note: --normalize \(asked) ignored: the checkpoint was trained with \(recorded.normalization) normalisation")
+                }
+                (dataset.mean, dataset.std) = (recorded.mean, recorded.std)
+                dataset.interpolation = recorded.interpolation
+                dataset.cropFraction = recorded.cropFraction
+            }
             guard spec.classes == dataset.classes else {
                 throw CheckpointError(file: checkpoint, message: "the network has \(spec.classes) classes but \(dataset.name) has \(dataset.classes)")
             }

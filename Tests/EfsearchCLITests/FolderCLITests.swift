@@ -38,11 +38,22 @@ final class FolderCLITests: XCTestCase {
         let folder = try makeFolder()
         let checkpoint = root.appendingPathComponent("net.safetensors").path
         let trained = try run(["train"] + network + ["--dataset", "folder:\(folder.path)", "--epochs", "4", "--batch", "8", "--optimizer", "adamw",
-                                                    "--lr", "0.01", "--out", checkpoint, "--json"])
+                                                    "--lr", "0.01", "--normalize", "dataset", "--out", checkpoint, "--json"])
         XCTAssertEqual(trained.status, 0, trained.stderr)
         let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(trained.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(summary["skipped_images"] as? Int, 0)
         XCTAssertEqual(summary["resolution"] as? Int, 16)
+
+        // eval prepares the validation images as training did (the recorded normalisation, not the folder default):
+        // the same accuracy and loss as the last epoch's validation.
+        let evaluated = try run(["eval", "--checkpoint", checkpoint, "--dataset", "folder:\(folder.path)", "--split", "val", "--json"])
+        XCTAssertEqual(evaluated.status, 0, evaluated.stderr)
+        let scores = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(evaluated.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(try XCTUnwrap(scores["accuracy"] as? Double), try XCTUnwrap(summary["val_accuracy"] as? Double), accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(scores["loss"] as? Double), try XCTUnwrap(summary["val_loss"] as? Double), accuracy: 1e-4)
+        let noTest = try run(["eval", "--checkpoint", checkpoint, "--dataset", "folder:\(folder.path)", "--split", "test"])
+        XCTAssertEqual(noTest.status, 2)
+        XCTAssertTrue(noTest.stderr.contains("no test folder"), noTest.stderr)
 
         let image = folder.appendingPathComponent("train/light/3.jpg").path
         let inferred = try run(["infer", "--checkpoint", checkpoint, "--image", image, "--json"])

@@ -33,6 +33,16 @@ static void efs_jpeg_message(j_common_ptr info, int level) {
     if (level < 0) efs_jpeg_fail(info);
 }
 
+/// libjpeg's standard error manager with efsearch's error handler: an error writes the message to `message`
+/// and jumps back to the caller's setjmp.
+static struct jpeg_error_mgr *efs_jpeg_errors(efs_jpeg_error *error, char *message, size_t message_size) {
+    struct jpeg_error_mgr *manager = jpeg_std_error(&error->base);
+    manager->error_exit = efs_jpeg_fail;
+    error->message = message;
+    error->message_size = message_size;
+    return manager;
+}
+
 /// The orientation tag (0x0112) of an APP1 "Exif" marker, or 1.
 static int efs_exif_orientation(const uint8_t *data, unsigned length) {
     if (length < 14 || memcmp(data, "Exif\0\0", 6) != 0) return 1;
@@ -66,11 +76,8 @@ int efs_decode_jpeg(const uint8_t *data, size_t size, efs_image *out, char *mess
     uint8_t *volatile pixels = NULL;
     uint8_t *volatile row = NULL;
     memset(out, 0, sizeof(*out));
-    info.err = jpeg_std_error(&error.base);
-    error.base.error_exit = efs_jpeg_fail;
-    error.base.emit_message = efs_jpeg_message;
-    error.message = message;
-    error.message_size = message_size;
+    info.err = efs_jpeg_errors(&error, message, message_size);
+    info.err->emit_message = efs_jpeg_message;  // decoding: a warning (truncated data) fails too
     if (setjmp(error.escape)) {
         jpeg_destroy_decompress(&info);
         free(pixels);
@@ -189,10 +196,7 @@ int efs_write_jpeg(const char *path, const uint8_t *rgb, int width, int height, 
         snprintf(message, message_size, "cannot create %s", path);
         return -1;
     }
-    info.err = jpeg_std_error(&error.base);
-    error.base.error_exit = efs_jpeg_fail;
-    error.message = message;
-    error.message_size = message_size;
+    info.err = efs_jpeg_errors(&error, message, message_size);
     if (setjmp(error.escape)) {
         jpeg_destroy_compress(&info);
         fclose(file);

@@ -103,8 +103,9 @@ public struct BatchMaker {
     public func make(_ set: ImageSet, indices: [Int], resolution: Int, plans: [Plan]?, into tensor: inout Tensor?) -> (Tensor, [Int]) {
         let x = Tensor.reuse(&tensor, shape: [indices.count, resolution, resolution, 3])
         let (h, w, c) = (set.height, set.width, set.channels)
-        let inverseStd = std.map { 1 / $0 }
-        let scale = (0..<3).map { Float(1) * inverseStd[$0] }, bias = (0..<3).map { -mean[$0] * inverseStd[$0] }
+        // (value - mean) / std as value * scale + bias; the zero padding is raw 0, that is `bias`.
+        let scale = std.map { 1 / $0 }
+        let bias = (0..<3).map { -mean[$0] * scale[$0] }
         let evaluationBox = style == .centerCrop ? self.evaluationBox(height: h, width: w, resolution: resolution) : nil
         Parallel.forEachChunk(indices.count, minimumChunk: 8) { range in
             for item in range {
@@ -137,14 +138,14 @@ public struct BatchMaker {
                     let ry = oy + dy
                     let row = out + oy * resolution * 3
                     guard ry >= 0 && ry < resolution else {
-                        for k in 0..<(resolution * 3) { row[k] = -mean[k % 3] * inverseStd[k % 3] }
+                        for k in 0..<(resolution * 3) { row[k] = bias[k % 3] }
                         continue
                     }
                     let sy = max(0, (Float(ry) + 0.5) * scaleY - 0.5)
                     let y0 = min(Int(sy), h - 1), y1 = min(y0 + 1, h - 1), fy = sy - Float(y0)
                     for ox in 0..<resolution {
                         guard let (x0, x1, fx) = columns[ox] else {
-                            for channel in 0..<3 { row[ox * 3 + channel] = -mean[channel] * inverseStd[channel] }
+                            for channel in 0..<3 { row[ox * 3 + channel] = bias[channel] }
                             continue
                         }
                         for channel in 0..<3 {
@@ -152,7 +153,7 @@ public struct BatchMaker {
                             let top = Float(image[(y0 * w + x0) * c + source]) * (1 - fx) + Float(image[(y0 * w + x1) * c + source]) * fx
                             let bottom = Float(image[(y1 * w + x0) * c + source]) * (1 - fx) + Float(image[(y1 * w + x1) * c + source]) * fx
                             let value = (top * (1 - fy) + bottom * fy) / 255
-                            row[ox * 3 + channel] = (value - mean[channel]) * inverseStd[channel]
+                            row[ox * 3 + channel] = (value - mean[channel]) * scale[channel]
                         }
                     }
                 }
@@ -208,8 +209,7 @@ public enum Preprocess {
                 }
             case .resizeWhole:
                 let set = ImageSet(pixels: image.pixels, labels: [0], height: image.height, width: image.width, channels: 3)
-                var maker = BatchMaker(mean: recorded.mean, std: recorded.std)
-                maker.style = .resizeWhole
+                let maker = BatchMaker(mean: recorded.mean, std: recorded.std)
                 var tensor: Tensor?
                 let (x, _) = maker.make(set, indices: [0], resolution: r, plans: nil, into: &tensor)
                 for index in 0..<out.count { out[index] = x[index] }

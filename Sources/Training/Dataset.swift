@@ -16,7 +16,7 @@ public struct DatasetError: UserInputError {
 /// How a dataset's images become network inputs.
 public enum PreprocessingStyle: String, Codable, Sendable {
     /// The built-in sets (synthetic, CIFAR, MNIST): the whole image scaled to the resolution; in training
-    /// shifted by up to an eighth of its side (zero padding) and flipped where the labels allow.
+    /// shifted by up to an eighth of the resolution (zero padding) and flipped where the labels allow.
     case resizeWhole = "resize_whole"
     /// Image folders, as deployed (timm, torchvision): evaluation scales the shorter side to
     /// `round(resolution / cropFraction)` and keeps the centred `resolution` square; training takes
@@ -143,6 +143,13 @@ public struct DatasetSpec: Sendable, Hashable {
 
     public static let normalizations = ["imagenet", "dataset"]
 
+    /// Refuses a `--normalize` value other than `imagenet` or `dataset`.
+    public static func checkNormalization(_ name: String) throws {
+        guard normalizations.contains(name) else {
+            throw DatasetError(source: "--normalize \(name)", message: "not a normalisation; expected imagenet or dataset")
+        }
+    }
+
     /// Parses `--crop-scale LOW,HIGH` (0 < LOW <= HIGH <= 1).
     public static func cropScale(parsing text: String) throws -> (Double, Double) {
         let parts = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
@@ -191,9 +198,7 @@ public struct DatasetSpec: Sendable, Hashable {
         if let subsetFraction, !(subsetFraction > 0 && subsetFraction <= 1) {
             throw DatasetError(source: "--subset-fraction", message: "\(subsetFraction) must be in (0, 1]")
         }
-        if let normalization, !Self.normalizations.contains(normalization) {
-            throw DatasetError(source: "--normalize \(normalization)", message: "expected imagenet or dataset")
-        }
+        if let normalization { try Self.checkNormalization(normalization) }
         guard cropScaleLow > 0, cropScaleLow <= cropScaleHigh, cropScaleHigh <= 1 else {
             throw DatasetError(source: "--crop-scale \(cropScaleLow),\(cropScaleHigh)", message: "expected LOW,HIGH with 0 < LOW <= HIGH <= 1")
         }

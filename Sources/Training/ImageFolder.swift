@@ -156,11 +156,13 @@ enum ImageFolderLoader {
         let scan = try scan(root)
         let file = cacheFile(root: root, scan: scan, size: size, directory: cacheDirectory)
         var built = false
-        if (try? readHeader(file.path)) == nil {
+        var cached = try? readHeader(file.path)
+        if cached == nil {
             try build(root: root, scan: scan, size: size, file: file, skipBadImages: skipBadImages, listener: listener)
             built = true
+            cached = try readHeader(file.path)
         }
-        let (header, dataOffset, dataLength) = try readHeader(file.path)
+        let (header, dataOffset, dataLength) = cached!
         let skipped = header.splits.flatMap(\.skipped)
         if let first = skipped.first, !skipBadImages {
             throw DatasetError(source: path(root, first.file), message: "\(first.reason) (\(skipped.count) bad image\(skipped.count == 1 ? "" : "s") in the folder; --skip-bad-images leaves them out)")

@@ -28,9 +28,7 @@ struct DatasetOptions: ParsableArguments {
 
     func validate() throws {
         if !(validationFraction >= 0 && validationFraction < 1) { throw ValidationError("--validation-fraction \(validationFraction) must be in [0, 1)") }
-        if let normalize, !DatasetSpec.normalizations.contains(normalize) {
-            throw ValidationError("--normalize \(normalize) is not a normalisation; expected imagenet or dataset")
-        }
+        if let normalize { do { try DatasetSpec.checkNormalization(normalize) } catch { throw ValidationError("\(error)") } }
         _ = try cropScaleRange()
     }
 
@@ -38,7 +36,7 @@ struct DatasetOptions: ParsableArguments {
         do { return try DatasetSpec.cropScale(parsing: cropScale) } catch { throw ValidationError("\(error)") }
     }
 
-    var isFolder: Bool { dataset.lowercased().hasPrefix("folder:") }
+    var isFolder: Bool { (try? DatasetSpec(parsing: dataset))?.kind == .folder }
 
     func spec() throws -> DatasetSpec {
         var spec = try DatasetSpec(parsing: dataset)

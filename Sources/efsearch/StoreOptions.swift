@@ -70,9 +70,7 @@ struct ProxyOptions: ParsableArguments {
         if let subset, subset < 1 { throw ValidationError("--subset \(subset) must be at least 1") }
         // ArgumentParser reports only ValidationError from validate() as a usage error (exit 2).
         if let dataset { do { _ = try DatasetSpec(parsing: dataset) } catch { throw ValidationError("\(error)") } }
-        if let normalize, !DatasetSpec.normalizations.contains(normalize) {
-            throw ValidationError("--normalize \(normalize) is not a normalisation; expected imagenet or dataset")
-        }
+        if let normalize { do { try DatasetSpec.checkNormalization(normalize) } catch { throw ValidationError("\(error)") } }
         if let cropScale { do { _ = try DatasetSpec.cropScale(parsing: cropScale) } catch { throw ValidationError("\(error)") } }
     }
 

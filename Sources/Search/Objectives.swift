@@ -220,6 +220,20 @@ public enum Pareto {
         return fronts.filter { !$0.isEmpty }
     }
 
+    /// Every index, best first: by front (non-dominated sorting), then by crowding distance within the front
+    /// (larger first: the points that keep the front spread out), then by index. With one objective this is
+    /// plain sorting by cost (equal costs in a fixed order). Successive halving promotes a prefix of this order.
+    public static func ranking(_ points: [[Double]]) -> [(index: Int, front: Int, crowding: Double)] {
+        var result: [(index: Int, front: Int, crowding: Double)] = []
+        for (rank, front) in fronts(points).enumerated() {
+            let distance = crowding(points, front: front)
+            for index in front.sorted(by: { (distance[$0]!, -$0) > (distance[$1]!, -$1) }) {
+                result.append((index, rank, distance[index]!))
+            }
+        }
+        return result
+    }
+
     /// Crowding distance of each member of a front (boundary points get infinity).
     public static func crowding(_ points: [[Double]], front: [Int]) -> [Int: Double] {
         var distance = Dictionary(uniqueKeysWithValues: front.map { ($0, 0.0) })

@@ -222,11 +222,8 @@ public struct NSGA2Strategy: SearchStrategy {
             + observations.compactMap { observation in observation.metrics.flatMap(costs).map { (observation, $0) } }
         let points = candidates.map(\.1)
         var survivors: [(observation: Observation, costs: [Double], rank: Int, crowding: Double)] = []
-        for (rank, front) in Pareto.fronts(points).enumerated() where survivors.count < population {
-            let crowding = Pareto.crowding(points, front: front)
-            for index in front.sorted(by: { (crowding[$0]!, -$0) > (crowding[$1]!, -$1) }) where survivors.count < population {
-                survivors.append((candidates[index].0, candidates[index].1, rank, crowding[index]!))
-            }
+        for (index, rank, crowding) in Pareto.ranking(points).prefix(population) {
+            survivors.append((candidates[index].0, candidates[index].1, rank, crowding))
         }
         members = survivors
     }

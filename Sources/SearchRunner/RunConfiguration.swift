@@ -11,6 +11,69 @@ public enum Fidelity: String, Codable, CaseIterable, Sendable {
     case estimate
     /// Short training on the proxy task (and the cost model).
     case train
+    /// Successive halving: every candidate trains to the first rung; the best 1/eta of each rung (by Pareto rank
+    /// on the run's objectives) train on from their checkpoint to the next.
+    case sh
+
+    /// Whether candidates are trained.
+    public var trains: Bool { self != .estimate }
+}
+
+/// Successive halving's schedule: the epochs a candidate has trained in all when each rung ends (increasing), and
+/// eta. A candidate's learning-rate schedule spans the top rung's epochs, so that a promoted candidate continues
+/// exactly where it stopped: its top-rung result equals an uninterrupted training to the top rung.
+public struct SuccessiveHalving: Codable, Equatable, Sendable {
+    public var rungs: [Int]
+    public var eta: Int
+
+    /// Checks the schedule: at least one rung, each at least 1 epoch and more than the one before, eta at least 2.
+    public init(rungs: [Int], eta: Int) throws {
+        guard eta >= 2 else { throw PlanError(field: "--eta", message: "\(eta) must be at least 2 (eta 1 would promote every candidate)") }
+        guard !rungs.isEmpty else { throw PlanError(field: "--rungs", message: "expected at least one rung, such as 1,3,9") }
+        guard rungs[0] >= 1 else { throw PlanError(field: "--rungs", message: "\(rungs.map(String.init).joined(separator: ",")): a rung's epochs must be at least 1") }
+        for (a, b) in zip(rungs, rungs.dropFirst()) where b <= a {
+            throw PlanError(field: "--rungs", message: "\(rungs.map(String.init).joined(separator: ",")): each rung must have more epochs than the one before (\(b) after \(a))")
+        }
+        self.rungs = rungs
+        self.eta = eta
+    }
+
+    /// `--rungs 1,3,9`.
+    public init(parsing text: String, eta: Int) throws {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let numbers = parts.compactMap { Int($0) }
+        guard numbers.count == parts.count else {
+            throw PlanError(field: "--rungs", message: "\"\(text)\": expected whole numbers of epochs separated by commas, such as 1,3,9")
+        }
+        try self.init(rungs: numbers, eta: eta)
+    }
+
+    /// Rungs from `--min-epochs` growing by eta up to `--max-epochs` (the top rung is always `maxEpochs`).
+    public init(minEpochs: Int, maxEpochs: Int, eta: Int) throws {
+        guard minEpochs >= 1, maxEpochs >= minEpochs else {
+            throw PlanError(field: "--min-epochs/--max-epochs", message: "\(minEpochs) and \(maxEpochs): expected 1 <= min <= max")
+        }
+        guard eta >= 2 else { throw PlanError(field: "--eta", message: "\(eta) must be at least 2 (eta 1 would promote every candidate)") }
+        var rungs: [Int] = []
+        var epochs = minEpochs
+        while epochs < maxEpochs {
+            rungs.append(epochs)
+            epochs *= eta
+        }
+        rungs.append(maxEpochs)
+        try self.init(rungs: rungs, eta: eta)
+    }
+
+    public var topRung: Int { rungs.count - 1 }
+    public var maxEpochs: Int { rungs[rungs.count - 1] }
+
+    /// How many of the `entered` candidates of a generation's rung move on: floor(entered / eta), at least one.
+    public func promoted(from entered: Int) -> Int { entered == 0 ? 0 : max(1, entered / eta) }
+
+    /// The epoch a rung starts from (the previous rung's end, 0 for the first).
+    public func startEpoch(rung: Int) -> Int { rung == 0 ? 0 : rungs[rung - 1] }
+
+    public var description: String { "rungs \(rungs.map(String.init).joined(separator: ",")) epochs, eta \(eta)" }
 }
 
 /// Where a candidate's latency figure comes from.
@@ -37,6 +100,8 @@ public struct ProxyTask: Codable, Equatable, Sendable {
     public var cropScale: String?
     public var noFlip: Bool?
     public var skipBadImages: Bool?
+    /// Successive halving (`--fidelity sh`): the rungs and eta; `epochs` is then the top rung's.
+    public var halving: SuccessiveHalving?
 
     public init(dataset: String, subset: Int?, epochs: Int, batch: Int, lr: Float, threads: Int) {
         self.dataset = dataset
@@ -218,7 +283,7 @@ public struct GridPlan: Codable, Sendable {
     }
 
     /// Objectives of the frontier: accuracy and MACs when training, MACs alone on estimates.
-    public var objectives: [String] { fidelity == .train ? ["accuracy", "macs"] : ["macs"] }
+    public var objectives: [String] { fidelity.trains ? ["accuracy", "macs"] : ["macs"] }
 }
 
 /// What a run does: a search or a grid.
@@ -318,10 +383,10 @@ extension NasPlan {
         if latency == .predicted && latencyModel == nil {
             throw PlanError(field: "--latency predicted", message: "needs a latency model: run efsearch calibrate on this machine, or pass --latency-model FILE")
         }
-        if keepCheckpoints == true && fidelity != .train {
-            throw PlanError(field: "--keep-checkpoints", message: "needs --fidelity train (estimates train nothing)")
+        if keepCheckpoints == true && !fidelity.trains {
+            throw PlanError(field: "--keep-checkpoints", message: "needs --fidelity train or sh (estimates train nothing)")
         }
-        if latency == .measured && fidelity != .train {
+        if latency == .measured && !fidelity.trains {
             throw PlanError(field: "--latency measured", message: "needs --fidelity train (the candidates are built and timed on the engine)")
         }
         if budget < 1 { throw PlanError(field: "--budget", message: "\(budget) must be at least 1") }

@@ -31,6 +31,8 @@ public struct ExportRow: Codable, Equatable, Sendable {
     public var checkpoint: String?
     /// Where a trained candidate was computed (CPU, threads, kernel paths).
     public var machine: String?
+    /// Successive halving: the highest rung reached (its figures are the candidate's); 0 otherwise.
+    public var rung: Int
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case id, generation, status, accuracy, top5, params, macs
@@ -39,7 +41,7 @@ public struct ExportRow: Codable, Equatable, Sendable {
         case trainSeconds = "train_seconds"
         case width, depth, resolution, stem, head
         case onFrontier = "on_frontier"
-        case alpha, beta, gamma, arch, reason, checkpoint, machine
+        case alpha, beta, gamma, arch, reason, checkpoint, machine, rung
     }
 
     /// The column names, in CSV order.
@@ -72,6 +74,7 @@ public struct ExportRow: Codable, Equatable, Sendable {
         reason = candidate.reason
         checkpoint = candidate.checkpoint
         machine = candidate.machine
+        rung = candidate.rung
     }
 
     /// The CSV fields in column order (empty for absent values; quoted where needed).
@@ -80,9 +83,43 @@ public struct ExportRow: Codable, Equatable, Sendable {
         let fields: [String] = [
             "\(id)", "\(generation)", status.rawValue, text(accuracy), text(top5), "\(params)", "\(macs)", "\(latencyEstimateMs)",
             text(latencyMeasuredMs), text(latencyPredictedMs), "\(memoryBytes)", text(trainSeconds), "\(width)", "\(depth)", "\(resolution)", "\(stem)", "\(head)",
-            "\(onFrontier)", text(alpha), text(beta), text(gamma), arch, text(reason), text(checkpoint), text(machine),
+            "\(onFrontier)", text(alpha), text(beta), text(gamma), arch, text(reason), text(checkpoint), text(machine), "\(rung)",
         ]
         return fields.map(RunExport.csvQuoted)
+    }
+}
+
+/// One rung result of successive halving: a row of `observations.csv` / `observations.json`.
+public struct ExportedObservation: Codable, Equatable, Sendable {
+    public var candidateId: Int64
+    public var rung: Int
+    public var epochs: Int
+    public var accuracy: Double
+    public var top5: Double
+    public var loss: Double
+    public var trainSeconds: Double
+    public var worker: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case candidateId = "candidate_id", rung, epochs, accuracy, top5, loss
+        case trainSeconds = "train_seconds", worker
+    }
+
+    public static let columns = CodingKeys.allCases.map(\.stringValue)
+
+    public init(_ record: ObservationRecord) {
+        candidateId = record.candidateId
+        rung = record.rung
+        epochs = record.epochs
+        accuracy = record.accuracy
+        top5 = record.top5
+        loss = record.loss
+        trainSeconds = record.trainSeconds
+        worker = record.worker
+    }
+
+    public var csvFields: [String] {
+        ["\(candidateId)", "\(rung)", "\(epochs)", "\(accuracy)", "\(top5)", "\(loss)", "\(trainSeconds)", worker ?? ""].map(RunExport.csvQuoted)
     }
 }
 
@@ -106,7 +143,7 @@ public struct ExportedRun: Encodable {
     }
 }
 
-/// CSV and JSON exports of a run: `candidates`, `frontier` and `run.json`.
+/// CSV and JSON exports of a run: `candidates`, `frontier`, `observations` (successive halving's rungs) and `run.json`.
 public enum RunExport {
     public enum Format: String, CaseIterable, Sendable { case csv, json }
 
@@ -148,6 +185,15 @@ public enum RunExport {
             case .json: try write("\(name).json", try json(part) + Data("\n".utf8))
             }
         }
+        let observations = try store.observations(runId: run.id!).map(ExportedObservation.init)
+        if !observations.isEmpty {
+            switch format {
+            case .csv:
+                let lines = [ExportedObservation.columns.joined(separator: ",")] + observations.map { $0.csvFields.joined(separator: ",") }
+                try write("observations.csv", Data((lines.joined(separator: "\n") + "\n").utf8))
+            case .json: try write("observations.json", try json(observations) + Data("\n".utf8))
+            }
+        }
         let info = ExportedRun(name: run.name, command: run.command, config: configuration, seed: run.seed, version: run.version,
                                machine: run.machine, status: run.status, createdAt: run.createdAt, candidates: rows.count,
                                frontier: frontier.count, columns: ExportRow.columns)
@@ -157,11 +203,14 @@ public enum RunExport {
 
 /// The points of a grid run, ranked.
 public enum GridRanking {
-    /// Grid candidates with their coordinates: best accuracy first (then fewer MACs, then the older), unfinished
-    /// and failed ones last.
+    /// Grid candidates with their coordinates: under successive halving the highest rung first; then best
+    /// accuracy (then fewer MACs, then the older); unfinished and failed ones last.
     public static func ranked(_ candidates: [CandidateRecord]) throws -> [(candidate: CandidateRecord, point: GridPoint)] {
         try candidates.map { ($0, try GridPointCoding.decode($0.extra)) }.sorted { a, b in
-            (a.0.accuracy ?? -1, -a.0.macs, -a.0.id!) > (b.0.accuracy ?? -1, -b.0.macs, -b.0.id!)
+            let (x, y) = (a.0, b.0)
+            let rungs = (x.accuracy == nil ? -1 : x.rung, y.accuracy == nil ? -1 : y.rung)
+            if rungs.0 != rungs.1 { return rungs.0 > rungs.1 }
+            return (x.accuracy ?? -1, -x.macs, -x.id!) > (y.accuracy ?? -1, -y.macs, -y.id!)
         }
     }
 }

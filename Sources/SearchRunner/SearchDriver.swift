@@ -17,11 +17,20 @@ final class CandidateEvaluator {
     let predictor: LatencyPredictor?
     /// Where trained weights go (`nas --keep-checkpoints`), one file per candidate id.
     let checkpointDirectory: URL?
+    /// Successive halving's schedule (`--fidelity sh`), and where candidates wait between rungs: weights and
+    /// optimizer state after rung k in `<id>-r<k>.safetensors` (and `.optimizer.safetensors`).
+    let halving: SuccessiveHalving?
+    let stateDirectory: URL?
 
     /// `machine` is the roofline for the latency estimates; the proxy dataset is loaded for training fidelity.
-    init(configuration: RunConfiguration, machine: MachineProfile, checkpointDirectory: URL? = nil) throws {
+    init(configuration: RunConfiguration, machine: MachineProfile, checkpointDirectory: URL? = nil, stateDirectory: URL? = nil) throws {
         proxy = configuration.proxy
         self.checkpointDirectory = checkpointDirectory
+        halving = configuration.fidelity == .sh ? configuration.proxy.halving : nil
+        self.stateDirectory = stateDirectory
+        if configuration.fidelity == .sh && halving == nil {
+            throw PlanError(field: "--fidelity sh", message: "the run's proxy task has no rungs (--rungs or --min-epochs/--max-epochs)")
+        }
         if case .nas(let plan) = configuration.plan {
             latency = plan.latency
             predictor = plan.latencyModel?.predictor
@@ -31,7 +40,7 @@ final class CandidateEvaluator {
         }
         self.machine = machine
         switch configuration.fidelity {
-        case .train:
+        case .train, .sh:
             let spec = try proxy.datasetSpec()
             datasetSpec = spec
             // Built-in sets load now, so that a bad path stops the run before any candidate.
@@ -69,52 +78,107 @@ final class CandidateEvaluator {
         record.memoryBytes = summary.peakMemoryBytes
     }
 
-    /// Trains (and times) the candidate when the fidelity asks for it.
+    /// The file that holds a candidate's weights after `rung` (the optimizer state sits beside it).
+    func statePath(candidate id: Int64, rung: Int) -> URL? {
+        stateDirectory?.appendingPathComponent("\(id)-r\(rung).safetensors")
+    }
+
+    /// A model and trainer that continue a candidate from the end of `rung - 1`, when its saved state is readable.
+    func resumeState(_ record: CandidateRecord, spec: NetworkSpec, dataset: Dataset, config: TrainingConfig, epoch: Int) -> (EfficientNetModel, Trainer)? {
+        guard let id = record.id, record.rung > 0, let url = statePath(candidate: id, rung: record.rung - 1),
+              FileManager.default.fileExists(atPath: url.path),
+              let model = try? Checkpoint.load(url, expected: spec).model else { return nil }
+        let trainer = Trainer(model: model, spec: spec, dataset: dataset, config: config)
+        guard (try? OptimizerState.load(trainer.optimizer, parameters: trainer.parameters, beside: url.path, epoch: epoch)) == true else { return nil }
+        return (model, trainer)
+    }
+
+    /// Trains (and times) the candidate when the fidelity asks for it. Under successive halving it trains the
+    /// candidate's rung only (continuing from the saved state of the rung before; when that is missing, from the
+    /// start, which gives the same weights because every epoch's randomness comes from (seed, epoch)) and returns
+    /// the rung's observation.
     /// A dataset that cannot be read (a bad image folder) is thrown: it stops the run rather than failing every candidate.
-    func evaluate(_ record: inout CandidateRecord, spec: NetworkSpec) throws {
+    func evaluate(_ record: inout CandidateRecord, spec: NetworkSpec) throws -> ObservationRecord? {
         guard datasetSpec != nil else {
             record.status = .done
-            return
+            return nil
         }
         Parallel.setThreads(proxy.threads)
         record.machine = MachineBenchmark.kernelDescription(threads: proxy.threads)
         var spec = spec
-        guard let dataset = try dataset(resolution: spec.resolution) else { return }
+        guard let dataset = try dataset(resolution: spec.resolution) else { return nil }
         do {
             spec.classes = dataset.classes
             let network = try spec.resolve()
-            let model = EfficientNetModel(network)
-            model.initialize(seed: UInt64(bitPattern: record.seed))
             var training = TrainingConfig()
-            training.epochs = proxy.epochs
+            training.epochs = halving?.maxEpochs ?? proxy.epochs
             training.batch = proxy.batch
             training.learningRate = proxy.lr
             training.resolution = spec.resolution
             training.seed = UInt64(bitPattern: record.seed)
-            let trainer = Trainer(model: model, spec: spec, dataset: dataset, config: training)
-            let outcome = trainer.run()
-            record.trainSeconds = outcome.trainSeconds
+            let rung = halving == nil ? 0 : record.rung
+            let endEpoch = halving?.rungs[rung] ?? training.epochs
+            var startEpoch = halving?.startEpoch(rung: rung) ?? 0
+            let model: EfficientNetModel, trainer: Trainer
+            if startEpoch > 0, let resumed = resumeState(record, spec: spec, dataset: dataset, config: training, epoch: startEpoch) {
+                (model, trainer) = resumed
+            } else {
+                startEpoch = 0
+                model = EfficientNetModel(network)
+                model.initialize(seed: UInt64(bitPattern: record.seed))
+                trainer = Trainer(model: model, spec: spec, dataset: dataset, config: training)
+            }
+            let outcome = trainer.run(startEpoch: startEpoch, endEpoch: endEpoch)
+            record.trainSeconds = (rung > 0 ? record.trainSeconds ?? 0 : 0) + outcome.trainSeconds
             guard outcome.status == .done, let validation = outcome.validation else {
                 record.status = .failed
                 record.reason = outcome.reason ?? "training failed"
-                return
+                return nil
             }
             record.accuracy = validation.accuracy
             record.top5 = validation.top5
+            var observation: ObservationRecord?
+            if let halving, let id = record.id {
+                observation = ObservationRecord(runId: record.runId, candidateId: id, rung: rung, epochs: endEpoch, accuracy: validation.accuracy,
+                                                top5: validation.top5, loss: validation.loss, trainSeconds: outcome.trainSeconds)
+                if rung < halving.topRung, let url = statePath(candidate: id, rung: rung) {
+                    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try Checkpoint.save(model, spec: spec, to: url, extraMetadata: ["candidate": "\(id)", "epoch": "\(endEpoch)"])
+                    try OptimizerState.save(trainer.optimizer, beside: url.path, epoch: endEpoch)
+                }
+            }
             if let checkpointDirectory, let id = record.id {
                 let url = checkpointDirectory.appendingPathComponent("\(id).safetensors")
                 try FileManager.default.createDirectory(at: checkpointDirectory, withIntermediateDirectories: true)
                 try Checkpoint.save(model, spec: spec, to: url, extraMetadata: [
                     "candidate": "\(id)", "accuracy": "\(validation.accuracy)", "seed": "\(record.seed)", "dataset": proxy.dataset,
-                    "epochs": "\(proxy.epochs)",
+                    "epochs": "\(endEpoch)",
                 ].merging(try dataset.evaluationPreprocessing(resolution: spec.resolution).metadata()) { _, new in new })
                 record.checkpoint = url.path
             }
-            if latency == .measured { record.latencyMeasuredMs = measureLatency(model, resolution: spec.resolution) }
+            if latency == .measured && record.latencyMeasuredMs == nil { record.latencyMeasuredMs = measureLatency(model, resolution: spec.resolution) }
             record.status = .done
+            return observation
         } catch {
             record.status = .failed
             record.reason = "\(error)"
+            return nil
+        }
+    }
+
+    /// Removes the saved rung states of finished candidates (they are needed only while a promotion may come).
+    func removeStates(of candidates: [CandidateRecord]) {
+        guard let halving else { return }
+        for candidate in candidates {
+            for rung in 0..<halving.topRung {
+                guard let id = candidate.id, let url = statePath(candidate: id, rung: rung) else { continue }
+                try? FileManager.default.removeItem(at: url)
+                try? FileManager.default.removeItem(atPath: OptimizerState.path(beside: url.path))
+            }
+        }
+        // The folders go when nothing else is in them (kept checkpoints share the run's folder).
+        for folder in [stateDirectory, stateDirectory?.deletingLastPathComponent()].compactMap({ $0 }) {
+            if (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?.isEmpty == true { try? FileManager.default.removeItem(at: folder) }
         }
     }
 
@@ -206,10 +270,10 @@ public final class SearchDriver {
             scoring = try Scoring(objectives: plan.objectives, constraints: [], reward: nil, space: space)
         }
         var checkpoints: URL?
-        if case .nas(let plan) = configuration.plan, plan.keepCheckpoints == true {
-            checkpoints = URL(fileURLWithPath: store.path).standardizedFileURL.deletingLastPathComponent().appendingPathComponent(run.name)
-        }
-        evaluator = try CandidateEvaluator(configuration: configuration, machine: machine, checkpointDirectory: checkpoints)
+        let runFolder = URL(fileURLWithPath: store.path).standardizedFileURL.deletingLastPathComponent().appendingPathComponent(run.name)
+        if case .nas(let plan) = configuration.plan, plan.keepCheckpoints == true { checkpoints = runFolder }
+        evaluator = try CandidateEvaluator(configuration: configuration, machine: machine, checkpointDirectory: checkpoints,
+                                           stateDirectory: runFolder.appendingPathComponent("rungs"))
         worker = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
     }
 
@@ -300,7 +364,7 @@ public final class SearchDriver {
             switch plan.fidelity {
             case .estimate:
                 strategy.observe(try inserted.map(observation))  // already finished: no need to read them back
-            case .train:
+            case .train, .sh:
                 try finish(generation: generation)
                 strategy.observe(try observations(generation: generation))
             }
@@ -312,12 +376,36 @@ public final class SearchDriver {
         try store.setRunStatus(run.id!, .done)
     }
 
-    /// Works on the generation's pending candidates, then waits for those other workers hold.
+    /// Works on the generation's pending candidates, then waits for those other workers hold; under successive
+    /// halving, rung after rung until nobody is promoted.
     func finish(generation: Int) throws {
-        while try store.openCount(runId: run.id!, generation: generation) > 0 {
-            if try workOne() { continue }
-            Thread.sleep(forTimeInterval: 0.2)
+        while true {
+            while try store.openCount(runId: run.id!, generation: generation) > 0 {
+                if try workOne() { continue }
+                Thread.sleep(forTimeInterval: 0.2)
+            }
+            guard let halving = evaluator.halving, try promote(generation: generation, halving: halving) > 0 else { break }
         }
+        if evaluator.halving != nil { evaluator.removeStates(of: try store.candidates(runId: run.id!, generation: generation)) }
+    }
+
+    /// Successive halving, rung by rung within a generation: once every candidate at the generation's highest
+    /// rung K has finished, the best `halving.promoted(from:)` of those that entered it (by non-dominated sorting
+    /// and crowding distance on the run's objectives, over the feasible finished ones) move on to rung K + 1.
+    /// The decision reads only stored results, so a resumed or repeated run promotes the same candidates.
+    /// Returns how many moved.
+    func promote(generation: Int, halving: SuccessiveHalving) throws -> Int {
+        let members = try store.candidates(runId: run.id!, generation: generation)
+        guard let highest = members.map(\.rung).max(), highest < halving.topRung else { return 0 }
+        let entered = members.filter { $0.rung == highest }
+        let scored = entered.filter { $0.status == .done }.compactMap { candidate in
+            scoring.costs(scoring.metrics(candidate)).map { (candidate.id!, $0) }
+        }
+        let chosen = Pareto.ranking(scored.map(\.1)).prefix(halving.promoted(from: entered.count)).map { scored[$0.index].0 }
+        guard !chosen.isEmpty else { return 0 }
+        let moved = try store.promote(runId: run.id!, ids: chosen, from: highest)
+        log("generation \(generation + 1): \(chosen.count) of \(entered.count) candidates at rung \(highest) (\(halving.rungs[highest]) epochs) go on to rung \(highest + 1) (\(halving.rungs[highest + 1]) epochs): \(chosen.map(String.init).joined(separator: ", "))")
+        return moved
     }
 
     /// Claims and evaluates one candidate; false when there was none to claim.
@@ -326,8 +414,9 @@ public final class SearchDriver {
         guard var candidate = try store.claim(runId: run.id!, worker: worker, grace: grace) else { return false }
         let heartbeat = Heartbeat(store: store, candidateId: candidate.id!, worker: worker, log: log)
         heartbeat.start()
+        var observation: ObservationRecord?
         do {
-            try evaluator.evaluate(&candidate, spec: try network(of: candidate))
+            observation = try evaluator.evaluate(&candidate, spec: try network(of: candidate))
         } catch let error as DatasetError {
             heartbeat.stop()
             throw error
@@ -337,10 +426,11 @@ public final class SearchDriver {
         }
         heartbeat.stop()
         let figures = "\(String(format: "%.2fM", Double(candidate.macs) / 1e6)) MACs, \(String(format: "%.3fM", Double(candidate.params) / 1e6)) params"
-        switch try store.complete(candidate, worker: worker) {
+        switch try store.complete(candidate, worker: worker, observation: observation) {
         case .stored:
             let accuracy = candidate.accuracy.map { String(format: "accuracy %.1f%%, ", 100 * $0) } ?? ""
-            log("candidate \(candidate.id!) \(candidate.status.rawValue): \(accuracy)\(figures)\(candidate.reason.map { " (\($0))" } ?? "")")
+            let rung = evaluator.halving.map { " (rung \(candidate.rung), \($0.rungs[candidate.rung]) epochs)" } ?? ""
+            log("candidate \(candidate.id!) \(candidate.status.rawValue)\(rung): \(accuracy)\(figures)\(candidate.reason.map { " (\($0))" } ?? "")")
         case .lostClaim(let holder, let status):
             log("candidate \(candidate.id!): this worker's result was not stored: the candidate is \(status.rawValue)\(holder.map { " with worker \($0)" } ?? "") (this worker's heartbeats stopped for more than --grace \(grace) s, and another took it over)")
         }

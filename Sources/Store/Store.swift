@@ -110,6 +110,9 @@ public struct CandidateRecord: Codable, FetchableRecord, MutablePersistableRecor
     public var machine: String?
     /// The candidate's training seed (from the run seed and its key).
     public var seed: Int64
+    /// Successive halving: the rung the candidate is at (or queued for, while pending); 0 otherwise. Its figures
+    /// (accuracy, top-5, training seconds) are those of its highest finished rung; every rung's are in `observations`.
+    public var rung: Int
     public var status: CandidateStatus
     public var reason: String?
     public var worker: String?
@@ -137,6 +140,7 @@ public struct CandidateRecord: Codable, FetchableRecord, MutablePersistableRecor
         latencyEstimateMs = 0
         memoryBytes = 0
         self.seed = seed
+        rung = 0
         status = .pending
         createdAt = Date()
         onFrontier = false
@@ -153,6 +157,47 @@ public struct CandidateRecord: Codable, FetchableRecord, MutablePersistableRecor
         public static let worker = Column(CodingKeys.worker)
         public static let heartbeatAt = Column(CodingKeys.heartbeatAt)
         public static let onFrontier = Column(CodingKeys.onFrontier)
+        public static let rung = Column(CodingKeys.rung)
+    }
+}
+
+/// One finished rung of a candidate under successive halving: how long it had trained by then and how well it
+/// did (an entry of the `observations` table; one per candidate and rung).
+public struct ObservationRecord: Codable, FetchableRecord, MutablePersistableRecord, Sendable, Equatable {
+    public static let databaseTableName = "observations"
+    public var id: Int64?
+    public var runId: Int64
+    public var candidateId: Int64
+    public var rung: Int
+    /// Epochs trained in all when the rung finished.
+    public var epochs: Int
+    public var accuracy: Double
+    public var top5: Double
+    /// Validation loss (no label smoothing).
+    public var loss: Double
+    /// Training seconds of this rung alone.
+    public var trainSeconds: Double
+    public var worker: String?
+    public var finishedAt: Date
+
+    public init(runId: Int64, candidateId: Int64, rung: Int, epochs: Int, accuracy: Double, top5: Double, loss: Double, trainSeconds: Double) {
+        self.runId = runId
+        self.candidateId = candidateId
+        self.rung = rung
+        self.epochs = epochs
+        self.accuracy = accuracy
+        self.top5 = top5
+        self.loss = loss
+        self.trainSeconds = trainSeconds
+        finishedAt = Date()
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    public enum Columns {
+        public static let runId = Column(CodingKeys.runId)
+        public static let candidateId = Column(CodingKeys.candidateId)
+        public static let rung = Column(CodingKeys.rung)
     }
 }
 
@@ -228,6 +273,25 @@ public final class Store: @unchecked Sendable {
                 t.add(column: "latencyPredictedMs", .double)
                 t.add(column: "checkpoint", .text)
                 t.add(column: "machine", .text)
+            }
+        }
+        migrator.registerMigration("v3: successive-halving rungs and their observations") { db in
+            try db.alter(table: "candidates") { t in
+                t.add(column: "rung", .integer).notNull().defaults(to: 0)
+            }
+            try db.create(table: "observations") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("runId", .integer).notNull().indexed().references("runs", onDelete: .cascade)
+                t.column("candidateId", .integer).notNull().references("candidates", onDelete: .cascade)
+                t.column("rung", .integer).notNull()
+                t.column("epochs", .integer).notNull()
+                t.column("accuracy", .double).notNull()
+                t.column("top5", .double).notNull()
+                t.column("loss", .double).notNull()
+                t.column("trainSeconds", .double).notNull()
+                t.column("worker", .text)
+                t.column("finishedAt", .datetime).notNull()
+                t.uniqueKey(["candidateId", "rung"])
             }
         }
         return migrator
@@ -307,8 +371,8 @@ public final class Store: @unchecked Sendable {
             let statement = try db.makeStatement(sql: """
                 INSERT OR IGNORE INTO candidates (runId, key, generation, genotype, extra, arch, width, depth, resolution, stem, head,
                     params, macs, latencyEstimateMs, latencyMeasuredMs, latencyPredictedMs, memoryBytes, accuracy, top5, trainSeconds, checkpoint,
-                    machine, seed, status, reason, worker, heartbeatAt, createdAt, finishedAt, onFrontier)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    machine, seed, rung, status, reason, worker, heartbeatAt, createdAt, finishedAt, onFrontier)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             return try candidates.compactMap { candidate in
                 var candidate = candidate
@@ -317,7 +381,7 @@ public final class Store: @unchecked Sendable {
                     candidate.width, candidate.depth, candidate.resolution, candidate.stem, candidate.head, candidate.params,
                     candidate.macs, candidate.latencyEstimateMs, candidate.latencyMeasuredMs, candidate.latencyPredictedMs, candidate.memoryBytes,
                     candidate.accuracy,
-                    candidate.top5, candidate.trainSeconds, candidate.checkpoint, candidate.machine, candidate.seed, candidate.status, candidate.reason, candidate.worker,
+                    candidate.top5, candidate.trainSeconds, candidate.checkpoint, candidate.machine, candidate.seed, candidate.rung, candidate.status, candidate.reason, candidate.worker,
                     candidate.heartbeatAt, candidate.createdAt, candidate.finishedAt, candidate.onFrontier]
                 try statement.execute(arguments: StatementArguments(values))
                 guard db.changesCount > 0 else { return nil }
@@ -358,8 +422,9 @@ public final class Store: @unchecked Sendable {
         }
     }
 
-    /// Records a finished candidate if `worker` still holds it; otherwise stores nothing and says who does.
-    public func complete(_ candidate: CandidateRecord, worker: String) throws -> Completion {
+    /// Records a finished candidate (and its rung's observation, under successive halving) if `worker` still
+    /// holds it, in one transaction; otherwise stores nothing and says who does.
+    public func complete(_ candidate: CandidateRecord, worker: String, observation: ObservationRecord? = nil) throws -> Completion {
         try pool.write { db in
             guard let current = try CandidateRecord.fetchOne(db, key: candidate.id) else {
                 throw StoreError(path: path, message: "candidate \(candidate.id.map(String.init) ?? "without id") is not in the store")
@@ -371,7 +436,38 @@ public final class Store: @unchecked Sendable {
             finished.finishedAt = Date()
             finished.worker = worker
             try finished.update(db)
+            if var observation {
+                observation.worker = worker
+                observation.finishedAt = finished.finishedAt!
+                try observation.insert(db, onConflict: .replace)
+            }
             return .stored
+        }
+    }
+
+    /// Successive halving: sends the finished candidates `ids` at rung `from` on to rung `from + 1` (pending again,
+    /// unclaimed), in one transaction; a candidate that is elsewhere is left alone. Returns how many moved.
+    @discardableResult
+    public func promote(runId: Int64, ids: [Int64], from rung: Int) throws -> Int {
+        typealias Columns = CandidateRecord.Columns
+        return try pool.write { db in
+            var moved = 0
+            for id in ids {
+                moved += try CandidateRecord
+                    .filter(key: id)
+                    .filter(Columns.runId == runId && Columns.rung == rung && Columns.status == CandidateStatus.done)
+                    .updateAll(db, [Columns.rung.set(to: rung + 1), Columns.status.set(to: CandidateStatus.pending),
+                                    Columns.worker.set(to: nil), Columns.heartbeatAt.set(to: nil)])
+            }
+            return moved
+        }
+    }
+
+    /// Every rung observation of a run, by candidate and rung.
+    public func observations(runId: Int64) throws -> [ObservationRecord] {
+        typealias Columns = ObservationRecord.Columns
+        return try pool.read { db in
+            try ObservationRecord.filter(Columns.runId == runId).order(Columns.candidateId, Columns.rung).fetchAll(db)
         }
     }
 

@@ -138,15 +138,17 @@ public final class Trainer {
         return (max(8, resolution), dropout * Float(0.1 + 0.9 * t))
     }
 
-    /// Runs from `startEpoch` (after a resume) to the end, calling `epochDone` after each epoch
-    /// (for checkpoints) and `listener` as it goes.
-    public func run(startEpoch: Int = 0, listener: TrainingListener? = nil, epochDone: ((Int) throws -> Void)? = nil) rethrows -> TrainingOutcome {
+    /// Runs from `startEpoch` (after a resume) to `endEpoch` (default: the end; the schedule still spans every
+    /// epoch, so stopping early and continuing later gives the same weights as one run), calling `epochDone` after
+    /// each epoch (for checkpoints) and `listener` as it goes. The test pass runs only at the very end.
+    public func run(startEpoch: Int = 0, endEpoch: Int? = nil, listener: TrainingListener? = nil, epochDone: ((Int) throws -> Void)? = nil) rethrows -> TrainingOutcome {
+        let lastEpoch = min(totalEpochs, endEpoch ?? totalEpochs)
         var history: [EpochReport] = []
         var step = startEpoch * stepsPerEpoch
         var trainNanoseconds: UInt64 = 0
         var imagesSeen = 0
         var order = Array(0..<dataset.train.count)
-        for epoch in startEpoch..<totalEpochs {
+        for epoch in startEpoch..<max(startEpoch, lastEpoch) {
             let random = RandomGenerator(seed: config.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(epoch) &+ 1)
             order = Array(0..<dataset.train.count)
             if config.shuffle { DatasetSpec.shuffle(&order, random) }
@@ -205,9 +207,9 @@ public final class Trainer {
             listener?.epochFinished(report)
             try epochDone?(epoch + 1)
         }
-        let test = dataset.test.count > 0 ? evaluate(dataset.test, resolution: finalResolution) : nil
+        let test = dataset.test.count > 0 && lastEpoch == totalEpochs ? evaluate(dataset.test, resolution: finalResolution) : nil
         let seconds = Double(trainNanoseconds) / 1e9
-        return TrainingOutcome(status: .done, reason: nil, epochs: totalEpochs, steps: step, validation: history.last?.validation, test: test,
+        return TrainingOutcome(status: .done, reason: nil, epochs: lastEpoch, steps: step, validation: history.last?.validation, test: test,
                                trainSeconds: seconds, imagesPerSecond: Double(imagesSeen) / max(seconds, 1e-9), history: history)
     }
 

@@ -28,7 +28,7 @@ extension Efsearch {
         @Option(name: .customLong("proxy-width"), help: "Proxy width multiplier, times the base's (default: 0.25).") var proxyWidth: Double?
         @Option(name: .customLong("proxy-depth"), help: "Proxy depth multiplier, times the base's (default: 0.25).") var proxyDepth: Double?
         @Option(name: .customLong("proxy-resolution"), help: "Proxy resolution before scaling (default: 64).") var proxyResolution: Int?
-        @Option(help: "estimate or train (default: train).") var fidelity: Fidelity?
+        @Option(help: "estimate, train or sh (successive halving over --rungs) (default: train; sh when a rung flag is given).") var fidelity: Fidelity?
         @Option(help: "Seed (default: 0).") var seed: UInt64?
         @Option(name: .customLong("run"), help: "Name of the run (default: generated).") var runName: String?
         @Option(help: "Continue the run with this name.") var resume: String?
@@ -59,7 +59,8 @@ extension Efsearch {
             let points = axes.points
             guard !points.isEmpty else { throw ValidationError("no (alpha, beta, gamma) on this grid is within --tolerance \(axes.tolerance) of 2") }
             let plan = GridPlan(base: base ?? "efficientnet-b0", proxyWidth: proxyWidth ?? 0.25, proxyDepth: proxyDepth ?? 0.25,
-                                proxyResolution: proxyResolution ?? 64, phi: phi ?? 1, axes: axes, points: points, fidelity: fidelity ?? .train)
+                                proxyResolution: proxyResolution ?? 64, phi: phi ?? 1, axes: axes, points: points,
+                                fidelity: try proxy.fidelity(given: fidelity, fallback: .train))
             _ = try plan.proxyNetwork().resolve()
             return plan
         }
@@ -89,7 +90,7 @@ extension Efsearch {
         func run() throws {
             let (store, record) = try storeOptions.execute(resume: resume, grace: grace, check: checkResume) { catalog in
                 let plan = try plan()
-                let configuration = RunConfiguration(seed: seed ?? 0, proxy: proxy.task, plan: .grid(plan))
+                let configuration = RunConfiguration(seed: seed ?? 0, proxy: try proxy.task(fidelity: plan.fidelity), plan: .grid(plan))
                 let record = try catalog.create(name: runName, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),
                                                 version: EfsearchVersion.current)
                 let axes = plan.axes!

@@ -28,12 +28,12 @@ extension Efsearch {
         var objectives: String?
         @Option(name: .customLong("constraint"), help: "A constraint such as macs<=400M (repeatable).") var constraints: [String] = []
         @Option(help: "MnasNet reward ACC * (X / T)^w as METRIC:T:W or METRIC:T:ALPHA:BETA, e.g. macs:400M:-0.07.") var reward: String?
-        @Option(help: "estimate (cost model only) or train (short training on the proxy) (default: train).") var fidelity: Fidelity?
+        @Option(help: "estimate (cost model only), train (short training on the proxy) or sh (successive halving over --rungs) (default: train; sh when a rung flag is given).") var fidelity: Fidelity?
         @Option(help: "Latency: predicted (the calibrated model), estimate (roofline) or measured (timed forward passes; with --fidelity train) (default: predicted when this machine is calibrated, else estimate).")
         var latency: LatencySource?
         @OptionGroup var latencyModel: LatencyModelOptions
         @Option(help: "Seed of the search and of every candidate's training (default: 0).") var seed: UInt64?
-        @Option(help: "Candidates per round (default: 4 when training, 1000 when estimating).") var generation: Int?
+        @Option(help: "Candidates per round, a successive-halving bracket with --fidelity sh (default: 4 when training, 9 with sh, 1000 when estimating).") var generation: Int?
         @Option(help: "Evolution / NSGA-II population (default: 8).") var population: Int?
         @Option(help: "Evolution sample size (default: 3).") var sample: Int?
         @Option(help: "Per-choice mutation probability (default: 0.1).") var mutation: Double?
@@ -59,8 +59,8 @@ extension Efsearch {
 
         /// The plan of a new run: the flags with their defaults, the space read once.
         func plan(space path: String) throws -> NasPlan {
-            let fidelity = self.fidelity ?? .train
-            let objectiveList = (objectives ?? (fidelity == .train ? "accuracy,macs" : "macs,params"))
+            let fidelity = try proxy.fidelity(given: self.fidelity, fallback: .train)
+            let objectiveList = (objectives ?? (fidelity.trains ? "accuracy,macs" : "macs,params"))
                 .split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
             // The calibration for the workers' thread count at batch 1, stored with the run.
             let model = try latencyModel.load(threads: proxy.task.threads, batch: 1)
@@ -73,7 +73,7 @@ extension Efsearch {
             let plan = NasPlan(
                 space: try StoredSpace.read(path: path), strategy: strategy ?? .evolution, budget: budget ?? 12, objectives: objectiveList,
                 constraints: constraints, reward: reward, fidelity: fidelity, latency: source,
-                generation: generation ?? (fidelity == .train ? 4 : 1000), population: population ?? 8, sample: sample ?? 3,
+                generation: generation ?? (fidelity == .train ? 4 : fidelity == .sh ? 9 : 1000), population: population ?? 8, sample: sample ?? 3,
                 mutation: mutation ?? 0.1, latencyModel: model, keepCheckpoints: keepCheckpoints)
             try plan.validate()
             return plan
@@ -110,11 +110,11 @@ extension Efsearch {
         func run() throws {
             let (store, record) = try storeOptions.execute(resume: resume, grace: grace, check: checkResume) { catalog in
                 let plan = try plan(space: space!)
-                let configuration = RunConfiguration(seed: seed ?? 0, proxy: proxy.task, plan: .nas(plan))
+                let configuration = RunConfiguration(seed: seed ?? 0, proxy: try proxy.task(fidelity: plan.fidelity), plan: .nas(plan))
                 let record = try catalog.create(name: runName, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),
                                                 version: EfsearchVersion.current)
                 let searchSpace = try plan.space.parse()
-                print("run \(record.name) (store \(catalog.store.path)): \(searchSpace.name), \(searchSpace.dimensions.filter { $0.count > 1 }.count) varying choices, about \(Format.engineering(searchSpace.size)) candidates; \(plan.strategy.rawValue), budget \(plan.budget), fidelity \(plan.fidelity.rawValue)")
+                print("run \(record.name) (store \(catalog.store.path)): \(searchSpace.name), \(searchSpace.dimensions.filter { $0.count > 1 }.count) varying choices, about \(Format.engineering(searchSpace.size)) candidates; \(plan.strategy.rawValue), budget \(plan.budget), fidelity \(plan.fidelity.rawValue)\(configuration.proxy.halving.map { " (\($0.description))" } ?? "")")
                 return (record, configuration)
             }
             print()

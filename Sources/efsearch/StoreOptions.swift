@@ -61,6 +61,11 @@ struct ProxyOptions: ParsableArguments {
     @Option(name: .customLong("crop-scale"), help: "Image folders: the area range of training crops, LOW,HIGH (default 0.08,1).") var cropScale: String?
     @Flag(name: .customLong("no-flip"), help: "Image folders: no horizontal flips in training.") var noFlip = false
     @Flag(name: .customLong("skip-bad-images"), help: "Image folders: leave out corrupt images instead of stopping.") var skipBadImages = false
+    @Option(help: "Successive halving (implies --fidelity sh): the epochs trained in all at the end of each rung, increasing (default 1,3,9).")
+    var rungs: String?
+    @Option(help: "Successive halving: the best 1/eta of a rung go on to the next (default: 3).") var eta: Int?
+    @Option(name: .customLong("min-epochs"), help: "Successive halving: the first rung's epochs; the rungs grow by eta up to --max-epochs.") var minEpochs: Int?
+    @Option(name: .customLong("max-epochs"), help: "Successive halving: the top rung's epochs.") var maxEpochs: Int?
 
     func validate() throws {
         if let epochs, epochs < 1 { throw ValidationError("--epochs \(epochs) must be at least 1") }
@@ -72,6 +77,47 @@ struct ProxyOptions: ParsableArguments {
         if let dataset { do { _ = try DatasetSpec(parsing: dataset) } catch { throw ValidationError("\(error)") } }
         if let normalize { do { try DatasetSpec.checkNormalization(normalize) } catch { throw ValidationError("\(error)") } }
         if let cropScale { do { _ = try DatasetSpec.cropScale(parsing: cropScale) } catch { throw ValidationError("\(error)") } }
+        if rungs != nil && (minEpochs != nil || maxEpochs != nil) {
+            throw ValidationError("--rungs and --min-epochs/--max-epochs: give the rungs one way")
+        }
+        if asksForHalving && epochs != nil {
+            throw ValidationError("--epochs with successive halving: the top rung sets the epochs (--rungs or --max-epochs)")
+        }
+        if asksForHalving { do { _ = try halving(defaultRungs: [1, 3, 9]) } catch { throw ValidationError("\(error)") } }
+    }
+
+    /// Whether a successive-halving flag was given.
+    var asksForHalving: Bool { rungs != nil || eta != nil || minEpochs != nil || maxEpochs != nil }
+
+    /// The successive-halving schedule the flags describe (`defaultRungs` when they name none).
+    func halving(defaultRungs: [Int]) throws -> SuccessiveHalving {
+        let eta = self.eta ?? 3
+        if let rungs { return try SuccessiveHalving(parsing: rungs, eta: eta) }
+        if minEpochs != nil || maxEpochs != nil {
+            let low = minEpochs ?? 1
+            return try SuccessiveHalving(minEpochs: low, maxEpochs: maxEpochs ?? low * eta * eta, eta: eta)
+        }
+        return try SuccessiveHalving(rungs: defaultRungs, eta: eta)
+    }
+
+    /// The fidelity the flags ask for: `given`, else successive halving when a rung flag is there, else `fallback`.
+    /// Rung flags with another fidelity are refused.
+    func fidelity(given: Fidelity?, fallback: Fidelity) throws -> Fidelity {
+        if let given, given != .sh, asksForHalving {
+            throw ValidationError("--rungs, --eta, --min-epochs and --max-epochs are successive halving's: they need --fidelity sh, not \(given.rawValue)")
+        }
+        return given ?? (asksForHalving ? .sh : fallback)
+    }
+
+    /// The task for a run of `fidelity`, with the defaults filled in (successive halving's rungs included).
+    func task(fidelity: Fidelity, defaultRungs: [Int] = [1, 3, 9]) throws -> ProxyTask {
+        var task = self.task
+        if fidelity == .sh {
+            let halving = try halving(defaultRungs: defaultRungs)
+            task.halving = halving
+            task.epochs = halving.maxEpochs
+        }
+        return task
     }
 
     /// The task with the defaults filled in.
@@ -96,6 +142,11 @@ struct ProxyOptions: ParsableArguments {
         check.compare("--normalize", given: normalize, stored: stored.normalize)
         check.compare("--crop-scale", given: cropScale, stored: stored.cropScale)
         if noFlip { check.compare("--no-flip", given: "given", stored: stored.noFlip == true ? "given" : "not given") }
+        check.compare("--rungs", given: rungs.map { $0.replacingOccurrences(of: " ", with: "") },
+                      stored: stored.halving.map { $0.rungs.map(String.init).joined(separator: ",") })
+        check.compare("--eta", given: eta, stored: stored.halving?.eta)
+        check.compare("--max-epochs", given: maxEpochs, stored: stored.halving?.maxEpochs)
+        check.compare("--min-epochs", given: minEpochs, stored: stored.halving?.rungs.first)
     }
 }
 

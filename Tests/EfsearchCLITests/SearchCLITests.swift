@@ -108,6 +108,14 @@ final class SearchCLITests: XCTestCase {
             (["nas", "--space", tiny, "--store", "/proc/forbidden/x.sqlite"], "/proc/forbidden"),
             (["frontier", "nothing"], "no such run"),
             (["nas", "--space", tiny, "--dataset", "imagenet:/x"], "unknown dataset"),
+            (["nas", "--space", tiny, "--fidelity", "sh", "--eta", "1"], "--eta"),
+            (["nas", "--space", tiny, "--rungs", "1,3,2"], "more epochs than the one before"),
+            (["nas", "--space", tiny, "--rungs", "1,x"], "whole numbers"),
+            (["nas", "--space", tiny, "--rungs", "0,2"], "at least 1"),
+            (["nas", "--space", tiny, "--rungs", "1,3", "--epochs", "3"], "--epochs"),
+            (["nas", "--space", tiny, "--fidelity", "train", "--rungs", "1,3"], "--fidelity sh"),
+            (["nas", "--space", tiny, "--min-epochs", "4", "--max-epochs", "2"], "--min-epochs"),
+            (["grid", "--eta", "0"], "--eta"),
         ]
         for (arguments, expected) in cases {
             let result = try run(arguments + (arguments.contains("--store") ? [] : ["--store", storePath]))
@@ -343,5 +351,74 @@ final class SearchCLITests: XCTestCase {
         let unwritable = try run(["report", "r", "--store", storePath, "--out", "/proc/forbidden/report"])
         XCTAssertEqual(unwritable.status, 2, unwritable.stderr)
         XCTAssertTrue(unwritable.stderr.contains("/proc/forbidden/report"), unwritable.stderr)
+    }
+
+    /// The observations of a run as (candidate, rung, epochs, accuracy, loss), in candidate and rung order.
+    func observations(_ run: String) throws -> [[String]] {
+        let queue = try DatabaseQueue(path: storePath)
+        return try queue.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT o.candidateId, o.rung, o.epochs, o.accuracy, o.loss FROM observations o JOIN runs r ON r.id = o.runId
+                WHERE r.name = ? ORDER BY o.candidateId, o.rung
+                """, arguments: [run]).map { row in (0..<5).map { "\(row[$0] as DatabaseValue)" } }
+        }
+    }
+
+    /// Successive halving: the rungs are consistent and promotions follow eta and the ranking; the top rung equals
+    /// an uninterrupted training; two runs with one seed give the same store; a killed run resumes to the same.
+    func testSuccessiveHalvingPromotesByRankAndReproduces() throws {
+        let common = ["--space", tiny, "--strategy", "random", "--budget", "9", "--generation", "9", "--rungs", "1,2,3", "--eta", "3",
+                      "--objectives", "accuracy", "--dataset", "synthetic:300", "--batch", "32", "--seed", "5", "--threads", "2",
+                      "--store", storePath]
+        let first = try run(["nas"] + common + ["--run", "sh"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let rows = try observations("sh")
+        let byRung = Dictionary(grouping: rows, by: { Int($0[1])! })
+        XCTAssertEqual(byRung[0]?.count, 9)
+        XCTAssertEqual(byRung[1]?.count, 3, "floor(9 / 3) go on to rung 1")
+        XCTAssertEqual(byRung[2]?.count, 1, "floor(3 / 3) go on to rung 2")
+        XCTAssertEqual(rows.map { $0[2] }.filter { $0 == "3" }.count, 1, "the top rung has trained 3 epochs in all")
+        for rung in 1...2 {
+            let promoted = Set(byRung[rung]!.map { $0[0] })
+            let below = byRung[rung - 1]!
+            XCTAssertTrue(promoted.isSubset(of: Set(below.map { $0[0] })), "every candidate at rung \(rung) has rung \(rung - 1)")
+            // One objective (accuracy): nobody left behind did better than someone promoted.
+            let worstPromoted = below.filter { promoted.contains($0[0]) }.map { Double($0[3])! }.min()!
+            let bestLeft = below.filter { !promoted.contains($0[0]) }.map { Double($0[3])! }.max()!
+            XCTAssertGreaterThanOrEqual(worstPromoted, bestLeft)
+        }
+        let exported = try export("sh").candidates
+        for candidate in exported {
+            let mine = rows.filter { $0[0] == candidate["id"] }
+            XCTAssertEqual(candidate["rung"], mine.last?[1], "a candidate's rung is its highest observed one")
+            XCTAssertEqual(Double(candidate["accuracy"]!), Double(mine.last![3]), "a candidate's figures are its highest rung's")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("sh/rungs").path), "the rung states are removed")
+
+        // Continuing from the checkpoint gives the weights of an uninterrupted 3-epoch training.
+        let straight = common.map { $0 == "1,2,3" ? "3" : $0 }
+        XCTAssertEqual(try run(["nas"] + straight + ["--run", "straight"]).status, 0)
+        let top = exported.first { $0["rung"] == "2" }!
+        let uninterrupted = try export("straight").candidates.first { $0["arch"] == top["arch"] && $0["resolution"] == top["resolution"] }
+        XCTAssertEqual(uninterrupted?["accuracy"], top["accuracy"])
+
+        // The same seed again, and a run killed mid-way then resumed: the same rungs and figures.
+        XCTAssertEqual(try run(["nas"] + common + ["--run", "again"]).status, 0)
+        let process = try start(["nas"] + common + ["--run", "killed", "--grace", "1"])
+        for _ in 0..<600 {
+            Thread.sleep(forTimeInterval: 0.05)
+            if let count = try? observations("killed").count, count >= 10 { break }
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        XCTAssertGreaterThanOrEqual(try observations("killed").count, 10, "the kill came after a promotion")
+        let resumed = try run(["nas", "--resume", "killed", "--store", storePath, "--grace", "1"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        func relative(_ rows: [[String]]) -> [[String]] {
+            let base = Int(rows[0][0])!
+            return rows.map { [String(Int($0[0])! - base)] + $0.dropFirst() }
+        }
+        XCTAssertEqual(relative(try observations("again")), relative(rows))
+        XCTAssertEqual(relative(try observations("killed")), relative(rows))
     }
 }

@@ -142,6 +142,31 @@ final class StrategyTests: XCTestCase {
         XCTAssertGreaterThan(Set(sizes).count, 1)
         XCTAssertTrue(sizes.allSatisfy { $0 >= 1 && $0 < 40 }, "\(sizes)")
     }
+
+    /// Non-dominated sorting and crowding on fronts worked out by hand (both costs minimised).
+    func testRankingByFrontAndCrowding() {
+        // A(1,5) B(2,3) C(4,1) are non-dominated; D(3,4) is dominated by B only, F(2,6) by A only; E(5,5) by D.
+        let points: [[Double]] = [[1, 5], [2, 3], [4, 1], [3, 4], [5, 5], [2, 6]]
+        XCTAssertEqual(Pareto.fronts(points), [[0, 1, 2], [3, 5], [4]])
+        // B's crowding: (4 - 1) / 3 on the first cost plus (5 - 1) / 4 on the second; the ends are infinite.
+        let crowding = Pareto.crowding(points, front: [0, 1, 2])
+        XCTAssertEqual(crowding[1]!, 2, accuracy: 1e-12)
+        XCTAssertEqual(crowding[0], .infinity)
+        XCTAssertEqual(crowding[2], .infinity)
+        let ranking = Pareto.ranking(points)
+        XCTAssertEqual(ranking.map(\.index), [0, 2, 1, 3, 5, 4])
+        XCTAssertEqual(ranking.map(\.front), [0, 0, 0, 1, 1, 2])
+
+        // Four points on one front: the inner ones get 0.3 + 0.7 and 0.9 + 0.6.
+        let line: [[Double]] = [[0, 10], [1, 6], [3, 3], [10, 0]]
+        let distances = Pareto.crowding(line, front: [0, 1, 2, 3])
+        XCTAssertEqual(distances[1]!, 1.0, accuracy: 1e-12)
+        XCTAssertEqual(distances[2]!, 1.5, accuracy: 1e-12)
+        XCTAssertEqual(Pareto.ranking(line).map(\.index), [0, 3, 2, 1])
+
+        // One objective: plain sorting by cost.
+        XCTAssertEqual(Pareto.ranking([[3], [1], [2], [5]]).map(\.index), [1, 2, 0, 3])
+    }
 }
 
 final class StoreTests: XCTestCase {

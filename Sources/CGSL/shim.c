@@ -29,3 +29,23 @@ int cgsl_weighted_least_squares(const double *x, const double *y, const double *
     gsl_matrix_free(X);
     return status;
 }
+
+#include <gsl/gsl_linalg.h>
+#include <math.h>
+
+int cgsl_log_abs_determinant(const double *a, size_t n, double *logdet, int *sign) {
+    if (n == 0) return GSL_EINVAL;
+    gsl_matrix *A = gsl_matrix_alloc(n, n);
+    gsl_permutation *p = gsl_permutation_alloc(n);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) gsl_matrix_set(A, i, j, a[i * n + j]);
+    int signum = 0;
+    int status = gsl_linalg_LU_decomp(A, p, &signum);
+    if (status == 0) {
+        *sign = gsl_linalg_LU_sgndet(A, signum);
+        *logdet = *sign == 0 ? -INFINITY : gsl_linalg_LU_lndet(A);
+    }
+    gsl_permutation_free(p);
+    gsl_matrix_free(A);
+    return status;
+}

@@ -20,6 +20,11 @@ double cgsl_ran_gaussian(const gsl_rng *rng, double sigma);
 // x is row-major n x p; fills coefficients (p values) and chisq. Returns GSL's status (0 on success).
 int cgsl_weighted_least_squares(const double *x, const double *y, const double *w, size_t n, size_t p, double *coefficients, double *chisq);
 
+// log |det A| and the sign of det A for a row-major n x n matrix (LU decomposition with partial pivoting,
+// gsl_linalg_LU_decomp / gsl_linalg_LU_lndet / gsl_linalg_LU_sgndet). A singular matrix gives sign 0 and
+// logdet -inf. Returns GSL's status (0 on success).
+int cgsl_log_abs_determinant(const double *a, size_t n, double *logdet, int *sign);
+
 // Turns GSL's default error handler (which aborts) off, once; errors are returned as status codes.
 void cgsl_disable_abort_on_error(void);
 

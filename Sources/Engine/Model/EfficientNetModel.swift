@@ -83,10 +83,22 @@ public final class EfficientNetModel {
     /// and updates its running averages, and dropout and drop-path draw from `random`.
     /// With a profiler, each layer's time is recorded under its timm name.
     public func forward(_ x: Tensor, training: Bool, random: RandomGenerator? = nil, profiler: LayerProfiler? = nil) -> Tensor {
+        forward(x, training: training, random: random, profiler: profiler, afterBlock: nil)
+    }
+
+    /// The forward pass; `afterBlock(index, output)` may replace each block's output (index 0 is the stem's,
+    /// block i's is i + 1) with what the next layer gets.
+    func forward(_ x: Tensor, training: Bool, random: RandomGenerator?, profiler: LayerProfiler?, afterBlock: ((Int, Tensor) -> Tensor)?) -> Tensor {
         precondition(x.shape.count == 4 && x.shape[3] == 3, "input must be [N, H, W, 3], got \(x.shape)")
         var h = profiler.measure("conv_stem") { stem.forward(x, training: training) }
+        if let afterBlock { h = afterBlock(0, h) }
+        var index = 0
         for stage in blocks {
-            for block in stage { h = block.forward(h, training: training, random: random, profiler: profiler) }
+            for block in stage {
+                h = block.forward(h, training: training, random: random, profiler: profiler)
+                index += 1
+                if let afterBlock { h = afterBlock(index, h) }
+            }
         }
         if let head { h = profiler.measure("conv_head") { head.forward(h, training: training) } }
         lastFeatures = h
@@ -111,7 +123,11 @@ public final class EfficientNetModel {
     }
 
     /// Backward from dLogits `[N, classes]` after a training forward: accumulates every parameter's gradient.
-    public func backward(_ dLogits: Tensor) {
+    public func backward(_ dLogits: Tensor) { backward(dLogits, beforeBlock: nil) }
+
+    /// The backward pass; `beforeBlock(index, gradient)` sees the gradient that arrives at each block's output (the
+    /// indices of `forward(afterBlock:)`) before it goes through the block, and may change it in place.
+    func backward(_ dLogits: Tensor, beforeBlock: ((Int, Tensor) -> Void)?) {
         guard let features = lastFeatures, let pool = pooled else { preconditionFailure("backward before forward") }
         let (n, pixels, channels) = (features.shape[0], features.shape[1] * features.shape[2], features.shape[3])
         let classifierInput = dropMask.isEmpty ? pool : dropped!
@@ -123,9 +139,15 @@ public final class EfficientNetModel {
         var grad = Tensor.reuse(&dFeatures, shape: features.shape)
         PoolingKernels.globalAverageBackward(dPool.data, grad.data, batch: n, pixels: pixels, channels: channels)
         if let head { grad = head.backward(grad)! }
+        var index = blocks.reduce(0) { $0 + $1.count }
         for stage in blocks.reversed() {
-            for block in stage.reversed() { grad = block.backward(grad) }
+            for block in stage.reversed() {
+                beforeBlock?(index, grad)
+                grad = block.backward(grad)
+                index -= 1
+            }
         }
+        beforeBlock?(0, grad)
         _ = stem.backward(grad, inputGradient: false)
     }
 

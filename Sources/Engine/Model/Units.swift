@@ -55,6 +55,10 @@ public final class ConvUnit {
     public let weight: Parameter
     public let norm: BatchNorm
 
+    /// Batch norm as a fixed affine map from its running statistics, also in training-mode passes (timm's frozen
+    /// batch norm): its scale and shift get no gradient. Zero-cost proxies use it to differentiate an inference-mode network.
+    public var frozenNorm = false
+
     private var input: Tensor?
     private var convOut: Tensor?, normOut: Tensor?, output: Tensor?
     private var cols: Tensor?, dCols: Tensor?, partials: Tensor?, dWork: Tensor?, dInput: Tensor?
@@ -119,6 +123,19 @@ public final class ConvUnit {
         case .depthwise: DepthwiseKernels.forward(g, x: x.data, w: weight.value.data, y: conv.data)
         }
         let normed = activation == nil ? out : Tensor.reuse(&normOut, shape: outShape)
+        if frozenNorm {
+            let epilogue = norm.epilogue(activation: nil)
+            let channels = outChannels
+            Parallel.forEachChunk(g.rows, minimumChunk: 64) { rows in
+                for row in rows {
+                    for channel in 0..<channels {
+                        normed[row * channels + channel] = conv[row * channels + channel] * epilogue.scale[channel] + epilogue.shift[channel]
+                    }
+                }
+            }
+            if let activation { ActivationKernels.forward(activation, normed.data, out.data, count: out.count) }
+            return out
+        }
         BatchNormKernels.trainForward(
             x: conv.data, y: normed.data, rows: g.rows, channels: outChannels,
             gamma: norm.weight.value.data, beta: norm.bias.value.data, eps: norm.eps, momentum: norm.momentum,
@@ -142,10 +159,19 @@ public final class ConvUnit {
         } else {
             work.copy(from: dY)
         }
-        BatchNormKernels.trainBackward(
+        if frozenNorm {
+            let scale = norm.foldScale, channels = outChannels
+            Parallel.forEachChunk(g.rows, minimumChunk: 64) { rows in
+                for row in rows {
+                    for channel in 0..<channels { work[row * channels + channel] *= scale[channel] }
+                }
+            }
+        } else {
+            BatchNormKernels.trainBackward(
             x: conv.data, dY: work.data, dX: work.data, rows: g.rows, channels: outChannels,
             gamma: norm.weight.value.data, mean: norm.mean.data, invStd: norm.invStd.data,
             dGamma: norm.weight.gradient.data, dBeta: norm.bias.gradient.data)
+        }
         let dX = inputGradient ? Tensor.reuse(&dInput, shape: x.shape) : nil
         switch kind {
         case .dense:
@@ -159,6 +185,9 @@ public final class ConvUnit {
         }
         return dX
     }
+
+    /// The input of the activation after the last training-mode forward (nil without an activation).
+    var preActivation: Tensor? { activation == nil ? nil : normOut }
 
     /// The packed, scale-folded weights, rebuilt when the weights or the batch norm changed.
     private func packedWeights(_ epilogue: Epilogue) -> Tensor {
@@ -217,6 +246,9 @@ public final class SqueezeExcite {
         PoolingKernels.scaleChannels(x.data, gate: g.data, out.data, batch: n, pixels: h * w, channels: c)
         return out
     }
+
+    /// The input of the reduce activation after the last forward.
+    var preActivation: Tensor? { hidden }
 
     public func backward(_ dY: Tensor) -> Tensor {
         guard let x = input, let g = gate, let pool = pooled, let hid = hidden, let act = activated else {

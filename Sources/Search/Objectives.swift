@@ -14,6 +14,9 @@ public struct Metrics: Sendable, Codable, Hashable {
 
     /// The calibrated latency model's prediction, when the run has one.
     public var latencyPredicted: Double?
+    /// Zero-cost proxy scores of the untrained network (ln synflow, NASWOT's log |det K|), when computed.
+    public var synflow: Double?
+    public var naswot: Double?
 
     public init(params: Double, macs: Double, latencyEstimate: Double, latencyMeasured: Double? = nil, latencyPredicted: Double? = nil,
                 memory: Double, accuracy: Double? = nil) {
@@ -34,15 +37,25 @@ public struct Metrics: Sendable, Codable, Hashable {
         case .params: return params
         case .latency: return latencyMeasured ?? latencyPredicted ?? latencyEstimate
         case .memory: return memory
+        case .synflow: return synflow
+        case .naswot: return naswot
         }
     }
 }
 
 public enum Metric: String, Sendable, Codable, CaseIterable {
     case accuracy, macs, params, latency, memory
+    /// Zero-cost proxies (higher predicts better accuracy).
+    case synflow, naswot
 
     /// The direction that is better unless one is given.
-    public var defaultDirection: Direction { self == .accuracy ? .maximize : .minimize }
+    public var defaultDirection: Direction { [.accuracy, .synflow, .naswot].contains(self) ? .maximize : .minimize }
+
+    /// "accuracy, macs, ... or naswot", for messages.
+    public static var names: String {
+        let all = allCases.map(\.rawValue)
+        return all.dropLast().joined(separator: ", ") + " or " + all.last!
+    }
 }
 
 public enum Direction: String, Sendable, Codable {
@@ -69,7 +82,7 @@ public struct Objective: Sendable, Codable, Hashable, CustomStringConvertible {
     public init(parsing text: String) throws {
         let parts = text.split(separator: ":").map { String($0).trimmingCharacters(in: .whitespaces) }
         guard let first = parts.first, let metric = Metric(rawValue: first.lowercased()) else {
-            throw ObjectiveError(text: text, message: "unknown objective; expected accuracy, macs, params, latency or memory, optionally with :min or :max")
+            throw ObjectiveError(text: text, message: "unknown objective; expected \(Metric.names), optionally with :min or :max")
         }
         var direction: Direction?
         if parts.count == 2 {
@@ -103,7 +116,7 @@ public struct Constraint: Sendable, Codable, Hashable, CustomStringConvertible {
             guard let range = compact.range(of: comparison.rawValue) else { continue }
             let name = String(compact[..<range.lowerBound]).lowercased()
             guard let metric = Metric(rawValue: name) else {
-                throw ObjectiveError(text: text, message: "unknown metric \"\(name)\"; expected accuracy, macs, params, latency or memory")
+                throw ObjectiveError(text: text, message: "unknown metric \"\(name)\"; expected \(Metric.names)")
             }
             guard let bound = Constraint.number(String(compact[range.upperBound...])) else {
                 throw ObjectiveError(text: text, message: "the bound must be a number, optionally with K, M or G")

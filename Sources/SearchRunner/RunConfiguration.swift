@@ -1,6 +1,7 @@
 import Architecture
 import Cost
 import Crypto
+import Engine
 import Foundation
 import Training
 import Search
@@ -176,6 +177,8 @@ public struct NasPlan: Codable, Sendable {
     public var latencyModel: LatencyModel?
     /// Write each trained candidate's weights next to the store (`<store folder>/<run>/<id>.safetensors`).
     public var keepCheckpoints: Bool?
+    /// `--prefilter PROXY:FRACTION`: train only the best FRACTION of each generation by a zero-cost proxy.
+    public var prefilter: String?
 
     public init(space: StoredSpace, strategy: StrategyKind, budget: Int, objectives: [String], constraints: [String], reward: String?,
                 fidelity: Fidelity, latency: LatencySource, generation: Int, population: Int, sample: Int, mutation: Double,
@@ -357,6 +360,29 @@ public struct RunConfiguration: Codable, Sendable {
     }
 }
 
+/// `--prefilter naswot:0.25`: of each generation, only the best quarter by NASWOT is trained; the rest are stored
+/// as pruned with their scores.
+public struct Prefilter: Equatable, Sendable {
+    public var proxy: ZeroCostProxy
+    public var fraction: Double
+
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2 else { throw PlanError(field: "--prefilter", message: "\"\(text)\": expected PROXY:FRACTION, such as naswot:0.25") }
+        guard let proxy = ZeroCostProxy(rawValue: parts[0].lowercased()) else {
+            throw PlanError(field: "--prefilter", message: "\"\(parts[0])\" is not a zero-cost proxy; expected \(ZeroCostProxy.allCases.map(\.rawValue).joined(separator: " or "))")
+        }
+        guard let fraction = Double(parts[1]), fraction > 0, fraction <= 1 else {
+            throw PlanError(field: "--prefilter", message: "fraction \"\(parts[1])\" must be a number in (0, 1]")
+        }
+        self.proxy = proxy
+        self.fraction = fraction
+    }
+
+    /// How many of a generation of `count` are trained: ceil(fraction * count), at least one.
+    public func kept(of count: Int) -> Int { max(1, Int((fraction * Double(count)).rounded(.up))) }
+}
+
 /// A run setting that does not fit the others (names the flag).
 public struct PlanError: UserInputError {
     public var field: String
@@ -388,6 +414,10 @@ extension NasPlan {
         }
         if latency == .measured && !fidelity.trains {
             throw PlanError(field: "--latency measured", message: "needs --fidelity train (the candidates are built and timed on the engine)")
+        }
+        if let prefilter {
+            _ = try Prefilter(parsing: prefilter)
+            if !fidelity.trains { throw PlanError(field: "--prefilter", message: "needs --fidelity train or sh (it decides which candidates to train)") }
         }
         if budget < 1 { throw PlanError(field: "--budget", message: "\(budget) must be at least 1") }
         if generation < 1 { throw PlanError(field: "--generation", message: "\(generation) must be at least 1") }

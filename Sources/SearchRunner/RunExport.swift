@@ -33,6 +33,9 @@ public struct ExportRow: Codable, Equatable, Sendable {
     public var machine: String?
     /// Successive halving: the highest rung reached (its figures are the candidate's); 0 otherwise.
     public var rung: Int
+    /// Zero-cost proxies of the untrained network, when the run computed them.
+    public var synflow: Double?
+    public var naswot: Double?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case id, generation, status, accuracy, top5, params, macs
@@ -41,7 +44,7 @@ public struct ExportRow: Codable, Equatable, Sendable {
         case trainSeconds = "train_seconds"
         case width, depth, resolution, stem, head
         case onFrontier = "on_frontier"
-        case alpha, beta, gamma, arch, reason, checkpoint, machine, rung
+        case alpha, beta, gamma, arch, reason, checkpoint, machine, rung, synflow, naswot
     }
 
     /// The column names, in CSV order.
@@ -75,6 +78,8 @@ public struct ExportRow: Codable, Equatable, Sendable {
         checkpoint = candidate.checkpoint
         machine = candidate.machine
         rung = candidate.rung
+        synflow = candidate.synflow
+        naswot = candidate.naswot
     }
 
     /// The CSV fields in column order (empty for absent values; quoted where needed).
@@ -83,7 +88,7 @@ public struct ExportRow: Codable, Equatable, Sendable {
         let fields: [String] = [
             "\(id)", "\(generation)", status.rawValue, text(accuracy), text(top5), "\(params)", "\(macs)", "\(latencyEstimateMs)",
             text(latencyMeasuredMs), text(latencyPredictedMs), "\(memoryBytes)", text(trainSeconds), "\(width)", "\(depth)", "\(resolution)", "\(stem)", "\(head)",
-            "\(onFrontier)", text(alpha), text(beta), text(gamma), arch, text(reason), text(checkpoint), text(machine), "\(rung)",
+            "\(onFrontier)", text(alpha), text(beta), text(gamma), arch, text(reason), text(checkpoint), text(machine), "\(rung)", text(synflow), text(naswot),
         ]
         return fields.map(RunExport.csvQuoted)
     }

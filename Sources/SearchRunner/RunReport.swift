@@ -194,6 +194,8 @@ public struct RunReport {
             case "params": return Double(candidate.params)
             case "latency": return candidate.latencyMeasuredMs ?? candidate.latencyPredictedMs ?? candidate.latencyEstimateMs
             case "memory": return Double(candidate.memoryBytes)
+            case "synflow": return candidate.synflow
+            case "naswot": return candidate.naswot
             default: return nil
             }
         }

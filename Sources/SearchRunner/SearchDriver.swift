@@ -10,9 +10,15 @@ import Training
 final class CandidateEvaluator {
     let proxy: ProxyTask
     let latency: LatencySource
-    /// The proxy dataset (training fidelity); image folders are decoded per training resolution, on first use.
-    let datasetSpec: DatasetSpec?
+    /// The proxy dataset (for training, and for NASWOT's batch); image folders are decoded per training
+    /// resolution, on first use.
+    let datasetSpec: DatasetSpec
+    /// Whether candidates are trained (training fidelities), not only estimated.
+    let trains: Bool
     private var datasets: [Int: Dataset] = [:]
+    /// Zero-cost scorers, one per loaded dataset (NASWOT's batch comes from the run's seed).
+    private var scorers: [Int: ZeroCostScorer] = [:]
+    let runSeed: UInt64
     let machine: MachineProfile
     let predictor: LatencyPredictor?
     /// Where trained weights go (`nas --keep-checkpoints`), one file per candidate id.
@@ -39,25 +45,32 @@ final class CandidateEvaluator {
             predictor = nil
         }
         self.machine = machine
-        switch configuration.fidelity {
-        case .train, .sh:
-            let spec = try proxy.datasetSpec()
-            datasetSpec = spec
-            // Built-in sets load now, so that a bad path stops the run before any candidate.
-            if spec.kind != .folder { datasets[0] = try spec.load() }
-        case .estimate:
-            datasetSpec = nil
-        }
+        runSeed = configuration.seed
+        datasetSpec = try proxy.datasetSpec()
+        trains = configuration.fidelity.trains
+        // Built-in sets load now when training, so that a bad path stops the run before any candidate.
+        if trains && datasetSpec.kind != .folder { datasets[0] = try datasetSpec.load() }
     }
 
     /// The dataset to train a network of `resolution` on.
-    func dataset(resolution: Int) throws -> Dataset? {
-        guard let datasetSpec else { return nil }
-        let key = datasetSpec.kind == .folder ? DatasetSpec.cachedSize(resolution: resolution) : 0
+    func dataset(resolution: Int) throws -> Dataset {
+        let key = datasetKey(resolution: resolution)
         if let dataset = datasets[key] { return dataset }
         let dataset = try datasetSpec.load(resolution: resolution)
         datasets[key] = dataset
         return dataset
+    }
+
+    func datasetKey(resolution: Int) -> Int { datasetSpec.kind == .folder ? DatasetSpec.cachedSize(resolution: resolution) : 0 }
+
+    /// Zero-cost scores of a candidate's untrained network (initialised from its training seed).
+    func zeroCostScores(_ spec: NetworkSpec, seed: Int64, proxies: Set<ZeroCostProxy>) throws -> ZeroCostScores {
+        guard !proxies.isEmpty else { return ZeroCostScores() }
+        let dataset = try dataset(resolution: spec.resolution)
+        let key = datasetKey(resolution: spec.resolution)
+        var scorer = scorers[key] ?? ZeroCostScorer(dataset: dataset, batchSize: min(64, max(2, proxy.batch)), seed: runSeed)
+        defer { scorers[key] = scorer }
+        return try scorer.scores(spec, networkSeed: UInt64(bitPattern: seed), proxies: proxies)
     }
 
     /// The candidate's training seed: the run seed mixed with a hash of its key, so it does not depend on
@@ -99,14 +112,14 @@ final class CandidateEvaluator {
     /// the rung's observation.
     /// A dataset that cannot be read (a bad image folder) is thrown: it stops the run rather than failing every candidate.
     func evaluate(_ record: inout CandidateRecord, spec: NetworkSpec) throws -> ObservationRecord? {
-        guard datasetSpec != nil else {
+        guard trains else {
             record.status = .done
             return nil
         }
         Parallel.setThreads(proxy.threads)
         record.machine = MachineBenchmark.kernelDescription(threads: proxy.threads)
         var spec = spec
-        guard let dataset = try dataset(resolution: spec.resolution) else { return nil }
+        let dataset = try dataset(resolution: spec.resolution)
         do {
             spec.classes = dataset.classes
             let network = try spec.resolve()
@@ -209,8 +222,18 @@ struct Scoring {
     }
 
     func metrics(_ record: CandidateRecord) -> Metrics {
-        Metrics(params: Double(record.params), macs: Double(record.macs), latencyEstimate: record.latencyEstimateMs,
-                latencyMeasured: record.latencyMeasuredMs, latencyPredicted: record.latencyPredictedMs, memory: Double(record.memoryBytes), accuracy: record.accuracy)
+        var metrics = Metrics(params: Double(record.params), macs: Double(record.macs), latencyEstimate: record.latencyEstimateMs,
+                              latencyMeasured: record.latencyMeasuredMs, latencyPredicted: record.latencyPredictedMs, memory: Double(record.memoryBytes),
+                              accuracy: record.accuracy)
+        metrics.synflow = record.synflow
+        metrics.naswot = record.naswot
+        return metrics
+    }
+
+    /// The zero-cost proxies the objectives, constraints or reward name.
+    var proxies: Set<ZeroCostProxy> {
+        let metrics = objectives.map(\.metric) + constraints.map(\.metric) + (reward.map { [$0.metric] } ?? [])
+        return Set(metrics.compactMap { ZeroCostProxy(rawValue: $0.rawValue) })
     }
 
     func feasible(_ metrics: Metrics) -> Bool { constraints.allSatisfy { $0.holds(metrics) } }
@@ -353,6 +376,8 @@ public final class SearchDriver {
                 log("the space has no new candidates left after \(created)")
                 break
             }
+            try score(&batch)
+            if let prefilter = try plan.prefilter.map(Prefilter.init(parsing:)) { applyPrefilter(prefilter, to: &batch, generation: generation) }
             if plan.fidelity == .estimate {
                 for index in batch.indices {
                     batch[index].status = .done
@@ -369,11 +394,46 @@ public final class SearchDriver {
                 strategy.observe(try observations(generation: generation))
             }
             let counts = try store.counts(runId: run.id!)
-            log("generation \(generation + 1): \(created)/\(plan.budget) candidates (\(counts[.done, default: 0]) done, \(counts[.failed, default: 0]) failed)")
+            log("generation \(generation + 1): \(created)/\(plan.budget) candidates (\(counts[.done, default: 0]) done, \(counts[.failed, default: 0]) failed\(counts[.pruned].map { ", \($0) pruned" } ?? ""))")
             generation += 1
         }
         try updateFrontier()
         try store.setRunStatus(run.id!, .done)
+    }
+
+    /// The zero-cost proxies every candidate gets: both when training (cheap beside it, and kept for proxy studies),
+    /// else those the objectives, constraints or reward name.
+    var proxiesToScore: Set<ZeroCostProxy> {
+        var proxies = scoring.proxies
+        if configuration.fidelity.trains { proxies.formUnion(ZeroCostProxy.allCases) }
+        return proxies
+    }
+
+    /// Fills in the candidates' zero-cost scores (in the coordinator, before they are stored).
+    func score(_ batch: inout [CandidateRecord]) throws {
+        let proxies = proxiesToScore
+        guard !proxies.isEmpty else { return }
+        Parallel.setThreads(configuration.proxy.threads)
+        for index in batch.indices {
+            let scores = try evaluator.zeroCostScores(try network(of: batch[index]), seed: batch[index].seed, proxies: proxies)
+            batch[index].synflow = scores.synflow
+            batch[index].naswot = scores.naswot
+        }
+    }
+
+    /// Marks all but the generation's best `prefilter.kept(of:)` by the proxy as pruned (missing scores rank last).
+    func applyPrefilter(_ prefilter: Prefilter, to batch: inout [CandidateRecord], generation: Int) {
+        let value = { (candidate: CandidateRecord) in prefilter.proxy == .synflow ? candidate.synflow : candidate.naswot }
+        let order = batch.indices.sorted { a, b in
+            let (x, y) = (value(batch[a]) ?? -.infinity, value(batch[b]) ?? -.infinity)
+            return x != y ? x > y : a < b
+        }
+        let kept = prefilter.kept(of: batch.count)
+        for index in order.dropFirst(kept) {
+            batch[index].status = .pruned
+            batch[index].finishedAt = Date()
+            batch[index].reason = "pre-filter: \(prefilter.proxy.rawValue) \(value(batch[index]).map { String(format: "%.3f", $0) } ?? "missing") is not among the best \(kept) of generation \(generation + 1)'s \(batch.count)"
+        }
     }
 
     /// Works on the generation's pending candidates, then waits for those other workers hold; under successive
@@ -484,6 +544,7 @@ public final class SearchDriver {
                 }
                 records.append(record)
             }
+            try score(&records)
             try store.insert(records)
             log("grid: \(records.count) (alpha, beta, gamma) points")
         }
@@ -495,8 +556,10 @@ public final class SearchDriver {
     /// Marks the non-dominated feasible finished candidates.
     func updateFrontier() throws {
         let scored = try store.finishedMetrics(runId: run.id!).compactMap { row in
-            let metrics = Metrics(params: Double(row.params), macs: Double(row.macs), latencyEstimate: row.latencyEstimateMs,
+            var metrics = Metrics(params: Double(row.params), macs: Double(row.macs), latencyEstimate: row.latencyEstimateMs,
                                   latencyMeasured: row.latencyMeasuredMs, latencyPredicted: row.latencyPredictedMs, memory: Double(row.memoryBytes), accuracy: row.accuracy)
+            metrics.synflow = row.synflow
+            metrics.naswot = row.naswot
             return scoring.costs(metrics).map { (row.id, $0) }
         }
         let indices = Pareto.frontier(scored.map(\.1))

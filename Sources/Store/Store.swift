@@ -24,6 +24,8 @@ public enum RunStatus: String, Codable, CaseIterable, Sendable, DatabaseValueCon
 /// then done or failed.
 public enum CandidateStatus: String, Codable, CaseIterable, Sendable, DatabaseValueConvertible {
     case pending, running, done, failed
+    /// Left out by the run's pre-filter (`--prefilter`): scored by a zero-cost proxy, never trained (Optuna's "pruned").
+    case pruned
 
     /// Pending or running: not finished yet.
     public var isOpen: Bool { self == .pending || self == .running }
@@ -108,6 +110,9 @@ public struct CandidateRecord: Codable, FetchableRecord, MutablePersistableRecor
     public var checkpoint: String?
     /// Where a trained candidate was computed: CPU, threads and kernel paths (they decide a result's last bits).
     public var machine: String?
+    /// Zero-cost proxy scores of the untrained network (ln synflow, NASWOT's log |det K|), when the run computes them.
+    public var synflow: Double?
+    public var naswot: Double?
     /// The candidate's training seed (from the run seed and its key).
     public var seed: Int64
     /// Successive halving: the rung the candidate is at (or queued for, while pending); 0 otherwise. Its figures
@@ -211,6 +216,8 @@ public struct FinishedMetrics: Sendable {
     public var latencyPredictedMs: Double?
     public var memoryBytes: Int
     public var accuracy: Double?
+    public var synflow: Double?
+    public var naswot: Double?
 }
 
 /// The SQLite store of runs and candidates (WAL, busy timeout, named append-only migrations).
@@ -294,6 +301,12 @@ public final class Store: @unchecked Sendable {
                 t.uniqueKey(["candidateId", "rung"])
             }
         }
+        migrator.registerMigration("v4: zero-cost proxy scores") { db in
+            try db.alter(table: "candidates") { t in
+                t.add(column: "synflow", .double)
+                t.add(column: "naswot", .double)
+            }
+        }
         return migrator
     }
 
@@ -371,8 +384,8 @@ public final class Store: @unchecked Sendable {
             let statement = try db.makeStatement(sql: """
                 INSERT OR IGNORE INTO candidates (runId, key, generation, genotype, extra, arch, width, depth, resolution, stem, head,
                     params, macs, latencyEstimateMs, latencyMeasuredMs, latencyPredictedMs, memoryBytes, accuracy, top5, trainSeconds, checkpoint,
-                    machine, seed, rung, status, reason, worker, heartbeatAt, createdAt, finishedAt, onFrontier)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    machine, seed, rung, status, reason, worker, heartbeatAt, createdAt, finishedAt, onFrontier, synflow, naswot)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             return try candidates.compactMap { candidate in
                 var candidate = candidate
@@ -382,7 +395,7 @@ public final class Store: @unchecked Sendable {
                     candidate.macs, candidate.latencyEstimateMs, candidate.latencyMeasuredMs, candidate.latencyPredictedMs, candidate.memoryBytes,
                     candidate.accuracy,
                     candidate.top5, candidate.trainSeconds, candidate.checkpoint, candidate.machine, candidate.seed, candidate.rung, candidate.status, candidate.reason, candidate.worker,
-                    candidate.heartbeatAt, candidate.createdAt, candidate.finishedAt, candidate.onFrontier]
+                    candidate.heartbeatAt, candidate.createdAt, candidate.finishedAt, candidate.onFrontier, candidate.synflow, candidate.naswot]
                 try statement.execute(arguments: StatementArguments(values))
                 guard db.changesCount > 0 else { return nil }
                 candidate.id = db.lastInsertedRowID
@@ -519,11 +532,11 @@ public final class Store: @unchecked Sendable {
     public func finishedMetrics(runId: Int64) throws -> [FinishedMetrics] {
         try pool.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT id, params, macs, latencyEstimateMs, latencyMeasuredMs, latencyPredictedMs, memoryBytes, accuracy
+                SELECT id, params, macs, latencyEstimateMs, latencyMeasuredMs, latencyPredictedMs, memoryBytes, accuracy, synflow, naswot
                 FROM candidates WHERE runId = ? AND status = ? ORDER BY id
                 """, arguments: [runId, CandidateStatus.done]).map { row in
                 FinishedMetrics(id: row[0], params: row[1], macs: row[2], latencyEstimateMs: row[3], latencyMeasuredMs: row[4],
-                                latencyPredictedMs: row[5], memoryBytes: row[6], accuracy: row[7])
+                                latencyPredictedMs: row[5], memoryBytes: row[6], accuracy: row[7], synflow: row[8], naswot: row[9])
             }
         }
     }

@@ -24,7 +24,7 @@ extension Efsearch {
         @Option(help: "Search-space file (YAML or JSON); its text is stored with the run.") var space: String?
         @Option(help: "Strategy (default: evolution).") var strategy: StrategyKind?
         @Option(help: "Candidates to evaluate (default: 12).") var budget: Int?
-        @Option(help: "Objectives, comma-separated: accuracy, macs, params, latency, memory, each optionally :min or :max (default: accuracy,macs when training, macs,params on estimates).")
+        @Option(help: "Objectives, comma-separated: accuracy, macs, params, latency, memory, synflow, naswot, each optionally :min or :max (default: accuracy,macs when training, macs,params on estimates).")
         var objectives: String?
         @Option(name: .customLong("constraint"), help: "A constraint such as macs<=400M (repeatable).") var constraints: [String] = []
         @Option(help: "MnasNet reward ACC * (X / T)^w as METRIC:T:W or METRIC:T:ALPHA:BETA, e.g. macs:400M:-0.07.") var reward: String?
@@ -40,6 +40,8 @@ extension Efsearch {
         @Option(name: .customLong("run"), help: "Name of the run (default: generated).") var runName: String?
         @Option(help: "Continue the run with this name.") var resume: String?
         @Option(help: "Seconds without a heartbeat before another worker takes a candidate over.") var grace: Double = 60
+        @Option(help: "Train only the best fraction of each generation by a zero-cost proxy, PROXY:FRACTION (synflow or naswot; e.g. naswot:0.25); the rest are stored as pruned.")
+        var prefilter: String?
         @Flag(name: .customLong("keep-checkpoints"), help: "Write each trained candidate's weights to <store folder>/<run>/<id>.safetensors (path in the store).")
         var keepCheckpoints = false
         @Flag(help: "Print the frontier as JSON lines at the end.") var json = false
@@ -70,11 +72,12 @@ extension Efsearch {
             } else if source == .estimate {
                 Console.note("latency: roofline estimate (no calibration for \(proxy.task.threads) threads here; efsearch calibrate makes one)")
             }
-            let plan = NasPlan(
+            var plan = NasPlan(
                 space: try StoredSpace.read(path: path), strategy: strategy ?? .evolution, budget: budget ?? 12, objectives: objectiveList,
                 constraints: constraints, reward: reward, fidelity: fidelity, latency: source,
                 generation: generation ?? (fidelity == .train ? 4 : fidelity == .sh ? 9 : 1000), population: population ?? 8, sample: sample ?? 3,
                 mutation: mutation ?? 0.1, latencyModel: model, keepCheckpoints: keepCheckpoints)
+            plan.prefilter = prefilter
             try plan.validate()
             return plan
         }
@@ -104,6 +107,7 @@ extension Efsearch {
             check.compare("--population", given: population, stored: stored.population)
             check.compare("--sample", given: sample, stored: stored.sample)
             check.compare("--mutation", given: mutation, stored: stored.mutation)
+            check.compare("--prefilter", given: prefilter, stored: stored.prefilter)
             try check.verify(store: store, run: name)
         }
 

@@ -30,6 +30,7 @@ extension Efsearch {
                     out.add("kind", kind)
                     out.add("done", counts[.done, default: 0])
                     out.add("failed", counts[.failed, default: 0])
+                    out.add("pruned", counts[.pruned, default: 0])
                     out.add("open", open)
                     out.add("created", created)
                     print(out.finished())

@@ -289,29 +289,86 @@ public struct GridPlan: Codable, Sendable {
     public var objectives: [String] { fidelity.trains ? ["accuracy", "macs"] : ["macs"] }
 }
 
-/// What a run does: a search or a grid.
+/// One training setting of `efsearch proxy-check`: `epochs=2,resolution=32,subset=2000` (resolution and subset
+/// optional: the candidate's own resolution, the proxy task's images).
+public struct ProxySetting: Codable, Equatable, Sendable, CustomStringConvertible {
+    public var epochs: Int
+    public var resolution: Int?
+    public var subset: Int?
+
+    public init(epochs: Int, resolution: Int? = nil, subset: Int? = nil) {
+        self.epochs = epochs
+        self.resolution = resolution
+        self.subset = subset
+    }
+
+    public init(parsing text: String, field: String) throws {
+        var values: [String: Int] = [:]
+        for part in text.split(separator: ",") {
+            let pair = part.split(separator: "=", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pair.count == 2, ["epochs", "resolution", "subset"].contains(pair[0]) else {
+                throw PlanError(field: field, message: "\"\(part)\": expected KEY=VALUE with KEY epochs, resolution or subset")
+            }
+            guard let value = Int(pair[1]), value >= (pair[0] == "resolution" ? 8 : 1) else {
+                throw PlanError(field: field, message: "\(pair[0]) \"\(pair[1])\" must be a whole number of at least \(pair[0] == "resolution" ? 8 : 1)")
+            }
+            values[pair[0]] = value
+        }
+        guard let epochs = values["epochs"] else { throw PlanError(field: field, message: "\"\(text)\": epochs=N is required") }
+        self.init(epochs: epochs, resolution: values["resolution"], subset: values["subset"])
+    }
+
+    public var description: String {
+        (["epochs=\(epochs)"] + [resolution.map { "resolution=\($0)" }, subset.map { "subset=\($0)" }].compactMap { $0 }).joined(separator: ",")
+    }
+}
+
+/// `efsearch proxy-check`: `sample` candidates of a space, each trained at a short and a long setting.
+public struct ProxyCheckPlan: Codable, Sendable {
+    public var space: StoredSpace
+    public var sample: Int
+    public var short: ProxySetting
+    public var long: ProxySetting
+    /// Bootstrap resamples for the intervals.
+    public var bootstrap: Int
+
+    public init(space: StoredSpace, sample: Int, short: ProxySetting, long: ProxySetting, bootstrap: Int) {
+        self.space = space
+        self.sample = sample
+        self.short = short
+        self.long = long
+        self.bootstrap = bootstrap
+    }
+
+    public func setting(_ name: String) -> ProxySetting? { name == "short" ? short : name == "long" ? long : nil }
+}
+
+/// What a run does: a search, a grid, or a proxy check.
 public enum RunPlan: Sendable {
     case nas(NasPlan)
     case grid(GridPlan)
+    case proxyCheck(ProxyCheckPlan)
 
     public var fidelity: Fidelity {
         switch self {
         case .nas(let plan): return plan.fidelity
         case .grid(let plan): return plan.fidelity
+        case .proxyCheck: return .train
         }
     }
 
-    /// `nas` or `grid`.
+    /// `nas`, `grid` or `proxy-check`.
     public var kind: String {
         switch self {
         case .nas: return "nas"
         case .grid: return "grid"
+        case .proxyCheck: return "proxy-check"
         }
     }
 }
 
 extension RunPlan: Codable {
-    enum CodingKeys: String, CodingKey { case kind, nas, grid }
+    enum CodingKeys: String, CodingKey { case kind, nas, grid, proxyCheck }
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -319,8 +376,9 @@ extension RunPlan: Codable {
         switch kind {
         case "nas": self = .nas(try container.decode(NasPlan.self, forKey: .nas))
         case "grid": self = .grid(try container.decode(GridPlan.self, forKey: .grid))
+        case "proxy-check": self = .proxyCheck(try container.decode(ProxyCheckPlan.self, forKey: .proxyCheck))
         default:
-            throw DecodingError.dataCorruptedError(forKey: .kind, in: container, debugDescription: "unknown plan \"\(kind)\"; expected nas or grid")
+            throw DecodingError.dataCorruptedError(forKey: .kind, in: container, debugDescription: "unknown plan \"\(kind)\"; expected nas, grid or proxy-check")
         }
     }
 
@@ -330,6 +388,7 @@ extension RunPlan: Codable {
         switch self {
         case .nas(let plan): try container.encode(plan, forKey: .nas)
         case .grid(let plan): try container.encode(plan, forKey: .grid)
+        case .proxyCheck(let plan): try container.encode(plan, forKey: .proxyCheck)
         }
     }
 }

@@ -28,6 +28,7 @@ public struct RunReport {
         switch configuration.plan {
         case .nas(let plan): return plan.objectives
         case .grid(let plan): return plan.objectives
+        case .proxyCheck: return ["accuracy", "macs"]
         }
     }
 
@@ -43,6 +44,8 @@ public struct RunReport {
             predictor = plan.latencyModel?.predictor
         case .grid(let plan):
             scoring = try Scoring(objectives: plan.objectives, constraints: [], reward: nil, space: networks.space)
+        case .proxyCheck:
+            scoring = try Scoring(objectives: ["accuracy", "macs"], constraints: [], reward: nil, space: networks.space)
         }
         let out = JSONText()
         try out.object {

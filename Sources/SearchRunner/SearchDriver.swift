@@ -53,10 +53,13 @@ final class CandidateEvaluator {
     }
 
     /// The dataset to train a network of `resolution` on.
-    func dataset(resolution: Int) throws -> Dataset {
-        let key = datasetKey(resolution: resolution)
+    /// `subset` replaces the proxy task's (proxy-check settings).
+    func dataset(resolution: Int, subset: Int? = nil) throws -> Dataset {
+        let key = datasetKey(resolution: resolution) &+ (subset.map { ($0 &+ 1) << 20 } ?? 0)
         if let dataset = datasets[key] { return dataset }
-        let dataset = try datasetSpec.load(resolution: resolution)
+        var spec = datasetSpec
+        if let subset { spec.subset = subset }
+        let dataset = try spec.load(resolution: resolution)
         datasets[key] = dataset
         return dataset
     }
@@ -111,7 +114,7 @@ final class CandidateEvaluator {
     /// start, which gives the same weights because every epoch's randomness comes from (seed, epoch)) and returns
     /// the rung's observation.
     /// A dataset that cannot be read (a bad image folder) is thrown: it stops the run rather than failing every candidate.
-    func evaluate(_ record: inout CandidateRecord, spec: NetworkSpec) throws -> ObservationRecord? {
+    func evaluate(_ record: inout CandidateRecord, spec: NetworkSpec, setting: ProxySetting? = nil) throws -> ObservationRecord? {
         guard trains else {
             record.status = .done
             return nil
@@ -119,12 +122,12 @@ final class CandidateEvaluator {
         Parallel.setThreads(proxy.threads)
         record.machine = MachineBenchmark.kernelDescription(threads: proxy.threads)
         var spec = spec
-        let dataset = try dataset(resolution: spec.resolution)
+        let dataset = try dataset(resolution: spec.resolution, subset: setting?.subset)
         do {
             spec.classes = dataset.classes
             let network = try spec.resolve()
             var training = TrainingConfig()
-            training.epochs = halving?.maxEpochs ?? proxy.epochs
+            training.epochs = halving?.maxEpochs ?? setting?.epochs ?? proxy.epochs
             training.batch = proxy.batch
             training.learningRate = proxy.lr
             training.resolution = spec.resolution
@@ -291,6 +294,9 @@ public final class SearchDriver {
             let base = try plan.proxyNetwork()
             space = SearchSpace(name: "grid", base: base, stages: [], resolution: [base.resolution], width: [1], depth: [1], constraints: [])
             scoring = try Scoring(objectives: plan.objectives, constraints: [], reward: nil, space: space)
+        case .proxyCheck(let plan):
+            space = try plan.space.parse()
+            scoring = try Scoring(objectives: ["accuracy", "macs"], constraints: [], reward: nil, space: space)
         }
         var checkpoints: URL?
         let runFolder = URL(fileURLWithPath: store.path).standardizedFileURL.deletingLastPathComponent().appendingPathComponent(run.name)
@@ -335,6 +341,7 @@ public final class SearchDriver {
         switch configuration.plan {
         case .nas(let plan): try search(plan)
         case .grid(let plan): try gridSearch(plan)
+        case .proxyCheck(let plan): try proxyCheck(plan)
         }
     }
 
@@ -476,7 +483,8 @@ public final class SearchDriver {
         heartbeat.start()
         var observation: ObservationRecord?
         do {
-            observation = try evaluator.evaluate(&candidate, spec: try network(of: candidate))
+            let setting = try CandidateNetworks(plan: configuration.plan, space: space).setting(of: candidate)
+            observation = try evaluator.evaluate(&candidate, spec: try network(of: candidate), setting: setting)
         } catch let error as DatasetError {
             heartbeat.stop()
             throw error
@@ -509,6 +517,42 @@ public final class SearchDriver {
     func observation(_ candidate: CandidateRecord) throws -> Observation {
         Observation(id: Int(candidate.id!), genotype: try GenotypeCoding.decode(candidate.genotype),
                     metrics: candidate.status == .done ? scoring.metrics(candidate) : nil)
+    }
+
+    // MARK: proxy-check
+
+    /// Samples the candidates (seeded random draws of the space) and stores each twice, at the short setting
+    /// (generation 0) and the long one (generation 1), both with the same training seed; then trains them all.
+    func proxyCheck(_ plan: ProxyCheckPlan) throws {
+        if try store.candidates(runId: run.id!).isEmpty {
+            var strategy = RandomStrategy(dimensions: space.dimensions, seed: configuration.seed)
+            var keys = Set<String>()
+            var bases: [CandidateRecord] = []
+            _ = strategy.propose(plan.sample) { genotype in
+                guard let base = record(genotype, generation: 0), keys.insert(base.key).inserted else { return false }
+                bases.append(base)
+                return true
+            }
+            var records: [CandidateRecord] = []
+            for (generation, name) in ["short", "long"].enumerated() {
+                for base in bases {
+                    var record = base
+                    record.key = base.key + "/" + name
+                    record.generation = generation
+                    record.extra = ProxyCheckCoding.encode(setting: name)
+                    let spec = try network(of: record)
+                    record.resolution = spec.resolution
+                    evaluator.estimate(try spec.resolve(), into: &record)
+                    records.append(record)
+                }
+            }
+            try score(&records)
+            try store.insert(records)
+            log("proxy-check: \(bases.count) candidates, each at \(plan.short) and at \(plan.long)")
+        }
+        try finish(generation: 0)
+        try finish(generation: 1)
+        try store.setRunStatus(run.id!, .done)
     }
 
     // MARK: grid --phi
@@ -587,21 +631,32 @@ public struct CandidateNetworks {
         plan = configuration.plan
         switch configuration.plan {
         case .nas(let plan): space = try plan.space.parse()
+        case .proxyCheck(let plan): space = try plan.space.parse()
         case .grid(let plan):
             let base = try plan.proxyNetwork()
             space = SearchSpace(name: "grid", base: base, stages: [], resolution: [base.resolution], width: [1], depth: [1], constraints: [])
         }
     }
 
+    /// The training setting of a proxy-check candidate (nil for other runs).
+    public func setting(of candidate: CandidateRecord) throws -> ProxySetting? {
+        guard case .proxyCheck(let plan) = plan else { return nil }
+        let name = try ProxyCheckCoding.decode(candidate.extra)
+        guard let setting = plan.setting(name) else { throw GenotypeError(text: name, message: "expected the setting short or long") }
+        return setting
+    }
+
     public func spec(of candidate: CandidateRecord) throws -> NetworkSpec {
         switch plan {
-        case .nas:
+        case .nas, .proxyCheck:
             let genotype = try GenotypeCoding.decode(candidate.genotype)
             guard genotype.count == space.dimensions.count,
                   zip(genotype, space.dimensions).allSatisfy({ $0 >= 0 && $0 < $1.count }) else {
                 throw GenotypeError(text: candidate.genotype, message: "does not fit the search space's \(space.dimensions.count) dimensions")
             }
-            return space.network(for: genotype)
+            var spec = space.network(for: genotype)
+            if let resolution = try setting(of: candidate)?.resolution { spec.resolution = resolution }
+            return spec
         case .grid(let plan):
             return CandidateNetworks.gridMember(try GridPointCoding.decode(candidate.extra), base: space.base, phi: plan.phi)
         }
@@ -617,6 +672,18 @@ public struct GenotypeError: UserInputError {
     public var text: String
     public var message: String
     public var description: String { "stored genotype \(text): \(message)" }
+}
+
+/// A proxy-check candidate's setting, stored as JSON in its `extra` column: `{"setting":"short"}`.
+public enum ProxyCheckCoding {
+    public static func encode(setting: String) -> String { "{\"setting\":\"\(setting)\"}" }
+
+    public static func decode(_ text: String?) throws -> String {
+        guard let text, let object = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8)), let name = object["setting"] else {
+            throw GenotypeError(text: text ?? "(none)", message: "expected the proxy-check setting {\"setting\": \"short\" or \"long\"}")
+        }
+        return name
+    }
 }
 
 /// Genotypes are stored as JSON arrays of choice indices, `[1,0,2]`, and read back strictly.

@@ -19,6 +19,7 @@ extension Efsearch {
                 switch try? catalog.configuration(of: run).plan {
                 case .nas(let plan)?: kind = "nas \(plan.strategy.rawValue)"
                 case .grid?: kind = "grid"
+                case .proxyCheck?: kind = "proxy-check"
                 case nil: kind = "?"
                 }
                 let created = ISO8601DateFormatter().string(from: run.createdAt)

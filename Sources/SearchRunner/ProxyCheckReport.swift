@@ -1,0 +1,64 @@
+import Foundation
+import Search
+import Store
+
+/// What `efsearch proxy-check` reports: how well the short setting, each zero-cost proxy, MACs and params rank
+/// the candidates the way the long setting's accuracy does.
+public struct ProxyCheckReport: Sendable {
+    /// One predictor of the long accuracy (`short`, `synflow`, `naswot`, `macs`, `params`).
+    public struct Entry: Sendable {
+        public var name: String
+        public var correlation: RankCorrelation
+    }
+
+    public var candidates: Int
+    public var short: RankCorrelation
+    /// The zero-cost proxies and the baselines MACs and params.
+    public var predictors: [Entry]
+    public var shortSeconds: Double
+    public var longSeconds: Double
+    /// Finished pairs over all candidates (a failed training leaves its candidate out).
+    public var missing: Int
+
+    /// The report of a finished (or partly finished) proxy-check run; `resamples` bootstrap draws from `seed`.
+    public init(candidates records: [CandidateRecord], resamples: Int, seed: UInt64) {
+        var short: [String: CandidateRecord] = [:], long: [String: CandidateRecord] = [:]
+        for record in records {
+            if record.key.hasSuffix("/short") { short[String(record.key.dropLast(6))] = record }
+            if record.key.hasSuffix("/long") { long[String(record.key.dropLast(5))] = record }
+        }
+        let pairs = short.keys.sorted().compactMap { key -> (CandidateRecord, CandidateRecord)? in
+            guard let s = short[key], let l = long[key], s.status == .done, l.status == .done, s.accuracy != nil, l.accuracy != nil else { return nil }
+            return (s, l)
+        }
+        candidates = pairs.count
+        missing = max(short.count, long.count) - pairs.count
+        let target = pairs.map { $0.1.accuracy! }
+        self.short = RankCorrelation(pairs.map { $0.0.accuracy! }, target, resamples: resamples, seed: seed)
+        var predictors: [Entry] = []
+        let named: [(String, (CandidateRecord, CandidateRecord) -> Double?)] = [
+            ("synflow", { s, _ in s.synflow }), ("naswot", { s, _ in s.naswot }),
+            ("macs", { _, l in Double(l.macs) }), ("params", { _, l in Double(l.params) }),
+        ]
+        for (name, value) in named {
+            let usable = pairs.filter { value($0.0, $0.1) != nil }
+            guard usable.count >= 2 else { continue }
+            predictors.append(Entry(name: name, correlation: RankCorrelation(usable.map { value($0.0, $0.1)! }, usable.map { $0.1.accuracy! },
+                                                                             resamples: resamples, seed: seed)))
+        }
+        self.predictors = predictors
+        shortSeconds = pairs.reduce(0) { $0 + ($1.0.trainSeconds ?? 0) }
+        longSeconds = pairs.reduce(0) { $0 + ($1.1.trainSeconds ?? 0) }
+    }
+
+    /// The JSON object `proxy-check --json` prints (NaN coefficients as null).
+    public func json(run: String, plan: ProxyCheckPlan) -> String {
+        func number(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
+        func fields(_ c: RankCorrelation) -> String {
+            "\"spearman\":\(number(c.spearman)),\"kendall\":\(number(c.kendall)),\"spearman_interval\":[\(number(c.spearmanInterval[0])),\(number(c.spearmanInterval[1]))],\"kendall_interval\":[\(number(c.kendallInterval[0])),\(number(c.kendallInterval[1]))]"
+        }
+        let entries = predictors.map { "{\"name\":\"\($0.name)\",\(fields($0.correlation))}" }.joined(separator: ",")
+        return "{\"run\":\"\(run)\",\"candidates\":\(candidates),\"missing\":\(missing),\"short\":\"\(plan.short)\",\"long\":\"\(plan.long)\","
+            + "\(fields(short)),\"short_train_seconds\":\(number(shortSeconds)),\"long_train_seconds\":\(number(longSeconds)),\"proxies\":[\(entries)]}"
+    }
+}

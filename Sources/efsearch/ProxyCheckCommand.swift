@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import Search
+import SearchRunner
+import Store
+
+extension Efsearch {
+    /// `efsearch proxy-check`: does a short training setting (or a zero-cost proxy) rank candidates as a long one does?
+    struct ProxyCheck: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "proxy-check",
+            abstract: "Train sampled candidates of a space at a short and a long setting and report how well the short ranking (and each zero-cost proxy, MACs, params) predicts the long one.",
+            discussion: """
+            Spearman's rho and Kendall's tau-b against the long setting's accuracy, with 95% bootstrap intervals. The run is
+            stored like a search: --resume continues it, and efsearch worker --run NAME adds processes.
+
+            Example:
+              efsearch proxy-check --space searchspaces/tiny.yaml --sample 16 --short epochs=2,subset=1000 --long epochs=8 --json
+            """)
+
+        @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var proxy: ProxyOptions
+        @Option(help: "Search-space file; its text is stored with the run.") var space: String?
+        @Option(help: "Candidates to sample (seeded; default: 16).") var sample: Int?
+        @Option(help: "The short setting, epochs=N[,resolution=PX][,subset=IMAGES] (default: epochs=3).") var short: String?
+        @Option(help: "The long setting (default: epochs=12).") var long: String?
+        @Option(help: "Bootstrap resamples for the 95% intervals (default: 1000).") var bootstrap: Int?
+        @Option(help: "Seed of the sample, the trainings and the bootstrap (default: 0).") var seed: UInt64?
+        @Option(name: .customLong("run"), help: "Name of the run (default: generated).") var runName: String?
+        @Option(help: "Continue the run with this name.") var resume: String?
+        @Option(help: "Seconds without a heartbeat before another worker takes a candidate over.") var grace: Double = 60
+        @Flag(help: "Print one JSON object.") var json = false
+
+        func validate() throws {
+            if resume == nil && space == nil { throw ValidationError("--space is required (or --resume NAME)") }
+            if resume != nil && runName != nil { throw ValidationError("--run and --resume: --resume NAME already names the run") }
+            if let sample, sample < 3 { throw ValidationError("--sample \(sample) must be at least 3 (a rank correlation needs pairs to compare)") }
+            if let bootstrap, bootstrap < 0 { throw ValidationError("--bootstrap \(bootstrap) must be 0 or more") }
+            if proxy.asksForHalving { throw ValidationError("proxy-check trains each candidate at --short and --long; successive-halving flags do not apply") }
+            if proxy.epochs != nil { throw ValidationError("--epochs: proxy-check takes the epochs from --short and --long") }
+            if !(grace > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
+            for (flag, text) in [("--short", short), ("--long", long)] {
+                if let text { do { _ = try ProxySetting(parsing: text, field: flag) } catch { throw ValidationError("\(error)") } }
+            }
+        }
+
+        func checkResume(_ name: String, store: String, configuration: RunConfiguration) throws {
+            guard case .proxyCheck(let stored) = configuration.plan else {
+                throw RunError(store: store, run: name, message: "is a \(configuration.plan.kind) run; resume it with efsearch \(configuration.plan.kind) --resume \(name)")
+            }
+            var check = ResumeCheck()
+            proxy.compare(with: configuration.proxy, &check)
+            check.compare("--seed", given: seed, stored: configuration.seed)
+            check.compare("--sample", given: sample, stored: stored.sample)
+            check.compare("--short", given: try short.map { try ProxySetting(parsing: $0, field: "--short") }, stored: stored.short)
+            check.compare("--long", given: try long.map { try ProxySetting(parsing: $0, field: "--long") }, stored: stored.long)
+            check.compare("--bootstrap", given: bootstrap, stored: stored.bootstrap)
+            try check.verify(store: store, run: name)
+        }
+
+        func run() throws {
+            let (store, record) = try storeOptions.execute(resume: resume, grace: grace, check: checkResume) { catalog in
+                let plan = ProxyCheckPlan(
+                    space: try StoredSpace.read(path: space!), sample: sample ?? 16,
+                    short: try ProxySetting(parsing: short ?? "epochs=3", field: "--short"),
+                    long: try ProxySetting(parsing: long ?? "epochs=12", field: "--long"), bootstrap: bootstrap ?? 1000)
+                let configuration = RunConfiguration(seed: seed ?? 0, proxy: proxy.task, plan: .proxyCheck(plan))
+                let record = try catalog.create(name: runName, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),
+                                                version: EfsearchVersion.current)
+                Console.note("run \(record.name) (store \(catalog.store.path)): proxy-check of \(plan.sample) candidates, short \(plan.short), long \(plan.long)")
+                return (record, configuration)
+            }
+            let configuration = try RunCatalog(store: store) { Console.note($0) }.configuration(of: record)
+            guard case .proxyCheck(let plan) = configuration.plan else { return }
+            let report = ProxyCheckReport(candidates: try store.candidates(runId: record.id!), resamples: plan.bootstrap, seed: configuration.seed)
+            if json {
+                print(report.json(run: record.name, plan: plan))
+                return
+            }
+            func row(_ name: String, _ c: RankCorrelation) -> [String] {
+                [name, Format.fixed(c.spearman, 3), "[\(Format.fixed(c.spearmanInterval[0], 2)), \(Format.fixed(c.spearmanInterval[1], 2))]",
+                 Format.fixed(c.kendall, 3), "[\(Format.fixed(c.kendallInterval[0], 2)), \(Format.fixed(c.kendallInterval[1], 2))]"]
+            }
+            print("rank correlation with the long setting's accuracy (\(plan.long)), \(report.candidates) candidates\(report.missing > 0 ? " (\(report.missing) without both results)" : ""):")
+            print(Format.table(["predictor", "spearman", "95% interval", "kendall", "95% interval"],
+                               [row("short (\(plan.short))", report.short)] + report.predictors.map { row($0.name, $0.correlation) }, leftColumns: 1))
+            print(String(format: "training: short %.0f s, long %.0f s in all", report.shortSeconds, report.longSeconds))
+        }
+    }
+}

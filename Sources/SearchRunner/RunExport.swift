@@ -51,7 +51,8 @@ public struct ExportRow: Codable, Equatable, Sendable {
     public static let columns = CodingKeys.allCases.map(\.stringValue)
 
     public init(_ candidate: CandidateRecord) throws {
-        let point = try candidate.extra.map { try GridPointCoding.decode($0) }
+        // Grid candidates keep their coordinates in `extra`; proxy-check candidates keep their setting there.
+        let point = candidate.extra.flatMap { try? GridPointCoding.decode($0) }
         id = candidate.id!
         generation = candidate.generation
         status = candidate.status

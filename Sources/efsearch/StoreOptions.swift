@@ -29,7 +29,7 @@ struct StoreOptions: ParsableArguments {
         let record: RunRecord, configuration: RunConfiguration
         if let resume {
             (record, configuration) = try catalog.resume(resume) { try check(resume, catalog.store.path, $0) }
-            print("resuming run \(record.name)")
+            Console.note("resuming run \(record.name)")
         } else {
             (record, configuration) = try create(catalog)
         }

@@ -116,6 +116,15 @@ final class SearchCLITests: XCTestCase {
             (["nas", "--space", tiny, "--fidelity", "train", "--rungs", "1,3"], "--fidelity sh"),
             (["nas", "--space", tiny, "--min-epochs", "4", "--max-epochs", "2"], "--min-epochs"),
             (["grid", "--eta", "0"], "--eta"),
+            (["nas", "--space", tiny, "--prefilter", "snip:0.5"], "snip"),
+            (["nas", "--space", tiny, "--prefilter", "naswot:0"], "(0, 1]"),
+            (["nas", "--space", tiny, "--prefilter", "naswot:1.5"], "(0, 1]"),
+            (["nas", "--space", tiny, "--fidelity", "estimate", "--objectives", "macs", "--prefilter", "naswot:0.5"], "--prefilter"),
+            (["nas", "--space", tiny, "--objectives", "zen:max"], "naswot"),
+            (["proxy-check", "--space", tiny, "--short", "epochs=0"], "--short"),
+            (["proxy-check", "--space", tiny, "--long", "epochs=3,size=4"], "--long"),
+            (["proxy-check", "--space", tiny, "--sample", "2"], "--sample"),
+            (["proxies", "efficientnet-b0", "--batch", "1"], "--batch"),
         ]
         for (arguments, expected) in cases {
             let result = try run(arguments + (arguments.contains("--store") ? [] : ["--store", storePath]))
@@ -420,5 +429,73 @@ final class SearchCLITests: XCTestCase {
         }
         XCTAssertEqual(relative(try observations("again")), relative(rows))
         XCTAssertEqual(relative(try observations("killed")), relative(rows))
+    }
+
+    /// A training-free search (NASWOT and latency as objectives) and a pre-filter that trains only the best
+    /// share of each generation by NASWOT, the rest stored as pruned with their scores.
+    func testZeroCostObjectivesAndPrefilter() throws {
+        let free = try run(["nas", "--space", tiny, "--strategy", "random", "--fidelity", "estimate", "--objectives", "naswot:max,latency:min",
+                            "--budget", "12", "--seed", "2", "--store", storePath, "--run", "free"])
+        XCTAssertEqual(free.status, 0, free.stderr)
+        let rows = try export("free").candidates
+        XCTAssertEqual(rows.count, 12)
+        XCTAssertTrue(rows.allSatisfy { Double($0["naswot"] ?? "") != nil && Double($0["synflow"] ?? "x") == nil }, "only the proxy the objectives name")
+        XCTAssertFalse(rows.contains { $0["accuracy"] != "" }, "nothing was trained")
+        let frontier = rows.filter { $0["on_frontier"] == "true" }
+        // The frontier is the non-dominated set on (NASWOT up, latency down).
+        for row in rows {
+            let (n, l) = (Double(row["naswot"]!)!, Double(row["latency_estimate_ms"]!)!)
+            let dominated = rows.contains { other in
+                let (m, k) = (Double(other["naswot"]!)!, Double(other["latency_estimate_ms"]!)!)
+                return m >= n && k <= l && (m > n || k < l)
+            }
+            XCTAssertEqual(row["on_frontier"] == "true", !dominated, row["id"]!)
+        }
+        XCTAssertFalse(frontier.isEmpty)
+
+        let filtered = try run(["nas", "--space", tiny, "--strategy", "random", "--prefilter", "naswot:0.25", "--budget", "8", "--generation", "8",
+                                "--dataset", "synthetic:300", "--epochs", "1", "--batch", "32", "--seed", "2", "--threads", "2",
+                                "--store", storePath, "--run", "filtered"])
+        XCTAssertEqual(filtered.status, 0, filtered.stderr)
+        let candidates = try export("filtered").candidates
+        let trained = candidates.filter { $0["status"] == "done" }, pruned = candidates.filter { $0["status"] == "pruned" }
+        XCTAssertEqual(trained.count, 2, "a quarter of 8")
+        XCTAssertEqual(pruned.count, 6)
+        XCTAssertTrue(pruned.allSatisfy { $0["accuracy"] == "" && $0["reason"]!.contains("pre-filter") })
+        let worstTrained = trained.map { Double($0["naswot"]!)! }.min()!, bestPruned = pruned.map { Double($0["naswot"]!)! }.max()!
+        XCTAssertGreaterThanOrEqual(worstTrained, bestPruned, "the trained ones have the generation's best NASWOT")
+    }
+
+    /// proxy-check stores both settings of every sampled candidate and prints the documented JSON; a resume of
+    /// the finished run reprints the same figures.
+    func testProxyCheckReportsCorrelations() throws {
+        let arguments = ["proxy-check", "--space", tiny, "--sample", "4", "--short", "epochs=1,subset=150", "--long", "epochs=2",
+                         "--dataset", "synthetic:300", "--batch", "32", "--seed", "4", "--threads", "2", "--bootstrap", "200", "--json",
+                         "--store", storePath]
+        let first = try run(arguments + ["--run", "check"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any], first.stdout)
+        XCTAssertEqual(object["candidates"] as? Int, 4)
+        for key in ["spearman", "kendall", "spearman_interval", "kendall_interval", "short", "long", "proxies"] {
+            XCTAssertNotNil(object[key], key)
+        }
+        let proxies = try XCTUnwrap(object["proxies"] as? [[String: Any]])
+        XCTAssertEqual(proxies.compactMap { $0["name"] as? String }, ["synflow", "naswot", "macs", "params"])
+        let rows = try export("check").candidates
+        XCTAssertEqual(rows.count, 8, "each candidate at both settings")
+        XCTAssertEqual(Set(rows.map { $0["generation"]! }), ["0", "1"])
+        let again = try run(["proxy-check", "--resume", "check", "--json", "--store", storePath])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertEqual(again.stdout, first.stdout)
+    }
+
+    /// `efsearch proxies` computes a fixture network's synflow as PyTorch did (scripts/make_zero_cost_golden.py, arch-small).
+    func testProxiesCommandMatchesTheFixture() throws {
+        let result = try run(["proxies", "--arch", "ds_r1_k3_s1_c16_se0.25;ir_r2_k3_s2_e6_c24_se0.25;er_r1_k3_s2_e4_c32", "--width", "0.5",
+                              "--depth", "1", "--stem", "16", "--head", "64", "--classes", "10", "--resolution", "32", "--seed", "15", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], result.stdout)
+        XCTAssertEqual(try XCTUnwrap(object["synflow"] as? Double), 24.8037, accuracy: 1e-3)
+        XCTAssertNotNil(object["naswot"] as? Double)
     }
 }

@@ -66,8 +66,10 @@ bench: build
 	$(SWIFT) run -c release efsearch-benchmarks
 
 ## Regenerates the timm golden fixtures (needs torch and timm from PyPI; the tests never do).
-golden:
+golden: build
 	python3 scripts/make_cost_golden.py
+	python3 scripts/make_engine_golden.py
+	python3 scripts/make_zero_cost_golden.py
 
 clean:
 	rm -rf .build

@@ -575,10 +575,12 @@ public final class SearchDriver {
                 }
                 let key = SearchSpace.key(network) + "/a\(point.alpha)b\(point.beta)g\(point.gamma)"
                 guard keys.insert(key).inserted else { continue }
+                // Common random numbers: every point trains with the same seed (batch order, crops, flips), so that
+                // the points differ by their networks and not by their draws.
                 var record = CandidateRecord(
                     runId: run.id!, key: key, generation: 0, genotype: GenotypeCoding.encode([]), arch: network.archString, width: spec.width,
                     depth: spec.depth, resolution: spec.resolution, stem: network.stemChannels, head: network.headChannels,
-                    seed: Int64(bitPattern: CandidateEvaluator.seed(runSeed: configuration.seed, key: key)))
+                    seed: Int64(bitPattern: CandidateEvaluator.seed(runSeed: configuration.seed, key: "grid")))
                 evaluator.estimate(network, into: &record)
                 point.flopsRatio = Double(record.macs) / baseMACs
                 record.extra = try GridPointCoding.encode(point)

@@ -12,7 +12,8 @@ extension Efsearch {
             discussion: """
             The base network is shrunk to a proxy that fits this machine (default: width 0.25, depth 0.25 of the base,
             64 px), scaled by each (alpha, beta, gamma) at --phi with the official rounding, short-trained on the proxy
-            dataset, and stored as a run with its grid. efsearch scale --from-run NAME then prints the full family from
+            dataset with successive halving (every point 1 epoch, the best third on to 3, the best of those to 9; --rungs,
+            --eta; --fidelity train --epochs N trains every point alike), and stored as a run with its grid. efsearch scale --from-run NAME then prints the full family from
             the best one. Settings given again with --resume must equal the stored ones.
             """)
 
@@ -20,15 +21,15 @@ extension Efsearch {
         @OptionGroup var proxy: ProxyOptions
         @Option(help: "Base network, a preset (default: efficientnet-b0).") var base: String?
         @Option(help: "Compound coefficient of the realised networks (default: 1).") var phi: Double?
-        @Option(help: "Grid step for alpha, beta and gamma (default: 0.05).") var step: Double?
+        @Option(help: "Grid step for alpha, beta and gamma (default: 0.1).") var step: Double?
         @Option(help: "Largest alpha (default: 1.4).") var alphaMax: Double?
         @Option(help: "Largest beta (default: 1.3).") var betaMax: Double?
         @Option(help: "Largest gamma (default: 1.3).") var gammaMax: Double?
-        @Option(help: "Keep points with |alpha * beta^2 * gamma^2 - 2| <= tolerance (default: 0.05).") var tolerance: Double?
+        @Option(help: "Keep points with |alpha * beta^2 * gamma^2 - 2| <= tolerance (default: 0.1).") var tolerance: Double?
         @Option(name: .customLong("proxy-width"), help: "Proxy width multiplier, times the base's (default: 0.25).") var proxyWidth: Double?
         @Option(name: .customLong("proxy-depth"), help: "Proxy depth multiplier, times the base's (default: 0.25).") var proxyDepth: Double?
         @Option(name: .customLong("proxy-resolution"), help: "Proxy resolution before scaling (default: 64).") var proxyResolution: Int?
-        @Option(help: "estimate, train or sh (successive halving over --rungs) (default: train; sh when a rung flag is given).") var fidelity: Fidelity?
+        @Option(help: "estimate, train or sh (successive halving over --rungs, default 1,3,9 with eta 3) (default: sh; train when --epochs is given).") var fidelity: Fidelity?
         @Option(help: "Seed (default: 0).") var seed: UInt64?
         @Option(name: .customLong("run"), help: "Name of the run (default: generated).") var runName: String?
         @Option(help: "Continue the run with this name.") var resume: String?
@@ -50,7 +51,7 @@ extension Efsearch {
         }
 
         var axes: GridAxes {
-            GridAxes(step: step ?? 0.05, alphaMax: alphaMax ?? 1.4, betaMax: betaMax ?? 1.3, gammaMax: gammaMax ?? 1.3, tolerance: tolerance ?? 0.05)
+            GridAxes(step: step ?? 0.1, alphaMax: alphaMax ?? 1.4, betaMax: betaMax ?? 1.3, gammaMax: gammaMax ?? 1.3, tolerance: tolerance ?? 0.1)
         }
 
         /// The plan of a new grid run, its points enumerated once and stored.
@@ -60,7 +61,7 @@ extension Efsearch {
             guard !points.isEmpty else { throw ValidationError("no (alpha, beta, gamma) on this grid is within --tolerance \(axes.tolerance) of 2") }
             let plan = GridPlan(base: base ?? "efficientnet-b0", proxyWidth: proxyWidth ?? 0.25, proxyDepth: proxyDepth ?? 0.25,
                                 proxyResolution: proxyResolution ?? 64, phi: phi ?? 1, axes: axes, points: points,
-                                fidelity: try proxy.fidelity(given: fidelity, fallback: .train))
+                                fidelity: try proxy.fidelity(given: fidelity, fallback: proxy.epochs == nil ? .sh : .train))
             _ = try plan.proxyNetwork().resolve()
             return plan
         }
@@ -112,7 +113,10 @@ enum GridReport {
              Format.engineering(Double(candidate.macs)), Format.engineering(Double(candidate.params)), "\(candidate.resolution)",
              candidate.status.rawValue]
         }
-        Swift.print(Format.table(["alpha", "beta", "gamma", "a*b^2*g^2", "FLOPs ratio", "accuracy", "MACs", "params", "px", "status"], table))
+        let halving = rows.contains { $0.candidate.rung > 0 }
+        let header = ["alpha", "beta", "gamma", "a*b^2*g^2", "FLOPs ratio", "accuracy"] + (halving ? ["rung"] : []) + ["MACs", "params", "px", "status"]
+        let body = zip(rows, table).map { row, cells in halving ? Array(cells[..<6]) + ["\(row.candidate.rung)"] + Array(cells[6...]) : cells }
+        Swift.print(Format.table(header, body))
         if let best = rows.first {
             Swift.print("chosen: alpha \(best.point.alpha), beta \(best.point.beta), gamma \(best.point.gamma) (efsearch scale --from-run \(run.name))")
         }

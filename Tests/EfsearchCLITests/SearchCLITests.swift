@@ -498,4 +498,23 @@ final class SearchCLITests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(object["synflow"] as? Double), 24.8037, accuracy: 1e-3)
         XCTAssertNotNil(object["naswot"] as? Double)
     }
+
+    /// `grid` trains with successive halving unless told otherwise: rungs 1, 3, 9 with eta 3, the ranking puts the
+    /// top rung first and the table shows each point's rung.
+    func testGridUsesSuccessiveHalvingByDefault() throws {
+        let result = try run(["grid", "--phi", "1", "--step", "0.2", "--tolerance", "0.3", "--proxy-resolution", "32",
+                              "--dataset", "synthetic:200", "--batch", "32", "--threads", "2", "--seed", "1", "--store", storePath, "--run", "g"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("rung"), result.stdout)
+        let rows = try observations("g")
+        XCTAssertEqual(rows.filter { $0[1] == "0" }.count, 5, "five points at rung 0")
+        XCTAssertEqual(rows.filter { $0[1] == "1" }.count, 1, "floor(5 / 3) = 1 at rung 1")
+        XCTAssertEqual(rows.filter { $0[1] == "2" }.map { $0[2] }, ["9"], "one point trained to 9 epochs")
+        let chosen = try XCTUnwrap(result.stdout.split(separator: "\n").first { $0.hasPrefix("chosen:") })
+        let top = try XCTUnwrap(export("g").candidates.first { $0["rung"] == "2" })
+        XCTAssertTrue(chosen.contains("alpha \(Double(top["alpha"]!)!), beta \(Double(top["beta"]!)!), gamma \(Double(top["gamma"]!)!)"), "\(chosen)")
+        let plain = try run(["grid", "--phi", "1", "--step", "0.2", "--tolerance", "0.3", "--fidelity", "estimate", "--store", storePath, "--run", "e"])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        XCTAssertFalse(plain.stdout.contains("rung"), plain.stdout)
+    }
 }

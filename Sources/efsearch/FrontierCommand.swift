@@ -30,6 +30,9 @@ enum FrontierReport {
                 out.add("latency_ms_estimate", candidate.latencyEstimateMs)
                 if let measured = candidate.latencyMeasuredMs { out.add("latency_ms_measured", measured) }
                 if let predicted = candidate.latencyPredictedMs { out.add("latency_ms_predicted", predicted) }
+                if let synflow = candidate.synflow { out.add("synflow", synflow) }
+                if let naswot = candidate.naswot { out.add("naswot", naswot) }
+                if candidate.rung > 0 { out.add("rung", candidate.rung) }
                 out.add("resolution", candidate.resolution)
                 out.add("arch", candidate.arch)
                 Swift.print(out.finished())
@@ -37,11 +40,24 @@ enum FrontierReport {
             return
         }
         Swift.print("frontier of \(run.name) (\(frontier.count) candidates):")
-        let rows = frontier.map { candidate in
-            [String(candidate.id!), candidate.accuracy.map { Format.fixed(100 * $0, 1) + "%" } ?? "-",
-             Format.engineering(Double(candidate.macs)), Format.engineering(Double(candidate.params)),
-             Format.fixed(candidate.latencyMeasuredMs ?? candidate.latencyPredictedMs ?? candidate.latencyEstimateMs, 2), "\(candidate.resolution)", candidate.arch]
+        // A training-free search shows its zero-cost scores instead of an empty accuracy column; halving shows rungs.
+        let trained = frontier.contains { $0.accuracy != nil }
+        let proxies: [(String, (CandidateRecord) -> Double?)] = trained ? [] : [("synflow", { $0.synflow }), ("naswot", { $0.naswot })]
+            .filter { name, value in frontier.contains { value($0) != nil } }
+        let rungs = frontier.contains { $0.rung > 0 }
+        let rows = frontier.map { candidate -> [String] in
+            var row = [String(candidate.id!)]
+            if trained { row.append(candidate.accuracy.map { Format.fixed(100 * $0, 1) + "%" } ?? "-") }
+            for (_, value) in proxies { row.append(value(candidate).map { Format.fixed($0, 2) } ?? "-") }
+            if rungs { row.append("\(candidate.rung)") }
+            let latency = candidate.latencyMeasuredMs ?? candidate.latencyPredictedMs ?? candidate.latencyEstimateMs
+            row += [Format.engineering(Double(candidate.macs)), Format.engineering(Double(candidate.params)), Format.fixed(latency, 2),
+                    "\(candidate.resolution)", candidate.arch]
+            return row
         }
-        Swift.print(Format.table(["id", "accuracy", "MACs", "params", "latency ms", "px", "arch"], rows, leftColumns: 1))
+        var header = ["id"] + (trained ? ["accuracy"] : [])
+        header += proxies.map(\.0) + (rungs ? ["rung"] : [])
+        header += ["MACs", "params", "latency ms", "px", "arch"]
+        Swift.print(Format.table(header, rows, leftColumns: 1))
     }
 }

@@ -517,4 +517,35 @@ final class SearchCLITests: XCTestCase {
         XCTAssertEqual(plain.status, 0, plain.stderr)
         XCTAssertFalse(plain.stdout.contains("rung"), plain.stdout)
     }
+
+    /// Successive halving with a coordinator and a worker: the worker trains rung-0 candidates and promoted ones
+    /// (continuing from the coordinator's saved states, and the other way round); the rungs and figures equal a
+    /// single process's.
+    func testSuccessiveHalvingWithAWorker() throws {
+        let common = ["--space", tiny, "--strategy", "random", "--budget", "6", "--generation", "6", "--rungs", "1,2,3", "--eta", "2",
+                      "--objectives", "accuracy", "--dataset", "synthetic:300", "--batch", "32", "--seed", "8", "--threads", "1", "--store", storePath]
+        XCTAssertEqual(try run(["nas"] + common + ["--run", "single"]).status, 0)
+        let coordinator = try start(["nas"] + common + ["--run", "shared"])
+        var ready = false
+        for _ in 0..<200 where !ready {
+            Thread.sleep(forTimeInterval: 0.05)
+            ready = ((try? DatabaseQueue(path: storePath).read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM candidates c JOIN runs r ON r.id = c.runId WHERE r.name = 'shared'") }) ?? 0) ?? 0 > 0
+        }
+        XCTAssertTrue(ready, "the run's candidates appeared")
+        let worker = try start(["worker", "--run", "shared", "--store", storePath, "--idle", "20"])
+        coordinator.waitUntilExit()
+        worker.waitUntilExit()
+        XCTAssertEqual(coordinator.terminationStatus, 0)
+        let workers = try DatabaseQueue(path: storePath).read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT o.worker FROM observations o JOIN runs r ON r.id = o.runId WHERE r.name = 'shared'")
+        }
+        XCTAssertEqual(Set(workers).count, 2, "both processes trained rungs: \(workers)")
+        func relative(_ rows: [[String]]) -> [[String]] {
+            let base = Int(rows[0][0])!
+            return rows.map { [String(Int($0[0])! - base)] + $0.dropFirst() }
+        }
+        let single = try observations("single")
+        XCTAssertEqual(single.filter { $0[1] == "1" }.count, 3, "floor(6 / 2) at rung 1")
+        XCTAssertEqual(relative(try observations("shared")), relative(single))
+    }
 }

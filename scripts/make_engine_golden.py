@@ -72,6 +72,25 @@ def randomise_norms(model, generator):
                 module.bias.normal_(0, 0.1, generator=generator)
 
 
+def efsearch_checkpoint_in_timm(case, scratch):
+    """Writes `efsearch init` for a case (a preset, or an arch string with width, depth, stem, head and classes)
+    into `scratch` and loads it into timm's EfficientNet with strict=True."""
+    from safetensors import safe_open
+    path = os.path.join(scratch, case["name"] + ".safetensors")
+    command = [EFSEARCH, "init", "--seed", str(case["seed"]), "--resolution", str(case["resolution"]), "--out", path]
+    if "preset" in case:
+        command.insert(2, case["preset"])
+    else:
+        command += ["--arch", case["arch"], "--width", str(case["width"]), "--depth", str(case["depth"]),
+                    "--stem", str(case["stem"]), "--head", str(case["head"]), "--classes", str(case["classes"])]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    with safe_open(path, "pt") as handle:
+        meta = handle.metadata()
+    model = build(meta)
+    model.load_state_dict(load_file(path), strict=True)
+    return model
+
+
 def logits_of(model, batch, resolution):
     model.eval()
     with torch.no_grad():
@@ -118,19 +137,7 @@ def main():
 
     with tempfile.TemporaryDirectory() as scratch:
         for case in EFSEARCH_CASES:
-            path = os.path.join(scratch, case["name"] + ".safetensors")
-            command = [EFSEARCH, "init", "--seed", str(case["seed"]), "--resolution", str(case["resolution"]), "--out", path]
-            if "preset" in case:
-                command.insert(2, case["preset"])
-            else:
-                command += ["--arch", case["arch"], "--width", str(case["width"]), "--depth", str(case["depth"]),
-                            "--stem", str(case["stem"]), "--head", str(case["head"]), "--classes", str(case["classes"])]
-            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-            from safetensors import safe_open
-            with safe_open(path, "pt") as handle:
-                meta = handle.metadata()
-            model = build(meta)
-            model.load_state_dict(load_file(path), strict=True)
+            model = efsearch_checkpoint_in_timm(case, scratch)
             logits = logits_of(model, 2, case["resolution"])
             entry = dict(case)
             entry.update(batch=2, logits=logits.reshape(-1).tolist())

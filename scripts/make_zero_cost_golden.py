@@ -21,7 +21,6 @@ import copy
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -32,7 +31,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_engine_golden import EFSEARCH, OUT, build, make_input  # noqa: E402
+from make_engine_golden import OUT, build, efsearch_checkpoint_in_timm, make_input  # noqa: E402
 
 BATCH = 8
 
@@ -97,18 +96,7 @@ def main():
         print(f"{name}: synflow {log_synflow:.4f} (R = {total:.3e}), naswot {entry['naswot']}", file=sys.stderr)
     with tempfile.TemporaryDirectory() as scratch:
         for case in EFSEARCH_CASES:
-            path = os.path.join(scratch, case["name"] + ".safetensors")
-            command = [EFSEARCH, "init", "--seed", str(case["seed"]), "--resolution", str(case["resolution"]), "--out", path]
-            if "preset" in case:
-                command.insert(2, case["preset"])
-            else:
-                command += ["--arch", case["arch"], "--width", str(case["width"]), "--depth", str(case["depth"]),
-                            "--stem", str(case["stem"]), "--head", str(case["head"]), "--classes", str(case["classes"])]
-            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-            with safe_open(path, "pt") as handle:
-                meta = handle.metadata()
-            model = build(meta)
-            model.load_state_dict(load_file(path), strict=True)
+            model = efsearch_checkpoint_in_timm(case, scratch)
             log_synflow, total = synflow(model, case["resolution"])
             entry = dict(case)
             entry.update(synflow=log_synflow, naswot=naswot(model, case["resolution"]))

@@ -238,6 +238,9 @@ public struct GridPoint: Codable, Equatable, Sendable {
     public var beta: Double
     public var gamma: Double
     public var flopsRatio: Double?
+    /// Other points whose proxy network is this one's (the proxy's depth rounding can make alpha change
+    /// nothing): trained once, as this candidate, and ranked with it.
+    public var twins: [GridPoint]?
 
     public init(alpha: Double, beta: Double, gamma: Double, flopsRatio: Double? = nil) {
         self.alpha = alpha

@@ -210,13 +210,19 @@ public enum RunExport {
 /// The points of a grid run, ranked.
 public enum GridRanking {
     /// Grid candidates with their coordinates: under successive halving the highest rung first; then best
-    /// accuracy (then fewer MACs, then the older); unfinished and failed ones last.
+    /// accuracy (then fewer MACs, then the older); unfinished and failed ones last. A candidate's twins (points with
+    /// the same proxy network) follow it with its figures.
     public static func ranked(_ candidates: [CandidateRecord]) throws -> [(candidate: CandidateRecord, point: GridPoint)] {
-        try candidates.map { ($0, try GridPointCoding.decode($0.extra)) }.sorted { a, b in
+        let sorted = try candidates.map { ($0, try GridPointCoding.decode($0.extra)) }.sorted { a, b in
             let (x, y) = (a.0, b.0)
             let rungs = (x.accuracy == nil ? -1 : x.rung, y.accuracy == nil ? -1 : y.rung)
             if rungs.0 != rungs.1 { return rungs.0 > rungs.1 }
             return (x.accuracy ?? -1, -x.macs, -x.id!) > (y.accuracy ?? -1, -y.macs, -y.id!)
+        }
+        return sorted.flatMap { candidate, point in
+            var first = point
+            first.twins = nil
+            return [(candidate, first)] + (point.twins ?? []).map { (candidate, $0) }
         }
     }
 }

@@ -567,6 +567,8 @@ public final class SearchDriver {
             let baseMACs = Double(CostModel.summary(of: try space.base.resolve()).macs)
             var records: [CandidateRecord] = []
             var keys = Set<String>()
+            var networks: [String: Int] = [:]
+            var twins = 0
             for var point in plan.points {
                 let spec = gridMember(point, plan: plan)
                 guard let network = try? spec.resolve() else {
@@ -575,6 +577,16 @@ public final class SearchDriver {
                 }
                 let key = SearchSpace.key(network) + "/a\(point.alpha)b\(point.beta)g\(point.gamma)"
                 guard keys.insert(key).inserted else { continue }
+                // A point whose proxy network an earlier point already has is trained once, with that point.
+                if let index = networks[SearchSpace.key(network)] {
+                    var first = try GridPointCoding.decode(records[index].extra)
+                    point.flopsRatio = first.flopsRatio
+                    first.twins = (first.twins ?? []) + [point]
+                    records[index].extra = try GridPointCoding.encode(first)
+                    twins += 1
+                    continue
+                }
+                networks[SearchSpace.key(network)] = records.count
                 // Common random numbers: every point trains with the same seed (batch order, crops, flips), so that
                 // the points differ by their networks and not by their draws.
                 var record = CandidateRecord(
@@ -592,7 +604,7 @@ public final class SearchDriver {
             }
             try score(&records)
             try store.insert(records)
-            log("grid: \(records.count) (alpha, beta, gamma) points")
+            log("grid: \(records.count + twins) (alpha, beta, gamma) points\(twins > 0 ? ", \(records.count) distinct proxy networks (\(twins) points share one with an earlier point and are trained with it)" : "")")
         }
         try finish(generation: 0)
         try updateFrontier()

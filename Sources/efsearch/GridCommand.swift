@@ -107,11 +107,16 @@ enum GridReport {
     /// The ranked table and the chosen coefficients.
     static func print(store: Store, run: RunRecord) throws {
         let rows = try GridRanking.ranked(store.candidates(runId: run.id!))
+        // A twin (same proxy network as the point before it) shares that point's figures.
+        func isTwin(_ candidate: CandidateRecord, _ point: GridPoint) -> Bool {
+            guard let first = try? GridPointCoding.decode(candidate.extra) else { return false }
+            return (first.alpha, first.beta, first.gamma) != (point.alpha, point.beta, point.gamma)
+        }
         let table = rows.map { candidate, point in
             [Format.fixed(point.alpha, 2), Format.fixed(point.beta, 2), Format.fixed(point.gamma, 2), Format.fixed(point.product, 3),
              Format.fixed(point.flopsRatio ?? 0, 2), candidate.accuracy.map { Format.fixed(100 * $0, 1) + "%" } ?? "-",
              Format.engineering(Double(candidate.macs)), Format.engineering(Double(candidate.params)), "\(candidate.resolution)",
-             candidate.status.rawValue]
+             isTwin(candidate, point) ? "same network as above" : candidate.status.rawValue]
         }
         let halving = rows.contains { $0.candidate.rung > 0 }
         let header = ["alpha", "beta", "gamma", "a*b^2*g^2", "FLOPs ratio", "accuracy"] + (halving ? ["rung"] : []) + ["MACs", "params", "px", "status"]

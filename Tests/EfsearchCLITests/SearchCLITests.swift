@@ -187,8 +187,17 @@ final class SearchCLITests: XCTestCase {
                               "--store", storePath, "--run", "g"])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stdout.contains("chosen: alpha"), result.stdout)
+        // At proxy depth 0.25, (1.1, 1.1, 1.2) and (1.2, 1.1, 1.2) make the same network (and so do (1.1, 1.2, 1.1)
+        // and (1.2, 1.2, 1.1)): 13 points, 11 candidates, the twins listed after their network's first point.
+        XCTAssertTrue(result.stderr.contains("13 (alpha, beta, gamma) points, 11 distinct proxy networks"), result.stderr)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.filter { $0.hasSuffix("same network as above") }.count, 2, result.stdout)
+        for (index, line) in lines.enumerated() where line.hasSuffix("same network as above") {
+            let columns = { (text: String) in text.split(separator: " ").map(String.init) }
+            XCTAssertEqual(Array(columns(line)[6...8]), Array(columns(lines[index - 1])[6...8]), "a twin has its network's MACs, params and px")
+        }
         let exported = try export("g")
-        XCTAssertFalse(exported.candidates.isEmpty)
+        XCTAssertEqual(exported.candidates.count, 11)
         for row in exported.candidates {
             let (a, b, g) = (Double(row["alpha"]!)!, Double(row["beta"]!)!, Double(row["gamma"]!)!)
             XCTAssertLessThanOrEqual(abs(a * b * b * g * g - 2), 0.1 + 1e-9)

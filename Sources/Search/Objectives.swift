@@ -19,7 +19,9 @@ public struct Metrics: Sendable, Codable, Hashable {
     public var naswot: Double?
 
     public init(params: Double, macs: Double, latencyEstimate: Double, latencyMeasured: Double? = nil, latencyPredicted: Double? = nil,
-                memory: Double, accuracy: Double? = nil) {
+                memory: Double, accuracy: Double? = nil, synflow: Double? = nil, naswot: Double? = nil) {
+        self.synflow = synflow
+        self.naswot = naswot
         self.latencyPredicted = latencyPredicted
         self.params = params
         self.macs = macs

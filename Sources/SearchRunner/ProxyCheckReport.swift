@@ -52,13 +52,16 @@ public struct ProxyCheckReport: Sendable {
     }
 
     /// The JSON object `proxy-check --json` prints (NaN coefficients as null).
-    public func json(run: String, plan: ProxyCheckPlan) -> String {
-        func number(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
-        func fields(_ c: RankCorrelation) -> String {
-            "\"spearman\":\(number(c.spearman)),\"kendall\":\(number(c.kendall)),\"spearman_interval\":[\(number(c.spearmanInterval[0])),\(number(c.spearmanInterval[1]))],\"kendall_interval\":[\(number(c.kendallInterval[0])),\(number(c.kendallInterval[1]))]"
+    public func json(run: String, plan: ProxyCheckPlan) throws -> String {
+        func number(_ value: Double) -> Any { value.isFinite ? value : NSNull() }
+        func fields(_ c: RankCorrelation) -> [String: Any] {
+            ["spearman": number(c.spearman), "kendall": number(c.kendall),
+             "spearman_interval": c.spearmanInterval.map(number), "kendall_interval": c.kendallInterval.map(number)]
         }
-        let entries = predictors.map { "{\"name\":\"\($0.name)\",\(fields($0.correlation))}" }.joined(separator: ",")
-        return "{\"run\":\"\(run)\",\"candidates\":\(candidates),\"missing\":\(missing),\"short\":\"\(plan.short)\",\"long\":\"\(plan.long)\","
-            + "\(fields(short)),\"short_train_seconds\":\(number(shortSeconds)),\"long_train_seconds\":\(number(longSeconds)),\"proxies\":[\(entries)]}"
+        var object = fields(short)
+        object.merge(["run": run, "candidates": candidates, "missing": missing, "short": plan.short.description, "long": plan.long.description,
+                      "short_train_seconds": number(shortSeconds), "long_train_seconds": number(longSeconds),
+                      "proxies": predictors.map { fields($0.correlation).merging(["name": $0.name]) { _, new in new } }]) { _, new in new }
+        return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
 }

@@ -159,8 +159,11 @@ public enum RunExport {
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
-    public static func csv(_ rows: [ExportRow]) -> String {
-        ([ExportRow.columns.joined(separator: ",")] + rows.map { $0.csvFields.joined(separator: ",") }).joined(separator: "\n") + "\n"
+    public static func csv(_ rows: [ExportRow]) -> String { csv(columns: ExportRow.columns, rows.map(\.csvFields)) }
+
+    /// A header line and one line per row of already quoted fields.
+    static func csv(columns: [String], _ rows: [[String]]) -> String {
+        ([columns.joined(separator: ",")] + rows.map { $0.joined(separator: ",") }).joined(separator: "\n") + "\n"
     }
 
     static func json<T: Encodable>(_ value: T) throws -> Data {
@@ -194,9 +197,7 @@ public enum RunExport {
         let observations = try store.observations(runId: run.id!).map(ExportedObservation.init)
         if !observations.isEmpty {
             switch format {
-            case .csv:
-                let lines = [ExportedObservation.columns.joined(separator: ",")] + observations.map { $0.csvFields.joined(separator: ",") }
-                try write("observations.csv", Data((lines.joined(separator: "\n") + "\n").utf8))
+            case .csv: try write("observations.csv", Data(csv(columns: ExportedObservation.columns, observations.map(\.csvFields)).utf8))
             case .json: try write("observations.json", try json(observations) + Data("\n".utf8))
             }
         }

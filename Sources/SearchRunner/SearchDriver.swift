@@ -225,12 +225,9 @@ struct Scoring {
     }
 
     func metrics(_ record: CandidateRecord) -> Metrics {
-        var metrics = Metrics(params: Double(record.params), macs: Double(record.macs), latencyEstimate: record.latencyEstimateMs,
-                              latencyMeasured: record.latencyMeasuredMs, latencyPredicted: record.latencyPredictedMs, memory: Double(record.memoryBytes),
-                              accuracy: record.accuracy)
-        metrics.synflow = record.synflow
-        metrics.naswot = record.naswot
-        return metrics
+        Metrics(params: Double(record.params), macs: Double(record.macs), latencyEstimate: record.latencyEstimateMs,
+                latencyMeasured: record.latencyMeasuredMs, latencyPredicted: record.latencyPredictedMs, memory: Double(record.memoryBytes),
+                accuracy: record.accuracy, synflow: record.synflow, naswot: record.naswot)
     }
 
     /// The zero-cost proxies the objectives, constraints or reward name.
@@ -430,7 +427,7 @@ public final class SearchDriver {
 
     /// Marks all but the generation's best `prefilter.kept(of:)` by the proxy as pruned (missing scores rank last).
     func applyPrefilter(_ prefilter: Prefilter, to batch: inout [CandidateRecord], generation: Int) {
-        let value = { (candidate: CandidateRecord) in prefilter.proxy == .synflow ? candidate.synflow : candidate.naswot }
+        let value = { (candidate: CandidateRecord) in ZeroCostScores(synflow: candidate.synflow, naswot: candidate.naswot).value(prefilter.proxy) }
         let order = batch.indices.sorted { a, b in
             let (x, y) = (value(batch[a]) ?? -.infinity, value(batch[b]) ?? -.infinity)
             return x != y ? x > y : a < b
@@ -567,6 +564,7 @@ public final class SearchDriver {
             let baseMACs = Double(CostModel.summary(of: try space.base.resolve()).macs)
             var records: [CandidateRecord] = []
             var keys = Set<String>()
+            var points: [GridPoint] = []
             var networks: [String: Int] = [:]
             var twins = 0
             for var point in plan.points {
@@ -579,10 +577,8 @@ public final class SearchDriver {
                 guard keys.insert(key).inserted else { continue }
                 // A point whose proxy network an earlier point already has is trained once, with that point.
                 if let index = networks[SearchSpace.key(network)] {
-                    var first = try GridPointCoding.decode(records[index].extra)
-                    point.flopsRatio = first.flopsRatio
-                    first.twins = (first.twins ?? []) + [point]
-                    records[index].extra = try GridPointCoding.encode(first)
+                    point.flopsRatio = points[index].flopsRatio
+                    points[index].twins = (points[index].twins ?? []) + [point]
                     twins += 1
                     continue
                 }
@@ -595,13 +591,14 @@ public final class SearchDriver {
                     seed: Int64(bitPattern: CandidateEvaluator.seed(runSeed: configuration.seed, key: "grid")))
                 evaluator.estimate(network, into: &record)
                 point.flopsRatio = Double(record.macs) / baseMACs
-                record.extra = try GridPointCoding.encode(point)
+                points.append(point)
                 if plan.fidelity == .estimate {
                     record.status = .done
                     record.finishedAt = Date()
                 }
                 records.append(record)
             }
+            for index in records.indices { records[index].extra = try GridPointCoding.encode(points[index]) }
             try score(&records)
             try store.insert(records)
             log("grid: \(records.count + twins) (alpha, beta, gamma) points\(twins > 0 ? ", \(records.count) distinct proxy networks (\(twins) points share one with an earlier point and are trained with it)" : "")")
@@ -614,10 +611,9 @@ public final class SearchDriver {
     /// Marks the non-dominated feasible finished candidates.
     func updateFrontier() throws {
         let scored = try store.finishedMetrics(runId: run.id!).compactMap { row in
-            var metrics = Metrics(params: Double(row.params), macs: Double(row.macs), latencyEstimate: row.latencyEstimateMs,
-                                  latencyMeasured: row.latencyMeasuredMs, latencyPredicted: row.latencyPredictedMs, memory: Double(row.memoryBytes), accuracy: row.accuracy)
-            metrics.synflow = row.synflow
-            metrics.naswot = row.naswot
+            let metrics = Metrics(params: Double(row.params), macs: Double(row.macs), latencyEstimate: row.latencyEstimateMs,
+                                  latencyMeasured: row.latencyMeasuredMs, latencyPredicted: row.latencyPredictedMs, memory: Double(row.memoryBytes),
+                                  accuracy: row.accuracy, synflow: row.synflow, naswot: row.naswot)
             return scoring.costs(metrics).map { (row.id, $0) }
         }
         let indices = Pareto.frontier(scored.map(\.1))

@@ -74,7 +74,7 @@ extension Efsearch {
             guard case .proxyCheck(let plan) = configuration.plan else { return }
             let report = ProxyCheckReport(candidates: try store.candidates(runId: record.id!), resamples: plan.bootstrap, seed: configuration.seed)
             if json {
-                print(report.json(run: record.name, plan: plan))
+                print(try report.json(run: record.name, plan: plan))
                 return
             }
             func row(_ name: String, _ c: RankCorrelation) -> [String] {

@@ -124,15 +124,8 @@ public final class ConvUnit {
         }
         let normed = activation == nil ? out : Tensor.reuse(&normOut, shape: outShape)
         if frozenNorm {
-            let epilogue = norm.epilogue(activation: nil)
-            let channels = outChannels
-            Parallel.forEachChunk(g.rows, minimumChunk: 64) { rows in
-                for row in rows {
-                    for channel in 0..<channels {
-                        normed[row * channels + channel] = conv[row * channels + channel] * epilogue.scale[channel] + epilogue.shift[channel]
-                    }
-                }
-            }
+            normed.copy(from: conv)
+            norm.epilogue(activation: nil).apply(to: normed.data, rows: g.rows, channels: outChannels)
             if let activation { ActivationKernels.forward(activation, normed.data, out.data, count: out.count) }
             return out
         }

@@ -33,21 +33,18 @@ extension EfficientNetModel {
     /// no output is scaled before the last block that has one (such networks stay small anyway).
     /// The model's parameters and statistics are restored afterwards; its gradients are left holding dR/dtheta.
     public func synflow(resolution: Int, rescaleAbove: Float = 0x1p64, rescaleTo: Float = 0x1p40) -> SynflowScore {
+        keepingNormStatistics { synflowPass(resolution: resolution, rescaleAbove: rescaleAbove, rescaleTo: rescaleTo) }
+    }
+
+    private func synflowPass(resolution: Int, rescaleAbove: Float, rescaleTo: Float) -> SynflowScore {
         let parameters = namedParameters()
         let norms = namedNorms().map(\.1)
         let savedParameters = parameters.map { Array(UnsafeBufferPointer(start: $0.1.value.data, count: $0.1.value.count)) }
-        let savedStatistics = norms.map { (Array(UnsafeBufferPointer(start: $0.runningMean.data, count: $0.channels)),
-                                           Array(UnsafeBufferPointer(start: $0.runningVar.data, count: $0.channels))) }
         let units = allUnits
         defer {
             for ((_, parameter), values) in zip(parameters, savedParameters) {
                 parameter.value.data.update(from: values, count: values.count)
                 parameter.markModified()
-            }
-            for (norm, (mean, variance)) in zip(norms, savedStatistics) {
-                norm.runningMean.data.update(from: mean, count: mean.count)
-                norm.runningVar.data.update(from: variance, count: variance.count)
-                norm.markStatisticsModified()
             }
             units.forEach { $0.frozenNorm = false }
         }
@@ -108,18 +105,7 @@ extension EfficientNetModel {
     /// NASWOT's log |det K| for one batch `[N, H, W, 3]` (training-mode batch norm, as the reference runs it);
     /// nil when K is singular (two images with the same codes everywhere). The running statistics are restored.
     public func naswot(_ batch: Tensor) -> Double? {
-        let norms = namedNorms().map(\.1)
-        let saved = norms.map { (Array(UnsafeBufferPointer(start: $0.runningMean.data, count: $0.channels)),
-                                 Array(UnsafeBufferPointer(start: $0.runningVar.data, count: $0.channels)), $0.batchesTracked) }
-        defer {
-            for (norm, (mean, variance, tracked)) in zip(norms, saved) {
-                norm.runningMean.data.update(from: mean, count: mean.count)
-                norm.runningVar.data.update(from: variance, count: variance.count)
-                norm.batchesTracked = tracked
-                norm.markStatisticsModified()
-            }
-        }
-        _ = forward(batch, training: true)
+        keepingNormStatistics { _ = forward(batch, training: true) }
         let n = batch.shape[0]
         var preActivations: [Tensor] = []
         for unit in allUnits { if let tensor = unit.preActivation { preActivations.append(tensor) } }
@@ -154,6 +140,22 @@ extension EfficientNetModel {
         var sign: Int32 = 0
         guard cgsl_log_abs_determinant(kernel, n, &logDeterminant, &sign) == 0, sign != 0, logDeterminant.isFinite else { return nil }
         return logDeterminant
+    }
+
+    /// Runs `body`, then puts every batch norm's running statistics and batch count back as they were.
+    func keepingNormStatistics<T>(_ body: () -> T) -> T {
+        let norms = namedNorms().map(\.1)
+        let saved = norms.map { (Array(UnsafeBufferPointer(start: $0.runningMean.data, count: $0.channels)),
+                                 Array(UnsafeBufferPointer(start: $0.runningVar.data, count: $0.channels)), $0.batchesTracked) }
+        defer {
+            for (norm, (mean, variance, tracked)) in zip(norms, saved) {
+                norm.runningMean.data.update(from: mean, count: mean.count)
+                norm.runningVar.data.update(from: variance, count: variance.count)
+                norm.batchesTracked = tracked
+                norm.markStatisticsModified()
+            }
+        }
+        return body()
     }
 
     /// Every convolution unit: stem, the blocks' units, head.

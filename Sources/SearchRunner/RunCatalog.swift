@@ -22,11 +22,11 @@ public struct RunError: UserInputError {
 /// Creates, finds and resumes runs; reads their stored configuration (bringing runs made by efsearch 0.1.0 up
 /// to date once).
 public struct RunCatalog {
-    public let store: Store
+    public let store: any Store
     /// Warnings (a migrated run, a space file that changed since the run started).
     public var warn: (String) -> Void
 
-    public init(store: Store, warn: @escaping (String) -> Void) {
+    public init(store: any Store, warn: @escaping (String) -> Void) {
         self.store = store
         self.warn = warn
     }
@@ -42,7 +42,7 @@ public struct RunCatalog {
     public func record(_ name: String) throws -> RunRecord {
         guard let run = try store.run(named: name) else {
             let known = try store.runs().map(\.name)
-            throw RunError(store: store.path, run: name, message: "no such run\(known.isEmpty ? " (the store has none)" : "; runs: " + known.joined(separator: ", "))")
+            throw RunError(store: store.location, run: name, message: "no such run\(known.isEmpty ? " (the store has none)" : "; runs: " + known.joined(separator: ", "))")
         }
         return run
     }
@@ -73,7 +73,7 @@ public struct RunCatalog {
     /// parameters) is converted once: its space file is read, with a warning, and the result stored with the run.
     public func configuration(of record: RunRecord) throws -> RunConfiguration {
         let data = Data(record.config.utf8)
-        func fail(_ message: String) -> RunError { RunError(store: store.path, run: record.name, message: message) }
+        func fail(_ message: String) -> RunError { RunError(store: store.location, run: record.name, message: message) }
         struct Format: Decodable { var format: Int? }
         let format: Int?
         do { format = try JSONDecoder().decode(Format.self, from: data).format } catch {
@@ -157,7 +157,7 @@ struct LegacyConfiguration: Decodable {
     var proxyResolution: Int?
     var phi: Double?
 
-    func upgraded(run: RunRecord, store: Store, fail: (String) -> RunError, warn: (String) -> Void) throws -> RunConfiguration {
+    func upgraded(run: RunRecord, store: any Store, fail: (String) -> RunError, warn: (String) -> Void) throws -> RunConfiguration {
         guard let fidelity = Fidelity(rawValue: self.fidelity) else { throw fail("stored fidelity \"\(self.fidelity)\"; expected estimate or train") }
         let proxy = ProxyTask(dataset: dataset, subset: subset, epochs: epochs, batch: batch, lr: lr, threads: threads)
         if kind == "grid" {

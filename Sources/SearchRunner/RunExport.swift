@@ -174,18 +174,18 @@ public enum RunExport {
     }
 
     /// Writes the files into `directory` (created if needed).
-    public static func write(store: Store, run: RunRecord, configuration: RunConfiguration?, format: Format, directory: String) throws {
+    public static func write(store: any Store, run: RunRecord, configuration: RunConfiguration?, format: Format, directory: String) throws {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw StoreError(path: directory, message: "cannot create the export directory: \(error.localizedDescription)")
+            throw StoreError(location: directory, message: "cannot create the export directory: \(error.localizedDescription)")
         }
         let rows = try store.candidates(runId: run.id!).map(ExportRow.init)
         let frontier = rows.filter(\.onFrontier)
         func write(_ name: String, _ data: Data) throws {
             let url = URL(fileURLWithPath: directory).appendingPathComponent(name)
             do { try data.write(to: url, options: .atomic) } catch {
-                throw StoreError(path: url.path, message: "cannot write the export: \(error.localizedDescription)")
+                throw StoreError(location: url.path, message: "cannot write the export: \(error.localizedDescription)")
             }
         }
         for (name, part) in [("candidates", rows), ("frontier", frontier)] {

@@ -11,12 +11,12 @@ public struct RunReport {
     /// Candidates whose per-layer costs are embedded (the frontier first, then the best by the first objective).
     public static let layerLimit = 150
 
-    let store: Store
+    let store: any Store
     let run: RunRecord
     let configuration: RunConfiguration
     let machine: MachineProfile
 
-    public init(store: Store, run: RunRecord, configuration: RunConfiguration, machine: MachineProfile) {
+    public init(store: any Store, run: RunRecord, configuration: RunConfiguration, machine: MachineProfile) {
         self.store = store
         self.run = run
         self.configuration = configuration
@@ -172,7 +172,7 @@ public struct RunReport {
     /// Writes `report.html` (and with `svg`, `pareto.svg`, `progress.svg` and for grids `family.svg`) into `directory`.
     public func write(to directory: String, svg: Bool) throws -> [String] {
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            throw StoreError(path: directory, message: "cannot create the report directory: \(error.localizedDescription)")
+            throw StoreError(location: directory, message: "cannot create the report directory: \(error.localizedDescription)")
         }
         var files: [(String, String)] = [("report.html", try html())]
         if svg { files += try svgFiles() }
@@ -180,7 +180,7 @@ public struct RunReport {
         for (name, text) in files {
             let url = URL(fileURLWithPath: directory).appendingPathComponent(name)
             do { try text.write(to: url, atomically: true, encoding: .utf8) } catch {
-                throw StoreError(path: url.path, message: "cannot write the report: \(error.localizedDescription)")
+                throw StoreError(location: url.path, message: "cannot write the report: \(error.localizedDescription)")
             }
             written.append(url.path)
         }

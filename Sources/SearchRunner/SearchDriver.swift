@@ -264,7 +264,7 @@ struct Scoring {
 /// Runs a search: proposes generations with the strategy, stores them, evaluates them (with any workers that
 /// join), feeds the results back, and keeps the frontier. Progress goes to a listener.
 public final class SearchDriver {
-    let store: Store
+    let store: any Store
     let run: RunRecord
     let configuration: RunConfiguration
     /// The search space (`nas`); for a grid, the proxy base with no choices.
@@ -276,7 +276,7 @@ public final class SearchDriver {
     public var log: (String) -> Void
 
     /// Everything comes from the run's stored configuration (never from files that may have changed since).
-    public init(store: Store, run: RunRecord, configuration: RunConfiguration, grace: TimeInterval, machine: MachineProfile,
+    public init(store: any Store, run: RunRecord, configuration: RunConfiguration, grace: TimeInterval, machine: MachineProfile,
                 log: @escaping (String) -> Void) throws {
         self.store = store
         self.run = run
@@ -296,7 +296,7 @@ public final class SearchDriver {
             scoring = try Scoring(objectives: ["accuracy", "macs"], constraints: [], reward: nil, space: space)
         }
         var checkpoints: URL?
-        let runFolder = URL(fileURLWithPath: store.path).standardizedFileURL.deletingLastPathComponent().appendingPathComponent(run.name)
+        let runFolder = store.localFolder.appendingPathComponent(run.name)
         if case .nas(let plan) = configuration.plan, plan.keepCheckpoints == true { checkpoints = runFolder }
         evaluator = try CandidateEvaluator(configuration: configuration, machine: machine, checkpointDirectory: checkpoints,
                                            stateDirectory: runFolder.appendingPathComponent("rungs"))
@@ -726,14 +726,14 @@ public enum GridPointCoding {
 /// Sends heartbeats for a candidate from a background thread while it is evaluated. A failed heartbeat is
 /// retried on the next beat; failures are reported (the first, then every tenth), and so is a lost claim.
 final class Heartbeat: @unchecked Sendable {
-    let store: Store, candidateId: Int64, worker: String
+    let store: any Store, candidateId: Int64, worker: String
     let log: (String) -> Void
     /// Seconds between beats.
     let interval: Double
     private let stopped = DispatchSemaphore(value: 0)
     private let done = DispatchSemaphore(value: 0)
 
-    init(store: Store, candidateId: Int64, worker: String, interval: Double = 2, log: @escaping (String) -> Void) {
+    init(store: any Store, candidateId: Int64, worker: String, interval: Double = 2, log: @escaping (String) -> Void) {
         self.store = store
         self.candidateId = candidateId
         self.worker = worker

@@ -18,7 +18,7 @@ extension Efsearch {
 }
 
 enum FrontierReport {
-    static func print(store: Store, run: RunRecord, json: Bool) throws {
+    static func print(store: any Store, run: RunRecord, json: Bool) throws {
         let frontier = try store.frontier(runId: run.id!).sorted { ($0.macs, $0.id!) < ($1.macs, $1.id!) }
         if json {
             for candidate in frontier {

@@ -95,7 +95,7 @@ extension Efsearch {
                 let record = try catalog.create(name: runName, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),
                                                 version: EfsearchVersion.current)
                 let axes = plan.axes!
-                print("run \(record.name) (store \(catalog.store.path)): grid over alpha <= \(axes.alphaMax), beta <= \(axes.betaMax), gamma <= \(axes.gammaMax), step \(axes.step); \(plan.points.count) points with |alpha*beta^2*gamma^2 - 2| <= \(axes.tolerance); proxy \(plan.base) x width \(plan.proxyWidth), depth \(plan.proxyDepth), \(plan.proxyResolution) px")
+                print("run \(record.name) (store \(catalog.store.location)): grid over alpha <= \(axes.alphaMax), beta <= \(axes.betaMax), gamma <= \(axes.gammaMax), step \(axes.step); \(plan.points.count) points with |alpha*beta^2*gamma^2 - 2| <= \(axes.tolerance); proxy \(plan.base) x width \(plan.proxyWidth), depth \(plan.proxyDepth), \(plan.proxyResolution) px")
                 return (record, configuration)
             }
             try GridReport.print(store: store, run: record)
@@ -105,7 +105,7 @@ extension Efsearch {
 
 enum GridReport {
     /// The ranked table and the chosen coefficients.
-    static func print(store: Store, run: RunRecord) throws {
+    static func print(store: any Store, run: RunRecord) throws {
         let rows = try GridRanking.ranked(store.candidates(runId: run.id!))
         // A twin (same proxy network as the point before it) shares that point's figures.
         func isTwin(_ candidate: CandidateRecord, _ point: GridPoint) -> Bool {

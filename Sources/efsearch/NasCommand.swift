@@ -118,7 +118,7 @@ extension Efsearch {
                 let record = try catalog.create(name: runName, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),
                                                 version: EfsearchVersion.current)
                 let searchSpace = try plan.space.parse()
-                print("run \(record.name) (store \(catalog.store.path)): \(searchSpace.name), \(searchSpace.dimensions.filter { $0.count > 1 }.count) varying choices, about \(Format.engineering(searchSpace.size)) candidates; \(plan.strategy.rawValue), budget \(plan.budget), fidelity \(plan.fidelity.rawValue)\(configuration.proxy.halving.map { " (\($0.description))" } ?? "")")
+                print("run \(record.name) (store \(catalog.store.location)): \(searchSpace.name), \(searchSpace.dimensions.filter { $0.count > 1 }.count) varying choices, about \(Format.engineering(searchSpace.size)) candidates; \(plan.strategy.rawValue), budget \(plan.budget), fidelity \(plan.fidelity.rawValue)\(configuration.proxy.halving.map { " (\($0.description))" } ?? "")")
                 return (record, configuration)
             }
             print()

@@ -56,10 +56,10 @@ extension Efsearch {
             let catalog = try storeOptions.catalog()
             let record = try catalog.record(runName!)
             guard let candidate = try catalog.store.candidate(id: id!), candidate.runId == record.id else {
-                throw RunError(store: catalog.store.path, run: record.name, message: "has no candidate \(id!)")
+                throw RunError(store: catalog.store.location, run: record.name, message: "has no candidate \(id!)")
             }
             guard let path = candidate.checkpoint else {
-                throw RunError(store: catalog.store.path, run: record.name, message: "kept no weights for candidate \(id!) (\(candidate.status.rawValue); weights are kept by nas --keep-checkpoints with --fidelity train)")
+                throw RunError(store: catalog.store.location, run: record.name, message: "kept no weights for candidate \(id!) (\(candidate.status.rawValue); weights are kept by nas --keep-checkpoints with --fidelity train)")
             }
             return path
         }

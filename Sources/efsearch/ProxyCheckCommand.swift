@@ -67,7 +67,7 @@ extension Efsearch {
                 let configuration = RunConfiguration(seed: seed ?? 0, proxy: proxy.task, plan: .proxyCheck(plan))
                 let record = try catalog.create(name: runName, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),
                                                 version: EfsearchVersion.current)
-                Console.note("run \(record.name) (store \(catalog.store.path)): proxy-check of \(plan.sample) candidates, short \(plan.short), long \(plan.long)")
+                Console.note("run \(record.name) (store \(catalog.store.location)): proxy-check of \(plan.sample) candidates, short \(plan.short), long \(plan.long)")
                 return (record, configuration)
             }
             let configuration = try RunCatalog(store: store) { Console.note($0) }.configuration(of: record)

@@ -61,10 +61,10 @@ extension Efsearch {
                 let catalog = try storeOptions.catalog()
                 let (record, configuration) = try catalog.open(fromRun)
                 guard case .grid(let plan) = configuration.plan else {
-                    throw RunError(store: catalog.store.path, run: fromRun, message: "is a \(configuration.plan.kind) run; --from-run takes a grid run")
+                    throw RunError(store: catalog.store.location, run: fromRun, message: "is a \(configuration.plan.kind) run; --from-run takes a grid run")
                 }
                 guard let best = try GridRanking.ranked(catalog.store.candidates(runId: record.id!)).first else {
-                    throw RunError(store: catalog.store.path, run: fromRun, message: "has no grid points")
+                    throw RunError(store: catalog.store.location, run: fromRun, message: "has no grid points")
                 }
                 (alpha, beta, gamma) = (best.point.alpha, best.point.beta, best.point.gamma)
                 base = self.base ?? plan.base

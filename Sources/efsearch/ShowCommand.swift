@@ -12,7 +12,7 @@ extension Efsearch {
         func run() throws {
             let store = try storeOptions.open()
             guard let candidate = try store.candidate(id: id) else {
-                throw StoreFailure(StoreError(path: store.path, message: "no candidate \(id)"))
+                throw StoreFailure(StoreError(location: store.location, message: "no candidate \(id)"))
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

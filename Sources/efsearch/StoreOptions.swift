@@ -5,15 +5,23 @@ import Foundation
 import Search
 import SearchRunner
 import Store
+import StoreBackends
 import Training
 
 /// `--store`, shared by every command that reads or writes runs.
 struct StoreOptions: ParsableArguments {
-    @Option(help: "The SQLite store.")
-    var store: String = "results/efsearch.sqlite"
+    @Option(help: ArgumentHelp("The store: a path to an SQLite file, or postgresql://user[:password]@host[:port]/database[?sslmode=...] (default: $EFSEARCH_STORE, else results/efsearch.sqlite).", valueName: "path-or-url"))
+    var store: String?
 
-    func open() throws -> Store {
-        do { return try Store(path: store) } catch let error as StoreError { throw StoreFailure(error) }
+    /// The store's path or URL: the flag, else `$EFSEARCH_STORE`, else the default file.
+    var location: String { StoreOptions.resolve(store) }
+
+    static func resolve(_ given: String?) -> String {
+        given ?? ProcessInfo.processInfo.environment["EFSEARCH_STORE"].flatMap { $0.isEmpty ? nil : $0 } ?? "results/efsearch.sqlite"
+    }
+
+    func open() throws -> any Store {
+        do { return try openStore(location) } catch let error as StoreError { throw StoreFailure(error) }
     }
 
     /// The store's runs, with warnings on standard error.
@@ -24,11 +32,11 @@ struct StoreOptions: ParsableArguments {
     /// Resumes the run `resume` (once `check` accepts the flags given with it) or stores the new one `create`
     /// makes, then runs it to the end, progress on standard error. Returns the store and the run.
     func execute(resume: String?, grace: Double, check: (_ name: String, _ store: String, RunConfiguration) throws -> Void,
-                 create: (RunCatalog) throws -> (RunRecord, RunConfiguration)) throws -> (Store, RunRecord) {
+                 create: (RunCatalog) throws -> (RunRecord, RunConfiguration)) throws -> (any Store, RunRecord) {
         let catalog = try catalog()
         let record: RunRecord, configuration: RunConfiguration
         if let resume {
-            (record, configuration) = try catalog.resume(resume) { try check(resume, catalog.store.path, $0) }
+            (record, configuration) = try catalog.resume(resume) { try check(resume, catalog.store.location, $0) }
             Console.note("resuming run \(record.name)")
         } else {
             (record, configuration) = try create(catalog)

@@ -24,7 +24,7 @@ final class CLITests: XCTestCase {
     }
 
     /// Runs the binary with `arguments`, in `directory` when given (else the test's working directory).
-    static func execute(_ arguments: [String], stdin: String? = nil, in directory: URL? = nil) throws -> Result {
+    static func execute(_ arguments: [String], stdin: String? = nil, in directory: URL? = nil, environment extra: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
@@ -32,6 +32,7 @@ final class CLITests: XCTestCase {
         // Fixed roofline figures keep the tests from measuring the machine.
         var environment = ProcessInfo.processInfo.environment
         environment["EFSEARCH_CACHE_DIR"] = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-cli-tests").path
+        environment.merge(extra) { _, new in new }
         process.environment = environment
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out

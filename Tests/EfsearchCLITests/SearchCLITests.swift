@@ -52,7 +52,7 @@ final class SearchCLITests: XCTestCase {
     }
 
     /// Rows of an exported CSV as dictionaries.
-    func csv(_ path: String) throws -> [[String: String]] {
+    static func csv(_ path: String) throws -> [[String: String]] {
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
         let header = lines[0].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         return lines.dropFirst().map { line in
@@ -71,7 +71,7 @@ final class SearchCLITests: XCTestCase {
         let result = try run(["export", name, "--store", storePath, "--out", out])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/run.json"))
-        return (try csv(out + "/candidates.csv"), try csv(out + "/frontier.csv"))
+        return (try Self.csv(out + "/candidates.csv"), try Self.csv(out + "/frontier.csv"))
     }
 
     func testEstimateSearchIsReproducibleAndItsFrontierIsTheNonDominatedSet() throws {

@@ -3,13 +3,14 @@ import Foundation
 import Search
 import SearchRunner
 import Store
+import StoreBackends
 import XCTest
 
 /// Runs keep their own definition: configurations round-trip, old stores are brought up to date once, resumes
 /// that change settings are refused, and stored genotypes and grid points are read strictly.
 final class RunCatalogTests: XCTestCase {
     var directory: URL!
-    var store: Store!
+    var store: (any Store)!
     var warnings: [String] = []
     var catalog: RunCatalog { RunCatalog(store: store) { [unowned self] in warnings.append($0) } }
     static let tiny = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -18,7 +19,7 @@ final class RunCatalogTests: XCTestCase {
     override func setUpWithError() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-runs-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        store = try Store(path: directory.appendingPathComponent("efsearch.sqlite").path)
+        store = try SQLiteStore(path: directory.appendingPathComponent("efsearch.sqlite").path)
         warnings = []
     }
 
@@ -183,7 +184,7 @@ final class SearchDriverTests: XCTestCase {
     func testEstimateSearchAndItsFrontier() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-driver-\(UUID())")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try Store(path: directory.appendingPathComponent("efsearch.sqlite").path)
+        let store = try SQLiteStore(path: directory.appendingPathComponent("efsearch.sqlite").path)
         let catalog = RunCatalog(store: store) { _ in }
         let space = URL(fileURLWithPath: RunCatalogTests.tiny).deletingLastPathComponent().appendingPathComponent("efficientnet-b0.yaml").path
         let plan = NasPlan(space: try StoredSpace.read(path: space), strategy: .nsga2, budget: 120, objectives: ["macs", "params"], constraints: [],

@@ -1,10 +1,7 @@
 import Architecture
 import Engine
 import Foundation
-import GRDB
 import Search
-import Store
-import Synchronization
 import XCTest
 
 /// The repository's searchspaces/ folder.
@@ -188,90 +185,5 @@ final class StrategyTests: XCTestCase {
 
         // One objective: plain sorting by cost.
         XCTAssertEqual(Pareto.ranking([[3], [1], [2], [5]]).map(\.index), [1, 2, 0, 3])
-    }
-}
-
-final class StoreTests: XCTestCase {
-    func temporaryStore() -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID())/efsearch.sqlite").path
-    }
-
-    func record(_ runId: Int64, _ key: String) -> CandidateRecord {
-        CandidateRecord(runId: runId, key: key, generation: 0, genotype: "[]", arch: key, width: 1, depth: 1, resolution: 32, stem: 8, head: 8, seed: 1)
-    }
-
-    func testClaimsAreExclusiveAndStaleOnesAreTakenOver() throws {
-        let store = try Store(path: temporaryStore())
-        let run = try store.createRun(RunRecord(name: "r", command: "test", config: "{}", seed: 1, version: "test", machine: "test"))
-        try store.insert([record(run.id!, "a"), record(run.id!, "b"), record(run.id!, "a")])
-        XCTAssertEqual(try store.candidates(runId: run.id!).count, 2, "duplicate keys are skipped")
-        let first = try XCTUnwrap(try store.claim(runId: run.id!, worker: "w1", grace: 60))
-        let second = try XCTUnwrap(try store.claim(runId: run.id!, worker: "w2", grace: 60))
-        XCTAssertNotEqual(first.id, second.id)
-        XCTAssertNil(try store.claim(runId: run.id!, worker: "w3", grace: 60))
-        // A worker that stopped sending heartbeats loses its candidate after the grace period.
-        Thread.sleep(forTimeInterval: 1.1)
-        let taken = try XCTUnwrap(try store.claim(runId: run.id!, worker: "w3", grace: 1))
-        XCTAssertEqual(taken.id, first.id)
-        var finished = first
-        finished.status = .done
-        finished.accuracy = 0.5
-        // w1 no longer holds it: nothing is stored, and the answer says who holds it.
-        XCTAssertEqual(try store.complete(finished, worker: "w1"), .lostClaim(heldBy: "w3", status: .running))
-        XCTAssertEqual(try store.candidate(id: first.id!)?.status, .running)
-        XCTAssertNil(try store.candidate(id: first.id!)?.accuracy)
-        XCTAssertFalse(try store.heartbeat(candidateId: first.id!, worker: "w1"), "w1's heartbeat no longer counts")
-        XCTAssertTrue(try store.heartbeat(candidateId: first.id!, worker: "w3"))
-        XCTAssertEqual(try store.complete(finished, worker: "w3"), .stored)
-        XCTAssertEqual(try store.candidate(id: first.id!)?.status, .done)
-        XCTAssertEqual(try store.candidate(id: first.id!)?.accuracy, 0.5)
-        // Finished: a late completion from anyone is refused.
-        XCTAssertEqual(try store.complete(finished, worker: "w3"), .lostClaim(heldBy: "w3", status: .done))
-        XCTAssertEqual(try store.counts(runId: run.id!), [.done: 1, .running: 1])
-        XCTAssertEqual(try store.integrityCheck(), "ok")
-        XCTAssertThrowsError(try store.createRun(RunRecord(name: "r", command: "", config: "{}", seed: 1, version: "", machine: "")))
-    }
-
-    /// Eight connections opened at the same instant claim 200 candidates concurrently: each is claimed
-    /// exactly once and nobody sees "database is locked".
-    func testConcurrentClaimersNeverCollide() throws {
-        let path = temporaryStore()
-        let store = try Store(path: path)
-        let run = try store.createRun(RunRecord(name: "r", command: "test", config: "{}", seed: 1, version: "test", machine: "test"))
-        try store.insert((0..<200).map { record(run.id!, "k\($0)") })
-        let claimedIds = Mutex<[Int64]>([]), failures = Mutex<[String]>([])
-        let runId = run.id!
-        DispatchQueue.concurrentPerform(iterations: 8) { worker in
-            do {
-                let own = try Store(path: path)
-                while let candidate = try own.claim(runId: runId, worker: "w\(worker)", grace: 600) {
-                    var done = candidate
-                    done.status = .done
-                    guard try own.complete(done, worker: "w\(worker)") == .stored else { throw StoreError(path: path, message: "lost a claim") }
-                    claimedIds.withLock { $0.append(candidate.id!) }
-                }
-            } catch {
-                failures.withLock { $0.append("\(error)") }
-            }
-        }
-        let claimed = claimedIds.withLock { $0 }, errors = failures.withLock { $0 }
-        XCTAssertEqual(errors, [])
-        XCTAssertEqual(claimed.count, 200)
-        XCTAssertEqual(Set(claimed).count, 200)
-        XCTAssertEqual(try store.counts(runId: run.id!), [.done: 200])
-        XCTAssertEqual(try store.integrityCheck(), "ok")
-    }
-
-    func testNewerSchemaAndUnwritablePathAreRefused() throws {
-        let path = temporaryStore()
-        _ = try Store(path: path)
-        let queue = try DatabaseQueue(path: path)
-        try queue.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99: from the future')") }
-        XCTAssertThrowsError(try Store(path: path)) { error in
-            XCTAssertTrue("\(error)".contains("newer efsearch"), "\(error)")
-        }
-        XCTAssertThrowsError(try Store(path: "/proc/efsearch/forbidden.sqlite")) { error in
-            XCTAssertTrue("\(error)".contains("/proc/efsearch"), "\(error)")
-        }
     }
 }

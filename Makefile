@@ -1,8 +1,8 @@
 # efsearch: the two commands a fresh machine needs are `make run` and `make test`.
 SWIFT ?= swift
-DEBIAN_PACKAGES := libopenblas-dev libgsl-dev libsqlite3-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev
-# What the tests need beyond the build: a headless browser for the report check.
-TEST_PACKAGES := chromium
+DEBIAN_PACKAGES := libopenblas-dev libgsl-dev libsqlite3-dev libpq-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev
+# What the tests need beyond the build: a headless browser for the report check, a PostgreSQL server for the store tests.
+TEST_PACKAGES := chromium postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Installs those of the Debian packages $(1) that are missing.
@@ -16,11 +16,11 @@ endef
 
 .PHONY: run test deps testdeps pydeps build bench golden check-onnx check-report check-infer clean
 
-## Installs the Debian packages that are missing (OpenBLAS, GSL, SQLite, zlib, libjpeg-turbo and libpng headers).
+## Installs the Debian packages that are missing (OpenBLAS, GSL, SQLite, libpq, zlib, libjpeg-turbo and libpng headers).
 deps:
 	$(call install-missing,$(DEBIAN_PACKAGES))
 
-## Installs the Debian packages the tests need beyond the build (headless Chromium).
+## Installs the Debian packages the tests need beyond the build (headless Chromium, the PostgreSQL server).
 testdeps: deps
 	$(call install-missing,$(TEST_PACKAGES))
 
@@ -50,9 +50,11 @@ check-report: build testdeps
 ## library code those tests drive is covered in-process by the other suites.
 ## Then the checks against a real browser, ONNX Runtime and Pillow, with the binary the release pass built (a separate
 ## `swift build -c release` would compile everything again without testability).
+## Both passes run beside a throwaway PostgreSQL server (scripts/with_postgres.sh starts it on a free port and removes
+## it afterwards, whatever the outcome): the store tests run against SQLite and PostgreSQL with the same code.
 test: testdeps pydeps
-	$(SWIFT) test -c release
-	$(SWIFT) test --skip EfsearchCLITests
+	scripts/with_postgres.sh $(SWIFT) test -c release
+	scripts/with_postgres.sh $(SWIFT) test --skip EfsearchCLITests
 	python3 scripts/check_report.py --screenshots results/screenshots
 	python3 scripts/check_onnx.py
 	python3 scripts/check_infer.py

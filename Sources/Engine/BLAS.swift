@@ -2,8 +2,11 @@ import CBLAS
 import CDynamicLinker
 import Foundation
 
-/// Thin, shape-documented wrappers over OpenBLAS.
+/// Thin, shape-documented wrappers over OpenBLAS, or the engine's portable GEMM (`BLAS.numerics`).
 public enum BLAS {
+    /// Which GEMM every later call uses (process-wide; set before work starts, as with the thread count).
+    nonisolated(unsafe) public static var numerics: Numerics = .fast
+
     /// Sets the number of threads OpenBLAS uses for every later call.
     public static func setThreads(_ count: Int) {
         openblas_set_num_threads(Int32(max(1, count)))
@@ -19,13 +22,17 @@ public enum BLAS {
     ///
     /// Shapes: `op(A)` is `m x k`, `op(B)` is `k x n`, `C` is `m x n`; `lda`, `ldb`, `ldc` default to the
     /// row lengths of the stored (untransposed) matrices.
-    @inlinable
     public static func sgemm(
         transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int? = nil,
         b: UnsafePointer<Float>, ldb: Int? = nil,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil
     ) {
+        if numerics == .portable {
+            PortableGEMM.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                               a: a, lda: lda ?? (transposeA ? m : k), b: b, ldb: ldb ?? (transposeB ? k : n), beta: beta, c: c, ldc: ldc ?? n)
+            return
+        }
         cblas_sgemm(
             CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
             Int32(m), Int32(n), Int32(k), alpha,

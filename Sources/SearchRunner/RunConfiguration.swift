@@ -103,6 +103,9 @@ public struct ProxyTask: Codable, Equatable, Sendable {
     public var skipBadImages: Bool?
     /// Successive halving (`--fidelity sh`): the rungs and eta; `epochs` is then the top rung's.
     public var halving: SuccessiveHalving?
+    /// The engine's GEMM (`--numerics`): portable runs compute bitwise-identical results on every x86-64 machine
+    /// with AVX2, so that a candidate's figures do not depend on which worker trained it. Nil (older runs): fast.
+    public var numerics: Numerics?
 
     public init(dataset: String, subset: Int?, epochs: Int, batch: Int, lr: Float, threads: Int) {
         self.dataset = dataset
@@ -111,6 +114,12 @@ public struct ProxyTask: Codable, Equatable, Sendable {
         self.batch = batch
         self.lr = lr
         self.threads = threads
+    }
+
+    /// Sets the engine up for this task's work: its thread count and GEMM.
+    public func configureEngine() {
+        Parallel.setThreads(threads)
+        BLAS.numerics = numerics ?? .fast
     }
 
     /// How to load the proxy dataset.

@@ -119,7 +119,7 @@ final class CandidateEvaluator {
             record.status = .done
             return nil
         }
-        Parallel.setThreads(proxy.threads)
+        proxy.configureEngine()
         record.machine = MachineBenchmark.kernelDescription(threads: proxy.threads)
         var spec = spec
         let dataset = try dataset(resolution: spec.resolution, subset: setting?.subset)
@@ -417,7 +417,7 @@ public final class SearchDriver {
     func score(_ batch: inout [CandidateRecord]) throws {
         let proxies = proxiesToScore
         guard !proxies.isEmpty else { return }
-        Parallel.setThreads(configuration.proxy.threads)
+        configuration.proxy.configureEngine()
         for index in batch.indices {
             let scores = try evaluator.zeroCostScores(try network(of: batch[index]), seed: batch[index].seed, proxies: proxies)
             batch[index].synflow = scores.synflow

@@ -25,6 +25,8 @@ extension Efsearch {
         var mode: Mode = .inference
         @Option(help: "Seed for the weights, inputs and labels.")
         var seed: UInt64 = 0
+        @Option(help: "The engine's GEMM: fast (OpenBLAS) or portable (fixed order, the same bits on every AVX2 machine).")
+        var numerics: Numerics = .fast
         @Flag(help: "Print one JSON object.")
         var json = false
         @Flag(name: .customLong("per-layer"), help: "Also time each layer (inference mode) and print its share of the time.")
@@ -44,6 +46,7 @@ extension Efsearch {
             #endif
             let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
             Parallel.setThreads(threadCount)
+            BLAS.numerics = numerics
             let spec = try network.spec()
             let resolved = try spec.resolve()
             let model = EfficientNetModel(resolved)
@@ -94,6 +97,7 @@ extension Efsearch {
                 out.add("resolution", resolved.resolution)
                 out.add("batch", batch)
                 out.add("threads", threadCount)
+                out.add("numerics", numerics.rawValue)
                 out.add("runs", runs)
                 out.add("median_ms", median)
                 out.add("p10_ms", percentile(0.1))

@@ -1,6 +1,7 @@
 import Architecture
 import ArgumentParser
 import Cost
+import Engine
 import Foundation
 import Search
 import SearchRunner
@@ -74,6 +75,8 @@ struct ProxyOptions: ParsableArguments {
     @Option(help: "Successive halving: the best 1/eta of a rung go on to the next (default: 3).") var eta: Int?
     @Option(name: .customLong("min-epochs"), help: "Successive halving: the first rung's epochs; the rungs grow by eta up to --max-epochs.") var minEpochs: Int?
     @Option(name: .customLong("max-epochs"), help: "Successive halving: the top rung's epochs.") var maxEpochs: Int?
+    @Option(help: "The engine's GEMM: fast (OpenBLAS, its kernels per CPU) or portable (the engine's own, fixed order: the same bits on every x86-64 machine with AVX2, for workers on different machines). (default: fast)")
+    var numerics: Numerics?
 
     func validate() throws {
         if let epochs, epochs < 1 { throw ValidationError("--epochs \(epochs) must be at least 1") }
@@ -136,6 +139,7 @@ struct ProxyOptions: ParsableArguments {
         task.cropScale = cropScale
         task.noFlip = noFlip ? true : nil
         task.skipBadImages = skipBadImages ? true : nil
+        task.numerics = numerics == .portable ? .portable : nil
         return task
     }
 
@@ -152,6 +156,7 @@ struct ProxyOptions: ParsableArguments {
         if noFlip { check.compare("--no-flip", given: "given", stored: stored.noFlip == true ? "given" : "not given") }
         check.compare("--rungs", given: rungs.map { $0.replacingOccurrences(of: " ", with: "") },
                       stored: stored.halving.map { $0.rungs.map(String.init).joined(separator: ",") })
+        check.compare("--numerics", given: numerics?.rawValue, stored: (stored.numerics ?? .fast).rawValue)
         check.compare("--eta", given: eta, stored: stored.halving?.eta)
         check.compare("--max-epochs", given: maxEpochs, stored: stored.halving?.maxEpochs)
         check.compare("--min-epochs", given: minEpochs, stored: stored.halving?.rungs.first)
@@ -161,6 +166,7 @@ struct ProxyOptions: ParsableArguments {
 extension StrategyKind: ExpressibleByArgument {}
 extension Fidelity: ExpressibleByArgument {}
 extension LatencySource: ExpressibleByArgument {}
+extension Numerics: ExpressibleByArgument {}
 extension RunExport.Format: ExpressibleByArgument {}
 
 /// Ctrl-C: the store keeps everything finished; the candidate in flight is taken over after the grace period.

@@ -34,6 +34,7 @@ extension Efsearch {
         @Flag(name: .customLong("no-shuffle"), help: "Visit the training images in file order every epoch.") var noShuffle = false
         @Option(help: "Seed of the weights, the batch order and the augmentation.") var seed: UInt64 = 0
         @Option(help: "Threads (default: all cores).") var threads: Int?
+        @Option(help: "The engine's GEMM: fast (OpenBLAS) or portable (the same bits on every x86-64 machine with AVX2).") var numerics: Numerics = .fast
         @Option(help: "Checkpoint to write (.safetensors).") var out: String?
         @Flag(name: .customLong("save-every-epoch"), help: "Also write --out after every epoch (with the optimizer state beside it).") var saveEveryEpoch = false
         @Option(help: "Continue from a checkpoint written with --save-every-epoch.") var resume: String?
@@ -55,6 +56,7 @@ extension Efsearch {
 
         func run() throws {
             if let threads { Parallel.setThreads(threads) }
+            BLAS.numerics = numerics
             var spec = try network.spec()
             // Built-in sets train at their own resolution unless told; image folders at the network's.
             let folderResolution = network.resolution ?? spec.resolution

@@ -51,6 +51,28 @@ final class CLITests: XCTestCase {
 
     let roofline = ["--peak-gflops", "100", "--bandwidth-gbs", "10"]
 
+    /// Portable numerics: the same training run gives byte-identical checkpoints whichever kernels OpenBLAS is
+    /// forced to (AVX2's Haswell and Zen, and AVX-512's SkylakeX where the CPU has it); `machine` names the path.
+    func testPortableNumericsGiveTheSameCheckpointOnEveryKernelPath() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-portable-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let cores = ["Haswell", "Zen"] + (cpu.contains("avx512f") ? ["SkylakeX"] : [])
+        var checkpoints: [String: Data] = [:]
+        for core in cores {
+            let out = directory.appendingPathComponent("\(core).safetensors").path
+            let result = try Self.execute(["train", "efficientnet-b0", "--width", "0.25", "--depth", "0.25", "--dataset", "synthetic:300", "--epochs", "1",
+                                           "--batch", "32", "--threads", "2", "--seed", "1", "--numerics", "portable", "--out", out],
+                                          environment: ["OPENBLAS_CORETYPE": core])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            checkpoints[core] = try Data(contentsOf: URL(fileURLWithPath: out))
+            let machine = try Self.execute(["machine"], environment: ["OPENBLAS_CORETYPE": core])
+            XCTAssertTrue(machine.stdout.contains("OpenBLAS core \(core)"), "OpenBLAS took the forced kernels: \(machine.stdout)")
+        }
+        for core in cores.dropFirst() { XCTAssertEqual(checkpoints[core], checkpoints[cores[0]], "\(core) against \(cores[0])") }
+    }
+
     func testEstimateJSONHasTheDocumentedKeys() throws {
         let result = try run(["estimate", "efficientnet-b0", "--json"] + roofline)
         XCTAssertEqual(result.status, 0, result.stderr)

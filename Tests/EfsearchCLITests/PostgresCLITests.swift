@@ -45,8 +45,12 @@ final class PostgresCLITests: XCTestCase {
         process.arguments = arguments
         process.currentDirectoryURL = directory
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        // Standard error goes to a file named after the process id once it is known (for failure messages).
+        let log = directory.appendingPathComponent("stderr-\(UUID()).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: log)
         try process.run()
+        try? FileManager.default.moveItem(at: log, to: directory.appendingPathComponent("stderr-\(process.processIdentifier).log"))
         return process
     }
 
@@ -59,18 +63,24 @@ final class PostgresCLITests: XCTestCase {
     }
 
     /// Reads one number from the test's database.
-    func count(_ sql: String, _ parameters: [String] = []) throws -> Int {
+    func count(_ sql: String, _ parameters: [any PostgresBindable] = []) throws -> Int {
         let connection = try PostgresConnection(address: try PostgresAddress(parsing: postgres))
         return Int(try connection.execute(sql, parameters).rows.first?[0] ?? "") ?? -1
     }
 
-    /// Waits until the coordinator has stored the run's first candidates (workers need the run to exist).
-    func waitForCandidates() {
+    /// Waits until the coordinator has stored run `run`'s first candidates (workers need the run to exist).
+    func waitForCandidates(of run: String) {
+        let sql = "SELECT count(*) FROM candidates c JOIN runs r ON r.id = c.\"runId\" WHERE r.name = $1"
         for _ in 0..<1200 {
-            if ((try? count("SELECT count(*) FROM candidates")) ?? 0) > 0 { return }
+            if ((try? count(sql, [run])) ?? 0) > 0 { return }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        XCTFail("the run's candidates appeared")
+        XCTFail("run \(run)'s candidates appeared")
+    }
+
+    /// What a started process wrote to standard error (for failure messages).
+    func errors(of process: Process) -> String {
+        (try? String(contentsOf: directory.appendingPathComponent("stderr-\(process.processIdentifier).log"), encoding: .utf8)) ?? ""
     }
 
     /// Who holds a running candidate of `run` now, as worker strings.
@@ -99,12 +109,12 @@ final class PostgresCLITests: XCTestCase {
         XCTAssertEqual(try candidates("r", store: postgres), reference, "PostgreSQL gives the SQLite run's candidates and metrics")
 
         let coordinator = try start(["nas"] + trainedSearch + ["--store", postgres, "--run", "shared", "--grace", "5"])
-        waitForCandidates()
+        waitForCandidates(of: "shared")
         let workers = try (0..<2).map { _ in try start(["worker", "--run", "shared", "--store", postgres, "--grace", "5", "--idle", "60"]) }
         coordinator.waitUntilExit()
         workers.forEach { $0.waitUntilExit() }
-        XCTAssertEqual(coordinator.terminationStatus, 0)
-        XCTAssertEqual(workers.map(\.terminationStatus), [0, 0])
+        XCTAssertEqual(coordinator.terminationStatus, 0, errors(of: coordinator))
+        XCTAssertEqual(workers.map(\.terminationStatus), [0, 0], workers.map(errors).joined(separator: "\n"))
         XCTAssertEqual(try candidates("shared", store: postgres), reference, "a coordinator and two workers give the same run")
         XCTAssertEqual(try run(["frontier", "shared", "--store", postgres]).status, 0)
     }
@@ -115,7 +125,7 @@ final class PostgresCLITests: XCTestCase {
         XCTAssertEqual(try run(["nas"] + trainedSearch + ["--store", sqlite, "--run", "whole"]).status, 0)
         let shared = trainedSearch + ["--store", postgres, "--run", "killed", "--grace", "2"]
         var coordinator = try start(["nas"] + shared)
-        waitForCandidates()
+        waitForCandidates(of: "killed")
         var workers = try (0..<2).map { _ in try start(["worker", "--run", "killed", "--store", postgres, "--grace", "2", "--idle", "60"]) }
         /// Waits until `process` holds a candidate, then kills it.
         func killWhileHolding(_ process: Process) throws {
@@ -134,7 +144,7 @@ final class PostgresCLITests: XCTestCase {
         coordinator = try start(["nas", "--resume", "killed", "--store", postgres, "--grace", "2"])
         coordinator.waitUntilExit()
         workers.forEach { $0.waitUntilExit() }
-        XCTAssertEqual(coordinator.terminationStatus, 0)
+        XCTAssertEqual(coordinator.terminationStatus, 0, errors(of: coordinator))
         XCTAssertEqual(try count("SELECT count(*) FROM candidates"), 8)
         XCTAssertEqual(try count("SELECT count(DISTINCT key) FROM candidates"), 8)
         XCTAssertEqual(try count("SELECT count(*) FROM candidates WHERE status = 'done'"), 8)
@@ -148,12 +158,12 @@ final class PostgresCLITests: XCTestCase {
                       "--dataset", "synthetic:100", "--epochs", "1", "--batch", "32", "--seed", "2", "--threads", "1",
                       "--store", postgres, "--run", "crowd", "--grace", "120"]
         let coordinator = try start(["nas"] + search)
-        waitForCandidates()
+        waitForCandidates(of: "crowd")
         let workers = try (0..<32).map { _ in try start(["worker", "--run", "crowd", "--store", postgres, "--grace", "120", "--idle", "120"]) }
         coordinator.waitUntilExit()
         workers.forEach { $0.waitUntilExit() }
-        XCTAssertEqual(coordinator.terminationStatus, 0)
-        XCTAssertEqual(workers.map(\.terminationStatus), Array(repeating: 0, count: 32), "no worker fails")
+        XCTAssertEqual(coordinator.terminationStatus, 0, errors(of: coordinator))
+        XCTAssertEqual(workers.map(\.terminationStatus), Array(repeating: 0, count: 32), "no worker fails: " + workers.map(errors).joined(separator: "\n"))
         XCTAssertEqual(try count("SELECT count(*) FROM candidates WHERE status = 'done'"), 48)
         XCTAssertEqual(try count("SELECT count(*) FROM candidates"), 48)
         XCTAssertGreaterThan(try count("SELECT count(DISTINCT worker) FROM candidates"), 2, "the workers shared the run")

@@ -14,14 +14,18 @@ extension Efsearch {
         @Option(name: .customLong("run"), help: "The run to work on.") var runName: String
         @Option(help: "Seconds without a heartbeat before a candidate is taken over.") var grace: Double = 60
         @Option(help: "Stop after this many seconds without work (0: wait for the run to finish).") var idle: Double = 0
+        @Option(help: "Wait up to this many seconds for the run to appear (workers started before the coordinator).") var wait: Double = 0
 
         func validate() throws {
             if !(grace > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
             if !(idle >= 0) { throw ValidationError("--idle \(idle) must be 0 or more") }
+            if !(wait >= 0) { throw ValidationError("--wait \(wait) must be 0 or more") }
         }
 
         func run() throws {
             let catalog = try storeOptions.catalog()
+            let waitUntil = Date().addingTimeInterval(wait)
+            while try catalog.store.run(named: runName) == nil && Date() < waitUntil { Thread.sleep(forTimeInterval: 0.5) }
             let (record, configuration) = try catalog.open(runName)
             let driver = try SearchDriver(store: catalog.store, run: record, configuration: configuration, grace: grace,
                                           machine: cachedMachine(configuration)) { Console.note($0) }

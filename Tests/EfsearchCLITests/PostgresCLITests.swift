@@ -108,9 +108,10 @@ final class PostgresCLITests: XCTestCase {
         XCTAssertEqual(reference.count, 8)
         XCTAssertEqual(try candidates("r", store: postgres), reference, "PostgreSQL gives the SQLite run's candidates and metrics")
 
+        // The workers start first and wait for the run (--wait), as on machines started before the coordinator.
+        let workers = try (0..<2).map { _ in try start(["worker", "--run", "shared", "--store", postgres, "--grace", "5", "--idle", "60", "--wait", "60"]) }
+        Thread.sleep(forTimeInterval: 1)
         let coordinator = try start(["nas"] + trainedSearch + ["--store", postgres, "--run", "shared", "--grace", "5"])
-        waitForCandidates(of: "shared")
-        let workers = try (0..<2).map { _ in try start(["worker", "--run", "shared", "--store", postgres, "--grace", "5", "--idle", "60"]) }
         coordinator.waitUntilExit()
         workers.forEach { $0.waitUntilExit() }
         XCTAssertEqual(coordinator.terminationStatus, 0, errors(of: coordinator))

@@ -29,6 +29,11 @@ final class PortableGEMMTests: XCTestCase {
         transposed ? values[column * rows + row] : values[row * columns + column]
     }
 
+    /// Seeded A, B and C's initial values for a case.
+    func inputs(_ t: Case, seed: UInt64) -> (a: [Float], b: [Float], c: [Float]) {
+        (TestData.values(t.m * t.k, seed: seed), TestData.values(t.k * t.n, seed: seed + 1), TestData.values(t.m * t.n, seed: seed + 2))
+    }
+
     /// C computed by `BLAS.sgemm` in the current mode, from C's initial values `c`.
     func gemm(_ t: Case, _ a: [Float], _ b: [Float], _ c: [Float]) -> [Float] {
         var out = c
@@ -39,8 +44,7 @@ final class PortableGEMMTests: XCTestCase {
     func testAgreesWithADoublePrecisionReference() {
         BLAS.numerics = .portable
         for (index, t) in Self.cases.enumerated() {
-            let a = TestData.values(t.m * t.k, seed: UInt64(3 * index + 1)), b = TestData.values(t.k * t.n, seed: UInt64(3 * index + 2))
-            let c = TestData.values(t.m * t.n, seed: UInt64(3 * index + 3))
+            let (a, b, c) = inputs(t, seed: UInt64(3 * index + 1))
             let out = gemm(t, a, b, c)
             for i in 0..<t.m {
                 for j in 0..<t.n {
@@ -63,8 +67,7 @@ final class PortableGEMMTests: XCTestCase {
     func testEveryElementIsTheFixedChainOfFusedMultiplyAdds() {
         BLAS.numerics = .portable
         for (index, t) in Self.cases.enumerated() {
-            let a = TestData.values(t.m * t.k, seed: UInt64(7 * index + 1)), b = TestData.values(t.k * t.n, seed: UInt64(7 * index + 2))
-            let c = TestData.values(t.m * t.n, seed: UInt64(7 * index + 3))
+            let (a, b, c) = inputs(t, seed: UInt64(7 * index + 1))
             let out = gemm(t, a, b, c)
             for i in 0..<t.m {
                 for j in 0..<t.n {

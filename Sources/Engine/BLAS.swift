@@ -59,6 +59,24 @@ public enum BLAS {
 }
 
 extension BLAS {
+    /// OpenBLAS's kernels for CPUs without AVX2, which it falls back to on a CPU model it does not know.
+    static let genericCores: Set<String> = ["Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "Katmai", "Coppermine",
+                                            "Northwood", "Banias", "Barcelona", "Opteron", "Opteron_SSE3", "Athlon"]
+
+    /// Advice when OpenBLAS runs kernels older than the CPU: it did not recognise the CPU (a newer model than
+    /// the library) and fell back, several times slower. `OPENBLAS_CORETYPE` (read when the library loads) fixes it.
+    public static var coreAdvice: String? {
+        guard genericCores.contains(coreName), ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
+              let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+        else { return nil }
+        let words = Set(flags.split(separator: " ").map(String.init))
+        let suggested = words.contains("avx512f") ? "SkylakeX" : words.contains("avx2") ? "Haswell" : nil
+        return suggested.map {
+            "note: OpenBLAS did not recognise this CPU and runs its \(coreName) kernels, several times slower than the CPU allows; "
+                + "start efsearch with OPENBLAS_CORETYPE=\($0) to use its \($0) kernels (results then differ in the last bits; --numerics portable does not use OpenBLAS)"
+        }
+    }
+
     /// The shared library that `cblas_sgemm` resolved to in this process (it must be OpenBLAS's, never
     /// GSL's `gslcblas`).
     public static var sgemmLibraryPath: String {

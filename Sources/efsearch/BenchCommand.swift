@@ -47,6 +47,7 @@ extension Efsearch {
             let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
             Parallel.setThreads(threadCount)
             BLAS.numerics = numerics
+            if numerics == .fast, let advice = BLAS.coreAdvice { Console.note(advice) }
             let spec = try network.spec()
             let resolved = try spec.resolve()
             let model = EfficientNetModel(resolved)

@@ -21,6 +21,7 @@ extension Efsearch {
             print("GEMM         \(Format.fixed(profile.peakGFLOPS, 1)) GFLOP/s (sgemm 512^3, \(profile.source))")
             print("bandwidth    \(Format.fixed(profile.bandwidthGBs, 1)) GB/s (256 MiB copy, \(profile.source))")
             print("cache        \(MachineProfileCache.file(threads: threads).path)")
+            if let advice = BLAS.coreAdvice { Console.note(advice) }
         }
     }
 }

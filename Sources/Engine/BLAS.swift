@@ -67,8 +67,7 @@ extension BLAS {
     /// the library) and fell back, several times slower. `OPENBLAS_CORETYPE` (read when the library loads) fixes it.
     public static var coreAdvice: String? {
         guard genericCores.contains(coreName), ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
-              let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
-        else { return nil }
+              let flags = MachineBenchmark.cpuInfo("flags") else { return nil }
         let words = Set(flags.split(separator: " ").map(String.init))
         let suggested = words.contains("avx512f") ? "SkylakeX" : words.contains("avx2") ? "Haswell" : nil
         return suggested.map {

@@ -5,16 +5,20 @@ import Foundation
 public enum MachineBenchmark {
     /// The CPU's model name (`/proc/cpuinfo`), or the architecture where there is none.
     public static var cpuModel: String {
-        if let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
-           let colon = line.firstIndex(of: ":") {
-            return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-        }
+        if let model = cpuInfo("model name") { return model }
         #if arch(x86_64)
         return "x86_64"
         #else
         return "unknown"
         #endif
+    }
+
+    /// The first CPU's `field` in `/proc/cpuinfo` (such as "model name" or "flags"), nil where there is none.
+    static func cpuInfo(_ field: String) -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
+              let colon = line.firstIndex(of: ":") else { return nil }
+        return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
     }
 
     /// The CPU and the kernel paths that decide a result's last bits: the engine's compiled code path and the

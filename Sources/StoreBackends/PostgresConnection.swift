@@ -194,6 +194,11 @@ final class PostgresConnection {
         try connect()
     }
 
+    /// Connects to the database a `postgresql://` URL names.
+    convenience init(url: String) throws {
+        try self.init(address: try PostgresAddress(parsing: url))
+    }
+
     deinit { PQfinish(connection) }
 
     private func connect() throws {

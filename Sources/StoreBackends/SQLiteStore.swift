@@ -285,7 +285,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     /// Records a finished candidate (and its rung's observation, under successive halving) if `worker` still
     /// holds it, in one transaction; otherwise stores nothing and says who does.
-    public func complete(_ candidate: CandidateRecord, worker: String, observation: ObservationRecord? = nil) throws -> Completion {
+    public func complete(_ candidate: CandidateRecord, worker: String, observation: ObservationRecord?) throws -> Completion {
         try pool.write { db in
             guard let current = try CandidateRecord.fetchOne(db, key: candidate.id) else {
                 throw StoreError(location: path, message: "candidate \(candidate.id.map(String.init) ?? "without id") is not in the store")

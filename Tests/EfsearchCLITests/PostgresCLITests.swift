@@ -12,6 +12,8 @@ final class PostgresCLITests: XCTestCase {
     /// The server's URL (its `postgres` database) and a new database for this test.
     var server = ""
     var postgres = ""
+    /// A connection to the test's database, for checking what the processes stored.
+    var database: PostgresConnection!
 
     override func setUpWithError() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-postgres-\(UUID())")
@@ -23,13 +25,17 @@ final class PostgresCLITests: XCTestCase {
         }
         server = url
         postgres = try newDatabase()
+        database = try PostgresConnection(url: postgres)
     }
 
-    override func tearDown() { try? FileManager.default.removeItem(at: directory) }
+    override func tearDown() {
+        database = nil
+        try? FileManager.default.removeItem(at: directory)
+    }
 
     func newDatabase() throws -> String {
         let name = "cli_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        let connection = try PostgresConnection(address: try PostgresAddress(parsing: server))
+        let connection = try PostgresConnection(url: server)
         try connection.execute("CREATE DATABASE \(name)")  // a name made here: CREATE DATABASE takes no parameters
         return String(server[...server.lastIndex(of: "/")!]) + name
     }
@@ -64,8 +70,7 @@ final class PostgresCLITests: XCTestCase {
 
     /// Reads one number from the test's database.
     func count(_ sql: String, _ parameters: [any PostgresBindable] = []) throws -> Int {
-        let connection = try PostgresConnection(address: try PostgresAddress(parsing: postgres))
-        return Int(try connection.execute(sql, parameters).rows.first?[0] ?? "") ?? -1
+        Int(try database.execute(sql, parameters).rows.first?[0] ?? "") ?? -1
     }
 
     /// Waits until the coordinator has stored run `run`'s first candidates (workers need the run to exist).
@@ -85,8 +90,7 @@ final class PostgresCLITests: XCTestCase {
 
     /// Who holds a running candidate of `run` now, as worker strings.
     func holders(_ run: String) throws -> [String] {
-        let connection = try PostgresConnection(address: try PostgresAddress(parsing: postgres))
-        return try connection.execute("""
+        try database.execute("""
             SELECT c.worker FROM candidates c JOIN runs r ON r.id = c."runId" WHERE r.name = $1 AND c.status = 'running'
             """, [run]).rows.compactMap { $0[0] }
     }

@@ -223,7 +223,7 @@ enum TestPostgres {
     static func newDatabase() throws -> String {
         let server = try serverURL()
         let name = "test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        let connection = try PostgresConnection(address: try PostgresAddress(parsing: server))
+        let connection = try PostgresConnection(url: server)
         try connection.execute("CREATE DATABASE \(name)")  // a name made here, not input: CREATE DATABASE takes no parameters
         guard let slash = server.lastIndex(of: "/") else { throw StoreError(location: server, message: "no database in the URL") }
         return server[...slash] + name
@@ -238,7 +238,7 @@ final class PostgresStoreTests: XCTestCase {
         let url = try TestPostgres.newDatabase()
         self.url = url
         contract = StoreContract(open: { try openStore(url) }, addFutureMigration: {
-            let connection = try PostgresConnection(address: try PostgresAddress(parsing: url))
+            let connection = try PostgresConnection(url: url)
             try connection.execute("INSERT INTO efsearch_migrations (identifier) VALUES ($1)", ["v99: from the future"])
         }, claimers: 32)
     }
@@ -258,7 +258,7 @@ final class PostgresStoreTests: XCTestCase {
             do { _ = try openStore(fresh) } catch { failures.withLock { $0.append("\(error)") } }
         }
         XCTAssertEqual(failures.withLock { $0 }, [])
-        let connection = try PostgresConnection(address: try PostgresAddress(parsing: fresh))
+        let connection = try PostgresConnection(url: fresh)
         XCTAssertEqual(try connection.execute("SELECT identifier FROM efsearch_migrations ORDER BY identifier").rows.map { $0[0]! },
                        StoreSchema.migrations.sorted())
     }
@@ -267,7 +267,7 @@ final class PostgresStoreTests: XCTestCase {
     func testALostConnectionIsRetried() throws {
         let store = try openStore(url)
         let run = try StoreContract.newRun(store)
-        let admin = try PostgresConnection(address: try PostgresAddress(parsing: url))
+        let admin = try PostgresConnection(url: url)
         let killed = try admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
         XCTAssertEqual(killed.rows.count, 1)
         XCTAssertEqual(try store.run(named: "r")?.id, run.id)
@@ -279,7 +279,7 @@ final class PostgresStoreTests: XCTestCase {
         let run = try StoreContract.newRun(store)
         try store.insert([StoreContract.record(run.id!, "a")])
         let claimed = try XCTUnwrap(try store.claim(runId: run.id!, worker: "w", grace: 60))
-        let admin = try PostgresConnection(address: try PostgresAddress(parsing: url))
+        let admin = try PostgresConnection(url: url)
         let gap = try admin.execute("SELECT extract(epoch FROM now() - \"heartbeatAt\")::float8 FROM candidates WHERE id = $1", [claimed.id!])
         let seconds = try XCTUnwrap(Double(gap.rows.first?[0] ?? ""))
         XCTAssertLessThan(abs(seconds), 1)

@@ -10,7 +10,7 @@ public enum Numerics: String, Codable, CaseIterable, Sendable {
     /// bitwise-identical results (at the same thread count).
     case portable
 
-    /// What a candidate's `machine` column and `efsearch machine` call the GEMM path.
+    /// What a candidate's `machine` column calls the GEMM path.
     public var kernelPath: String {
         switch self {
         case .fast: "OpenBLAS \(BLAS.coreName)"

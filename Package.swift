@@ -43,6 +43,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // libpq (Debian's libpq-dev), PostgreSQL's own C client, for the PostgreSQL store.
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ"),
+        // The engine's AVX-512 kernels (compiled for AVX-512 function by function, called after a run-time CPU check).
+        .target(name: "CEngineKernels", path: "Sources/CEngineKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // `dladdr`, to report which library a symbol resolved to.
         .target(name: "CDynamicLinker", path: "Sources/CDynamicLinker", linkerSettings: [.linkedLibrary("dl")]),
 
@@ -51,7 +53,7 @@ let package = Package(
         .target(name: "Cost", dependencies: ["Architecture"], swiftSettings: fastInReleaseBuilds),
         .target(
             name: "Engine",
-            dependencies: ["Architecture", "CBLAS", "CGSL", "CDynamicLinker"],
+            dependencies: ["Architecture", "CBLAS", "CGSL", "CDynamicLinker", "CEngineKernels"],
             // Kernels share raw buffers across threads by design (each chunk writes disjoint elements), which
             // Swift 6's Sendable checking cannot express: this target uses the Swift 5 language mode.
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)), .swiftLanguageMode(.v5)] + fastInReleaseBuilds

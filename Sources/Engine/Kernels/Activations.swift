@@ -81,6 +81,17 @@ public enum ActivationKernels {
         Backward(x: x, dY: dY, dX: dX, count: count).run(for: kind)
     }
 
+    /// One value through the vector activation (the same bits as the kernels give it).
+    @inline(__always)
+    public static func apply(_ kind: Activation, _ x: Float) -> Float {
+        let v = SIMD8<Float>(repeating: x)
+        switch kind {
+        case .silu: return SiLUFunction.apply(v)[0]
+        case .relu: return ReLUFunction.apply(v)[0]
+        case .relu6: return ReLU6Function.apply(v)[0]
+        }
+    }
+
     /// The plain definition, for tests.
     public static func reference(_ kind: Activation, _ x: Float) -> Float {
         switch kind {

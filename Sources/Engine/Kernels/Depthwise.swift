@@ -3,16 +3,20 @@
 /// Shapes: `x` `[N, H, W, C]`; `w` `[kh, kw, C]`; `y` `[N, Ho, Wo, C]`; geometry as `ConvGeometry`
 /// with `inChannels == outChannels == C`.
 public enum DepthwiseKernels {
-    /// `y = dwconv(x, w)`, then, if given, the epilogue `y = act(y * scale[c] + shift[c])` in the same pass.
-    public static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, epilogue: Epilogue? = nil) {
+    /// `y = dwconv(x, w)`, then, if given, the epilogue `y = act(y * scale[c] + shift[c])` in the same pass. When
+    /// `rowSums` (`[N * Ho, C]`) is given, each output row's per-channel sums are written there.
+    public static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, epilogue: Epilogue? = nil,
+                               rowSums: UnsafeMutablePointer<Float>? = nil) {
         struct Forward: ActivationSpecialised {
             let g: ConvGeometry, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, epilogue: Epilogue?
-            func run<A: VectorActivation>(_: A.Type) { DepthwiseKernels.forward(g, x: x, w: w, y: y, epilogue: epilogue, activation: A.self) }
+            let rowSums: UnsafeMutablePointer<Float>?
+            func run<A: VectorActivation>(_: A.Type) { DepthwiseKernels.forward(g, x: x, w: w, y: y, epilogue: epilogue, rowSums: rowSums, activation: A.self) }
         }
-        Forward(g: g, x: x, w: w, y: y, epilogue: epilogue).run(for: epilogue?.activation)
+        Forward(g: g, x: x, w: w, y: y, epilogue: epilogue, rowSums: rowSums).run(for: epilogue?.activation)
     }
 
-    static func forward<A: VectorActivation>(_ g: ConvGeometry, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, epilogue: Epilogue?, activation: A.Type) {
+    static func forward<A: VectorActivation>(_ g: ConvGeometry, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, epilogue: Epilogue?,
+                                             rowSums: UnsafeMutablePointer<Float>?, activation: A.Type) {
         let (c, ho, wo, k, s, d, p) = (g.inChannels, g.outHeight, g.outWidth, g.kernel, g.stride, g.dilation, g.padding)
         let vectors = c / 8
         @inline(__always) func finish(_ sum: SIMD8<Float>, _ offset: Int) -> SIMD8<Float> {
@@ -79,6 +83,16 @@ public enum DepthwiseKernels {
                         }
                         if let epilogue { sum = A.apply(SIMD8(repeating: sum * epilogue.scale[channel] + epilogue.shift[channel]))[0] }
                         out[channel] = sum
+                    }
+                }
+                if let rowSums {
+                    let sums = rowSums + row * c, line = y + row * wo * c
+                    sums.update(from: line, count: c)
+                    for ox in 1..<max(1, wo) {
+                        let pixel = line + ox * c
+                        var channel = 0
+                        while channel + 8 <= c { sums.storeVector(sums.loadVector(channel) + pixel.loadVector(channel), channel); channel += 8 }
+                        while channel < c { sums[channel] += pixel[channel]; channel += 1 }
                     }
                 }
             }

@@ -19,20 +19,22 @@ public enum PointwiseKernels {
         }
     }
 
-    /// `y = act(x · Wᵀ + shift)` with the packed (and scale-folded) weights.
+    /// `y = act(x · Wᵀ + shift) (+ residual)` with the packed (and scale-folded) weights; `residual`, when given,
+    /// is `[pixels, outChannels]` like `y` and is added after the activation.
     public static func forward(x: UnsafePointer<Float>, packed: UnsafePointer<Float>, shift: UnsafePointer<Float>, activation: ActivationKind?,
-                               y: UnsafeMutablePointer<Float>, pixels: Int, inChannels: Int, outChannels: Int) {
+                               residual: UnsafePointer<Float>? = nil, y: UnsafeMutablePointer<Float>, pixels: Int, inChannels: Int, outChannels: Int) {
         struct Run: ActivationSpecialised {
-            let x: UnsafePointer<Float>, packed: UnsafePointer<Float>, shift: UnsafePointer<Float>
+            let x: UnsafePointer<Float>, packed: UnsafePointer<Float>, shift: UnsafePointer<Float>, residual: UnsafePointer<Float>?
             let y: UnsafeMutablePointer<Float>, pixels: Int, inChannels: Int, outChannels: Int
             func run<A: VectorActivation>(_: A.Type) {
-                PointwiseKernels.forward(x: x, packed: packed, shift: shift, y: y, pixels: pixels, inChannels: inChannels, outChannels: outChannels, activation: A.self)
+                PointwiseKernels.forward(x: x, packed: packed, shift: shift, residual: residual, y: y, pixels: pixels, inChannels: inChannels,
+                                         outChannels: outChannels, activation: A.self)
             }
         }
-        Run(x: x, packed: packed, shift: shift, y: y, pixels: pixels, inChannels: inChannels, outChannels: outChannels).run(for: activation)
+        Run(x: x, packed: packed, shift: shift, residual: residual, y: y, pixels: pixels, inChannels: inChannels, outChannels: outChannels).run(for: activation)
     }
 
-    static func forward<A: VectorActivation>(x: UnsafePointer<Float>, packed: UnsafePointer<Float>, shift: UnsafePointer<Float>,
+    static func forward<A: VectorActivation>(x: UnsafePointer<Float>, packed: UnsafePointer<Float>, shift: UnsafePointer<Float>, residual: UnsafePointer<Float>?,
                                              y: UnsafeMutablePointer<Float>, pixels: Int, inChannels cin: Int, outChannels cout: Int, activation: A.Type) {
         let blocks = (cout + 15) / 16
         // Output blocks per group so that the group's weights stay in L2 (about 192 KiB).
@@ -48,10 +50,10 @@ public enum PointwiseKernels {
                     for block in group..<groupEnd {
                         let weights = packed + block * cin * 16
                         if count == 6 {
-                            sixPixels(x + p0 * cin, weights, shift, y + p0 * cout, cin: cin, cout: cout, block: block, activation: A.self)
+                            sixPixels(x + p0 * cin, weights, shift, residual.map { $0 + p0 * cout }, y + p0 * cout, cin: cin, cout: cout, block: block, activation: A.self)
                         } else {
                             for p in p0..<(p0 + count) {
-                                onePixel(x + p * cin, weights, shift, y + p * cout, cin: cin, cout: cout, block: block, activation: A.self)
+                                onePixel(x + p * cin, weights, shift, residual.map { $0 + p * cout }, y + p * cout, cin: cin, cout: cout, block: block, activation: A.self)
                             }
                         }
                     }
@@ -62,21 +64,28 @@ public enum PointwiseKernels {
     }
 
     @inline(__always)
-    static func store<A: VectorActivation>(_ acc0: SIMD8<Float>, _ acc1: SIMD8<Float>, _ shift: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, cout: Int, block: Int, activation: A.Type) {
+    static func store<A: VectorActivation>(_ acc0: SIMD8<Float>, _ acc1: SIMD8<Float>, _ shift: UnsafePointer<Float>, _ residual: UnsafePointer<Float>?,
+                                           _ out: UnsafeMutablePointer<Float>, cout: Int, block: Int, activation: A.Type) {
         let o = block * 16
         if o + 16 <= cout {
-            out.storeVector(A.apply(acc0 + shift.loadVector(o)), o)
-            out.storeVector(A.apply(acc1 + shift.loadVector(o + 8)), o + 8)
+            var v0 = A.apply(acc0 + shift.loadVector(o)), v1 = A.apply(acc1 + shift.loadVector(o + 8))
+            if let residual {
+                v0 += residual.loadVector(o)
+                v1 += residual.loadVector(o + 8)
+            }
+            out.storeVector(v0, o)
+            out.storeVector(v1, o + 8)
         } else {
             for lane in 0..<(cout - o) {
                 let value = lane < 8 ? acc0[lane] : acc1[lane - 8]
-                out[o + lane] = A.apply(SIMD8(repeating: value + shift[o + lane]))[0]
+                out[o + lane] = A.apply(SIMD8(repeating: value + shift[o + lane]))[0] + (residual?[o + lane] ?? 0)
             }
         }
     }
 
     @inline(__always)
-    static func sixPixels<A: VectorActivation>(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ shift: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+    static func sixPixels<A: VectorActivation>(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ shift: UnsafePointer<Float>, _ r: UnsafePointer<Float>?,
+                                               _ y: UnsafeMutablePointer<Float>,
                                                cin: Int, cout: Int, block: Int, activation: A.Type) {
         var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a10 = SIMD8<Float>(), a11 = SIMD8<Float>()
         var a20 = SIMD8<Float>(), a21 = SIMD8<Float>(), a30 = SIMD8<Float>(), a31 = SIMD8<Float>()
@@ -99,16 +108,17 @@ public enum PointwiseKernels {
             s = SIMD8<Float>(repeating: x5[c])
             a50 = a50.addingProduct(s, w0); a51 = a51.addingProduct(s, w1)
         }
-        store(a00, a01, shift, y, cout: cout, block: block, activation: A.self)
-        store(a10, a11, shift, y + cout, cout: cout, block: block, activation: A.self)
-        store(a20, a21, shift, y + 2 * cout, cout: cout, block: block, activation: A.self)
-        store(a30, a31, shift, y + 3 * cout, cout: cout, block: block, activation: A.self)
-        store(a40, a41, shift, y + 4 * cout, cout: cout, block: block, activation: A.self)
-        store(a50, a51, shift, y + 5 * cout, cout: cout, block: block, activation: A.self)
+        store(a00, a01, shift, r, y, cout: cout, block: block, activation: A.self)
+        store(a10, a11, shift, r.map { $0 + cout }, y + cout, cout: cout, block: block, activation: A.self)
+        store(a20, a21, shift, r.map { $0 + 2 * cout }, y + 2 * cout, cout: cout, block: block, activation: A.self)
+        store(a30, a31, shift, r.map { $0 + 3 * cout }, y + 3 * cout, cout: cout, block: block, activation: A.self)
+        store(a40, a41, shift, r.map { $0 + 4 * cout }, y + 4 * cout, cout: cout, block: block, activation: A.self)
+        store(a50, a51, shift, r.map { $0 + 5 * cout }, y + 5 * cout, cout: cout, block: block, activation: A.self)
     }
 
     @inline(__always)
-    static func onePixel<A: VectorActivation>(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ shift: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+    static func onePixel<A: VectorActivation>(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ shift: UnsafePointer<Float>, _ r: UnsafePointer<Float>?,
+                                              _ y: UnsafeMutablePointer<Float>,
                                               cin: Int, cout: Int, block: Int, activation: A.Type) {
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
         var weights = w
@@ -118,6 +128,6 @@ public enum PointwiseKernels {
             a1 = a1.addingProduct(s, weights.loadVector(8))
             weights += 16
         }
-        store(a0, a1, shift, y, cout: cout, block: block, activation: A.self)
+        store(a0, a1, shift, r, y, cout: cout, block: block, activation: A.self)
     }
 }

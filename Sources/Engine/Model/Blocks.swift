@@ -14,6 +14,8 @@ public final class Block {
     public var dropPathRate: Float = 0
 
     private var input: Tensor?, sum: Tensor?, keep: [Float] = [], dInput: Tensor?
+    /// Squeeze-excite's pooling in the fused inference path: per-row sums and the means.
+    private var seRowSums: Tensor?, seMeans: Tensor?
 
     /// The last training forward's drop-path scale per image (0 dropped, 1 / survival kept); empty before one.
     public var dropPathScales: [Float] { keep }
@@ -40,6 +42,7 @@ public final class Block {
     }
 
     func forward(_ x: Tensor, training: Bool, random: RandomGenerator?, profiler: LayerProfiler? = nil) -> Tensor {
+        if !training && InferenceKernels.fused { return fusedForward(x, profiler: profiler) }
         input = x
         var h = x
         for (index, part) in units.enumerated() {
@@ -66,6 +69,48 @@ public final class Block {
         return out
     }
 
+    /// Inference with block-level fusion (`InferenceKernels.fused`): the unit before squeeze-excite also sums its
+    /// output per channel (a depthwise unit, row by row in its epilogue), the gate goes into the weights of the
+    /// pointwise unit after it, and the residual is added in the last unit's epilogue. Same result as `forward`
+    /// in eval mode up to rounding.
+    func fusedForward(_ x: Tensor, profiler: LayerProfiler?) -> Tensor {
+        input = x
+        var h = x
+        var means: Tensor?
+        for (index, part) in units.enumerated() {
+            var gate: Tensor?
+            if index == seBefore, let se, let means {
+                let g = profiler.measure(spec.name + ".se") { se.inferenceGate(means: means.data, batch: h.shape[0]) }
+                if part.unit.kind == .dense && part.unit.kernel == 1 && part.unit.stride == 1 {
+                    gate = g
+                } else {
+                    h = profiler.measure(spec.name + ".se") { se.scale(h, by: g) }
+                }
+            }
+            let feedsSqueezeExcite = se != nil && index + 1 == seBefore
+            let residual = index == units.count - 1 && spec.hasResidual ? x : nil
+            let (n, unit) = (h.shape[0], part.unit)
+            let outRows = n * ((h.shape[1] - 1) / unit.stride + 1)
+            let rowSums = feedsSqueezeExcite && unit.kind == .depthwise ? Tensor.reuse(&seRowSums, shape: [outRows, unit.outChannels]) : nil
+            h = profiler.measure(spec.name + "." + part.name) {
+                unit.inferenceForward(h, rowSums: rowSums?.data, gate: gate.map { UnsafePointer($0.data) }, residual: residual)
+            }
+            if feedsSqueezeExcite {
+                let mean = Tensor.reuse(&seMeans, shape: [n, unit.outChannels])
+                profiler.measure(spec.name + ".se") {
+                    if let rowSums {
+                        InferenceKernels.poolRows(rowSums.data, mean.data, batch: n, rows: h.shape[1], pixels: h.shape[1] * h.shape[2], channels: unit.outChannels)
+                    } else {
+                        PoolingKernels.globalAverage(h.data, mean.data, batch: n, pixels: h.shape[1] * h.shape[2], channels: unit.outChannels)
+                    }
+                }
+                means = mean
+            }
+        }
+        if spec.hasResidual { keep = [Float](repeating: 1, count: x.shape[0]) }
+        return h
+    }
+
     func backward(_ dY: Tensor) -> Tensor {
         var grad = dY
         if spec.hasResidual && keep.contains(where: { $0 != 1 }) {
@@ -87,7 +132,7 @@ public final class Block {
     }
 
     func releaseCaches() {
-        input = nil; sum = nil; dInput = nil
+        input = nil; sum = nil; dInput = nil; seRowSums = nil; seMeans = nil
         units.forEach { $0.unit.releaseCaches() }
         se?.releaseCaches()
     }

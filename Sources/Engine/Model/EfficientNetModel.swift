@@ -29,6 +29,8 @@ public final class EfficientNetModel {
     /// The last training forward's dropout scale per pooled feature (0 dropped, 1 / keep kept); empty without dropout.
     public var dropoutMask: [Float] { dropMask }
     private var dPooled: Tensor?, dFeatures: Tensor?, lastFeatures: Tensor?
+    /// The classifier's weights packed for the inference kernels, and the weight version they came from.
+    private var packedClassifier: Tensor?, packedClassifierVersion: [Int] = []
 
     public init(_ network: Network, options: ModelOptions = ModelOptions()) {
         self.network = network
@@ -90,7 +92,8 @@ public final class EfficientNetModel {
     /// block i's is i + 1) with what the next layer gets.
     func forward(_ x: Tensor, training: Bool, random: RandomGenerator?, profiler: LayerProfiler?, afterBlock: ((Int, Tensor) -> Tensor)?) -> Tensor {
         precondition(x.shape.count == 4 && x.shape[3] == 3, "input must be [N, H, W, 3], got \(x.shape)")
-        var h = profiler.measure("conv_stem") { stem.forward(x, training: training) }
+        let fused = !training && InferenceKernels.fused
+        var h = profiler.measure("conv_stem") { fused ? stem.inferenceForward(x) : stem.forward(x, training: training) }
         if let afterBlock { h = afterBlock(0, h) }
         var index = 0
         for stage in blocks {
@@ -100,7 +103,7 @@ public final class EfficientNetModel {
                 if let afterBlock { h = afterBlock(index, h) }
             }
         }
-        if let head { h = profiler.measure("conv_head") { head.forward(h, training: training) } }
+        if let head { h = profiler.measure("conv_head") { fused ? head.inferenceForward(h) : head.forward(h, training: training) } }
         lastFeatures = h
         let (n, pixels, features) = (h.shape[0], h.shape[1] * h.shape[2], h.shape[3])
         let pool = Tensor.reuse(&pooled, shape: [n, features])
@@ -116,6 +119,18 @@ public final class EfficientNetModel {
         }
         let out = Tensor.reuse(&logits, shape: [n, network.classes])
         profiler.measure("classifier") {
+            if fused {
+                // The classifier as a 1x1 convolution over the batch's pooled features, with its bias as the shift.
+                let versions = [classifierWeight.version]
+                if packedClassifier == nil || packedClassifierVersion != versions {
+                    let packed = Tensor.reuse(&packedClassifier, shape: [PointwiseKernels.packedCount(inChannels: features, outChannels: network.classes)])
+                    PointwiseKernels.pack(classifierWeight.value.data, scale: nil, inChannels: features, outChannels: network.classes, into: packed.data)
+                    packedClassifierVersion = versions
+                }
+                InferenceKernels.pointwise(x: classifierInput.data, packed: packedClassifier!.data, shift: classifierBias.value.data, activation: nil,
+                                           y: out.data, pixels: n, inChannels: features, outChannels: network.classes)
+                return
+            }
             LinearKernels.forward(x: classifierInput.data, w: classifierWeight.value.data, b: classifierBias.value.data, y: out.data,
                                   rows: n, inFeatures: features, outFeatures: network.classes)
         }
@@ -161,7 +176,7 @@ public final class EfficientNetModel {
         stem.releaseCaches()
         head?.releaseCaches()
         blocks.joined().forEach { $0.releaseCaches() }
-        pooled = nil; dropped = nil; logits = nil; dPooled = nil; dFeatures = nil; lastFeatures = nil
+        pooled = nil; dropped = nil; logits = nil; dPooled = nil; dFeatures = nil; lastFeatures = nil; packedClassifier = nil
     }
 
     // MARK: - Names (timm's state dict)

@@ -65,7 +65,7 @@ public final class ConvUnit {
     private var geometry: ConvGeometry?
     /// Inference form of a pointwise convolution: weights packed with batch norm's scale folded in, and
     /// the versions of the tensors they came from.
-    private var packed: Tensor?, packedVersion: [Int] = []
+    private var packed: Tensor?, packedVersion: [Int] = [], gatedPacked: Tensor?
 
     /// The unit a recipe describes (`ResolvedBlock.forEachPart`, `Network.stemUnit`, `Network.headUnit`).
     public convenience init(_ spec: ConvUnitSpec, eps: Float, momentum: Float) {
@@ -179,6 +179,60 @@ public final class ConvUnit {
         return dX
     }
 
+    /// Inference with the block-level fusion of `InferenceKernels` (the reference is `forward(_:training: false)`
+    /// with `InferenceKernels.fused` off):
+    /// - `rowSums` (`[N * Ho, C]`, depthwise only): each output row's per-channel sums, for squeeze-excite's pooling;
+    /// - `gate` (`[N, Cin]`, pointwise only): squeeze-excite's gate, folded into the weights image by image;
+    /// - `residual` (the output's shape): added after the epilogue.
+    /// Dense kxk convolutions run as im2col tiles through the pointwise kernel while each tile is in cache.
+    func inferenceForward(_ x: Tensor, rowSums: UnsafeMutablePointer<Float>? = nil, gate: UnsafePointer<Float>? = nil, residual: Tensor? = nil) -> Tensor {
+        let g = geometry(for: x)
+        geometry = g
+        input = x
+        let out = Tensor.reuse(&output, shape: [g.batch, g.outHeight, g.outWidth, outChannels])
+        precondition(residual == nil || residual!.shape == out.shape, "a residual has the output's shape")
+        let epilogue = norm.epilogue(activation: activation)
+        let residualData = residual.map { UnsafePointer($0.data) }
+        switch kind {
+        case .depthwise:
+            precondition(gate == nil && residual == nil, "the depthwise kernel takes neither a gate nor a residual")
+            InferenceKernels.depthwise(g, x: x.data, w: weight.value.data, y: out.data, epilogue: epilogue, rowSums: rowSums)
+        case .dense where g.isPointwise:
+            precondition(rowSums == nil, "row sums come from depthwise convolutions")
+            let weights = packedWeights(epilogue)
+            guard let gate else {
+                InferenceKernels.pointwise(x: x.data, packed: weights.data, shift: epilogue.shift, activation: activation, residual: residualData,
+                                           y: out.data, pixels: g.rows, inChannels: inChannels, outChannels: outChannels)
+                return out
+            }
+            let pixels = g.outHeight * g.outWidth
+            let scaled = Tensor.reuse(&gatedPacked, shape: [weights.count])
+            for image in 0..<g.batch {
+                InferenceKernels.scalePacked(weights.data, gate: gate + image * inChannels, scaled.data, blocks: (outChannels + 15) / 16, inChannels: inChannels)
+                InferenceKernels.pointwise(x: x.data + image * pixels * inChannels, packed: scaled.data, shift: epilogue.shift, activation: activation,
+                                           residual: residualData.map { $0 + image * pixels * outChannels },
+                                           y: out.data + image * pixels * outChannels, pixels: pixels, inChannels: inChannels, outChannels: outChannels)
+            }
+        case .dense:
+            precondition(rowSums == nil && gate == nil, "a kxk convolution takes neither row sums nor a gate")
+            let weights = packedWeights(epilogue), cols = colsBuffer(g)!
+            let patch = g.patch, channels = outChannels, activation = activation
+            // Tiles of whole 12-pixel groups whose im2col rows (about 96 KiB) stay in L2 for the kernel.
+            let tile = max(12, min(480, 24_576 / patch) / 12 * 12)
+            let tiles = (g.rows + tile - 1) / tile
+            Parallel.forEachChunk(tiles) { range in
+                for t in range {
+                    let rows = (t * tile)..<min(g.rows, (t + 1) * tile)
+                    ConvolutionKernels.im2col(g, x: x.data, cols: cols, rows: rows)
+                    InferenceKernels.pointwise(x: cols + rows.lowerBound * patch, packed: weights.data, shift: epilogue.shift, activation: activation,
+                                               residual: residualData.map { $0 + rows.lowerBound * channels },
+                                               y: out.data + rows.lowerBound * channels, pixels: rows.count, inChannels: patch, outChannels: channels)
+                }
+            }
+        }
+        return out
+    }
+
     /// The input of the activation after the last training-mode forward (nil without an activation).
     var preActivation: Tensor? { activation == nil ? nil : normOut }
 
@@ -186,8 +240,10 @@ public final class ConvUnit {
     private func packedWeights(_ epilogue: Epilogue) -> Tensor {
         let versions = [weight.version, norm.weight.version, norm.bias.version, norm.statisticsVersion]
         if let packed, packedVersion == versions { return packed }
-        let tensor = Tensor.reuse(&packed, shape: [PointwiseKernels.packedCount(inChannels: inChannels, outChannels: outChannels)])
-        PointwiseKernels.pack(weight.value.data, scale: epilogue.scale, inChannels: inChannels, outChannels: outChannels, into: tensor.data)
+        // A dense kxk convolution's rows `[Cout, k, k, Cin]` are im2col rows: packed like a 1x1 convolution over the patch.
+        let depth = kernel * kernel * inChannels
+        let tensor = Tensor.reuse(&packed, shape: [PointwiseKernels.packedCount(inChannels: depth, outChannels: outChannels)])
+        PointwiseKernels.pack(weight.value.data, scale: epilogue.scale, inChannels: depth, outChannels: outChannels, into: tensor.data)
         packedVersion = versions
         return tensor
     }
@@ -199,6 +255,7 @@ public final class ConvUnit {
     /// Drops cached activations (keeps parameters).
     func releaseCaches() {
         input = nil; convOut = nil; normOut = nil; output = nil; cols = nil; dCols = nil; partials = nil; dWork = nil; dInput = nil
+        gatedPacked = nil
     }
 }
 
@@ -237,6 +294,28 @@ public final class SqueezeExcite {
         for index in 0..<g.count { g[index] = scalarSigmoid(g[index]) }
         let out = Tensor.reuse(&output, shape: x.shape)
         PoolingKernels.scaleChannels(x.data, gate: g.data, out.data, batch: n, pixels: h * w, channels: c)
+        return out
+    }
+
+    /// Inference: the gate `[N, C]` (sigmoid of the expand layer) from the pooled means `[N, C]`, without scaling
+    /// anything: the fused path folds it into the next convolution's weights.
+    func inferenceGate(means: UnsafePointer<Float>, batch: Int) -> Tensor {
+        let hid = Tensor.reuse(&activated, shape: [batch, reduced])
+        let g = Tensor.reuse(&gate, shape: [batch, channels])
+        for image in 0..<batch {
+            InferenceKernels.gemv(w: reduceWeight.value.data, x: means + image * channels, bias: reduceBias.value.data, y: hid.data + image * reduced,
+                                  rows: reduced, k: channels, activation: activation)
+            InferenceKernels.gemv(w: expandWeight.value.data, x: hid.data + image * reduced, bias: expandBias.value.data, y: g.data + image * channels,
+                                  rows: channels, k: reduced, activation: nil, sigmoid: true)
+        }
+        return g
+    }
+
+    /// Scales `x` by `gate` (`[N, C]`) into this module's output buffer: the fused path's fallback when the
+    /// convolution after squeeze-excite cannot take the gate in its weights.
+    func scale(_ x: Tensor, by gate: Tensor) -> Tensor {
+        let out = Tensor.reuse(&output, shape: x.shape)
+        PoolingKernels.scaleChannels(x.data, gate: gate.data, out.data, batch: x.shape[0], pixels: x.shape[1] * x.shape[2], channels: channels)
         return out
     }
 

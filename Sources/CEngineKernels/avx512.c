@@ -1,0 +1,264 @@
+// The engine's AVX-512 inference kernels. Every function in this file is compiled for AVX-512 (the pragma
+// below) and is only called after efk_cpu_has_avx512() said yes; cpu.c, which decides, is compiled for the
+// baseline.
+#include "CEngineKernels.h"
+
+#include <immintrin.h>
+
+#pragma clang attribute push(__attribute__((target("avx2,fma,avx512f,avx512dq,avx512bw,avx512vl"))), apply_to = function)
+
+#define INLINE static inline __attribute__((always_inline))
+
+// MARK: - Activations
+
+/// exp(x): the same Cephes-style reduction and polynomial as the Swift `vectorExp`, with the 2^n scaling done by
+/// `vscalefps`. Inputs are clamped to [-87.3, 88.3].
+INLINE __m512 exp512(__m512 input) {
+    __m512 x = _mm512_max_ps(_mm512_min_ps(input, _mm512_set1_ps(88.3f)), _mm512_set1_ps(-87.3f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.4426950408889634f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.1219444e-4f), r);
+    __m512 y = _mm512_fmadd_ps(_mm512_set1_ps(1.9875691500e-4f), r, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1)));
+    return _mm512_scalef_ps(y, n);
+}
+
+/// 1 / (1 + exp(-x)), with the reciprocal from `vrcp14ps` and one Newton step (relative error below 1e-7).
+INLINE __m512 sigmoid512(__m512 x) {
+    __m512 d = _mm512_add_ps(_mm512_set1_ps(1), exp512(_mm512_sub_ps(_mm512_setzero_ps(), x)));
+    __m512 r = _mm512_rcp14_ps(d);
+    return _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2)));
+}
+
+INLINE __m512 activate(__m512 v, int activation) {
+    switch (activation) {
+    case EFK_SILU: return _mm512_mul_ps(v, sigmoid512(v));
+    case EFK_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
+    case EFK_RELU6: return _mm512_min_ps(_mm512_max_ps(v, _mm512_setzero_ps()), _mm512_set1_ps(6));
+    case EFK_SIGMOID: return sigmoid512(v);
+    default: return v;
+    }
+}
+
+INLINE __mmask16 lanes(long count) { return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1); }
+
+// MARK: - Pointwise convolution
+
+/// R pixels x NB (1 or 2) output blocks of 16: R * NB accumulators over the whole input depth, then the epilogue.
+INLINE void pointwise_tile(const float *x, const float *packed, const float *shift, const float *residual, float *y,
+                           long p, long block, long cin, long cout, int R, int NB, int activation) {
+    __m512 acc[12][2];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < R; r++) {
+#pragma clang loop unroll(full)
+        for (int j = 0; j < NB; j++) acc[r][j] = _mm512_setzero_ps();
+    }
+    const float *w0 = packed + block * cin * 16;
+    const float *w1 = w0 + cin * 16;
+    const float *row = x + p * cin;
+    for (long c = 0; c < cin; c++) {
+        __m512 b0 = _mm512_loadu_ps(w0 + c * 16);
+        __m512 b1 = NB == 2 ? _mm512_loadu_ps(w1 + c * 16) : b0;
+#pragma clang loop unroll(full)
+        for (int r = 0; r < R; r++) {
+            __m512 a = _mm512_set1_ps(row[r * cin + c]);
+            acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+            if (NB == 2) acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int j = 0; j < NB; j++) {
+        long o = (block + j) * 16;
+        __mmask16 m = lanes(cout - o);
+        __m512 s = _mm512_maskz_loadu_ps(m, shift + o);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < R; r++) {
+            __m512 v = activate(_mm512_add_ps(acc[r][j], s), activation);
+            if (residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, residual + (p + r) * cout + o));
+            _mm512_mask_storeu_ps(y + (p + r) * cout + o, m, v);
+        }
+    }
+}
+
+INLINE void pointwise_run(const float *x, const float *packed, const float *shift, const float *residual, float *y,
+                          long pixelBegin, long pixelEnd, long blockBegin, long blockEnd, long cin, long cout, int activation) {
+    // Output blocks per group so that the group's weights stay in L2 (about 512 KiB of them).
+    long groupBlocks = 512 * 1024 / (cin * 64);
+    groupBlocks = groupBlocks < 2 ? 2 : groupBlocks & ~1L;
+    for (long group = blockBegin; group < blockEnd; group += groupBlocks) {
+        long groupEnd = group + groupBlocks < blockEnd ? group + groupBlocks : blockEnd;
+        long p = pixelBegin;
+        for (; p + 12 <= pixelEnd; p += 12) {
+            long block = group;
+            for (; block + 2 <= groupEnd; block += 2) pointwise_tile(x, packed, shift, residual, y, p, block, cin, cout, 12, 2, activation);
+            if (block < groupEnd) pointwise_tile(x, packed, shift, residual, y, p, block, cin, cout, 12, 1, activation);
+        }
+        for (; p < pixelEnd; p++) {
+            long block = group;
+            for (; block + 2 <= groupEnd; block += 2) pointwise_tile(x, packed, shift, residual, y, p, block, cin, cout, 1, 2, activation);
+            if (block < groupEnd) pointwise_tile(x, packed, shift, residual, y, p, block, cin, cout, 1, 1, activation);
+        }
+    }
+}
+
+void efk_pointwise_avx512(const float *x, const float *packed, const float *shift, const float *residual, float *y,
+                          long pixelBegin, long pixelEnd, long blockBegin, long blockEnd, long cin, long cout, int activation) {
+    // One specialisation per activation, so that the epilogue has no branch.
+    switch (activation) {
+    case EFK_SILU: pointwise_run(x, packed, shift, residual, y, pixelBegin, pixelEnd, blockBegin, blockEnd, cin, cout, EFK_SILU); break;
+    case EFK_RELU: pointwise_run(x, packed, shift, residual, y, pixelBegin, pixelEnd, blockBegin, blockEnd, cin, cout, EFK_RELU); break;
+    case EFK_RELU6: pointwise_run(x, packed, shift, residual, y, pixelBegin, pixelEnd, blockBegin, blockEnd, cin, cout, EFK_RELU6); break;
+    default: pointwise_run(x, packed, shift, residual, y, pixelBegin, pixelEnd, blockBegin, blockEnd, cin, cout, EFK_IDENTITY); break;
+    }
+}
+
+// MARK: - Depthwise convolution
+
+/// G adjacent output pixels (the whole kernel inside the input) for one block of 16 channels.
+INLINE void depthwise_group(const float *const *lines, const float *w, const float *scale, const float *shift, float *out, float *sums,
+                            long ix0, long channel, long channels, long kernel, long stride, long dilation, int G, int activation) {
+    __mmask16 m = lanes(channels - channel);
+    __m512 acc[4];
+#pragma clang loop unroll(full)
+    for (int g = 0; g < G; g++) acc[g] = _mm512_setzero_ps();
+    for (long ky = 0; ky < kernel; ky++) {
+        const float *line = lines[ky];
+        if (!line) continue;
+        const float *weights = w + ky * kernel * channels + channel;
+        for (long kx = 0; kx < kernel; kx++) {
+            __m512 wv = _mm512_maskz_loadu_ps(m, weights + kx * channels);
+            const float *source = line + (ix0 + kx * dilation) * channels + channel;
+#pragma clang loop unroll(full)
+            for (int g = 0; g < G; g++) acc[g] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, source + g * stride * channels), wv, acc[g]);
+        }
+    }
+    __m512 s = _mm512_maskz_loadu_ps(m, scale + channel), t = _mm512_maskz_loadu_ps(m, shift + channel);
+    __m512 total = _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+    for (int g = 0; g < G; g++) {
+        __m512 v = activate(_mm512_fmadd_ps(acc[g], s, t), activation);
+        _mm512_mask_storeu_ps(out + g * channels + channel, m, v);
+        total = _mm512_add_ps(total, v);
+    }
+    if (sums) _mm512_mask_storeu_ps(sums + channel, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, sums + channel), total));
+}
+
+/// One output pixel near a border: only the taps inside the input.
+INLINE void depthwise_edge(const float *const *lines, const float *w, const float *scale, const float *shift, float *out, float *sums,
+                           long ix0, long width, long channels, long kernel, long dilation, int activation) {
+    for (long channel = 0; channel < channels; channel += 16) {
+        __mmask16 m = lanes(channels - channel);
+        __m512 acc = _mm512_setzero_ps();
+        for (long ky = 0; ky < kernel; ky++) {
+            const float *line = lines[ky];
+            if (!line) continue;
+            for (long kx = 0; kx < kernel; kx++) {
+                long ix = ix0 + kx * dilation;
+                if (ix < 0 || ix >= width) continue;
+                __m512 wv = _mm512_maskz_loadu_ps(m, w + (ky * kernel + kx) * channels + channel);
+                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, line + ix * channels + channel), wv, acc);
+            }
+        }
+        __m512 v = activate(_mm512_fmadd_ps(acc, _mm512_maskz_loadu_ps(m, scale + channel), _mm512_maskz_loadu_ps(m, shift + channel)), activation);
+        _mm512_mask_storeu_ps(out + channel, m, v);
+        if (sums) _mm512_mask_storeu_ps(sums + channel, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, sums + channel), v));
+    }
+}
+
+INLINE void depthwise_run(const float *x, const float *w, const float *scale, const float *shift, float *y, float *sums,
+                          long height, long width, long channels, long outHeight, long outWidth,
+                          long kernel, long stride, long dilation, long padding, long rowBegin, long rowEnd, int activation) {
+    const float *lines[16];
+    // Output columns whose whole kernel lies inside the input.
+    long interiorBegin = (padding + stride - 1) / stride;
+    long last = width - 1 - (kernel - 1) * dilation + padding;
+    long interiorEnd = last < 0 ? 0 : last / stride + 1;
+    if (interiorEnd > outWidth) interiorEnd = outWidth;
+    if (interiorBegin > interiorEnd) interiorBegin = interiorEnd;
+    for (long row = rowBegin; row < rowEnd; row++) {
+        long n = row / outHeight, oy = row % outHeight;
+        for (long ky = 0; ky < kernel; ky++) {
+            long iy = oy * stride - padding + ky * dilation;
+            lines[ky] = iy >= 0 && iy < height ? x + ((n * height + iy) * width) * channels : 0;
+        }
+        float *outRow = y + row * outWidth * channels;
+        long ox = 0;
+        for (; ox < interiorBegin; ox++)
+            depthwise_edge(lines, w, scale, shift, outRow + ox * channels, sums, ox * stride - padding, width, channels, kernel, dilation, activation);
+        for (; ox + 4 <= interiorEnd; ox += 4)
+            for (long channel = 0; channel < channels; channel += 16)
+                depthwise_group(lines, w, scale, shift, outRow + ox * channels, sums, ox * stride - padding, channel, channels, kernel, stride, dilation, 4, activation);
+        for (; ox < interiorEnd; ox++)
+            for (long channel = 0; channel < channels; channel += 16)
+                depthwise_group(lines, w, scale, shift, outRow + ox * channels, sums, ox * stride - padding, channel, channels, kernel, stride, dilation, 1, activation);
+        for (; ox < outWidth; ox++)
+            depthwise_edge(lines, w, scale, shift, outRow + ox * channels, sums, ox * stride - padding, width, channels, kernel, dilation, activation);
+    }
+}
+
+void efk_depthwise_avx512(const float *x, const float *w, const float *scale, const float *shift, float *y, float *sums,
+                          long height, long width, long channels, long outHeight, long outWidth,
+                          long kernel, long stride, long dilation, long padding, long rowBegin, long rowEnd, int activation) {
+    if (kernel > 16) return;
+    switch (activation) {
+    case EFK_SILU:
+        depthwise_run(x, w, scale, shift, y, sums, height, width, channels, outHeight, outWidth, kernel, stride, dilation, padding, rowBegin, rowEnd, EFK_SILU);
+        break;
+    case EFK_RELU:
+        depthwise_run(x, w, scale, shift, y, sums, height, width, channels, outHeight, outWidth, kernel, stride, dilation, padding, rowBegin, rowEnd, EFK_RELU);
+        break;
+    case EFK_RELU6:
+        depthwise_run(x, w, scale, shift, y, sums, height, width, channels, outHeight, outWidth, kernel, stride, dilation, padding, rowBegin, rowEnd, EFK_RELU6);
+        break;
+    default:
+        depthwise_run(x, w, scale, shift, y, sums, height, width, channels, outHeight, outWidth, kernel, stride, dilation, padding, rowBegin, rowEnd, EFK_IDENTITY);
+        break;
+    }
+}
+
+// MARK: - Small dense layers
+
+void efk_gemv_avx512(const float *w, const float *x, const float *bias, float *y, long rowBegin, long rowEnd, long k, int activation) {
+    long o = rowBegin;
+    for (; o + 4 <= rowEnd; o += 4) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+        const float *r0 = w + o * k, *r1 = r0 + k, *r2 = r1 + k, *r3 = r2 + k;
+        for (long c = 0; c < k; c += 16) {
+            __mmask16 m = lanes(k - c);
+            __m512 v = _mm512_maskz_loadu_ps(m, x + c);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, r0 + c), v, a0);
+            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, r1 + c), v, a1);
+            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, r2 + c), v, a2);
+            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, r3 + c), v, a3);
+        }
+        __m128 sums = _mm_setr_ps(_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1), _mm512_reduce_add_ps(a2), _mm512_reduce_add_ps(a3));
+        if (bias) sums = _mm_add_ps(sums, _mm_loadu_ps(bias + o));
+        __m512 v = activate(_mm512_castps128_ps512(sums), activation);
+        _mm_storeu_ps(y + o, _mm512_castps512_ps128(v));
+    }
+    for (; o < rowEnd; o++) {
+        __m512 a = _mm512_setzero_ps();
+        const float *r = w + o * k;
+        for (long c = 0; c < k; c += 16) {
+            __mmask16 m = lanes(k - c);
+            a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, r + c), _mm512_maskz_loadu_ps(m, x + c), a);
+        }
+        float sum = _mm512_reduce_add_ps(a) + (bias ? bias[o] : 0);
+        y[o] = _mm_cvtss_f32(_mm512_castps512_ps128(activate(_mm512_set1_ps(sum), activation)));
+    }
+}
+
+void efk_scale_packed_avx512(const float *src, const float *gate, float *dst, long blocks, long cin) {
+    for (long b = 0; b < blocks; b++) {
+        for (long c = 0; c < cin; c++) {
+            long offset = (b * cin + c) * 16;
+            _mm512_storeu_ps(dst + offset, _mm512_mul_ps(_mm512_loadu_ps(src + offset), _mm512_set1_ps(gate[c])));
+        }
+    }
+}
+
+#pragma clang attribute pop

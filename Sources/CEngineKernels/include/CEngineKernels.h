@@ -1,0 +1,41 @@
+#ifndef EFSEARCH_ENGINE_KERNELS_H
+#define EFSEARCH_ENGINE_KERNELS_H
+
+/// The engine's AVX-512 inference kernels (NHWC, float32), called only after `efk_cpu_has_avx512()`.
+/// The AVX2 versions of the same kernels are the Swift ones in `Sources/Engine/Kernels`; both read the same
+/// packed weights and compute each output element as the same ascending FMA chain.
+
+/// Activation codes for the epilogues.
+enum {
+    EFK_IDENTITY = 0,
+    EFK_SILU = 1,
+    EFK_RELU = 2,
+    EFK_RELU6 = 3,
+    EFK_SIGMOID = 4,
+};
+
+/// 1 when the CPU and the OS support AVX-512 F, DQ, BW and VL (the kernels below use them), else 0.
+int efk_cpu_has_avx512(void);
+
+/// Pointwise (1x1) convolution with its epilogue, for pixels [pixelBegin, pixelEnd) and 16-channel output
+/// blocks [blockBegin, blockEnd):
+///   y[p, o] = act(sum_c x[p, c] * W[o, c] + shift[o]) (+ residual[p, o] when residual is not NULL)
+/// x `[P, cin]`, y and residual `[P, cout]`; `packed` is `[ceil(cout / 16)][cin][16]` (zero-padded).
+void efk_pointwise_avx512(const float *x, const float *packed, const float *shift, const float *residual, float *y,
+                          long pixelBegin, long pixelEnd, long blockBegin, long blockEnd, long cin, long cout, int activation);
+
+/// Depthwise kxk convolution with batch norm (`scale`, `shift`) and activation, over output rows
+/// [rowBegin, rowEnd) of `batch * outHeight`. When `sums` is not NULL, adds each output channel's values over
+/// those rows into `sums[channel]` (squeeze-excite's pooling). x `[N, H, W, C]`, w `[k, k, C]`, y `[N, Ho, Wo, C]`.
+void efk_depthwise_avx512(const float *x, const float *w, const float *scale, const float *shift, float *y, float *sums,
+                          long height, long width, long channels, long outHeight, long outWidth,
+                          long kernel, long stride, long dilation, long padding, long rowBegin, long rowEnd, int activation);
+
+/// y[o] = act(dot(w[o, :], x) + bias[o]) for o in [rowBegin, rowEnd); w `[rows, k]` row-major.
+void efk_gemv_avx512(const float *w, const float *x, const float *bias, float *y, long rowBegin, long rowEnd, long k, int activation);
+
+/// dst[b][c][0..<16] = src[b][c][0..<16] * gate[c] for b in [0, blocks): packed pointwise weights with a
+/// per-input-channel factor folded in (squeeze-excite's gate).
+void efk_scale_packed_avx512(const float *src, const float *gate, float *dst, long blocks, long cin);
+
+#endif

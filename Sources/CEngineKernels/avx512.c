@@ -48,6 +48,23 @@ INLINE __mmask16 lanes(long count) { return count >= 16 ? (__mmask16)0xFFFF : (_
 
 // MARK: - Pointwise convolution
 
+/// The epilogue of an R x NB tile: shift, activation, residual, masked store of pixels p..<p+R, blocks block..<block+NB.
+INLINE void store_tile(__m512 acc[12][2], const float *shift, const float *residual, float *y, long p, long block, long cout,
+                       int R, int NB, int activation) {
+#pragma clang loop unroll(full)
+    for (int j = 0; j < NB; j++) {
+        long o = (block + j) * 16;
+        __mmask16 m = lanes(cout - o);
+        __m512 s = _mm512_maskz_loadu_ps(m, shift + o);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < R; r++) {
+            __m512 v = activate(_mm512_add_ps(acc[r][j], s), activation);
+            if (residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, residual + (p + r) * cout + o));
+            _mm512_mask_storeu_ps(y + (p + r) * cout + o, m, v);
+        }
+    }
+}
+
 /// R pixels x NB (1 or 2) output blocks of 16: R * NB accumulators over the whole input depth, then the epilogue.
 INLINE void pointwise_tile(const float *x, const float *packed, const float *shift, const float *residual, float *y,
                            long p, long block, long cin, long cout, int R, int NB, int activation) {
@@ -70,18 +87,7 @@ INLINE void pointwise_tile(const float *x, const float *packed, const float *shi
             if (NB == 2) acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
         }
     }
-#pragma clang loop unroll(full)
-    for (int j = 0; j < NB; j++) {
-        long o = (block + j) * 16;
-        __mmask16 m = lanes(cout - o);
-        __m512 s = _mm512_maskz_loadu_ps(m, shift + o);
-#pragma clang loop unroll(full)
-        for (int r = 0; r < R; r++) {
-            __m512 v = activate(_mm512_add_ps(acc[r][j], s), activation);
-            if (residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, residual + (p + r) * cout + o));
-            _mm512_mask_storeu_ps(y + (p + r) * cout + o, m, v);
-        }
-    }
+    store_tile(acc, shift, residual, y, p, block, cout, R, NB, activation);
 }
 
 INLINE void pointwise_run(const float *x, const float *packed, const float *shift, const float *residual, float *y,
@@ -113,6 +119,90 @@ void efk_pointwise_avx512(const float *x, const float *packed, const float *shif
     case EFK_RELU: pointwise_run(x, packed, shift, residual, y, pixelBegin, pixelEnd, blockBegin, blockEnd, cin, cout, EFK_RELU); break;
     case EFK_RELU6: pointwise_run(x, packed, shift, residual, y, pixelBegin, pixelEnd, blockBegin, blockEnd, cin, cout, EFK_RELU6); break;
     default: pointwise_run(x, packed, shift, residual, y, pixelBegin, pixelEnd, blockBegin, blockEnd, cin, cout, EFK_IDENTITY); break;
+    }
+}
+
+// MARK: - Dense kxk convolution
+
+/// R adjacent output pixels of one row x NB output blocks, reading the zero-padded input directly (no im2col):
+/// `source` is the padded input at the first pixel's (ky, kx) = (0, 0); pixels are `step` floats apart.
+INLINE void direct_tile(const float *source, const float *packed, const float *shift, const float *residual, float *y,
+                        long p, long block, long step, long paddedWidth, long cin, long kernel, long dilation, long cout, int R, int NB, int activation) {
+    __m512 acc[12][2];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < R; r++) {
+#pragma clang loop unroll(full)
+        for (int j = 0; j < NB; j++) acc[r][j] = _mm512_setzero_ps();
+    }
+    long patch = kernel * kernel * cin;
+    const float *w0 = packed + block * patch * 16;
+    const float *w1 = w0 + patch * 16;
+    for (long ky = 0; ky < kernel; ky++) {
+        for (long kx = 0; kx < kernel; kx++) {
+            const float *tap = source + (ky * dilation * paddedWidth + kx * dilation) * cin;
+            long offset = (ky * kernel + kx) * cin * 16;
+            for (long c = 0; c < cin; c++) {
+                __m512 b0 = _mm512_loadu_ps(w0 + offset + c * 16);
+                __m512 b1 = NB == 2 ? _mm512_loadu_ps(w1 + offset + c * 16) : b0;
+#pragma clang loop unroll(full)
+                for (int r = 0; r < R; r++) {
+                    __m512 a = _mm512_set1_ps(tap[r * step + c]);
+                    acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+                    if (NB == 2) acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+                }
+            }
+        }
+    }
+    store_tile(acc, shift, residual, y, p, block, cout, R, NB, activation);
+}
+
+INLINE void direct_run(const float *padded, const float *packed, const float *shift, const float *residual, float *y,
+                       long paddedHeight, long paddedWidth, long cin, long outHeight, long outWidth, long cout,
+                       long kernel, long stride, long dilation, long rowBegin, long rowEnd, int activation) {
+    long blocks = (cout + 15) / 16;
+    for (long row = rowBegin; row < rowEnd; row++) {
+        long n = row / outHeight, oy = row % outHeight;
+        const float *line = padded + ((n * paddedHeight + oy * stride) * paddedWidth) * cin;
+        long step = stride * cin;
+        long ox = 0;
+        for (; ox < outWidth; ox += 12) {
+            long count = outWidth - ox < 12 ? outWidth - ox : 12;
+            const float *source = line + ox * step;
+            long p = row * outWidth + ox;
+            long block = 0;
+            if (count == 12) {
+                for (; block + 2 <= blocks; block += 2)
+                    direct_tile(source, packed, shift, residual, y, p, block, step, paddedWidth, cin, kernel, dilation, cout, 12, 2, activation);
+                if (block < blocks)
+                    direct_tile(source, packed, shift, residual, y, p, block, step, paddedWidth, cin, kernel, dilation, cout, 12, 1, activation);
+            } else {
+                for (long r = 0; r < count; r++) {
+                    for (block = 0; block + 2 <= blocks; block += 2)
+                        direct_tile(source + r * step, packed, shift, residual, y, p + r, block, step, paddedWidth, cin, kernel, dilation, cout, 1, 2, activation);
+                    if (block < blocks)
+                        direct_tile(source + r * step, packed, shift, residual, y, p + r, block, step, paddedWidth, cin, kernel, dilation, cout, 1, 1, activation);
+                }
+            }
+        }
+    }
+}
+
+void efk_conv_avx512(const float *padded, const float *packed, const float *shift, const float *residual, float *y,
+                     long paddedHeight, long paddedWidth, long cin, long outHeight, long outWidth, long cout,
+                     long kernel, long stride, long dilation, long rowBegin, long rowEnd, int activation) {
+    switch (activation) {
+    case EFK_SILU:
+        direct_run(padded, packed, shift, residual, y, paddedHeight, paddedWidth, cin, outHeight, outWidth, cout, kernel, stride, dilation, rowBegin, rowEnd, EFK_SILU);
+        break;
+    case EFK_RELU:
+        direct_run(padded, packed, shift, residual, y, paddedHeight, paddedWidth, cin, outHeight, outWidth, cout, kernel, stride, dilation, rowBegin, rowEnd, EFK_RELU);
+        break;
+    case EFK_RELU6:
+        direct_run(padded, packed, shift, residual, y, paddedHeight, paddedWidth, cin, outHeight, outWidth, cout, kernel, stride, dilation, rowBegin, rowEnd, EFK_RELU6);
+        break;
+    default:
+        direct_run(padded, packed, shift, residual, y, paddedHeight, paddedWidth, cin, outHeight, outWidth, cout, kernel, stride, dilation, rowBegin, rowEnd, EFK_IDENTITY);
+        break;
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import CEngineKernels
 import Synchronization
 
 /// A persistent pool of worker threads for the engine's kernels. A kernel call hands out its chunks and
@@ -52,7 +53,7 @@ final class WorkerPool: @unchecked Sendable {
             var current = generation.load(ordering: .acquiring)
             while current == seen {
                 spins += 1
-                if spins < 20_000 {
+                if spins < 100_000 {
                     spinPause()
                 } else {
                     // Sleep until the next job; re-check after announcing, so a job posted meanwhile is not missed.
@@ -69,7 +70,7 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// One step of a busy wait (the loop around it re-reads an atomic).
+    /// One step of a busy wait (the loop around it re-reads an atomic): the CPU's `pause`.
     @inline(__always)
-    private func spinPause() {}
+    private func spinPause() { efk_pause() }
 }

@@ -24,6 +24,16 @@ int efk_cpu_has_avx512(void);
 void efk_pointwise_avx512(const float *x, const float *packed, const float *shift, const float *residual, float *y,
                           long pixelBegin, long pixelEnd, long blockBegin, long blockEnd, long cin, long cout, int activation);
 
+/// Dense kxk convolution with its epilogue, straight from the zero-padded input `[N, Hp, Wp, cin]` (no im2col),
+/// over output rows [rowBegin, rowEnd) of `N * outHeight`; `packed` as for the pointwise kernel over the patch
+/// `(ky, kx, c)` (`cin * kernel * kernel` deep). y and residual `[N, outHeight, outWidth, cout]`.
+void efk_conv_avx512(const float *padded, const float *packed, const float *shift, const float *residual, float *y,
+                     long paddedHeight, long paddedWidth, long cin, long outHeight, long outWidth, long cout,
+                     long kernel, long stride, long dilation, long rowBegin, long rowEnd, int activation);
+
+/// The x86 `pause` instruction, for spin-waits.
+void efk_pause(void);
+
 /// Depthwise kxk convolution with batch norm (`scale`, `shift`) and activation, over output rows
 /// [rowBegin, rowEnd) of `batch * outHeight`. When `sums` is not NULL, adds each output channel's values over
 /// those rows into `sums[channel]` (squeeze-excite's pooling). x `[N, H, W, C]`, w `[k, k, C]`, y `[N, Ho, Wo, C]`.

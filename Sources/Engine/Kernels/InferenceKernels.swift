@@ -72,6 +72,33 @@ public enum InferenceKernels {
         }
     }
 
+    /// Dense kxk convolution with its epilogue on AVX-512, read straight from a zero-padded copy of the input
+    /// (`padded`: scratch of `[N, H + 2p, W + 2p, Cin]`); weights packed over the patch `(ky, kx, c)`.
+    static func conv(_ g: ConvGeometry, x: UnsafePointer<Float>, padded: UnsafeMutablePointer<Float>, packed: UnsafePointer<Float>, shift: UnsafePointer<Float>,
+                     activation: Activation?, residual: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+        let (p, c) = (g.padding, g.inChannels)
+        let (paddedHeight, paddedWidth) = (g.height + 2 * p, g.width + 2 * p)
+        Parallel.forEachChunk(g.batch * paddedHeight, minimumChunk: 8) { rows in
+            for row in rows {
+                let n = row / paddedHeight, py = row % paddedHeight
+                let target = padded + row * paddedWidth * c
+                let iy = py - p
+                guard iy >= 0 && iy < g.height else {
+                    target.update(repeating: 0, count: paddedWidth * c)
+                    continue
+                }
+                target.update(repeating: 0, count: p * c)
+                (target + p * c).update(from: x + (n * g.height + iy) * g.width * c, count: g.width * c)
+                (target + (p + g.width) * c).update(repeating: 0, count: p * c)
+            }
+        }
+        let act = code(activation)
+        Parallel.forEachChunk(g.batch * g.outHeight) { rows in
+            efk_conv_avx512(padded, packed, shift, residual, y, paddedHeight, paddedWidth, c, g.outHeight, g.outWidth, g.outChannels,
+                            g.kernel, g.stride, g.dilation, rows.lowerBound, rows.upperBound, act)
+        }
+    }
+
     /// Depthwise convolution with its epilogue; when `rowSums` is given (`[N * Ho, C]`), each output row's
     /// per-channel sums go there (squeeze-excite's pooling, reduced in row order by `poolRows`, so the
     /// result does not depend on the thread count).

@@ -65,7 +65,7 @@ public final class ConvUnit {
     private var geometry: ConvGeometry?
     /// Inference form of a pointwise convolution: weights packed with batch norm's scale folded in, and
     /// the versions of the tensors they came from.
-    private var packed: Tensor?, packedVersion: [Int] = [], gatedPacked: Tensor?
+    private var packed: Tensor?, packedVersion: [Int] = [], gatedPacked: Tensor?, paddedInput: Tensor?
 
     /// The unit a recipe describes (`ResolvedBlock.forEachPart`, `Network.stemUnit`, `Network.headUnit`).
     public convenience init(_ spec: ConvUnitSpec, eps: Float, momentum: Float) {
@@ -215,7 +215,14 @@ public final class ConvUnit {
             }
         case .dense:
             precondition(rowSums == nil && gate == nil, "a kxk convolution takes neither row sums nor a gate")
-            let weights = packedWeights(epilogue), cols = colsBuffer(g)!
+            let weights = packedWeights(epilogue)
+            if InferenceKernels.isa == .avx512 {
+                let padded = Tensor.reuse(&paddedInput, shape: [g.batch, g.height + 2 * g.padding, g.width + 2 * g.padding, inChannels])
+                InferenceKernels.conv(g, x: x.data, padded: padded.data, packed: weights.data, shift: epilogue.shift, activation: activation,
+                                      residual: residualData, y: out.data)
+                return out
+            }
+            let cols = colsBuffer(g)!
             let patch = g.patch, channels = outChannels, activation = activation
             // Tiles of whole 12-pixel groups whose im2col rows (about 96 KiB) stay in L2 for the kernel.
             let tile = max(12, min(480, 24_576 / patch) / 12 * 12)
@@ -255,7 +262,7 @@ public final class ConvUnit {
     /// Drops cached activations (keeps parameters).
     func releaseCaches() {
         input = nil; convOut = nil; normOut = nil; output = nil; cols = nil; dCols = nil; partials = nil; dWork = nil; dInput = nil
-        gatedPacked = nil
+        gatedPacked = nil; paddedInput = nil
     }
 }
 

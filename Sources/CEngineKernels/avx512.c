@@ -103,10 +103,18 @@ INLINE void pointwise_run(const float *x, const float *packed, const float *shif
             for (; block + 2 <= groupEnd; block += 2) pointwise_tile(x, packed, shift, residual, y, p, block, cin, cout, 12, 2, activation);
             if (block < groupEnd) pointwise_tile(x, packed, shift, residual, y, p, block, cin, cout, 12, 1, activation);
         }
-        for (; p < pixelEnd; p++) {
+        if (p < pixelEnd) {
+            // The last 1-11 pixels as one narrower tile.
             long block = group;
-            for (; block + 2 <= groupEnd; block += 2) pointwise_tile(x, packed, shift, residual, y, p, block, cin, cout, 1, 2, activation);
-            if (block < groupEnd) pointwise_tile(x, packed, shift, residual, y, p, block, cin, cout, 1, 1, activation);
+            switch (pixelEnd - p) {
+#define TAIL(R) \
+            case R: \
+                for (; block + 2 <= groupEnd; block += 2) pointwise_tile(x, packed, shift, residual, y, p, block, cin, cout, R, 2, activation); \
+                if (block < groupEnd) pointwise_tile(x, packed, shift, residual, y, p, block, cin, cout, R, 1, activation); \
+                break;
+            TAIL(1) TAIL(2) TAIL(3) TAIL(4) TAIL(5) TAIL(6) TAIL(7) TAIL(8) TAIL(9) TAIL(10) TAIL(11)
+#undef TAIL
+            }
         }
     }
 }
@@ -259,34 +267,83 @@ INLINE void depthwise_edge(const float *const *lines, const float *w, const floa
     }
 }
 
-INLINE void depthwise_run(const float *x, const float *w, const float *scale, const float *shift, float *y, float *sums,
-                          long height, long width, long channels, long outHeight, long outWidth,
-                          long kernel, long stride, long dilation, long padding, long rowBegin, long rowEnd, int activation) {
-    const float *lines[16];
+/// One output row from the input rows under the kernel (`lines[ky]`, NULL outside the input).
+INLINE void depthwise_row(const float *const *lines, const float *w, const float *scale, const float *shift, float *outRow, float *sums,
+                          long width, long channels, long outWidth, long kernel, long stride, long dilation, long padding, int activation) {
     // Output columns whose whole kernel lies inside the input.
     long interiorBegin = (padding + stride - 1) / stride;
     long last = width - 1 - (kernel - 1) * dilation + padding;
     long interiorEnd = last < 0 ? 0 : last / stride + 1;
     if (interiorEnd > outWidth) interiorEnd = outWidth;
     if (interiorBegin > interiorEnd) interiorBegin = interiorEnd;
+    long ox = 0;
+    for (; ox < interiorBegin; ox++)
+        depthwise_edge(lines, w, scale, shift, outRow + ox * channels, sums, ox * stride - padding, width, channels, kernel, dilation, activation);
+    for (; ox + 4 <= interiorEnd; ox += 4)
+        for (long channel = 0; channel < channels; channel += 16)
+            depthwise_group(lines, w, scale, shift, outRow + ox * channels, sums, ox * stride - padding, channel, channels, kernel, stride, dilation, 4, activation);
+    for (; ox < interiorEnd; ox++)
+        for (long channel = 0; channel < channels; channel += 16)
+            depthwise_group(lines, w, scale, shift, outRow + ox * channels, sums, ox * stride - padding, channel, channels, kernel, stride, dilation, 1, activation);
+    for (; ox < outWidth; ox++)
+        depthwise_edge(lines, w, scale, shift, outRow + ox * channels, sums, ox * stride - padding, width, channels, kernel, dilation, activation);
+}
+
+static void depthwise_row_any(const float *const *lines, const float *w, const float *scale, const float *shift, float *outRow, float *sums,
+                              long width, long channels, long outWidth, long kernel, long stride, long dilation, long padding, int activation) {
+    switch (activation) {
+    case EFK_SILU: depthwise_row(lines, w, scale, shift, outRow, sums, width, channels, outWidth, kernel, stride, dilation, padding, EFK_SILU); break;
+    case EFK_RELU: depthwise_row(lines, w, scale, shift, outRow, sums, width, channels, outWidth, kernel, stride, dilation, padding, EFK_RELU); break;
+    case EFK_RELU6: depthwise_row(lines, w, scale, shift, outRow, sums, width, channels, outWidth, kernel, stride, dilation, padding, EFK_RELU6); break;
+    default: depthwise_row(lines, w, scale, shift, outRow, sums, width, channels, outWidth, kernel, stride, dilation, padding, EFK_IDENTITY); break;
+    }
+}
+
+void efk_expand_depthwise_avx512(const float *x, const float *packed, const float *expandShift, int expandActivation,
+                                 const float *w, const float *scale, const float *shift, int activation, float *y, float *rowSums, float *ring,
+                                 long height, long width, long cin, long mid, long outHeight, long outWidth,
+                                 long kernel, long stride, long dilation, long padding, long rowBegin, long rowEnd) {
+    if (kernel > 16) return;
+    long ringRows = (kernel - 1) * dilation + 1;
+    long blocks = (mid + 15) / 16;
+    long image = -1, next = 0;  // the ring holds input rows [next - ringRows, next) of `image`
+    const float *lines[16];
+    for (long row = rowBegin; row < rowEnd; row++) {
+        long n = row / outHeight, oy = row % outHeight;
+        long first = oy * stride - padding, lastRow = first + (kernel - 1) * dilation;
+        if (first < 0) first = 0;
+        if (lastRow > height - 1) lastRow = height - 1;
+        if (n != image || next < first) {
+            image = n;
+            next = first;
+        }
+        for (; next <= lastRow; next++)
+            efk_pointwise_avx512(x + (n * height + next) * width * cin, packed, expandShift, 0, ring + (next % ringRows) * width * mid,
+                                 0, width, 0, blocks, cin, mid, expandActivation);
+        for (long ky = 0; ky < kernel; ky++) {
+            long iy = oy * stride - padding + ky * dilation;
+            lines[ky] = iy >= 0 && iy < height ? ring + (iy % ringRows) * width * mid : 0;
+        }
+        float *sums = 0;
+        if (rowSums) {
+            sums = rowSums + row * mid;
+            for (long c = 0; c < mid; c++) sums[c] = 0;
+        }
+        depthwise_row_any(lines, w, scale, shift, y + row * outWidth * mid, sums, width, mid, outWidth, kernel, stride, dilation, padding, activation);
+    }
+}
+
+INLINE void depthwise_run(const float *x, const float *w, const float *scale, const float *shift, float *y, float *sums,
+                          long height, long width, long channels, long outHeight, long outWidth,
+                          long kernel, long stride, long dilation, long padding, long rowBegin, long rowEnd, int activation) {
+    const float *lines[16];
     for (long row = rowBegin; row < rowEnd; row++) {
         long n = row / outHeight, oy = row % outHeight;
         for (long ky = 0; ky < kernel; ky++) {
             long iy = oy * stride - padding + ky * dilation;
             lines[ky] = iy >= 0 && iy < height ? x + ((n * height + iy) * width) * channels : 0;
         }
-        float *outRow = y + row * outWidth * channels;
-        long ox = 0;
-        for (; ox < interiorBegin; ox++)
-            depthwise_edge(lines, w, scale, shift, outRow + ox * channels, sums, ox * stride - padding, width, channels, kernel, dilation, activation);
-        for (; ox + 4 <= interiorEnd; ox += 4)
-            for (long channel = 0; channel < channels; channel += 16)
-                depthwise_group(lines, w, scale, shift, outRow + ox * channels, sums, ox * stride - padding, channel, channels, kernel, stride, dilation, 4, activation);
-        for (; ox < interiorEnd; ox++)
-            for (long channel = 0; channel < channels; channel += 16)
-                depthwise_group(lines, w, scale, shift, outRow + ox * channels, sums, ox * stride - padding, channel, channels, kernel, stride, dilation, 1, activation);
-        for (; ox < outWidth; ox++)
-            depthwise_edge(lines, w, scale, shift, outRow + ox * channels, sums, ox * stride - padding, width, channels, kernel, dilation, activation);
+        depthwise_row(lines, w, scale, shift, y + row * outWidth * channels, sums, width, channels, outWidth, kernel, stride, dilation, padding, activation);
     }
 }
 

@@ -30,6 +30,20 @@ public enum Parallel {
         }
     }
 
+    /// As `forEachChunk`, also passing the chunk's index (below `threads`), e.g. to pick per-thread scratch.
+    public static func forEachIndexedChunk(_ count: Int, minimumChunk: Int = 1, _ body: (_ chunk: Int, Range<Int>) -> Void) {
+        let chunks = min(threads, pool.workers + 1, max(1, count / max(1, minimumChunk)))
+        if chunks <= 1 {
+            body(0, 0..<count)
+            return
+        }
+        pool.run(chunks: chunks) { chunk in
+            let start = count * chunk / chunks
+            let end = count * (chunk + 1) / chunks
+            if start < end { body(chunk, start..<end) }
+        }
+    }
+
     /// The engine's worker threads (one per core besides the caller's).
     static let pool = WorkerPool(workers: max(0, ProcessInfo.processInfo.activeProcessorCount - 1))
 }

@@ -27,12 +27,18 @@ extension Efsearch {
         var seed: UInt64 = 0
         @Option(help: "The engine's GEMM: fast (OpenBLAS) or portable (fixed order, the same bits on every AVX2 machine).")
         var numerics: Numerics = .fast
+        @Option(help: "The inference kernels' vector instructions: avx512 or avx2 (default: avx512 where the CPU has it).")
+        var isa: KernelISA?
+        @Flag(name: .customLong("compare-unfused"), help: "Also time the unfused inference path (one pass per unit), interleaved with the fused one, and print both.")
+        var compareUnfused = false
         @Flag(help: "Print one JSON object.")
         var json = false
         @Flag(name: .customLong("per-layer"), help: "Also time each layer (inference mode) and print its share of the time.")
         var perLayer = false
 
         func validate() throws {
+            if compareUnfused && mode == .training { throw ValidationError("--compare-unfused times inference passes; use it with --mode inference") }
+            if isa == .avx512 && !InferenceKernels.cpuHasAVX512 { throw ValidationError("--isa avx512: this CPU has no AVX-512 (F, DQ, BW, VL); use --isa avx2") }
             if perLayer && mode == .training { throw ValidationError("--per-layer times inference passes; use it with --mode inference") }
             if batch < 1 { throw ValidationError("--batch \(batch) must be at least 1") }
             if runs < 1 { throw ValidationError("--runs \(runs) must be at least 1") }
@@ -47,6 +53,7 @@ extension Efsearch {
             let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
             Parallel.setThreads(threadCount)
             BLAS.numerics = numerics
+            if let isa { InferenceKernels.preferred = isa }
             if numerics == .fast, let advice = BLAS.coreAdvice { Console.note(advice) }
             let spec = try network.spec()
             let resolved = try spec.resolve()
@@ -74,17 +81,35 @@ extension Efsearch {
                     optimizer.step(parameters)
                 }
             }
-            for _ in 0..<warmup { try step() }
-            var times: [Double] = []
-            for _ in 0..<runs {
-                let start = DispatchTime.now().uptimeNanoseconds
+            /// Runs `step` with inference fusion on or off.
+            func step(fused: Bool) throws {
+                InferenceKernels.fused = fused
+                defer { InferenceKernels.fused = true }
                 try step()
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            }
+            for _ in 0..<warmup {
+                try step(fused: true)
+                if compareUnfused { try step(fused: false) }
+            }
+            var times: [Double] = [], unfusedTimes: [Double] = []
+            for run in 0..<runs {
+                // With --compare-unfused the two paths alternate (and which goes first alternates), so that a
+                // noisy machine slows both alike.
+                for fused in compareUnfused ? (run % 2 == 0 ? [true, false] : [false, true]) : [true] {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    try step(fused: fused)
+                    let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+                    if fused { times.append(ms) } else { unfusedTimes.append(ms) }
+                }
             }
             let peakBytes = PeakMemory.residentBytes()
             times.sort()
-            func percentile(_ p: Double) -> Double { times[min(times.count - 1, Int((Double(times.count - 1) * p).rounded()))] }
+            unfusedTimes.sort()
+            func percentile(_ p: Double, of times: [Double]) -> Double { times[min(times.count - 1, Int((Double(times.count - 1) * p).rounded()))] }
+            func percentile(_ p: Double) -> Double { percentile(p, of: times) }
             let median = percentile(0.5)
+            let unfusedMedian = compareUnfused ? percentile(0.5, of: unfusedTimes) : nil
+            let kernels = mode == .inference ? InferenceKernels.isa.rawValue : "avx2"
             let macs = Double(CostModel.summary(of: resolved).macs) * Double(batch)
             // A training step costs about three forward passes (forward, input gradients, weight gradients).
             let flops = 2 * macs * (mode == .training ? 3 : 1)
@@ -99,6 +124,7 @@ extension Efsearch {
                 out.add("batch", batch)
                 out.add("threads", threadCount)
                 out.add("numerics", numerics.rawValue)
+                out.add("kernels", kernels)
                 out.add("runs", runs)
                 out.add("median_ms", median)
                 out.add("p10_ms", percentile(0.1))
@@ -106,11 +132,21 @@ extension Efsearch {
                 out.add("images_per_second", imagesPerSecond)
                 out.add("gflops", gflops)
                 out.add("peak_rss_bytes", peakBytes)
+                if let unfusedMedian {
+                    out.add("unfused_median_ms", unfusedMedian)
+                    out.add("unfused_p10_ms", percentile(0.1, of: unfusedTimes))
+                    out.add("unfused_p90_ms", percentile(0.9, of: unfusedTimes))
+                    out.add("fused_speedup", unfusedMedian / median)
+                }
                 if let profile { out.add("per_layer", profile) }
                 print(out.finished())
             } else {
-                print("\(network.displayName), \(resolved.resolution) px, batch \(batch), \(mode.rawValue), \(threadCount) threads, \(runs) runs after \(warmup) warm-up")
+                print("\(network.displayName), \(resolved.resolution) px, batch \(batch), \(mode.rawValue), \(threadCount) threads, \(runs) runs after \(warmup) warm-up, \(kernels) kernels")
                 print("median \(Format.fixed(median, 2)) ms  (p10 \(Format.fixed(percentile(0.1), 2)), p90 \(Format.fixed(percentile(0.9), 2)))")
+                if let unfusedMedian {
+                    print("unfused (one pass per unit): median \(Format.fixed(unfusedMedian, 2)) ms  (p10 \(Format.fixed(percentile(0.1, of: unfusedTimes), 2)), "
+                          + "p90 \(Format.fixed(percentile(0.9, of: unfusedTimes), 2))); fused is \(Format.fixed(unfusedMedian / median, 2))x faster")
+                }
                 print("\(Format.fixed(imagesPerSecond, 1)) images/s, \(Format.fixed(gflops, 1)) GFLOP/s, peak memory (RSS) \(Format.bytes(peakBytes))")
                 if let profile { print(); print(profile) }
             }
@@ -150,3 +186,5 @@ enum PeakMemory {
         return usage.ru_maxrss * 1024  // kilobytes on Linux
     }
 }
+
+extension KernelISA: ExpressibleByArgument {}

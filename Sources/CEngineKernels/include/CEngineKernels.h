@@ -41,6 +41,17 @@ void efk_depthwise_avx512(const float *x, const float *w, const float *scale, co
                           long height, long width, long channels, long outHeight, long outWidth,
                           long kernel, long stride, long dilation, long padding, long rowBegin, long rowEnd, int activation);
 
+/// An inverted-residual block's expansion (pointwise, packed weights, `expandShift`, `expandActivation`) and
+/// depthwise convolution (`w`, `scale`, `shift`, `activation`) together, for output rows [rowBegin, rowEnd) of
+/// `N * outHeight`: each expanded input row is computed once into `ring` (scratch of
+/// `((kernel - 1) * dilation + 1) * width * mid` floats, one per thread) just before the depthwise rows that
+/// read it, so the expanded tensor never goes to memory. `rowSums` (`[N * outHeight, mid]`, or NULL): each
+/// output row's per-channel sums. x `[N, H, W, cin]`, y `[N, outHeight, outWidth, mid]`.
+void efk_expand_depthwise_avx512(const float *x, const float *packed, const float *expandShift, int expandActivation,
+                                 const float *w, const float *scale, const float *shift, int activation, float *y, float *rowSums, float *ring,
+                                 long height, long width, long cin, long mid, long outHeight, long outWidth,
+                                 long kernel, long stride, long dilation, long padding, long rowBegin, long rowEnd);
+
 /// y[o] = act(dot(w[o, :], x) + bias[o]) for o in [rowBegin, rowEnd); w `[rows, k]` row-major.
 void efk_gemv_avx512(const float *w, const float *x, const float *bias, float *y, long rowBegin, long rowEnd, long k, int activation);
 

@@ -77,7 +77,8 @@ public final class Block {
         input = x
         var h = x
         var means: Tensor?
-        for (index, part) in units.enumerated() {
+        var skip = -1
+        for (index, part) in units.enumerated() where index != skip {
             var gate: Tensor?
             if index == seBefore, let se, let means {
                 let g = profiler.measure(spec.name + ".se") { se.inferenceGate(means: means.data, batch: h.shape[0]) }
@@ -92,6 +93,23 @@ public final class Block {
             let (n, unit) = (h.shape[0], part.unit)
             let outRows = n * ((h.shape[1] - 1) / unit.stride + 1)
             let rowSums = feedsSqueezeExcite && unit.kind == .depthwise ? Tensor.reuse(&seRowSums, shape: [outRows, unit.outChannels]) : nil
+            if index + 1 < units.count, units[index + 1].unit.kind == .depthwise, gate == nil, residual == nil,
+               unit.fusesWithDepthwise(units[index + 1].unit, width: h.shape[2]) {
+                // The expansion and the depthwise convolution in one pass (timed under the expansion's name).
+                let depthwise = units[index + 1].unit
+                let sumsNeeded = se != nil && index + 2 == seBefore
+                let outRows = n * ((h.shape[1] - 1) / depthwise.stride + 1)
+                let sums = sumsNeeded ? Tensor.reuse(&seRowSums, shape: [outRows, depthwise.outChannels]) : nil
+                let input = h
+                h = profiler.measure(spec.name + "." + part.name) { unit.expandDepthwise(input, depthwise, rowSums: sums?.data) }
+                skip = index + 1
+                if sumsNeeded, let sums {
+                    let mean = Tensor.reuse(&seMeans, shape: [n, depthwise.outChannels])
+                    InferenceKernels.poolRows(sums.data, mean.data, batch: n, rows: h.shape[1], pixels: h.shape[1] * h.shape[2], channels: depthwise.outChannels)
+                    means = mean
+                }
+                continue
+            }
             h = profiler.measure(spec.name + "." + part.name) {
                 unit.inferenceForward(h, rowSums: rowSums?.data, gate: gate.map { UnsafePointer($0.data) }, residual: residual)
             }

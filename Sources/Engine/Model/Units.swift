@@ -1,4 +1,6 @@
 import Architecture
+import Foundation
+import CEngineKernels
 
 /// Batch-norm parameters and buffers for `channels` channels (timm's `BatchNorm2d`: eps 1e-5, momentum 0.1
 /// by default; the TF-ported models use eps 1e-3, momentum 0.01).
@@ -65,7 +67,7 @@ public final class ConvUnit {
     private var geometry: ConvGeometry?
     /// Inference form of a pointwise convolution: weights packed with batch norm's scale folded in, and
     /// the versions of the tensors they came from.
-    private var packed: Tensor?, packedVersion: [Int] = [], gatedPacked: Tensor?, paddedInput: Tensor?
+    private var packed: Tensor?, packedVersion: [Int] = [], gatedPacked: Tensor?, gatedInput: Tensor?, paddedInput: Tensor?, expansionRing: Tensor?
 
     /// The unit a recipe describes (`ResolvedBlock.forEachPart`, `Network.stemUnit`, `Network.headUnit`).
     public convenience init(_ spec: ConvUnitSpec, eps: Float, momentum: Float) {
@@ -182,7 +184,8 @@ public final class ConvUnit {
     /// Inference with the block-level fusion of `InferenceKernels` (the reference is `forward(_:training: false)`
     /// with `InferenceKernels.fused` off):
     /// - `rowSums` (`[N * Ho, C]`, depthwise only): each output row's per-channel sums, for squeeze-excite's pooling;
-    /// - `gate` (`[N, Cin]`, pointwise only): squeeze-excite's gate, folded into the weights image by image;
+    /// - `gate` (`[N, Cin]`, pointwise only): squeeze-excite's gate, folded into the weights image by image (or,
+    ///   with fewer pixels than output channels, applied to the input);
     /// - `residual` (the output's shape): added after the epilogue.
     /// Dense kxk convolutions run as im2col tiles through the pointwise kernel while each tile is in cache.
     func inferenceForward(_ x: Tensor, rowSums: UnsafeMutablePointer<Float>? = nil, gate: UnsafePointer<Float>? = nil, residual: Tensor? = nil) -> Tensor {
@@ -206,6 +209,14 @@ public final class ConvUnit {
                 return out
             }
             let pixels = g.outHeight * g.outWidth
+            if pixels < outChannels {
+                // Fewer pixels than output channels (late stages): scaling the input costs less than the weights.
+                let scaledInput = Tensor.reuse(&gatedInput, shape: x.shape)
+                PoolingKernels.scaleChannels(x.data, gate: gate, scaledInput.data, batch: g.batch, pixels: pixels, channels: inChannels)
+                InferenceKernels.pointwise(x: scaledInput.data, packed: weights.data, shift: epilogue.shift, activation: activation, residual: residualData,
+                                           y: out.data, pixels: g.rows, inChannels: inChannels, outChannels: outChannels)
+                return out
+            }
             let scaled = Tensor.reuse(&gatedPacked, shape: [weights.count])
             for image in 0..<g.batch {
                 InferenceKernels.scalePacked(weights.data, gate: gate + image * inChannels, scaled.data, blocks: (outChannels + 15) / 16, inChannels: inChannels)
@@ -240,6 +251,40 @@ public final class ConvUnit {
         return out
     }
 
+    /// Whether `expandDepthwise` can run this unit (a pointwise expansion) with `next` (a depthwise convolution)
+    /// on an input this wide: on AVX-512, for rows wide enough to fill the kernel's tiles.
+    func fusesWithDepthwise(_ next: ConvUnit, width: Int) -> Bool {
+        InferenceKernels.isa == .avx512 && kind == .dense && kernel == 1 && stride == 1 && next.kind == .depthwise && next.kernel <= 16 && width >= 8
+    }
+
+    /// Inference of an expansion (this unit) and the depthwise unit after it in one pass over the output rows:
+    /// each thread keeps the few expanded rows the depthwise kernel reads in a ring in cache, so the expanded
+    /// tensor never goes to memory. Output in `depthwise`'s buffer; `rowSums` as in `inferenceForward`.
+    func expandDepthwise(_ x: Tensor, _ depthwise: ConvUnit, rowSums: UnsafeMutablePointer<Float>?) -> Tensor {
+        let g = geometry(for: x)
+        geometry = g
+        input = x
+        let expandEpilogue = norm.epilogue(activation: activation)
+        let weights = packedWeights(expandEpilogue)
+        let dg = ConvGeometry(batch: g.batch, height: g.height, width: g.width, inChannels: outChannels, outChannels: outChannels,
+                              kernel: depthwise.kernel, stride: depthwise.stride, dilation: depthwise.dilation)
+        let out = depthwise.fusedOutput(shape: [g.batch, dg.outHeight, dg.outWidth, outChannels])
+        let ringFloats = ((dg.kernel - 1) * dg.dilation + 1) * g.width * outChannels
+        let ring = Tensor.reuse(&expansionRing, shape: [Parallel.threads, ringFloats])
+        let epilogue = depthwise.norm.epilogue(activation: depthwise.activation)
+        let (expandCode, depthwiseCode) = (InferenceKernels.code(activation), InferenceKernels.code(depthwise.activation))
+        Parallel.forEachIndexedChunk(g.batch * dg.outHeight, minimumChunk: 2) { chunk, rows in
+            efk_expand_depthwise_avx512(x.data, weights.data, expandEpilogue.shift, expandCode, depthwise.weight.value.data, epilogue.scale, epilogue.shift,
+                                        depthwiseCode, out.data, rowSums, ring.data + chunk * ringFloats,
+                                        g.height, g.width, g.inChannels, outChannels, dg.outHeight, dg.outWidth,
+                                        dg.kernel, dg.stride, dg.dilation, dg.padding, rows.lowerBound, rows.upperBound)
+        }
+        return out
+    }
+
+    /// The output buffer, for a pass that another unit runs on this unit's behalf (`expandDepthwise`).
+    func fusedOutput(shape: [Int]) -> Tensor { Tensor.reuse(&output, shape: shape) }
+
     /// The input of the activation after the last training-mode forward (nil without an activation).
     var preActivation: Tensor? { activation == nil ? nil : normOut }
 
@@ -262,7 +307,7 @@ public final class ConvUnit {
     /// Drops cached activations (keeps parameters).
     func releaseCaches() {
         input = nil; convOut = nil; normOut = nil; output = nil; cols = nil; dCols = nil; partials = nil; dWork = nil; dInput = nil
-        gatedPacked = nil; paddedInput = nil
+        gatedPacked = nil; gatedInput = nil; paddedInput = nil; expansionRing = nil
     }
 }
 

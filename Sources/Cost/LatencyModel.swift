@@ -318,9 +318,11 @@ public struct LatencyPredictor: Sendable {
         return passScale * (rowSeconds + residuals) + pass
     }
 
-    /// The residual adds of a network.
+    /// The residual adds of a network. A calibration of the fused engine has no residual unit (the add runs in
+    /// the projection's epilogue and is timed with it): then they cost nothing apart.
     @inline(__always)
     func residualSeconds(_ network: Network, batch: Int) -> Double? {
+        guard fitted[LatencyPredictor.index(.residual)] else { return 0 }
         var total = 0.0
         for stage in network.stages {
             for block in stage where block.hasResidual {

@@ -93,9 +93,10 @@ public final class Block {
             let (n, unit) = (h.shape[0], part.unit)
             let outRows = n * ((h.shape[1] - 1) / unit.stride + 1)
             let rowSums = feedsSqueezeExcite && unit.kind == .depthwise ? Tensor.reuse(&seRowSums, shape: [outRows, unit.outChannels]) : nil
-            if index + 1 < units.count, units[index + 1].unit.kind == .depthwise, gate == nil, residual == nil,
+            // (Not under a profiler, which times the two units apart: `bench --per-layer` and latency calibration.)
+            if profiler == nil, index + 1 < units.count, units[index + 1].unit.kind == .depthwise, gate == nil, residual == nil,
                unit.fusesWithDepthwise(units[index + 1].unit, width: h.shape[2]) {
-                // The expansion and the depthwise convolution in one pass (timed under the expansion's name).
+                // The expansion and the depthwise convolution in one pass.
                 let depthwise = units[index + 1].unit
                 let sumsNeeded = se != nil && index + 2 == seBefore
                 let outRows = n * ((h.shape[1] - 1) / depthwise.stride + 1)

@@ -1,5 +1,4 @@
 import Architecture
-import Foundation
 import CEngineKernels
 
 /// Batch-norm parameters and buffers for `channels` channels (timm's `BatchNorm2d`: eps 1e-5, momentum 0.1

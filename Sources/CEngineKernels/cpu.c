@@ -10,3 +10,5 @@ int efk_cpu_has_avx512(void) {
 }
 
 void efk_pause(void) { _mm_pause(); }
+
+void efk_flush_denormals(void) { _mm_setcsr(_mm_getcsr() | 0x8040); }

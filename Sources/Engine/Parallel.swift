@@ -1,3 +1,4 @@
+import CEngineKernels
 import Foundation
 
 /// How many threads the engine's own kernels use (OpenBLAS has its own setting: `BLAS.setThreads`).
@@ -18,6 +19,7 @@ public enum Parallel {
     /// Runs `body(range)` over `0..<count` split into at most `threads` contiguous chunks.
     /// Each index is handled by exactly one chunk; chunk boundaries depend only on `count` and `threads`.
     public static func forEachChunk(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+        efk_flush_denormals()
         let chunks = min(threads, pool.workers + 1, max(1, count / max(1, minimumChunk)))
         if chunks <= 1 {
             body(0..<count)
@@ -32,6 +34,7 @@ public enum Parallel {
 
     /// As `forEachChunk`, also passing the chunk's index (below `threads`), e.g. to pick per-thread scratch.
     public static func forEachIndexedChunk(_ count: Int, minimumChunk: Int = 1, _ body: (_ chunk: Int, Range<Int>) -> Void) {
+        efk_flush_denormals()
         let chunks = min(threads, pool.workers + 1, max(1, count / max(1, minimumChunk)))
         if chunks <= 1 {
             body(0, 0..<count)

@@ -47,6 +47,8 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     private func workerLoop(_ index: Int) {
+        // Denormals flushed to zero, as on every thread that runs the engine's kernels (`Parallel`).
+        efk_flush_denormals()
         var seen = 0
         while true {
             var spins = 0

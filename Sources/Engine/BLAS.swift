@@ -63,17 +63,38 @@ extension BLAS {
     static let genericCores: Set<String> = ["Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "Katmai", "Coppermine",
                                             "Northwood", "Banias", "Barcelona", "Opteron", "Opteron_SSE3", "Athlon"]
 
-    /// Advice when OpenBLAS runs kernels older than the CPU: it did not recognise the CPU (a newer model than
-    /// the library) and fell back, several times slower. `OPENBLAS_CORETYPE` (read when the library loads) fixes it.
-    public static var coreAdvice: String? {
+    /// The kernels OpenBLAS should run on this CPU when it fell back to pre-AVX2 ones because it did not recognise
+    /// the CPU (a newer model than the library): `SkylakeX` with AVX-512, `Haswell` with AVX2. Nil when OpenBLAS
+    /// chose well, or `OPENBLAS_CORETYPE` (read when the library loads) is set.
+    public static var betterCore: String? {
         guard genericCores.contains(coreName), ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
               let flags = MachineBenchmark.cpuInfo("flags") else { return nil }
         let words = Set(flags.split(separator: " ").map(String.init))
-        let suggested = words.contains("avx512f") ? "SkylakeX" : words.contains("avx2") ? "Haswell" : nil
-        return suggested.map {
+        return words.contains("avx512f") ? "SkylakeX" : words.contains("avx2") ? "Haswell" : nil
+    }
+
+    /// Advice when OpenBLAS runs kernels older than the CPU (`betterCore`), for processes that cannot restart
+    /// themselves with `OPENBLAS_CORETYPE` set (the `efsearch` executable does: `chooseBetterCore`).
+    public static var coreAdvice: String? {
+        betterCore.map {
             "note: OpenBLAS did not recognise this CPU and runs its \(coreName) kernels, several times slower than the CPU allows; "
-                + "start efsearch with OPENBLAS_CORETYPE=\($0) to use its \($0) kernels (results then differ in the last bits; --numerics portable does not use OpenBLAS)"
+                + "start with OPENBLAS_CORETYPE=\($0) to use its \($0) kernels (results then differ in the last bits; --numerics portable does not use OpenBLAS)"
         }
+    }
+
+    /// The environment variable that says this process was restarted by `chooseBetterCore` (its value is the core).
+    public static let chosenCoreVariable = "EFSEARCH_CHOSE_OPENBLAS_CORE"
+
+    /// When OpenBLAS fell back to pre-AVX2 kernels (`betterCore`), restarts this executable with
+    /// `OPENBLAS_CORETYPE` set to the right ones; returns only if it cannot. Call first thing in `main`, before
+    /// any work or output. A user's own `OPENBLAS_CORETYPE` is never overridden.
+    public static func chooseBetterCore() {
+        guard let core = betterCore else { return }
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        setenv(chosenCoreVariable, core, 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        unsetenv("OPENBLAS_CORETYPE")
+        unsetenv(chosenCoreVariable)
     }
 
     /// The shared library that `cblas_sgemm` resolved to in this process (it must be OpenBLAS's, never

@@ -1,5 +1,6 @@
 import Architecture
 import ArgumentParser
+import Engine
 import Foundation
 
 @main
@@ -13,6 +14,8 @@ struct Efsearch: ParsableCommand {
 
     /// Runs a command; bad input (a parse or validation error, or a `UserInputError`) exits with status 2.
     static func main() {
+        // OpenBLAS picks its kernels when it loads; on a CPU newer than the library it falls back to SSE3 ones.
+        BLAS.chooseBetterCore()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -16,7 +16,8 @@ extension Efsearch {
         func run() throws {
             let threads = machine.threadCount
             let profile = remeasure ? MachineProfileCache.measure(threads: threads) : machine.profile()
-            print("cblas_sgemm  \(BLAS.sgemmLibraryPath) (OpenBLAS core \(BLAS.coreName))")
+            let chosen = ProcessInfo.processInfo.environment[BLAS.chosenCoreVariable].map { _ in ", chosen by efsearch: OpenBLAS did not recognise this CPU" } ?? ""
+            print("cblas_sgemm  \(BLAS.sgemmLibraryPath) (OpenBLAS core \(BLAS.coreName)\(chosen))")
             print("threads      \(threads)")
             print("GEMM         \(Format.fixed(profile.peakGFLOPS, 1)) GFLOP/s (sgemm 512^3, \(profile.source))")
             print("bandwidth    \(Format.fixed(profile.bandwidthGBs, 1)) GB/s (256 MiB copy, \(profile.source))")

@@ -17,12 +17,12 @@ final class FusedInferenceTests: XCTestCase {
     /// The instruction sets this machine can run (AVX-512 only where the CPU has it).
     static var instructionSets: [KernelISA] { InferenceKernels.cpuHasAVX512 ? [.avx2, .avx512] : [.avx2] }
 
-    /// Every block type, strides 1 and 2, kernels 3 and 5, with and without squeeze-excite, SiLU, ReLU and
+    /// Every block type, strides 1 and 2, kernels 3, 5 and 7, with and without squeeze-excite, SiLU, ReLU and
     /// ReLU6; channel counts that are not multiples of 16; dilation 2 where the output stride caps the strides.
     static let networks: [(arch: String, outputStride: Int)] = [
         ("ds_r1_k3_s1_e1_c16_se0.25;ir_r2_k3_s2_e6_c24_se0.25;ir_r2_k5_s2_e6_c40_se0.25;er_r2_k3_s2_e4_c36;cn_r2_k3_s1_c36", 32),
         ("ds_r1_k5_s1_e1_c20_nre;ir_r2_k5_s2_e3_c28_nr6;er_r2_k3_s2_e4_c44_se0.25;ir_r2_k3_s2_e4_c52_se0.25;cn_r2_k5_s2_c60_nre", 8),
-        ("cn_r1_k3_s1_c24;er_r2_k5_s2_e6_c32_se0.25_nr6;ds_r2_k3_s2_e1_c48_se0.25;ir_r2_k3_s1_e2_c48_noskip", 4),
+        ("cn_r1_k3_s1_c24;er_r2_k5_s2_e6_c32_se0.25_nr6;ds_r2_k7_s2_e1_c48_se0.25;ir_r2_k3_s1_e2_c48_noskip;ir_r1_k7_s1_e3_c56_se0.25", 4),
     ]
 
     func model(_ arch: String, outputStride: Int, seed: UInt64) throws -> EfficientNetModel {

@@ -28,15 +28,22 @@ final class GoldenLogitsTests: XCTestCase {
         XCTAssertLessThanOrEqual(worst / scale, 1e-4, "\(label): max |diff| \(worst) at logit scale \(scale)", file: file, line: line)
     }
 
-    /// timm-initialised checkpoints (with random batch-norm statistics) load into efsearch and give timm's logits.
+    /// timm-initialised checkpoints (with random batch-norm statistics) load into efsearch and give timm's logits,
+    /// on every inference path: unfused, and fused on each instruction set this CPU has.
     func testTimmCheckpointsGiveTimmLogits() throws {
         let cases = try golden().timm
         XCTAssertGreaterThanOrEqual(cases.count, 3, "the fixture holds timm cases")
+        let saved = (InferenceKernels.fused, InferenceKernels.preferred)
+        defer { (InferenceKernels.fused, InferenceKernels.preferred) = saved }
+        let paths: [(fused: Bool, isa: KernelISA)] = [(false, .avx2), (true, .avx2)] + (InferenceKernels.cpuHasAVX512 ? [(true, .avx512)] : [])
         for testCase in cases {
             let (model, spec, _) = try Checkpoint.load(TestData.fixture(testCase.file))
             XCTAssertEqual(spec.resolution, testCase.resolution)
-            let logits = model.forward(TestData.goldenInput(batch: testCase.batch, resolution: testCase.resolution), training: false)
-            assertClose(logits, testCase.logits, testCase.name)
+            for path in paths {
+                (InferenceKernels.fused, InferenceKernels.preferred) = path
+                let logits = model.forward(TestData.goldenInput(batch: testCase.batch, resolution: testCase.resolution), training: false)
+                assertClose(logits, testCase.logits, "\(testCase.name) (\(path.fused ? "fused" : "unfused"), \(path.isa))")
+            }
         }
     }
 

@@ -4,6 +4,7 @@
 #include "CEngineKernels.h"
 
 #include <immintrin.h>
+#include <stdlib.h>
 
 #pragma clang attribute push(__attribute__((target("avx2,fma,avx512f,avx512dq,avx512bw,avx512vl"))), apply_to = function)
 
@@ -267,6 +268,68 @@ INLINE void depthwise_edge(const float *const *lines, const float *w, const floa
     }
 }
 
+/// G adjacent output pixels of a stride-1, undilated KxK kernel (K = 3 or 5), for one block of 16 channels:
+/// each input pixel of a kernel row is loaded once and used for every output it touches (G + K - 1 loads and K
+/// weight loads per kernel row for G * K multiply-adds), in the same (ky, kx) order as `depthwise_group`.
+INLINE void depthwise_block(const float *const *lines, const float *w, const float *scale, const float *shift, float *out, float *sums,
+                            long ix0, long channel, long channels, int K, int G, int activation) {
+    __mmask16 m = lanes(channels - channel);
+    __m512 acc[8];
+#pragma clang loop unroll(full)
+    for (int g = 0; g < G; g++) acc[g] = _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+    for (int ky = 0; ky < K; ky++) {
+        const float *source = lines[ky] + ix0 * channels + channel;
+        __m512 in[12];
+#pragma clang loop unroll(full)
+        for (int j = 0; j < G + K - 1; j++) in[j] = _mm512_maskz_loadu_ps(m, source + j * channels);
+#pragma clang loop unroll(full)
+        for (int kx = 0; kx < K; kx++) {
+            __m512 wv = _mm512_maskz_loadu_ps(m, w + (ky * K + kx) * channels + channel);
+#pragma clang loop unroll(full)
+            for (int g = 0; g < G; g++) acc[g] = _mm512_fmadd_ps(in[g + kx], wv, acc[g]);
+        }
+    }
+    __m512 s = _mm512_maskz_loadu_ps(m, scale + channel), t = _mm512_maskz_loadu_ps(m, shift + channel);
+    __m512 total = _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+    for (int g = 0; g < G; g++) {
+        __m512 v = activate(_mm512_fmadd_ps(acc[g], s, t), activation);
+        _mm512_mask_storeu_ps(out + g * channels + channel, m, v);
+        total = _mm512_add_ps(total, v);
+    }
+    if (sums) _mm512_mask_storeu_ps(sums + channel, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, sums + channel), total));
+}
+
+/// The interior columns [begin, end) of a row with a stride-1, undilated KxK kernel and every kernel row inside
+/// (or zero): groups of 8, then 4, then single pixels.
+INLINE void depthwise_interior(const float *const *lines, const float *w, const float *scale, const float *shift, float *outRow, float *sums,
+                               long begin, long end, long channels, long padding, int K, int activation) {
+    long ox = begin;
+    for (; ox + 8 <= end; ox += 8)
+        for (long channel = 0; channel < channels; channel += 16)
+            depthwise_block(lines, w, scale, shift, outRow + ox * channels, sums, ox - padding, channel, channels, K, 8, activation);
+    for (; ox + 4 <= end; ox += 4)
+        for (long channel = 0; channel < channels; channel += 16)
+            depthwise_block(lines, w, scale, shift, outRow + ox * channels, sums, ox - padding, channel, channels, K, 4, activation);
+    for (; ox < end; ox++)
+        for (long channel = 0; channel < channels; channel += 16)
+            depthwise_block(lines, w, scale, shift, outRow + ox * channels, sums, ox - padding, channel, channels, K, 1, activation);
+}
+
+/// A row of zeros at least `floats` long (per thread, grown on demand): the kernel rows above and below the
+/// input, so that the fast paths need no row checks. NULL if it cannot be allocated (the slow path copes).
+static const float *zero_row(long floats) {
+    static __thread float *row = 0;
+    static __thread long capacity = 0;
+    if (floats > capacity) {
+        free(row);
+        row = calloc((size_t)floats, sizeof(float));
+        capacity = row ? floats : 0;
+    }
+    return row;
+}
+
 /// One output row from the input rows under the kernel (`lines[ky]`, NULL outside the input).
 INLINE void depthwise_row(const float *const *lines, const float *w, const float *scale, const float *shift, float *outRow, float *sums,
                           long width, long channels, long outWidth, long kernel, long stride, long dilation, long padding, int activation) {
@@ -279,6 +342,13 @@ INLINE void depthwise_row(const float *const *lines, const float *w, const float
     long ox = 0;
     for (; ox < interiorBegin; ox++)
         depthwise_edge(lines, w, scale, shift, outRow + ox * channels, sums, ox * stride - padding, width, channels, kernel, dilation, activation);
+    int inside = 1;
+    for (long ky = 0; ky < kernel; ky++) inside = inside && lines[ky];
+    if (inside && stride == 1 && dilation == 1 && (kernel == 3 || kernel == 5)) {
+        if (kernel == 3) depthwise_interior(lines, w, scale, shift, outRow, sums, ox, interiorEnd, channels, padding, 3, activation);
+        else depthwise_interior(lines, w, scale, shift, outRow, sums, ox, interiorEnd, channels, padding, 5, activation);
+        ox = interiorEnd;
+    }
     for (; ox + 4 <= interiorEnd; ox += 4)
         for (long channel = 0; channel < channels; channel += 16)
             depthwise_group(lines, w, scale, shift, outRow + ox * channels, sums, ox * stride - padding, channel, channels, kernel, stride, dilation, 4, activation);
@@ -322,7 +392,7 @@ void efk_expand_depthwise_avx512(const float *x, const float *packed, const floa
                                  0, width, 0, blocks, cin, mid, expandActivation);
         for (long ky = 0; ky < kernel; ky++) {
             long iy = oy * stride - padding + ky * dilation;
-            lines[ky] = iy >= 0 && iy < height ? ring + (iy % ringRows) * width * mid : 0;
+            lines[ky] = iy >= 0 && iy < height ? ring + (iy % ringRows) * width * mid : zero_row(width * mid);
         }
         float *sums = 0;
         if (rowSums) {
@@ -341,7 +411,7 @@ INLINE void depthwise_run(const float *x, const float *w, const float *scale, co
         long n = row / outHeight, oy = row % outHeight;
         for (long ky = 0; ky < kernel; ky++) {
             long iy = oy * stride - padding + ky * dilation;
-            lines[ky] = iy >= 0 && iy < height ? x + ((n * height + iy) * width) * channels : 0;
+            lines[ky] = iy >= 0 && iy < height ? x + ((n * height + iy) * width) * channels : zero_row(width * channels);
         }
         depthwise_row(lines, w, scale, shift, y + row * outWidth * channels, sums, width, channels, outWidth, kernel, stride, dilation, padding, activation);
     }

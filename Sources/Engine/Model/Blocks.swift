@@ -71,60 +71,55 @@ public final class Block {
 
     /// Inference with block-level fusion (`InferenceKernels.fused`): the unit before squeeze-excite also sums its
     /// output per channel (a depthwise unit, row by row in its epilogue), the gate goes into the weights of the
-    /// pointwise unit after it, and the residual is added in the last unit's epilogue. Same result as `forward`
-    /// in eval mode up to rounding.
+    /// pointwise unit after it, the residual is added in the last unit's epilogue, and an expansion runs together
+    /// with the depthwise convolution after it (`ConvUnit.expandDepthwise`). Same result as `forward` in eval mode
+    /// up to rounding.
     func fusedForward(_ x: Tensor, profiler: LayerProfiler?) -> Tensor {
         input = x
         var h = x
         var means: Tensor?
-        var skip = -1
-        for (index, part) in units.enumerated() where index != skip {
+        var index = 0
+        while index < units.count {
+            let (name, unit) = (spec.name + "." + units[index].name, units[index].unit)
             var gate: Tensor?
             if index == seBefore, let se, let means {
                 let g = profiler.measure(spec.name + ".se") { se.inferenceGate(means: means.data, batch: h.shape[0]) }
-                if part.unit.kind == .dense && part.unit.kernel == 1 && part.unit.stride == 1 {
+                if unit.kind == .dense && unit.kernel == 1 && unit.stride == 1 {
                     gate = g
                 } else {
                     h = profiler.measure(spec.name + ".se") { se.scale(h, by: g) }
                 }
             }
-            let feedsSqueezeExcite = se != nil && index + 1 == seBefore
-            let residual = index == units.count - 1 && spec.hasResidual ? x : nil
-            let (n, unit) = (h.shape[0], part.unit)
-            let outRows = n * ((h.shape[1] - 1) / unit.stride + 1)
-            let rowSums = feedsSqueezeExcite && unit.kind == .depthwise ? Tensor.reuse(&seRowSums, shape: [outRows, unit.outChannels]) : nil
-            // (Not under a profiler, which times the two units apart: `bench --per-layer` and latency calibration.)
-            if profiler == nil, index + 1 < units.count, units[index + 1].unit.kind == .depthwise, gate == nil, residual == nil,
-               unit.fusesWithDepthwise(units[index + 1].unit, width: h.shape[2]) {
-                // The expansion and the depthwise convolution in one pass.
-                let depthwise = units[index + 1].unit
-                let sumsNeeded = se != nil && index + 2 == seBefore
-                let outRows = n * ((h.shape[1] - 1) / depthwise.stride + 1)
-                let sums = sumsNeeded ? Tensor.reuse(&seRowSums, shape: [outRows, depthwise.outChannels]) : nil
-                let input = h
-                h = profiler.measure(spec.name + "." + part.name) { unit.expandDepthwise(input, depthwise, rowSums: sums?.data) }
-                skip = index + 1
-                if sumsNeeded, let sums {
-                    let mean = Tensor.reuse(&seMeans, shape: [n, depthwise.outChannels])
-                    InferenceKernels.poolRows(sums.data, mean.data, batch: n, rows: h.shape[1], pixels: h.shape[1] * h.shape[2], channels: depthwise.outChannels)
-                    means = mean
-                }
-                continue
-            }
-            h = profiler.measure(spec.name + "." + part.name) {
-                unit.inferenceForward(h, rowSums: rowSums?.data, gate: gate.map { UnsafePointer($0.data) }, residual: residual)
+            // An expansion and the depthwise unit after it in one pass, unless squeeze-excite sits between them or the
+            // depthwise unit takes the residual; not under a profiler, which times the two apart (`bench --per-layer`,
+            // latency calibration).
+            let next = index + 1 < units.count ? units[index + 1].unit : nil
+            let fusesNext = profiler == nil && gate == nil && seBefore != index + 1 && (index + 2 < units.count || !spec.hasResidual)
+                && next.map { unit.fusesWithDepthwise($0, width: h.shape[2]) } ?? false
+            let last = fusesNext ? next! : unit
+            let lastIndex = fusesNext ? index + 1 : index
+            let feedsSqueezeExcite = se != nil && lastIndex + 1 == seBefore
+            let outRows = h.shape[0] * ((h.shape[1] - 1) / last.stride + 1)
+            let rowSums = feedsSqueezeExcite && last.kind == .depthwise ? Tensor.reuse(&seRowSums, shape: [outRows, last.outChannels]) : nil
+            let residual = lastIndex == units.count - 1 && spec.hasResidual ? x : nil
+            let input = h
+            h = profiler.measure(name) {
+                fusesNext ? unit.expandDepthwise(input, last, rowSums: rowSums?.data)
+                    : unit.inferenceForward(input, rowSums: rowSums?.data, gate: gate.map { UnsafePointer($0.data) }, residual: residual)
             }
             if feedsSqueezeExcite {
-                let mean = Tensor.reuse(&seMeans, shape: [n, unit.outChannels])
+                let (n, pixels) = (h.shape[0], h.shape[1] * h.shape[2])
+                let mean = Tensor.reuse(&seMeans, shape: [n, last.outChannels])
                 profiler.measure(spec.name + ".se") {
                     if let rowSums {
-                        InferenceKernels.poolRows(rowSums.data, mean.data, batch: n, rows: h.shape[1], pixels: h.shape[1] * h.shape[2], channels: unit.outChannels)
+                        InferenceKernels.poolRows(rowSums.data, mean.data, batch: n, rows: h.shape[1], pixels: pixels, channels: last.outChannels)
                     } else {
-                        PoolingKernels.globalAverage(h.data, mean.data, batch: n, pixels: h.shape[1] * h.shape[2], channels: unit.outChannels)
+                        PoolingKernels.globalAverage(h.data, mean.data, batch: n, pixels: pixels, channels: last.outChannels)
                     }
                 }
                 means = mean
             }
+            index = lastIndex + 1
         }
         if spec.hasResidual { keep = [Float](repeating: 1, count: x.shape[0]) }
         return h

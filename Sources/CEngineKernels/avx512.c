@@ -66,6 +66,21 @@ INLINE void store_tile(__m512 acc[12][2], const float *shift, const float *resid
     }
 }
 
+/// The micro-kernel's inner loop: acc[r][j] += source[r * step + c] * w_j[c][0..<16] over c < depth, for R rows
+/// and NB (1 or 2) blocks of 16 outputs, each element one FMA chain in ascending c.
+INLINE void multiply_accumulate(__m512 acc[12][2], const float *source, long step, const float *w0, const float *w1, long depth, int R, int NB) {
+    for (long c = 0; c < depth; c++) {
+        __m512 b0 = _mm512_loadu_ps(w0 + c * 16);
+        __m512 b1 = NB == 2 ? _mm512_loadu_ps(w1 + c * 16) : b0;
+#pragma clang loop unroll(full)
+        for (int r = 0; r < R; r++) {
+            __m512 a = _mm512_set1_ps(source[r * step + c]);
+            acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+            if (NB == 2) acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+        }
+    }
+}
+
 /// R pixels x NB (1 or 2) output blocks of 16: R * NB accumulators over the whole input depth, then the epilogue.
 INLINE void pointwise_tile(const float *x, const float *packed, const float *shift, const float *residual, float *y,
                            long p, long block, long cin, long cout, int R, int NB, int activation) {
@@ -77,17 +92,7 @@ INLINE void pointwise_tile(const float *x, const float *packed, const float *shi
     }
     const float *w0 = packed + block * cin * 16;
     const float *w1 = w0 + cin * 16;
-    const float *row = x + p * cin;
-    for (long c = 0; c < cin; c++) {
-        __m512 b0 = _mm512_loadu_ps(w0 + c * 16);
-        __m512 b1 = NB == 2 ? _mm512_loadu_ps(w1 + c * 16) : b0;
-#pragma clang loop unroll(full)
-        for (int r = 0; r < R; r++) {
-            __m512 a = _mm512_set1_ps(row[r * cin + c]);
-            acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
-            if (NB == 2) acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
-        }
-    }
+    multiply_accumulate(acc, x + p * cin, cin, w0, w1, cin, R, NB);
     store_tile(acc, shift, residual, y, p, block, cout, R, NB, activation);
 }
 
@@ -150,16 +155,7 @@ INLINE void direct_tile(const float *source, const float *packed, const float *s
         for (long kx = 0; kx < kernel; kx++) {
             const float *tap = source + (ky * dilation * paddedWidth + kx * dilation) * cin;
             long offset = (ky * kernel + kx) * cin * 16;
-            for (long c = 0; c < cin; c++) {
-                __m512 b0 = _mm512_loadu_ps(w0 + offset + c * 16);
-                __m512 b1 = NB == 2 ? _mm512_loadu_ps(w1 + offset + c * 16) : b0;
-#pragma clang loop unroll(full)
-                for (int r = 0; r < R; r++) {
-                    __m512 a = _mm512_set1_ps(tap[r * step + c]);
-                    acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
-                    if (NB == 2) acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
-                }
-            }
+            multiply_accumulate(acc, tap, step, w0 + offset, w1 + offset, cin, R, NB);
         }
     }
     store_tile(acc, shift, residual, y, p, block, cout, R, NB, activation);
@@ -217,11 +213,26 @@ void efk_conv_avx512(const float *padded, const float *packed, const float *shif
 
 // MARK: - Depthwise convolution
 
+/// The depthwise epilogue for G adjacent pixels of one channel block: batch norm, activation, masked store, and
+/// the pixels' sum added to `sums` (when given).
+INLINE void depthwise_store(__m512 acc[8], const float *scale, const float *shift, float *out, float *sums, long channel, long channels,
+                            __mmask16 m, int G, int activation) {
+    __m512 s = _mm512_maskz_loadu_ps(m, scale + channel), t = _mm512_maskz_loadu_ps(m, shift + channel);
+    __m512 total = _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+    for (int g = 0; g < G; g++) {
+        __m512 v = activate(_mm512_fmadd_ps(acc[g], s, t), activation);
+        _mm512_mask_storeu_ps(out + g * channels + channel, m, v);
+        total = _mm512_add_ps(total, v);
+    }
+    if (sums) _mm512_mask_storeu_ps(sums + channel, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, sums + channel), total));
+}
+
 /// G adjacent output pixels (the whole kernel inside the input) for one block of 16 channels.
 INLINE void depthwise_group(const float *const *lines, const float *w, const float *scale, const float *shift, float *out, float *sums,
                             long ix0, long channel, long channels, long kernel, long stride, long dilation, int G, int activation) {
     __mmask16 m = lanes(channels - channel);
-    __m512 acc[4];
+    __m512 acc[8];
 #pragma clang loop unroll(full)
     for (int g = 0; g < G; g++) acc[g] = _mm512_setzero_ps();
     for (long ky = 0; ky < kernel; ky++) {
@@ -235,15 +246,7 @@ INLINE void depthwise_group(const float *const *lines, const float *w, const flo
             for (int g = 0; g < G; g++) acc[g] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, source + g * stride * channels), wv, acc[g]);
         }
     }
-    __m512 s = _mm512_maskz_loadu_ps(m, scale + channel), t = _mm512_maskz_loadu_ps(m, shift + channel);
-    __m512 total = _mm512_setzero_ps();
-#pragma clang loop unroll(full)
-    for (int g = 0; g < G; g++) {
-        __m512 v = activate(_mm512_fmadd_ps(acc[g], s, t), activation);
-        _mm512_mask_storeu_ps(out + g * channels + channel, m, v);
-        total = _mm512_add_ps(total, v);
-    }
-    if (sums) _mm512_mask_storeu_ps(sums + channel, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, sums + channel), total));
+    depthwise_store(acc, scale, shift, out, sums, channel, channels, m, G, activation);
 }
 
 /// One output pixel near a border: only the taps inside the input.
@@ -290,15 +293,7 @@ INLINE void depthwise_block(const float *const *lines, const float *w, const flo
             for (int g = 0; g < G; g++) acc[g] = _mm512_fmadd_ps(in[g + kx], wv, acc[g]);
         }
     }
-    __m512 s = _mm512_maskz_loadu_ps(m, scale + channel), t = _mm512_maskz_loadu_ps(m, shift + channel);
-    __m512 total = _mm512_setzero_ps();
-#pragma clang loop unroll(full)
-    for (int g = 0; g < G; g++) {
-        __m512 v = activate(_mm512_fmadd_ps(acc[g], s, t), activation);
-        _mm512_mask_storeu_ps(out + g * channels + channel, m, v);
-        total = _mm512_add_ps(total, v);
-    }
-    if (sums) _mm512_mask_storeu_ps(sums + channel, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, sums + channel), total));
+    depthwise_store(acc, scale, shift, out, sums, channel, channels, m, G, activation);
 }
 
 /// The interior columns [begin, end) of a row with a stride-1, undilated KxK kernel and every kernel row inside

@@ -18,9 +18,11 @@ public struct CalibrationError: UserInputError {
 }
 
 extension CalibrationKey {
-    /// The key of this machine for `threads` and `batch`.
+    /// The key of this machine for `threads` and `batch`. Its `blas` part names OpenBLAS's kernels and the
+    /// engine's inference kernels (AVX-512 or AVX2), which set the units' times.
     public static func current(threads: Int, batch: Int, efsearch: String) -> CalibrationKey {
-        CalibrationKey(cpu: MachineBenchmark.cpuModel, threads: threads, batch: batch, efsearch: efsearch, blas: "OpenBLAS \(BLAS.coreName)")
+        CalibrationKey(cpu: MachineBenchmark.cpuModel, threads: threads, batch: batch, efsearch: efsearch,
+                       blas: "OpenBLAS \(BLAS.coreName), \(InferenceKernels.isa.rawValue) kernels")
     }
 }
 

@@ -19,17 +19,7 @@ public enum Parallel {
     /// Runs `body(range)` over `0..<count` split into at most `threads` contiguous chunks.
     /// Each index is handled by exactly one chunk; chunk boundaries depend only on `count` and `threads`.
     public static func forEachChunk(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
-        efk_flush_denormals()
-        let chunks = min(threads, pool.workers + 1, max(1, count / max(1, minimumChunk)))
-        if chunks <= 1 {
-            body(0..<count)
-            return
-        }
-        pool.run(chunks: chunks) { chunk in
-            let start = count * chunk / chunks
-            let end = count * (chunk + 1) / chunks
-            if start < end { body(start..<end) }
-        }
+        forEachIndexedChunk(count, minimumChunk: minimumChunk) { _, range in body(range) }
     }
 
     /// As `forEachChunk`, also passing the chunk's index (below `threads`), e.g. to pick per-thread scratch.

@@ -164,28 +164,42 @@ INLINE void direct_tile(const float *source, const float *packed, const float *s
 INLINE void direct_run(const float *padded, const float *packed, const float *shift, const float *residual, float *y,
                        long paddedHeight, long paddedWidth, long cin, long outHeight, long outWidth, long cout,
                        long kernel, long stride, long dilation, long rowBegin, long rowEnd, int activation) {
+    // Output blocks per group so that the group's weights stay in L2 (about 512 KiB of them) while the rows go by:
+    // a late Fused-MBConv layer has megabytes of weights and few pixels, and would otherwise read them from
+    // memory once per 12-pixel tile.
     long blocks = (cout + 15) / 16;
-    for (long row = rowBegin; row < rowEnd; row++) {
-        long n = row / outHeight, oy = row % outHeight;
-        const float *line = padded + ((n * paddedHeight + oy * stride) * paddedWidth) * cin;
-        long step = stride * cin;
-        long ox = 0;
-        for (; ox < outWidth; ox += 12) {
-            long count = outWidth - ox < 12 ? outWidth - ox : 12;
-            const float *source = line + ox * step;
-            long p = row * outWidth + ox;
-            long block = 0;
-            if (count == 12) {
-                for (; block + 2 <= blocks; block += 2)
-                    direct_tile(source, packed, shift, residual, y, p, block, step, paddedWidth, cin, kernel, dilation, cout, 12, 2, activation);
-                if (block < blocks)
-                    direct_tile(source, packed, shift, residual, y, p, block, step, paddedWidth, cin, kernel, dilation, cout, 12, 1, activation);
-            } else {
-                for (long r = 0; r < count; r++) {
-                    for (block = 0; block + 2 <= blocks; block += 2)
-                        direct_tile(source + r * step, packed, shift, residual, y, p + r, block, step, paddedWidth, cin, kernel, dilation, cout, 1, 2, activation);
-                    if (block < blocks)
-                        direct_tile(source + r * step, packed, shift, residual, y, p + r, block, step, paddedWidth, cin, kernel, dilation, cout, 1, 1, activation);
+    long groupBlocks = 512 * 1024 / (kernel * kernel * cin * 64);
+    groupBlocks = groupBlocks < 2 ? 2 : groupBlocks & ~1L;
+    for (long group = 0; group < blocks; group += groupBlocks) {
+        long groupEnd = group + groupBlocks < blocks ? group + groupBlocks : blocks;
+        for (long row = rowBegin; row < rowEnd; row++) {
+            long n = row / outHeight, oy = row % outHeight;
+            const float *line = padded + ((n * paddedHeight + oy * stride) * paddedWidth) * cin;
+            long step = stride * cin;
+            long ox = 0;
+            for (; ox < outWidth; ox += 12) {
+                long count = outWidth - ox < 12 ? outWidth - ox : 12;
+                const float *source = line + ox * step;
+                long p = row * outWidth + ox;
+                long block = group;
+                if (count == 12) {
+                    for (; block + 2 <= groupEnd; block += 2)
+                        direct_tile(source, packed, shift, residual, y, p, block, step, paddedWidth, cin, kernel, dilation, cout, 12, 2, activation);
+                    if (block < groupEnd)
+                        direct_tile(source, packed, shift, residual, y, p, block, step, paddedWidth, cin, kernel, dilation, cout, 12, 1, activation);
+                } else {
+                    // The row's last 1-11 pixels as one narrower tile: each weight is loaded once for all of them.
+                    switch (count) {
+#define TAIL(R) \
+                    case R: \
+                        for (; block + 2 <= groupEnd; block += 2) \
+                            direct_tile(source, packed, shift, residual, y, p, block, step, paddedWidth, cin, kernel, dilation, cout, R, 2, activation); \
+                        if (block < groupEnd) \
+                            direct_tile(source, packed, shift, residual, y, p, block, step, paddedWidth, cin, kernel, dilation, cout, R, 1, activation); \
+                        break;
+                    TAIL(1) TAIL(2) TAIL(3) TAIL(4) TAIL(5) TAIL(6) TAIL(7) TAIL(8) TAIL(9) TAIL(10) TAIL(11)
+#undef TAIL
+                    }
                 }
             }
         }

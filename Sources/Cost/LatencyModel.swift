@@ -1,23 +1,26 @@
 import Architecture
 import Foundation
 
-/// The units a latency model fits separately: what the engine runs as one step in inference.
+/// The units of a latency model: what the engine runs as one step in inference. A unit inside a block is
+/// fitted from the timings of whole blocks as the engine runs them (fused), so its coefficients are its share
+/// of the blocks' time; the stem, head and classifier are timed on their own.
 public enum LatencyUnit: String, Codable, CaseIterable, Sendable {
-    /// `conv_stem`: 3x3 stride-2 dense convolution with batch norm and activation (im2col + GEMM).
+    /// `conv_stem`: kxk strided dense convolution with batch norm and activation.
     case stem
-    /// 1x1 stride-1 convolution with batch norm and activation (MBConv expansions): the packed pointwise kernel.
+    /// 1x1 stride-1 convolution with batch norm and activation, on its own pass over memory.
     case pointwise
-    /// 1x1 stride-1 convolution with batch norm and no activation (projections).
+    /// An inverted-residual block's 1x1 expansion run in one pass with the depthwise convolution after it (the
+    /// AVX-512 engine keeps the expanded rows in cache): only its input goes through memory.
+    case expansion
+    /// 1x1 stride-1 convolution with batch norm and no activation (projections), the residual add in its epilogue.
     case projection
     /// Any other dense convolution: kxk or strided (Fused-MBConv expansions, conv-bn-act blocks).
     case dense
-    /// Depthwise kxk with batch norm and activation, one fit per kernel size, and one over all kernels for
-    /// sizes that were not calibrated.
+    /// Depthwise kxk with batch norm and activation, one fit per kernel size; `depthwise` is the fit used for
+    /// other sizes (the 7x7 one, as MACs already count the kernel's area).
     case depthwise3, depthwise5, depthwise7, depthwise
-    /// Squeeze-excite: pooling, two small 1x1 convolutions, sigmoid, scaling.
+    /// Squeeze-excite: pooling, two small 1x1 convolutions, sigmoid, and the gate (folded into the projection).
     case squeezeExcite = "squeeze_excite"
-    /// A block's residual add (with drop-path off: inference).
-    case residual
     /// `conv_head`: 1x1 convolution to the head channels with batch norm and activation.
     case head
     /// The classifier (linear with bias).
@@ -34,40 +37,52 @@ public enum LatencyUnit: String, Codable, CaseIterable, Sendable {
         default: return nil
         }
     }
+
+    /// The units inside blocks, fitted together from whole blocks' timings.
+    public static let blockUnits: [LatencyUnit] = [.pointwise, .expansion, .projection, .dense, .depthwise3, .depthwise5, .depthwise7, .squeezeExcite]
 }
 
-/// The features of a timed unit, for one forward pass of the batch. Every unit's time is modelled as a
-/// linear function of these (a unit's fit drops the ones that do not vary for it).
+/// The features of a unit, for one forward pass of the batch. Every unit's time is modelled as a linear
+/// function of these.
 public enum LatencyFeatures {
-    public static let names = ["constant", "macs", "activation_bytes", "weight_bytes", "silu_elements"]
+    public static let names = ["constant", "macs", "activation_bytes", "weight_bytes", "silu_elements", "residual_bytes"]
     public static let count = names.count
 
     /// Channels rounded up to the engine's vector width (8 floats): kernels work on whole vectors.
     @inline(__always)
     static func padded(_ channels: Int) -> Int { (channels + 7) / 8 * 8 }
 
-    /// Features of a cost-model row at `batch` images.
+    /// How much longer than an even share the busiest thread works when `rows` rows are split into contiguous
+    /// chunks over `threads` threads (the engine splits depthwise and kxk convolutions by output rows).
     @inline(__always)
-    public static func of(_ row: LayerCost, batch: Int) -> SIMD8<Double> {
+    static func imbalance(rows: Int, threads: Int) -> Double {
+        guard threads > 1, rows > 0 else { return 1 }
+        let chunks = min(threads, rows)
+        return Double((rows + chunks - 1) / chunks * threads) / Double(rows)
+    }
+
+    /// Features of a cost-model row at `batch` images and `threads` threads. `fusedExpansion`: the row is an
+    /// expansion the engine runs in one pass with its depthwise convolution (`LatencyUnit.expansion`).
+    @inline(__always)
+    public static func of(_ row: LayerCost, batch: Int, threads: Int, fusedExpansion: Bool = false) -> SIMD8<Double> {
         let b = Double(batch)
         var macs = Double(row.macs)
+        let rows = batch * row.outputSize
         switch row.kind {
         case .depthwise:
-            macs = Double(padded(row.outChannels) * row.outputSize * row.outputSize * row.kernel * row.kernel)
+            macs = Double(padded(row.outChannels) * row.outputSize * row.outputSize * row.kernel * row.kernel) * imbalance(rows: rows, threads: threads)
         case .conv:
             macs = Double(padded(row.inChannels) * padded(row.outChannels) * row.kernel * row.kernel * row.outputSize * row.outputSize)
+            if row.kernel > 1 || row.stride > 1 || fusedExpansion { macs *= imbalance(rows: rows, threads: threads) }
         default:
             break
         }
-        let activationBytes = 4 * Double(row.inputElements + row.outputElements) * b
+        let activationBytes = 4 * Double(row.inputElements + (fusedExpansion ? 0 : row.outputElements)) * b
         let silu = row.activation == .silu ? Double(row.outputElements) * b : 0
-        return SIMD8(1, macs * b, activationBytes, 4 * Double(row.params), silu, 0, 0, 0)
-    }
-
-    /// Features of a residual add over `elements` per image (two tensors read, one written).
-    @inline(__always)
-    public static func residual(elements: Int, batch: Int) -> SIMD8<Double> {
-        SIMD8(1, 0, 12 * Double(elements * batch), 0, 0, 0, 0, 0)
+        // The block's input, added in the epilogue of its last convolution.
+        let last = row.kind == .conv && row.block != nil && (row.activation == nil || row.part == "conv")
+        let residual = last && row.heldElements > 0 && row.heldElements == row.outputElements ? 4 * Double(row.heldElements) * b : 0
+        return SIMD8(1, macs * b, activationBytes, 4 * Double(row.params), silu, residual, 0, 0)
     }
 
     /// Features of the per-pass remainder: global pooling over `poolElements` per image.
@@ -112,7 +127,7 @@ public struct CalibrationKey: Codable, Hashable, Sendable, CustomStringConvertib
 /// the per-pass term (`network`); the scale and the per-pass term are fitted on whole passes, so that what the
 /// units' timings miss together (cache effects between layers, hand-offs) is accounted for.
 public struct LatencyModel: Codable, Sendable {
-    public static let currentFormat = 1
+    public static let currentFormat = 2
 
     public struct UnitFit: Codable, Sendable, Equatable {
         /// One per feature in `LatencyFeatures.names` order; 0 for features the fit dropped.
@@ -144,6 +159,13 @@ public struct LatencyModel: Codable, Sendable {
     /// The factor on the sum of the units' predictions.
     public var passScale: Double
     public var units: [LatencyUnit: UnitFit]
+    /// The speed reference of the calibration (`LatencyModel.probe`): its median pass while the calibration
+    /// ran, in seconds. Every timing was taken relative to it, so the model predicts latency at this speed.
+    public var probeSeconds: Double?
+
+    /// The reference network timed beside every timed network, to take out a shared host's speed drift:
+    /// EfficientNet-B0 at 160 px.
+    public static let probe = (preset: "efficientnet-b0", resolution: 160)
 
     public init(key: CalibrationKey, createdAt: String, networks: Int, fitMAPE: Double, passScale: Double = 1, units: [LatencyUnit: UnitFit]) {
         format = LatencyModel.currentFormat
@@ -160,6 +182,7 @@ public struct LatencyModel: Codable, Sendable {
         case createdAt = "created_at"
         case fitMAPE = "fit_mape"
         case passScale = "pass_scale"
+        case probeSeconds = "probe_seconds"
     }
 
     public init(from decoder: Decoder) throws {
@@ -167,13 +190,17 @@ public struct LatencyModel: Codable, Sendable {
         format = try container.decode(Int.self, forKey: .format)
         guard format == LatencyModel.currentFormat else {
             throw DecodingError.dataCorruptedError(forKey: .format, in: container,
-                                                   debugDescription: "format \(format); this efsearch reads format \(LatencyModel.currentFormat)")
+                                                   debugDescription: "format \(format); this efsearch reads format \(LatencyModel.currentFormat) (calibrate again: efsearch calibrate)")
         }
         key = try container.decode(CalibrationKey.self, forKey: .key)
         createdAt = try container.decode(String.self, forKey: .createdAt)
         networks = try container.decode(Int.self, forKey: .networks)
         fitMAPE = try container.decode(Double.self, forKey: .fitMAPE)
         passScale = try container.decode(Double.self, forKey: .passScale)
+        probeSeconds = try container.decodeIfPresent(Double.self, forKey: .probeSeconds)
+        if let probeSeconds, !(probeSeconds.isFinite && probeSeconds > 0) {
+            throw DecodingError.dataCorruptedError(forKey: .probeSeconds, in: container, debugDescription: "probe_seconds \(probeSeconds) must be a positive number")
+        }
         guard passScale.isFinite && passScale > 0 else {
             throw DecodingError.dataCorruptedError(forKey: .passScale, in: container, debugDescription: "pass_scale \(passScale) must be a positive number")
         }
@@ -200,6 +227,7 @@ public struct LatencyModel: Codable, Sendable {
         try container.encode(networks, forKey: .networks)
         try container.encode(fitMAPE, forKey: .fitMAPE)
         try container.encode(passScale, forKey: .passScale)
+        try container.encodeIfPresent(probeSeconds, forKey: .probeSeconds)
         try container.encode(Dictionary(uniqueKeysWithValues: units.map { ($0.key.rawValue, $0.value) }), forKey: .units)
     }
 
@@ -216,22 +244,26 @@ public struct LatencyPredictor: Sendable {
     /// Where the model came from, for messages.
     public let key: CalibrationKey
     public let createdAt: String
+    /// The calibrated engine ran expansions in one pass with their depthwise convolutions (it has an
+    /// `expansion` fit).
+    let fusesExpansions: Bool
 
     public init(_ model: LatencyModel) {
         var coefficients = [SIMD8<Double>](repeating: .zero, count: LatencyUnit.allCases.count)
         var fitted = [Bool](repeating: false, count: LatencyUnit.allCases.count)
-        for (index, unit) in LatencyUnit.allCases.enumerated() {
+        for unit in LatencyUnit.allCases {
             guard let fit = model.units[unit] else { continue }
             var vector = SIMD8<Double>.zero
             for (feature, value) in fit.coefficients.enumerated() { vector[feature] = value }
-            coefficients[index] = vector
-            fitted[index] = true
+            coefficients[LatencyPredictor.index(unit)] = vector
+            fitted[LatencyPredictor.index(unit)] = true
         }
         self.coefficients = coefficients
         self.fitted = fitted
         passScale = model.passScale
         key = model.key
         createdAt = model.createdAt
+        fusesExpansions = fitted[LatencyPredictor.index(.expansion)]
     }
 
     @inline(__always)
@@ -239,14 +271,14 @@ public struct LatencyPredictor: Sendable {
         switch unit {
         case .stem: return 0
         case .pointwise: return 1
-        case .projection: return 2
-        case .dense: return 3
-        case .depthwise3: return 4
-        case .depthwise5: return 5
-        case .depthwise7: return 6
-        case .depthwise: return 7
-        case .squeezeExcite: return 8
-        case .residual: return 9
+        case .expansion: return 2
+        case .projection: return 3
+        case .dense: return 4
+        case .depthwise3: return 5
+        case .depthwise5: return 6
+        case .depthwise7: return 7
+        case .depthwise: return 8
+        case .squeezeExcite: return 9
         case .head: return 10
         case .classifier: return 11
         case .network: return 12
@@ -261,13 +293,26 @@ public struct LatencyPredictor: Sendable {
         return max(0, (coefficients[index] * features).sum())
     }
 
-    /// The unit that runs a cost-model row (nil for global pooling, which the per-pass term covers).
+    /// Whether an engine that fuses expansions runs `row` in one pass with the depthwise convolution after it:
+    /// an inverted-residual block's 1x1 expansion (`conv_pw` with an activation) on rows at least 8 pixels wide
+    /// (`ConvUnit.fusesWithDepthwise`).
     @inline(__always)
-    public static func unit(of row: LayerCost) -> LatencyUnit? {
+    public static func isFusedExpansion(_ row: LayerCost) -> Bool {
+        row.kind == .conv && row.part == "conv_pw" && row.kernel == 1 && row.stride == 1 && row.activation != nil
+            && row.block != nil && row.inputSize >= 8
+    }
+
+    /// The unit that runs a cost-model row (nil for global pooling, which the per-pass term covers).
+    /// `fusedExpansions`: the engine runs expansions with their depthwise convolutions.
+    @inline(__always)
+    public static func unit(of row: LayerCost, fusedExpansions: Bool) -> LatencyUnit? {
         switch row.kind {
         case .conv:
             if row.block == nil { return row.part == "conv_stem" ? .stem : .head }
-            if row.kernel == 1 && row.stride == 1 { return row.activation == nil ? .projection : .pointwise }
+            if row.kernel == 1 && row.stride == 1 {
+                if row.activation == nil { return .projection }
+                return fusedExpansions && isFusedExpansion(row) ? .expansion : .pointwise
+            }
             return .dense
         case .depthwise: return LatencyUnit.depthwise(kernel: row.kernel) ?? .depthwise
         case .squeezeExcite: return .squeezeExcite
@@ -276,62 +321,44 @@ public struct LatencyPredictor: Sendable {
         }
     }
 
-    /// Predicted seconds of a row at `batch` (a depthwise row falls back to the all-kernels fit).
+    /// The unit and features of a row for this model's engine.
+    @inline(__always)
+    public func unitAndFeatures(of row: LayerCost, batch: Int) -> (unit: LatencyUnit, features: SIMD8<Double>)? {
+        guard let unit = LatencyPredictor.unit(of: row, fusedExpansions: fusesExpansions) else { return nil }
+        return (unit, LatencyFeatures.of(row, batch: batch, threads: key.threads, fusedExpansion: unit == .expansion))
+    }
+
+    /// Predicted seconds of a row at `batch` (0 for global pooling, in the per-pass term; a depthwise row with
+    /// a kernel size that was not calibrated uses the `depthwise` fit).
     @inline(__always)
     public func seconds(of row: LayerCost, batch: Int) -> Double? {
-        guard let unit = LatencyPredictor.unit(of: row) else { return 0 }
-        let features = LatencyFeatures.of(row, batch: batch)
+        guard let (unit, features) = unitAndFeatures(of: row, batch: batch) else { return 0 }
         if let value = seconds(unit, features) { return value }
-        if row.kind == .depthwise { return seconds(.depthwise, features) }
-        return nil
+        return row.kind == .depthwise ? seconds(.depthwise, features) : nil
     }
 
     /// Predicted seconds of one forward pass of `network` at `batch`; nil when a unit it needs was not calibrated.
     public func seconds(of network: Network, batch: Int) -> Double? {
-        var units = 0.0
-        var complete = true
+        guard let units = unitSeconds(of: network, batch: batch) else { return nil }
         var poolElements = 0
-        CostModel.forEachLayer(of: network) { row in
-            poolElements += row.poolElements
-            if let value = seconds(of: row, batch: batch) { units += value } else { complete = false }
-        }
-        guard complete else { return nil }
-        return pass(network, rowSeconds: units, poolElements: poolElements, batch: batch)
+        CostModel.forEachLayer(of: network) { poolElements += $0.poolElements }
+        return pass(rowSeconds: units, poolElements: poolElements, batch: batch)
     }
 
-    /// The sum of the units' predictions (rows and residual adds), unscaled; nil when one is missing.
+    /// The sum of the units' predictions, unscaled; nil when one is missing.
     public func unitSeconds(of network: Network, batch: Int) -> Double? {
         var units = 0.0
         var complete = true
         CostModel.forEachLayer(of: network) { row in
             if let value = seconds(of: row, batch: batch) { units += value } else { complete = false }
         }
-        guard complete, let residuals = residualSeconds(network, batch: batch) else { return nil }
-        return units + residuals
+        return complete ? units : nil
     }
 
-    /// A whole pass from the rows' sum: the residual adds joined, scaled, and the per-pass term added.
+    /// A whole pass from the rows' sum: scaled, and the per-pass term added.
     @inline(__always)
-    func pass(_ network: Network, rowSeconds: Double, poolElements: Int, batch: Int) -> Double? {
-        guard let residuals = residualSeconds(network, batch: batch),
-              let pass = seconds(.network, LatencyFeatures.network(poolElements: poolElements, batch: batch)) else { return nil }
-        return passScale * (rowSeconds + residuals) + pass
-    }
-
-    /// The residual adds of a network. A calibration of the fused engine has no residual unit (the add runs in
-    /// the projection's epilogue and is timed with it): then they cost nothing apart.
-    @inline(__always)
-    func residualSeconds(_ network: Network, batch: Int) -> Double? {
-        guard fitted[LatencyPredictor.index(.residual)] else { return 0 }
-        var total = 0.0
-        for stage in network.stages {
-            for block in stage where block.hasResidual {
-                guard let value = seconds(.residual, LatencyFeatures.residual(elements: block.outChannels * block.outputSize * block.outputSize, batch: batch)) else {
-                    return nil
-                }
-                total += value
-            }
-        }
-        return total
+    func pass(rowSeconds: Double, poolElements: Int, batch: Int) -> Double? {
+        guard let pass = seconds(.network, LatencyFeatures.network(poolElements: poolElements, batch: batch)) else { return nil }
+        return passScale * rowSeconds + pass
     }
 }

@@ -4,8 +4,13 @@ import Foundation
 public final class LayerProfiler {
     public private(set) var order: [String] = []
     public private(set) var nanoseconds: [String: UInt64] = [:]
+    /// Time each block as one step under its name (`blocks.1.0`), run as it runs without a profiler (fused in
+    /// inference), instead of each of its units apart: what latency calibration times.
+    public let wholeBlocks: Bool
 
-    public init() {}
+    public init(wholeBlocks: Bool = false) {
+        self.wholeBlocks = wholeBlocks
+    }
 
     @inline(__always)
     public func measure<T>(_ name: @autoclosure () -> String, _ body: () -> T) -> T {

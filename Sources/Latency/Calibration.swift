@@ -117,19 +117,32 @@ public struct RandomNetworks {
     }
 }
 
-/// Times networks on the engine in inference, as `efsearch bench` does.
-public struct NetworkTimer {
-    public var batch: Int
-    public var warmup: Int
-    public var runs: Int
+/// Times networks on the engine in inference, as `efsearch bench` does, in rounds (every network once per
+/// round), beside a speed reference. A shared host's speed drifts by tens of percent from one few seconds to
+/// the next; so each timed pass alternates with a pass of the reference network (`LatencyModel.probe`), and a
+/// network's time relative to the reference in the same round does not drift with the host.
+public final class NetworkTimer {
+    public let batch: Int
+    public let warmup: Int
+    /// Passes per network per round.
+    public let runs: Int
+    public let rounds: Int
+    let probe: (model: EfficientNetModel, input: Tensor)
+    /// Every pass of the reference network so far, in seconds.
+    public private(set) var probeTimes: [Double] = []
 
-    public init(batch: Int, warmup: Int = 2, runs: Int = 5) {
+    public init(batch: Int, warmup: Int = 2, runs: Int = 5, rounds: Int = 3) throws {
         self.batch = batch
         self.warmup = warmup
         self.runs = runs
+        self.rounds = rounds
+        var spec = try Presets.named(LatencyModel.probe.preset).spec
+        spec.resolution = LatencyModel.probe.resolution
+        probe = NetworkTimer.prepare(try spec.resolve(), batch: batch, warmup: warmup)
     }
 
-    func model(_ network: Network) -> (EfficientNetModel, Tensor) {
+    /// A network's model with seeded weights and a seeded input, warmed up.
+    static func prepare(_ network: Network, batch: Int, warmup: Int) -> (model: EfficientNetModel, input: Tensor) {
         let model = EfficientNetModel(network)
         model.initialize(seed: 1)
         let random = RandomGenerator(seed: 2)
@@ -139,45 +152,93 @@ public struct NetworkTimer {
         return (model, x)
     }
 
-    /// Median seconds of a forward pass, end to end.
-    public func seconds(_ network: Network) -> Double {
-        let (model, x) = model(network)
-        var times: [Double] = []
-        for _ in 0..<runs {
-            let start = DispatchTime.now().uptimeNanoseconds
-            _ = model.forward(x, training: false)
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        }
-        return Statistics.median(times)
+    static func seconds(_ body: () -> Void) -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 
-    /// The fastest seconds per profiled layer (timm names, residual adds as `blocks.s.i.residual`) and the
-    /// median of the whole pass; the profiled and the unprofiled passes alternate.
-    public func profile(_ network: Network) -> (layers: [String: Double], total: Double) {
-        let (model, x) = model(network)
-        let profiler = LayerProfiler()
-        var layers: [String: [Double]] = [:]
-        var totals: [Double] = []
-        for _ in 0..<runs {
-            profiler.reset()
-            _ = model.forward(x, training: false, profiler: profiler)
-            for (name, ns) in profiler.nanoseconds { layers[name, default: []].append(Double(ns) / 1e9) }
-            let start = DispatchTime.now().uptimeNanoseconds
-            _ = model.forward(x, training: false)
-            totals.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    /// One pass of the reference network, timed and recorded.
+    func probePass() -> Double {
+        let time = NetworkTimer.seconds { _ = probe.model.forward(probe.input, training: false) }
+        probeTimes.append(time)
+        return time
+    }
+
+    /// The median of all reference passes so far.
+    public var probeSeconds: Double { Statistics.median(probeTimes) }
+
+    /// A network's times: `median` over all its passes (what `bench` reports), `quiet` (the median of its
+    /// fastest round) and `relative` (its median over the reference's in the same round; the median over rounds).
+    public struct Timing: Sendable {
+        public var median: Double
+        public var quiet: Double
+        public var relative: Double
+    }
+
+    /// Times `networks`; `progress(done)` after each network's round.
+    public func seconds(_ networks: [Network], progress: ((Int) -> Void)? = nil) -> [Timing] {
+        let prepared = networks.map { NetworkTimer.prepare($0, batch: batch, warmup: warmup) }
+        var rounds = [[Double]](repeating: [], count: networks.count)
+        var relative = [[Double]](repeating: [], count: networks.count)
+        var all = [[Double]](repeating: [], count: networks.count)
+        var done = 0
+        for _ in 0..<self.rounds {
+            for (index, (model, x)) in prepared.enumerated() {
+                // One pass first: the other networks' weights have pushed this one's out of cache.
+                _ = model.forward(x, training: false)
+                var times: [Double] = [], probes: [Double] = []
+                for _ in 0..<runs {
+                    probes.append(probePass())
+                    times.append(NetworkTimer.seconds { _ = model.forward(x, training: false) })
+                }
+                rounds[index].append(Statistics.median(times))
+                relative[index].append(Statistics.median(times) / Statistics.median(probes))
+                all[index] += times
+                done += 1
+                progress?(done)
+            }
         }
-        // A unit's fastest run: timer and interrupt noise only ever adds, and at microseconds it is large. The
-        // whole pass keeps its median (what `bench` reports); the fit of whole passes scales the units to it.
-        return (layers.mapValues { $0.min()! }, Statistics.median(totals))
+        return (0..<networks.count).map { Timing(median: Statistics.median(all[$0]), quiet: rounds[$0].min()!, relative: Statistics.median(relative[$0])) }
+    }
+
+    /// Profiles networks, each block timed whole as the engine runs it (`LayerProfiler(wholeBlocks:)`), with the
+    /// stem, head and classifier apart, all relative to the reference network: per round, each layer's fastest
+    /// time (timer and interrupt noise only ever adds) and the plain passes' median, over the reference's median
+    /// in that round; the median over rounds. Reference, profiled and plain passes alternate.
+    public func profile(_ networks: [Network], progress: ((Int) -> Void)? = nil) -> [(layers: [String: Double], total: Double)] {
+        let prepared = networks.map { NetworkTimer.prepare($0, batch: batch, warmup: warmup) }
+        var layers = [[String: [Double]]](repeating: [:], count: networks.count)
+        var totals = [[Double]](repeating: [], count: networks.count)
+        var done = 0
+        for _ in 0..<rounds {
+            for (index, (model, x)) in prepared.enumerated() {
+                _ = model.forward(x, training: false)
+                var plain: [Double] = [], probes: [Double] = [], fastest: [String: Double] = [:]
+                for _ in 0..<runs {
+                    probes.append(probePass())
+                    let profiler = LayerProfiler(wholeBlocks: true)
+                    _ = model.forward(x, training: false, profiler: profiler)
+                    for (name, ns) in profiler.nanoseconds { fastest[name] = min(fastest[name] ?? .infinity, Double(ns) / 1e9) }
+                    plain.append(NetworkTimer.seconds { _ = model.forward(x, training: false) })
+                }
+                let reference = Statistics.median(probes)
+                for (name, time) in fastest { layers[index][name, default: []].append(time / reference) }
+                totals[index].append(Statistics.median(plain) / reference)
+                done += 1
+                progress?(done)
+            }
+        }
+        return (0..<networks.count).map { (layers[$0].mapValues(Statistics.median), Statistics.median(totals[$0])) }
     }
 }
 
-/// One timed unit: its features and its median time.
+/// One timed unit timed on its own (stem, head, classifier, or the per-pass remainder): features and seconds.
 public struct TimedUnit: Sendable {
     public var unit: LatencyUnit
     public var features: SIMD8<Double>
     public var seconds: Double
-    /// The cost-model row it was timed as (nil for residual adds and the per-pass remainder).
+    /// The cost-model row it was timed as (nil for the per-pass remainder).
     public var row: LayerCost?
 
     public init(unit: LatencyUnit, features: SIMD8<Double>, seconds: Double, row: LayerCost? = nil) {
@@ -186,48 +247,110 @@ public struct TimedUnit: Sendable {
         self.seconds = seconds
         self.row = row
     }
+}
 
-    public static let csvHeader = "unit,in_channels,out_channels,kernel,stride,input_size,output_size,activation,"
-        + LatencyFeatures.names.joined(separator: ",") + ",seconds"
+/// One block timed whole, as the engine runs it: its rows' units and features, and its fastest time.
+public struct TimedBlock: Sendable {
+    public var name: String
+    public var type: BlockType
+    public var parts: [(unit: LatencyUnit, features: SIMD8<Double>)]
+    public var seconds: Double
 
-    /// A CSV line: the row's shape, the features and the time (for analysis beside the fit).
-    public var csvLine: String {
-        let shape = row.map { "\($0.inChannels),\($0.outChannels),\($0.kernel),\($0.stride),\($0.inputSize),\($0.outputSize),\($0.activation?.rawValue ?? "none")" }
-            ?? ",,,,,,"
-        return "\(unit.rawValue),\(shape)," + (0..<LatencyFeatures.count).map { "\(features[$0])" }.joined(separator: ",") + ",\(seconds)"
+    public init(name: String, type: BlockType, parts: [(unit: LatencyUnit, features: SIMD8<Double>)], seconds: Double) {
+        self.name = name
+        self.type = type
+        self.parts = parts
+        self.seconds = seconds
     }
 }
 
-/// Builds latency models: times networks per unit, fits each unit's linear model with GSL's weighted least
-/// squares (weights 1/t^2, so the fit minimises relative error), and checks predictions end to end.
+/// The timings of calibration networks, for the fit and for `--samples`.
+public struct CalibrationSamples: Sendable {
+    public var units: [TimedUnit] = []
+    public var blocks: [TimedBlock] = []
+
+    public init() {}
+
+    /// Rows of each unit seen so far (stand-alone units and units inside blocks).
+    public var rowCounts: [LatencyUnit: Int] {
+        var counts = Dictionary(grouping: units, by: \.unit).mapValues(\.count)
+        for block in blocks { for part in block.parts { counts[part.unit, default: 0] += 1 } }
+        return counts
+    }
+
+    public static let csvHeader = "kind,name,type,parts,seconds"
+
+    /// One CSV line per timed unit and block: what it is, its parts (each `unit` and its features, joined by
+    /// `:`; parts separated by spaces), and its fastest time.
+    public var csvLines: [String] {
+        func part(_ unit: LatencyUnit, _ features: SIMD8<Double>) -> String {
+            ([unit.rawValue] + (0..<LatencyFeatures.count).map { "\(features[$0])" }).joined(separator: ":")
+        }
+        return units.map { "unit,\($0.row?.name ?? "network"),\($0.unit.rawValue),\(part($0.unit, $0.features)),\($0.seconds)" }
+            + blocks.map { block in
+                "block,\(block.name),\(block.type.rawValue),\(block.parts.map { part($0.unit, $0.features) }.joined(separator: " ")),\(block.seconds)"
+            }
+    }
+}
+
+/// Builds latency models: times networks block by block as the engine runs them, fits the units' linear
+/// models with GSL's weighted least squares (weights 1/t^2, so the fit minimises relative error), and checks
+/// predictions end to end.
 public enum Calibration {
-    /// The timed units of one profiled network: every cost-model row the profiler saw, the residual adds,
-    /// and the per-pass remainder (the whole pass minus its units).
-    public static func timedUnits(_ network: Network, layers: [String: Double], total: Double, batch: Int) -> [TimedUnit] {
-        var result: [TimedUnit] = []
+    /// The timings of one profiled network: the stem, head and classifier, every block (timed whole), and the
+    /// per-pass remainder (the whole pass minus the rest). `fusedExpansions`: the engine that was timed runs
+    /// expansions with their depthwise convolutions.
+    public static func samples(_ network: Network, layers: [String: Double], total: Double, batch: Int, threads: Int,
+                               fusedExpansions: Bool) -> CalibrationSamples {
+        var result = CalibrationSamples()
         var poolElements = 0
         var covered = 0.0
+        var blockParts: [String: [(unit: LatencyUnit, features: SIMD8<Double>)]] = [:]
         CostModel.forEachLayer(of: network) { row in
             poolElements += row.poolElements
-            guard let unit = LatencyPredictor.unit(of: row), let seconds = layers[row.name] else { return }
-            covered += seconds
-            result.append(TimedUnit(unit: unit, features: LatencyFeatures.of(row, batch: batch), seconds: seconds, row: row))
-            if row.kind == .depthwise && unit != .depthwise {
-                result.append(TimedUnit(unit: .depthwise, features: LatencyFeatures.of(row, batch: batch), seconds: seconds, row: row))
+            guard let unit = LatencyPredictor.unit(of: row, fusedExpansions: fusedExpansions) else { return }
+            let features = LatencyFeatures.of(row, batch: batch, threads: threads, fusedExpansion: unit == .expansion)
+            if let block = row.block {
+                blockParts["blocks.\(block.stage).\(block.index)", default: []].append((unit, features))
+            } else if let seconds = layers[row.name] {
+                covered += seconds
+                result.units.append(TimedUnit(unit: unit, features: features, seconds: seconds, row: row))
             }
         }
-        for block in network.blocks where block.hasResidual {
-            guard let seconds = layers[block.name + ".residual"] else { continue }
+        for block in network.blocks {
+            guard let seconds = layers[block.name], let parts = blockParts[block.name] else { continue }
             covered += seconds
-            let elements = block.outChannels * block.outputSize * block.outputSize
-            result.append(TimedUnit(unit: .residual, features: LatencyFeatures.residual(elements: elements, batch: batch), seconds: seconds))
+            result.blocks.append(TimedBlock(name: block.name, type: block.type, parts: parts, seconds: seconds))
         }
-        result.append(TimedUnit(unit: .network, features: LatencyFeatures.network(poolElements: poolElements, batch: batch),
-                                seconds: max(0, total - covered)))
+        result.units.append(TimedUnit(unit: .network, features: LatencyFeatures.network(poolElements: poolElements, batch: batch),
+                                      seconds: max(0, total - covered)))
         return result
     }
 
-    /// Fits one unit: weighted least squares over the features that vary (the constant always stays).
+    /// Weighted least squares of `y` on the columns of `x` (row-major, `columns` wide) with weights 1/y^2; each
+    /// column scaled to [0, 1] first so the normal equations are well conditioned. Returns the coefficients.
+    static func relativeLeastSquares(_ x: [Double], columns: Int, y: [Double]) throws -> [Double] {
+        let rows = y.count
+        var scales = [Double](repeating: 1e-30, count: columns)
+        for row in 0..<rows { for column in 0..<columns { scales[column] = max(scales[column], abs(x[row * columns + column])) } }
+        var scaled = x
+        for row in 0..<rows { for column in 0..<columns { scaled[row * columns + column] /= scales[column] } }
+        let seconds = y.map { max($0, 1e-7) }
+        let weights = seconds.map { 1 / ($0 * $0) }
+        var solution = [Double](repeating: 0, count: columns)
+        var chisq = 0.0
+        let status = cgsl_weighted_least_squares(scaled, seconds, weights, rows, columns, &solution, &chisq)
+        guard status == 0 else { throw CalibrationError(file: nil, message: "the least-squares fit failed (GSL status \(status))") }
+        return (0..<columns).map { solution[$0] / scales[$0] }
+    }
+
+    static func rmsRelative(_ pairs: [(predicted: Double, measured: Double)]) -> Double {
+        guard !pairs.isEmpty else { return 0 }
+        let squares = pairs.map { pair -> Double in let r = pair.predicted / max(pair.measured, 1e-7) - 1; return r * r }
+        return (squares.reduce(0, +) / Double(pairs.count)).squareRoot()
+    }
+
+    /// Fits one stand-alone unit: weighted least squares over the features that vary (the constant always stays).
     public static func fit(_ samples: [TimedUnit]) throws -> LatencyModel.UnitFit {
         let count = LatencyFeatures.count
         let used = (0..<count).filter { feature in
@@ -236,34 +359,61 @@ public enum Calibration {
         guard samples.count >= used.count + 2 else {
             throw CalibrationError(file: nil, message: "\(samples.count) timed samples of \(samples.first.map { $0.unit.rawValue } ?? "a unit") are too few to fit \(used.count) coefficients")
         }
-        // Scale each feature column to [0, 1] so the normal equations are well conditioned.
-        let scales = used.map { feature in max(samples.map { abs($0.features[feature]) }.max() ?? 1, 1e-30) }
-        var x: [Double] = [], y: [Double] = [], w: [Double] = []
-        for sample in samples {
-            for (column, feature) in used.enumerated() { x.append(sample.features[feature] / scales[column]) }
-            let seconds = max(sample.seconds, 1e-7)
-            y.append(seconds)
-            w.append(1 / (seconds * seconds))
-        }
-        var solution = [Double](repeating: 0, count: used.count)
-        var chisq = 0.0
-        let status = cgsl_weighted_least_squares(x, y, w, samples.count, used.count, &solution, &chisq)
-        guard status == 0 else { throw CalibrationError(file: nil, message: "the least-squares fit failed (GSL status \(status))") }
+        let x = samples.flatMap { sample in used.map { sample.features[$0] } }
+        let solution = try relativeLeastSquares(x, columns: used.count, y: samples.map(\.seconds))
         var coefficients = [Double](repeating: 0, count: count)
-        for (column, feature) in used.enumerated() { coefficients[feature] = solution[column] / scales[column] }
+        for (column, feature) in used.enumerated() { coefficients[feature] = solution[column] }
         var vector = SIMD8<Double>.zero
         for (feature, value) in coefficients.enumerated() { vector[feature] = value }
-        let relative = samples.map { sample in (max(0, (vector * sample.features).sum()) - sample.seconds) / max(sample.seconds, 1e-7) }
-        let rms = (relative.map { $0 * $0 }.reduce(0, +) / Double(relative.count)).squareRoot()
+        let rms = rmsRelative(samples.map { (max(0, (vector * $0.features).sum()), $0.seconds) })
         return LatencyModel.UnitFit(coefficients: coefficients, samples: samples.count, rmsRelativeError: rms)
     }
 
-    /// Fits every unit with samples, then the whole pass: measured time against the sum of the units'
-    /// predictions (the scale), a constant and the pooled bytes (the `network` term), by the same weighted
-    /// least squares over the timed networks.
-    public static func fit(_ samples: [TimedUnit], key: CalibrationKey, networks: [(Network, Double)]) throws -> LatencyModel {
-        var units: [LatencyUnit: LatencyModel.UnitFit] = [:]
-        for (unit, group) in Dictionary(grouping: samples, by: \.unit) where unit != .network && group.count >= LatencyFeatures.count + 2 {
+    /// Fits the units inside blocks together: a block's time is the sum of its rows' linear models, which is
+    /// linear in all the units' coefficients at once, so one weighted least squares over the timed blocks gives
+    /// every unit's coefficients (columns that are zero in every block are left out). A unit's `samples` are its
+    /// rows in the timed blocks; its error is the RMS relative error of the blocks it is in.
+    public static func fitBlocks(_ blocks: [TimedBlock]) throws -> [LatencyUnit: LatencyModel.UnitFit] {
+        let units = LatencyUnit.blockUnits
+        let count = LatencyFeatures.count
+        func column(_ unit: LatencyUnit, _ feature: Int) -> Int { units.firstIndex(of: unit)! * count + feature }
+        var full = [Double](repeating: 0, count: blocks.count * units.count * count)
+        for (row, block) in blocks.enumerated() {
+            for part in block.parts {
+                guard units.contains(part.unit) else { continue }
+                for feature in 0..<count { full[row * units.count * count + column(part.unit, feature)] += part.features[feature] }
+            }
+        }
+        let width = units.count * count
+        let used = (0..<width).filter { c in (0..<blocks.count).contains { full[$0 * width + c] != 0 } }
+        guard blocks.count >= used.count + 2 else {
+            throw CalibrationError(file: nil, message: "\(blocks.count) timed blocks are too few to fit \(used.count) coefficients; time more (a larger --budget-seconds)")
+        }
+        let x = (0..<blocks.count).flatMap { row in used.map { full[row * width + $0] } }
+        let solution = try relativeLeastSquares(x, columns: used.count, y: blocks.map(\.seconds))
+        var coefficients = [LatencyUnit: SIMD8<Double>]()
+        for (index, c) in used.enumerated() { coefficients[units[c / count], default: .zero][c % count] = solution[index] }
+        var result: [LatencyUnit: LatencyModel.UnitFit] = [:]
+        for (unit, vector) in coefficients {
+            let containing = blocks.filter { $0.parts.contains { $0.unit == unit } }
+            let pairs = containing.map { block in
+                (block.parts.map { part in max(0, ((coefficients[part.unit] ?? .zero) * part.features).sum()) }.reduce(0, +), block.seconds)
+            }
+            result[unit] = LatencyModel.UnitFit(coefficients: (0..<count).map { vector[$0] },
+                                                samples: containing.map { $0.parts.filter { $0.unit == unit }.count }.reduce(0, +),
+                                                rmsRelativeError: rmsRelative(pairs))
+        }
+        return result
+    }
+
+    /// Fits the stand-alone units and the blocks' units, then the whole pass: measured time against the sum of
+    /// the units' predictions (the scale), a constant and the pooled bytes (the `network` term), by the same
+    /// weighted least squares over the timed networks.
+    public static func fit(_ samples: CalibrationSamples, key: CalibrationKey, networks: [(Network, Double)]) throws -> LatencyModel {
+        var units = try fitBlocks(samples.blocks)
+        // Kernel sizes without a fit of their own use the largest calibrated one (MACs count the kernel's area).
+        if let largest = [LatencyUnit.depthwise7, .depthwise5, .depthwise3].lazy.compactMap({ units[$0] }).first { units[.depthwise] = largest }
+        for (unit, group) in Dictionary(grouping: samples.units, by: \.unit) where unit != .network && group.count >= LatencyFeatures.count + 2 {
             units[unit] = try fit(group)
         }
         let created = ISO8601DateFormatter().string(from: Date())
@@ -276,21 +426,16 @@ public enum Calibration {
             rows.append((sum, LatencyFeatures.network(poolElements: pool, batch: key.batch)[2], seconds))
         }
         guard rows.count >= 5 else { throw CalibrationError(file: nil, message: "only \(rows.count) networks could be predicted from their units; time more (a larger --budget-seconds)") }
-        let scales = [rows.map(\.sum).max()!, 1, max(rows.map(\.pool).max()!, 1e-30)]
-        let x: [Double] = rows.flatMap { row -> [Double] in [row.sum / scales[0], 1, row.pool / scales[2]] }
-        let y = rows.map(\.seconds), w = rows.map { 1 / ($0.seconds * $0.seconds) }
-        var solution = [0.0, 0.0, 0.0], chisq = 0.0
-        let status = cgsl_weighted_least_squares(x, y, w, rows.count, 3, &solution, &chisq)
-        guard status == 0, solution[0] > 0 else {
-            throw CalibrationError(file: nil, message: "the fit of whole passes failed (GSL status \(status), scale \(solution[0] / scales[0]))")
+        let solution = try relativeLeastSquares(rows.flatMap { [$0.sum, 1, $0.pool] }, columns: 3, y: rows.map(\.seconds))
+        guard solution[0] > 0 else {
+            throw CalibrationError(file: nil, message: "the fit of whole passes failed (scale \(solution[0]))")
         }
-        units[.network] = LatencyModel.UnitFit(coefficients: [solution[1], 0, solution[2] / scales[2], 0, 0], samples: rows.count, rmsRelativeError: 0)
-        var model = LatencyModel(key: key, createdAt: created, networks: networks.count, fitMAPE: 0, passScale: solution[0] / scales[0], units: units)
+        units[.network] = LatencyModel.UnitFit(coefficients: [solution[1], 0, solution[2], 0, 0, 0], samples: rows.count, rmsRelativeError: 0)
+        var model = LatencyModel(key: key, createdAt: created, networks: networks.count, fitMAPE: 0, passScale: solution[0], units: units)
         let predictor = model.predictor
         let pairs = networks.compactMap { network, seconds in predictor.seconds(of: network, batch: key.batch).map { ($0, seconds) } }
         model.fitMAPE = Statistics.meanAbsolutePercentageError(predicted: pairs.map(\.0), measured: pairs.map(\.1))
-        let relative = pairs.map { $0.0 / $0.1 - 1 }
-        model.units[.network]?.rmsRelativeError = (relative.map { $0 * $0 }.reduce(0, +) / Double(max(1, relative.count))).squareRoot()
+        model.units[.network]?.rmsRelativeError = rmsRelative(pairs)
         return model
     }
 }

@@ -33,7 +33,8 @@ extension Efsearch {
         @Option(help: "Check the model instead: time this many networks never used to fit it.") var check: Int?
         @Option(help: "With --check: draw the networks from this search space (default: random arch strings, 96-256 px).") var space: String?
         @Option(help: "With --check: also write each network's predicted and measured ms to this CSV file.") var csv: String?
-        @Option(help: "With --check: timed runs per network (median).") var runs: Int = 10
+        @Option(help: "With --check: timed runs per network per round (median).") var runs: Int = 10
+        @Option(help: "Rounds over all the networks; each network's time is taken from its fastest round.") var rounds: Int = 3
         @Option(help: "Also write every timed unit (shape, features, median seconds) to this CSV file.") var samples: String?
         @OptionGroup var latency: LatencyModelOptions
         @Flag(help: "Print one JSON object.") var json = false
@@ -44,6 +45,7 @@ extension Efsearch {
             if !(budgetSeconds > 0) { throw ValidationError("--budget-seconds \(budgetSeconds) must be greater than 0") }
             if let check, check < 2 { throw ValidationError("--check \(check) must be at least 2 (a ranking needs two networks)") }
             if runs < 1 { throw ValidationError("--runs \(runs) must be at least 1") }
+            if rounds < 1 { throw ValidationError("--rounds \(rounds) must be at least 1") }
             if check == nil && (space != nil || csv != nil) { throw ValidationError("--space and --csv go with --check") }
         }
 
@@ -65,34 +67,56 @@ extension Efsearch {
             guard FileManager.default.isWritableFile(atPath: directory.path) else { throw CalibrationError(file: path, message: "its folder is not writable") }
             if !json { Console.note("calibrating \(key) for about \(Int(budgetSeconds)) s") }
             var networks = RandomNetworks(seed: seed, resolutions: 64...320)
-            let timer = NetworkTimer(batch: batch, warmup: 2, runs: 5)
+            let timer = try NetworkTimer(batch: batch, warmup: 2, runs: 4, rounds: rounds)
+            let fusedExpansions = InferenceKernels.fused && InferenceKernels.isa == .avx512
             let progress = ProgressBar("calibrate", total: budgetSeconds)
             let start = Date()
-            var samples: [TimedUnit] = []
-            var timed: [(Network, Double)] = []
-            var slowest = 0.0
+            // Timings relative to the reference network (`NetworkTimer`), made seconds at the reference's median
+            // speed over the whole calibration once it is done.
+            var relative: [(network: Network, layers: [String: Double], total: Double)] = []
+            var counts: [LatencyUnit: Int] = [:]
+            var slowestGroup = 0.0
             // Until the budget is spent, and every unit has enough samples to fit (at most four budgets and 10 s).
+            let needed = [LatencyUnit.stem, .head, .classifier, .projection, .dense, .depthwise3, .depthwise5, .depthwise7, .squeezeExcite,
+                          fusedExpansions ? .expansion : .pointwise]
             func enough() -> Bool {
-                let counts = Dictionary(grouping: samples, by: \.unit).mapValues(\.count)
-                return timed.count >= 8 && LatencyUnit.allCases.allSatisfy { counts[$0, default: 0] >= 2 * LatencyFeatures.count }
+                relative.count >= 8 && needed.allSatisfy { counts[$0, default: 0] >= 2 * LatencyFeatures.count }
             }
-            while Date().timeIntervalSince(start) + 12 * slowest < budgetSeconds || !enough() {
-                let network = networks.next()
-                // Very large networks take seconds each and teach little more than mid-sized ones.
-                guard CostModel.summary(of: network).macs * batch <= 2_500_000_000 else { continue }
+            while Date().timeIntervalSince(start) + slowestGroup < budgetSeconds || !enough() {
+                // Groups of networks, each timed in rounds a second or so apart.
+                var group: [Network] = []
+                while group.count < 6 {
+                    let network = networks.next()
+                    // Very large networks take seconds each and teach little more than mid-sized ones.
+                    if CostModel.summary(of: network).macs * batch <= 2_500_000_000 { group.append(network) }
+                }
                 let began = Date()
-                let (layers, total) = timer.profile(network)
-                samples += Calibration.timedUnits(network, layers: layers, total: total, batch: batch)
-                timed.append((network, total))
-                slowest = max(slowest, Date().timeIntervalSince(began) / 12)
-                progress.update(Date().timeIntervalSince(start), detail: "\(timed.count) networks")
+                for (network, timing) in zip(group, timer.profile(group)) {
+                    relative.append((network, timing.layers, timing.total))
+                    CostModel.forEachLayer(of: network) { row in
+                        if let unit = LatencyPredictor.unit(of: row, fusedExpansions: fusedExpansions) { counts[unit, default: 0] += 1 }
+                    }
+                }
+                slowestGroup = max(slowestGroup, Date().timeIntervalSince(began))
+                progress.update(min(budgetSeconds, Date().timeIntervalSince(start)), detail: "\(relative.count) networks")
                 if Date().timeIntervalSince(start) > 4 * budgetSeconds + 10 { break }
             }
             progress.finish()
-            let model = try Calibration.fit(samples, key: key, networks: timed)
+            let reference = timer.probeSeconds
+            var samples = CalibrationSamples()
+            var timed: [(Network, Double)] = []
+            for (network, layers, total) in relative {
+                let timings = Calibration.samples(network, layers: layers.mapValues { $0 * reference }, total: total * reference, batch: batch,
+                                                  threads: threadCount, fusedExpansions: fusedExpansions)
+                samples.units += timings.units
+                samples.blocks += timings.blocks
+                timed.append((network, total * reference))
+            }
+            var model = try Calibration.fit(samples, key: key, networks: timed)
+            model.probeSeconds = reference
             try model.save(path)
             if let file = self.samples {
-                let text = ([TimedUnit.csvHeader] + samples.map(\.csvLine)).joined(separator: "\n") + "\n"
+                let text = ([CalibrationSamples.csvHeader] + samples.csvLines).joined(separator: "\n") + "\n"
                 do { try text.write(toFile: file, atomically: true, encoding: .utf8) } catch {
                     throw CalibrationError(file: nil, message: "cannot write --samples \(file): \(error.localizedDescription)")
                 }
@@ -151,26 +175,31 @@ extension Efsearch {
             for preset in ["efficientnet-b0", "efficientnet-b1", "efficientnetv2-s", "mobilenetv2-100", "mnasnet-100"] {
                 cases.append((group: "preset", name: preset, network: try Architecture.Presets.named(preset).spec.resolve()))
             }
-            let timer = NetworkTimer(batch: batch, warmup: 2, runs: runs)
-            let progress = ProgressBar("check", total: Double(cases.count))
-            var rows: [(group: String, name: String, px: Int, predicted: Double, measured: Double)] = []
-            for (index, item) in cases.enumerated() {
+            var predictions: [Double] = []
+            for item in cases {
                 guard let predicted = predictor.seconds(of: item.network, batch: batch) else {
                     throw CalibrationError(file: latency.latencyModel, message: "the model has no fit for a unit of \(item.name)")
                 }
-                rows.append((item.group, item.name, item.network.resolution, predicted * 1000, timer.seconds(item.network) * 1000))
-                progress.update(Double(index + 1), detail: item.group == "preset" ? item.name : "")
+                predictions.append(predicted)
             }
+            let timer = try NetworkTimer(batch: batch, warmup: 2, runs: runs, rounds: rounds)
+            let progress = ProgressBar("check", total: Double(cases.count * rounds))
+            let timings = timer.seconds(cases.map(\.network)) { progress.update(Double($0)) }
             progress.finish()
+            // Drift-corrected: each network's time relative to the reference network beside it, at the
+            // reference's speed during the calibration.
+            let reference = model.probeSeconds
+            let rows = cases.indices.map { index in
+                (group: cases[index].group, name: cases[index].name, px: cases[index].network.resolution, predicted: predictions[index] * 1000,
+                 measured: timings[index].median * 1000, corrected: reference.map { timings[index].relative * $0 * 1000 })
+            }
             let random = rows.filter { $0.group == "random" }
-            let predicted = random.map(\.predicted), measured = random.map(\.measured)
-            let tau = Statistics.kendallTau(predicted, measured)
-            let mape = Statistics.meanAbsolutePercentageError(predicted: predicted, measured: measured)
-            let within5 = Statistics.shareWithin(0.05, predicted: predicted, measured: measured)
-            let within10 = Statistics.shareWithin(0.10, predicted: predicted, measured: measured)
+            let predicted = random.map(\.predicted)
+            let plain = CheckFigures(predicted: predicted, measured: random.map(\.measured))
+            let corrected = reference.map { _ in CheckFigures(predicted: predicted, measured: random.map { $0.corrected! }) }
             if let csv {
-                let text = "group,network,resolution,predicted_ms,measured_ms\n" + rows.map { row in
-                    "\(row.group),\"\(row.name)\",\(row.px),\(row.predicted),\(row.measured)"
+                let text = "group,network,resolution,predicted_ms,measured_ms,drift_corrected_ms\n" + rows.map { row in
+                    "\(row.group),\"\(row.name)\",\(row.px),\(row.predicted),\(row.measured),\(row.corrected.map { "\($0)" } ?? "")"
                 }.joined(separator: "\n") + "\n"
                 do { try text.write(toFile: csv, atomically: true, encoding: .utf8) } catch {
                     throw CalibrationError(file: nil, message: "cannot write --csv \(csv): \(error.localizedDescription)")
@@ -180,30 +209,60 @@ extension Efsearch {
             if json {
                 var object = JSONObjectWriter()
                 object.add("count", random.count)
-                object.add("kendall_tau", tau)
-                object.add("mape", mape)
-                object.add("within_5", within5)
-                object.add("within_10", within10)
+                plain.add(to: &object)
+                if let corrected {
+                    var nested = JSONObjectWriter()
+                    corrected.add(to: &nested)
+                    object.addRaw("drift_corrected", nested.finished())
+                }
                 object.add("threads", threadCount)
                 object.add("batch", batch)
+                object.add("rounds", rounds)
+                object.add("runs", runs)
                 let items = presets.map { row -> String in
                     var item = JSONObjectWriter()
                     item.add("name", row.name)
                     item.add("resolution", row.px)
                     item.add("predicted_ms", row.predicted)
                     item.add("measured_ms", row.measured)
+                    if let value = row.corrected { item.add("drift_corrected_ms", value) }
                     return item.finished()
                 }
                 object.addRaw("presets", "[" + items.joined(separator: ",") + "]")
                 print(object.finished())
                 return
             }
-            print("\(random.count) networks never used in the fit, batch \(batch), \(threadCount) threads, median of \(runs) runs each:")
-            print("Kendall tau \(Format.fixed(tau, 3)), mean absolute error \(Format.fixed(100 * mape, 1))%, within 5%: \(Format.fixed(100 * within5, 0))%, within 10%: \(Format.fixed(100 * within10, 0))%")
+            print("\(random.count) networks never used in the fit, batch \(batch), \(threadCount) threads, \(rounds) rounds of \(runs) passes each:")
+            print("measured (median of all passes):  \(plain.summary)")
+            if let corrected { print("drift-corrected (to the reference): \(corrected.summary)") }
             print()
-            print(Format.table(["preset", "px", "predicted ms", "measured ms", "error"], presets.map { row in
-                [row.name, "\(row.px)", Format.fixed(row.predicted, 2), Format.fixed(row.measured, 2), Format.fixed(100 * (row.predicted / row.measured - 1), 1) + "%"]
+            print(Format.table(["preset", "px", "predicted ms", "measured ms", "error", "corrected ms", "error"], presets.map { row in
+                [row.name, "\(row.px)", Format.fixed(row.predicted, 2), Format.fixed(row.measured, 2), Format.fixed(100 * (row.predicted / row.measured - 1), 1) + "%",
+                 row.corrected.map { Format.fixed($0, 2) } ?? "-", row.corrected.map { Format.fixed(100 * (row.predicted / $0 - 1), 1) + "%" } ?? "-"]
             }, leftColumns: 1))
         }
+    }
+}
+
+/// A check's figures: predicted against measured milliseconds.
+struct CheckFigures {
+    var tau: Double, mape: Double, within5: Double, within10: Double
+
+    init(predicted: [Double], measured: [Double]) {
+        tau = Statistics.kendallTau(predicted, measured)
+        mape = Statistics.meanAbsolutePercentageError(predicted: predicted, measured: measured)
+        within5 = Statistics.shareWithin(0.05, predicted: predicted, measured: measured)
+        within10 = Statistics.shareWithin(0.10, predicted: predicted, measured: measured)
+    }
+
+    func add(to object: inout JSONObjectWriter) {
+        object.add("kendall_tau", tau)
+        object.add("mape", mape)
+        object.add("within_5", within5)
+        object.add("within_10", within10)
+    }
+
+    var summary: String {
+        "Kendall tau \(Format.fixed(tau, 3)), mean absolute error \(Format.fixed(100 * mape, 1))%, within 5%: \(Format.fixed(100 * within5, 0))%, within 10%: \(Format.fixed(100 * within10, 0))%"
     }
 }

@@ -7,33 +7,78 @@ import XCTest
 final class LatencyModelTests: XCTestCase {
     let key = CalibrationKey(cpu: "Test CPU", threads: 2, batch: 1, efsearch: "test", blas: "OpenBLAS Test")
 
-    /// Synthetic timings made from known coefficients (with the features of real networks) are fitted back.
-    func testFitRecoversKnownCoefficients() throws {
+    /// Synthetic block timings made from known per-unit coefficients (with the features of real networks'
+    /// rows) are fitted back: the joint fit of whole blocks separates the units inside them.
+    func testBlockFitRecoversKnownCoefficients() throws {
         var networks = RandomNetworks(seed: 3)
         let truth: [LatencyUnit: SIMD8<Double>] = [
             .pointwise: SIMD8(2e-6, 1.5e-11, 3e-11, 1e-11, 4e-10, 0, 0, 0),
-            .projection: SIMD8(1e-6, 1.2e-11, 2e-11, 2e-11, 0, 0, 0, 0),
+            .expansion: SIMD8(3e-6, 1.1e-11, 2e-11, 1e-11, 3e-10, 0, 0, 0),
+            .projection: SIMD8(1e-6, 1.2e-11, 2e-11, 2e-11, 0, 5e-11, 0, 0),
+            .dense: SIMD8(4e-6, 1.3e-11, 2.5e-11, 1e-11, 2e-10, 0, 0, 0),
             .depthwise3: SIMD8(3e-6, 4e-11, 5e-11, 0, 6e-10, 0, 0, 0),
+            .depthwise5: SIMD8(3.5e-6, 3.5e-11, 5e-11, 0, 6e-10, 0, 0, 0),
+            .depthwise7: SIMD8(4e-6, 3e-11, 5e-11, 0, 6e-10, 0, 0, 0),
+            .squeezeExcite: SIMD8(5e-6, 2e-10, 1e-11, 3e-11, 0, 0, 0, 0),
         ]
-        var samples: [TimedUnit] = []
-        for _ in 0..<40 {
+        var blocks: [TimedBlock] = []
+        for _ in 0..<60 {
             let network = networks.next()
+            var parts: [String: [(unit: LatencyUnit, features: SIMD8<Double>)]] = [:]
             CostModel.forEachLayer(of: network) { row in
-                guard let unit = LatencyPredictor.unit(of: row), let coefficients = truth[unit] else { return }
-                let features = LatencyFeatures.of(row, batch: 1)
-                samples.append(TimedUnit(unit: unit, features: features, seconds: (coefficients * features).sum()))
+                guard let block = row.block, let unit = LatencyPredictor.unit(of: row, fusedExpansions: true) else { return }
+                let features = LatencyFeatures.of(row, batch: 1, threads: 2, fusedExpansion: unit == .expansion)
+                parts["\(block.stage).\(block.index)", default: []].append((unit, features))
+            }
+            for (name, list) in parts {
+                let seconds = list.map { (truth[$0.unit]! * $0.features).sum() }.reduce(0, +)
+                blocks.append(TimedBlock(name: name, type: .ir, parts: list, seconds: seconds))
             }
         }
+        let fits = try Calibration.fitBlocks(blocks)
         for (unit, coefficients) in truth {
-            let group = samples.filter { $0.unit == unit }
-            XCTAssertGreaterThan(group.count, 20, unit.rawValue)
-            let fit = try Calibration.fit(group)
+            let fit = try XCTUnwrap(fits[unit], unit.rawValue)
+            XCTAssertGreaterThan(fit.samples, 20, unit.rawValue)
             for feature in 0..<LatencyFeatures.count where coefficients[feature] != 0 {
                 XCTAssertEqual(fit.coefficients[feature], coefficients[feature], accuracy: 1e-3 * abs(coefficients[feature]),
                                "\(unit.rawValue) \(LatencyFeatures.names[feature])")
             }
             XCTAssertLessThan(fit.rmsRelativeError, 1e-6)
         }
+    }
+
+    /// A stand-alone unit's fit recovers its coefficients.
+    func testUnitFitRecoversKnownCoefficients() throws {
+        var networks = RandomNetworks(seed: 4)
+        let truth = SIMD8<Double>(2e-6, 1.5e-11, 3e-11, 1e-11, 4e-10, 0, 0, 0)
+        var samples: [TimedUnit] = []
+        for _ in 0..<30 {
+            CostModel.forEachLayer(of: networks.next()) { row in
+                guard row.part == "conv_head" else { return }
+                let features = LatencyFeatures.of(row, batch: 1, threads: 2)
+                samples.append(TimedUnit(unit: .head, features: features, seconds: (truth * features).sum()))
+            }
+        }
+        let fit = try Calibration.fit(samples)
+        for feature in 0..<LatencyFeatures.count where truth[feature] != 0 {
+            XCTAssertEqual(fit.coefficients[feature], truth[feature], accuracy: 1e-3 * truth[feature], LatencyFeatures.names[feature])
+        }
+    }
+
+    /// The busiest thread's share: 7 rows over 2 threads is 4 rows, 8/7 of an even share.
+    func testRowImbalanceScalesMACs() throws {
+        let network = try Presets.named("efficientnet-b0").spec.resolve()
+        let row = try XCTUnwrap(CostModel.layers(of: network).first { $0.kind == .depthwise && $0.outputSize == 7 })
+        let one = LatencyFeatures.of(row, batch: 1, threads: 1), two = LatencyFeatures.of(row, batch: 1, threads: 2)
+        XCTAssertEqual(two[1] / one[1], 8.0 / 7.0, accuracy: 1e-12)
+        XCTAssertEqual(LatencyFeatures.of(row, batch: 2, threads: 2)[1], 2 * one[1], accuracy: 1e-6, "14 rows split evenly")
+        // A fused expansion's output stays in cache: only its input is activation traffic.
+        let expansion = try XCTUnwrap(CostModel.layers(of: network).first { LatencyPredictor.isFusedExpansion($0) })
+        XCTAssertEqual(LatencyFeatures.of(expansion, batch: 1, threads: 1, fusedExpansion: true)[2], 4 * Double(expansion.inputElements))
+        // The residual goes with the block's last convolution only.
+        let residualRows = CostModel.layers(of: network).filter { LatencyFeatures.of($0, batch: 1, threads: 1)[5] > 0 }
+        XCTAssertEqual(residualRows.count, network.blocks.filter(\.hasResidual).count)
+        XCTAssertTrue(residualRows.allSatisfy { $0.part == "conv_pwl" || $0.part == "conv_pw" })
     }
 
     /// A fit minimises relative error: noise of +/-5% on every sample leaves the coefficients close.
@@ -60,28 +105,29 @@ final class LatencyModelTests: XCTestCase {
 
     /// A predictor sums its units; a network needing a unit that was not calibrated gets no prediction.
     func testPredictionSumsUnitsAndIsAbsentWithoutOne() throws {
-        let one = LatencyModel.UnitFit(coefficients: [1e-3, 0, 0, 0, 0], samples: 10, rmsRelativeError: 0)
+        let one = LatencyModel.UnitFit(coefficients: [1e-3, 0, 0, 0, 0, 0], samples: 10, rmsRelativeError: 0)
         var units: [LatencyUnit: LatencyModel.UnitFit] = [:]
         for unit in LatencyUnit.allCases { units[unit] = one }
         let network = try Presets.named("efficientnet-b0").spec.resolve()
         let rows = CostModel.layers(of: network).filter { $0.kind != .pool }.count
-        let residuals = network.blocks.filter(\.hasResidual).count
         let predicted = try XCTUnwrap(model(units).predictor.seconds(of: network, batch: 1))
-        XCTAssertEqual(predicted, 1e-3 * Double(rows + residuals + 1), accuracy: 1e-12)
+        XCTAssertEqual(predicted, 1e-3 * Double(rows + 1), accuracy: 1e-12)
         let summary = CostModel.summary(of: network, predictor: model(units).predictor)
         XCTAssertEqual(try XCTUnwrap(summary.predictedSeconds), predicted, accuracy: 1e-12, "the summary's pass gives the same figure")
         units[.head] = nil
         XCTAssertNil(model(units).predictor.seconds(of: network, batch: 1))
         XCTAssertNil(CostModel.summary(of: network, predictor: model(units).predictor).predictedSeconds)
         units[.head] = one
-        // A calibration of the fused engine has no residual unit (the add is timed inside the projection).
-        units[.residual] = nil
-        XCTAssertEqual(try XCTUnwrap(model(units).predictor.seconds(of: network, batch: 1)), 1e-3 * Double(rows + 1), accuracy: 1e-12)
         // Depthwise kernels that were not calibrated on their own fall back to the all-kernels fit.
-        units[.residual] = one
         units[.depthwise5] = nil
         XCTAssertEqual(model(units).predictor.seconds(of: network, batch: 1) ?? 0, predicted, accuracy: 1e-12)
         units[.depthwise] = nil
+        XCTAssertNil(model(units).predictor.seconds(of: network, batch: 1))
+        units[.depthwise5] = one
+        // Without an expansion fit (an engine that does not fuse), expansions are pointwise units.
+        units[.expansion] = nil
+        XCTAssertEqual(try XCTUnwrap(model(units).predictor.seconds(of: network, batch: 1)), predicted, accuracy: 1e-12)
+        units[.pointwise] = nil
         XCTAssertNil(model(units).predictor.seconds(of: network, batch: 1))
     }
 
@@ -89,7 +135,7 @@ final class LatencyModelTests: XCTestCase {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-latency-\(UUID())")
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("model.json").path
-        let original = model([.stem: .init(coefficients: [1, 2, 3, 4, 5], samples: 9, rmsRelativeError: 0.1)])
+        let original = model([.stem: .init(coefficients: [1, 2, 3, 4, 5, 6], samples: 9, rmsRelativeError: 0.1)])
         try original.save(path)
         let loaded = try LatencyModel.load(path)
         XCTAssertEqual(loaded.key, key)
@@ -97,9 +143,9 @@ final class LatencyModelTests: XCTestCase {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         let bad: [(String, String)] = [
             ("{not json", "not an efsearch latency model"),
-            (text.replacingOccurrences(of: "\"format\" : 1", with: "\"format\" : 7"), "format 7"),
+            (text.replacingOccurrences(of: "\"format\" : 2", with: "\"format\" : 1"), "format 1"),
             (text.replacingOccurrences(of: "\"stem\"", with: "\"warp_drive\""), "warp_drive"),
-            (#"{"format": 1}"#, "not an efsearch latency model"),
+            (#"{"format": 2}"#, "not an efsearch latency model"),
         ]
         for (index, (content, expected)) in bad.enumerated() {
             let file = directory.appendingPathComponent("bad\(index).json").path

@@ -98,7 +98,12 @@ public final class EfficientNetModel {
         var index = 0
         for stage in blocks {
             for block in stage {
-                h = block.forward(h, training: training, random: random, profiler: profiler)
+                if let profiler, profiler.wholeBlocks {
+                    let input = h
+                    h = profiler.measure(block.spec.name) { block.forward(input, training: training, random: random) }
+                } else {
+                    h = block.forward(h, training: training, random: random, profiler: profiler)
+                }
                 index += 1
                 if let afterBlock { h = afterBlock(index, h) }
             }

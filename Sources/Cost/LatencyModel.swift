@@ -45,7 +45,7 @@ public enum LatencyUnit: String, Codable, CaseIterable, Sendable {
 /// The features of a unit, for one forward pass of the batch. Every unit's time is modelled as a linear
 /// function of these.
 public enum LatencyFeatures {
-    public static let names = ["constant", "macs", "activation_bytes", "weight_bytes", "silu_elements", "residual_bytes"]
+    public static let names = ["constant", "macs", "activation_bytes", "weight_bytes", "silu_elements", "residual_bytes", "tap_outputs"]
     public static let count = names.count
 
     /// Channels rounded up to the engine's vector width (8 floats): kernels work on whole vectors.
@@ -77,12 +77,18 @@ public enum LatencyFeatures {
         default:
             break
         }
+        // A dense kxk convolution's inner loop runs once per kernel tap, output pixel and block of outputs, over
+        // the input channels: with few input channels, that loop's overhead is what costs.
+        var taps = 0.0
+        if row.kind == .conv && row.kernel > 1 {
+            taps = Double(padded(row.outChannels) * row.outputSize * row.outputSize * row.kernel * row.kernel) * imbalance(rows: rows, threads: threads)
+        }
         let activationBytes = 4 * Double(row.inputElements + (fusedExpansion ? 0 : row.outputElements)) * b
         let silu = row.activation == .silu ? Double(row.outputElements) * b : 0
         // The block's input, added in the epilogue of its last convolution.
         let last = row.kind == .conv && row.block != nil && (row.activation == nil || row.part == "conv")
         let residual = last && row.heldElements > 0 && row.heldElements == row.outputElements ? 4 * Double(row.heldElements) * b : 0
-        return SIMD8(1, macs * b, activationBytes, 4 * Double(row.params), silu, residual, 0, 0)
+        return SIMD8(1, macs * b, activationBytes, 4 * Double(row.params), silu, residual, taps * b, 0)
     }
 
     /// Features of the per-pass remainder: global pooling over `poolElements` per image.
@@ -123,7 +129,8 @@ public struct CalibrationKey: Codable, Hashable, Sendable, CustomStringConvertib
 }
 
 /// A latency model calibrated on one machine: per unit, coefficients over `LatencyFeatures` (seconds per
-/// feature unit). A network's predicted latency is `passScale` times the sum of its units' predictions, plus
+/// feature unit). A network's predicted latency is `passScale` times the sum of its units' predictions to the
+/// power `passExponent`, plus
 /// the per-pass term (`network`); the scale and the per-pass term are fitted on whole passes, so that what the
 /// units' timings miss together (cache effects between layers, hand-offs) is accounted for.
 public struct LatencyModel: Codable, Sendable {
@@ -158,6 +165,9 @@ public struct LatencyModel: Codable, Sendable {
     public var fitMAPE: Double
     /// The factor on the sum of the units' predictions.
     public var passScale: Double
+    /// The power on the sum of the units (1: proportional). Fitted on whole passes: the units' sum of a large
+    /// network overstates its pass a little, of a small one understates it.
+    public var passExponent: Double
     public var units: [LatencyUnit: UnitFit]
     /// The speed reference of the calibration (`LatencyModel.probe`): its median pass while the calibration
     /// ran, in seconds. Every timing was taken relative to it, so the model predicts latency at this speed.
@@ -167,13 +177,15 @@ public struct LatencyModel: Codable, Sendable {
     /// EfficientNet-B0 at 160 px.
     public static let probe = (preset: "efficientnet-b0", resolution: 160)
 
-    public init(key: CalibrationKey, createdAt: String, networks: Int, fitMAPE: Double, passScale: Double = 1, units: [LatencyUnit: UnitFit]) {
+    public init(key: CalibrationKey, createdAt: String, networks: Int, fitMAPE: Double, passScale: Double = 1, passExponent: Double = 1,
+                units: [LatencyUnit: UnitFit]) {
         format = LatencyModel.currentFormat
         self.key = key
         self.createdAt = createdAt
         self.networks = networks
         self.fitMAPE = fitMAPE
         self.passScale = passScale
+        self.passExponent = passExponent
         self.units = units
     }
 
@@ -182,6 +194,7 @@ public struct LatencyModel: Codable, Sendable {
         case createdAt = "created_at"
         case fitMAPE = "fit_mape"
         case passScale = "pass_scale"
+        case passExponent = "pass_exponent"
         case probeSeconds = "probe_seconds"
     }
 
@@ -197,6 +210,10 @@ public struct LatencyModel: Codable, Sendable {
         networks = try container.decode(Int.self, forKey: .networks)
         fitMAPE = try container.decode(Double.self, forKey: .fitMAPE)
         passScale = try container.decode(Double.self, forKey: .passScale)
+        passExponent = try container.decode(Double.self, forKey: .passExponent)
+        guard passExponent.isFinite && (0.5...1.5).contains(passExponent) else {
+            throw DecodingError.dataCorruptedError(forKey: .passExponent, in: container, debugDescription: "pass_exponent \(passExponent) must be between 0.5 and 1.5")
+        }
         probeSeconds = try container.decodeIfPresent(Double.self, forKey: .probeSeconds)
         if let probeSeconds, !(probeSeconds.isFinite && probeSeconds > 0) {
             throw DecodingError.dataCorruptedError(forKey: .probeSeconds, in: container, debugDescription: "probe_seconds \(probeSeconds) must be a positive number")
@@ -227,6 +244,7 @@ public struct LatencyModel: Codable, Sendable {
         try container.encode(networks, forKey: .networks)
         try container.encode(fitMAPE, forKey: .fitMAPE)
         try container.encode(passScale, forKey: .passScale)
+        try container.encode(passExponent, forKey: .passExponent)
         try container.encodeIfPresent(probeSeconds, forKey: .probeSeconds)
         try container.encode(Dictionary(uniqueKeysWithValues: units.map { ($0.key.rawValue, $0.value) }), forKey: .units)
     }
@@ -239,8 +257,9 @@ public struct LatencyModel: Codable, Sendable {
 public struct LatencyPredictor: Sendable {
     let coefficients: [SIMD8<Double>]
     let fitted: [Bool]
-    /// The factor on the sum of the units (`LatencyModel.passScale`).
+    /// The factor and the power on the sum of the units (`LatencyModel.passScale`, `passExponent`).
     public let passScale: Double
+    public let passExponent: Double
     /// Where the model came from, for messages.
     public let key: CalibrationKey
     public let createdAt: String
@@ -261,6 +280,7 @@ public struct LatencyPredictor: Sendable {
         self.coefficients = coefficients
         self.fitted = fitted
         passScale = model.passScale
+        passExponent = model.passExponent
         key = model.key
         createdAt = model.createdAt
         fusesExpansions = fitted[LatencyPredictor.index(.expansion)]
@@ -355,10 +375,16 @@ public struct LatencyPredictor: Sendable {
         return complete ? units : nil
     }
 
-    /// A whole pass from the rows' sum: scaled, and the per-pass term added.
+    /// A whole pass from the rows' sum: `passScale * sum^passExponent`, and the per-pass term added.
     @inline(__always)
     func pass(rowSeconds: Double, poolElements: Int, batch: Int) -> Double? {
         guard let pass = seconds(.network, LatencyFeatures.network(poolElements: poolElements, batch: batch)) else { return nil }
-        return passScale * rowSeconds + pass
+        return passScale * Foundation.pow(rowSeconds, passExponent) + pass
+    }
+
+    /// The factor that turns a row's prediction into its share of the pass, for rows whose predictions sum to
+    /// `unitSeconds` (what `--per-layer` shows): the shares add up to the pass without its per-pass term.
+    public func rowScale(unitSeconds: Double) -> Double {
+        unitSeconds > 0 ? passScale * Foundation.pow(unitSeconds, passExponent - 1) : passScale
     }
 }

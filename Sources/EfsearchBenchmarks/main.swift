@@ -77,8 +77,8 @@ func benchmarkEstimator() throws {
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-bench-candidates.jsonl")
     try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
     // A latency model with every unit (the values do not change the work a prediction takes).
-    let fit = LatencyModel.UnitFit(coefficients: [1e-6, 1e-11, 1e-11, 1e-11, 1e-10], samples: 100, rmsRelativeError: 0.1)
-    let model = LatencyModel(key: CalibrationKey(cpu: "benchmark", threads: 1, batch: 1, efsearch: "benchmark", blas: "benchmark"),
+    let fit = LatencyModel.UnitFit(coefficients: [1e-6, 1e-11, 1e-11, 1e-11, 1e-10, 1e-11, 1e-11], samples: 100, rmsRelativeError: 0.1)
+    let model = LatencyModel(key: CalibrationKey(cpu: "benchmark", threads: 2, batch: 1, efsearch: "benchmark", blas: "benchmark"),
                              createdAt: "2026-01-01T00:00:00Z", networks: 100, fitMAPE: 0.1,
                              units: Dictionary(uniqueKeysWithValues: LatencyUnit.allCases.map { ($0, fit) }))
     let modelFile = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-bench-latency-model.json")

@@ -406,9 +406,9 @@ public enum Calibration {
         return result
     }
 
-    /// Fits the stand-alone units and the blocks' units, then the whole pass: measured time against the sum of
-    /// the units' predictions (the scale), a constant and the pooled bytes (the `network` term), by the same
-    /// weighted least squares over the timed networks.
+    /// Fits the stand-alone units and the blocks' units, then the whole pass: measured time against a power of
+    /// the sum of the units' predictions (scale and exponent), a constant and the pooled bytes (the `network`
+    /// term), by the same weighted least squares over the timed networks.
     public static func fit(_ samples: CalibrationSamples, key: CalibrationKey, networks: [(Network, Double)]) throws -> LatencyModel {
         var units = try fitBlocks(samples.blocks)
         // Kernel sizes without a fit of their own use the largest calibrated one (MACs count the kernel's area).
@@ -426,12 +426,24 @@ public enum Calibration {
             rows.append((sum, LatencyFeatures.network(poolElements: pool, batch: key.batch)[2], seconds))
         }
         guard rows.count >= 5 else { throw CalibrationError(file: nil, message: "only \(rows.count) networks could be predicted from their units; time more (a larger --budget-seconds)") }
-        let solution = try relativeLeastSquares(rows.flatMap { [$0.sum, 1, $0.pool] }, columns: 3, y: rows.map(\.seconds))
-        guard solution[0] > 0 else {
-            throw CalibrationError(file: nil, message: "the fit of whole passes failed (scale \(solution[0]))")
+        // The pass: scale * sum^exponent + constant + pooled bytes. Linear for a given exponent; the exponent is
+        // the one in 0.80...1.20 (steps of 0.005) whose fit leaves the least weighted squared relative error.
+        var best: (error: Double, exponent: Double, solution: [Double])?
+        for step in 0...80 {
+            let exponent = 0.8 + 0.005 * Double(step)
+            let x = rows.flatMap { row -> [Double] in [Foundation.pow(row.sum, exponent), 1, row.pool] }
+            guard let solution = try? relativeLeastSquares(x, columns: 3, y: rows.map(\.seconds)), solution[0] > 0 else { continue }
+            var error = 0.0
+            for (index, row) in rows.enumerated() {
+                let predicted: Double = x[3 * index] * solution[0] + solution[1] + row.pool * solution[2]
+                error += (predicted / row.seconds - 1) * (predicted / row.seconds - 1)
+            }
+            if best == nil || error < best!.error { best = (error, exponent, solution) }
         }
-        units[.network] = LatencyModel.UnitFit(coefficients: [solution[1], 0, solution[2], 0, 0, 0], samples: rows.count, rmsRelativeError: 0)
-        var model = LatencyModel(key: key, createdAt: created, networks: networks.count, fitMAPE: 0, passScale: solution[0], units: units)
+        guard let best else { throw CalibrationError(file: nil, message: "the fit of whole passes failed (no positive scale)") }
+        units[.network] = LatencyModel.UnitFit(coefficients: [best.solution[1], 0, best.solution[2], 0, 0, 0, 0], samples: rows.count, rmsRelativeError: 0)
+        var model = LatencyModel(key: key, createdAt: created, networks: networks.count, fitMAPE: 0, passScale: best.solution[0],
+                                 passExponent: best.exponent, units: units)
         let predictor = model.predictor
         let pairs = networks.compactMap { network, seconds in predictor.seconds(of: network, batch: key.batch).map { ($0, seconds) } }
         model.fitMAPE = Statistics.meanAbsolutePercentageError(predicted: pairs.map(\.0), measured: pairs.map(\.1))

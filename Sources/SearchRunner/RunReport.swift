@@ -108,14 +108,16 @@ public struct RunReport {
                 out.object {
                     for candidate in chosen {
                         guard let network = try? layersNetwork(candidate, networks) else { continue }
+                        let rows = CostModel.layers(of: network)
+                        let rowScale = predictor.map { predictor in predictor.rowScale(unitSeconds: rows.compactMap { predictor.seconds(of: $0, batch: 1) }.reduce(0, +)) }
                         out.key(String(candidate.id!)) {
-                            out.array(CostModel.layers(of: network)) { row in
+                            out.array(rows) { row in
                                 out.raw("[")
                                 out.string(row.name); out.raw(",")
                                 out.number(Double(row.params)); out.raw(",")
                                 out.number(Double(row.macs)); out.raw(",")
                                 out.number(row.rooflineSeconds(batch: 1, machine: machine) * 1e6); out.raw(",")
-                                out.optional(predictor?.seconds(of: row, batch: 1).map { $0 * predictor!.passScale * 1e6 })
+                                out.optional(predictor?.seconds(of: row, batch: 1).map { $0 * rowScale! * 1e6 })
                                 out.raw("]")
                             }
                         }

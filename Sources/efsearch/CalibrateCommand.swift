@@ -12,12 +12,14 @@ extension Efsearch {
         static let configuration = CommandConfiguration(
             abstract: "Time the engine's units on seeded random networks and fit a latency model, or check one (--check N).",
             discussion: """
-            Calibration profiles whole random networks (all four block types, kernels 3-7, 64-320 px) in inference,
-            takes each unit's median time (stem, 1x1 with and without activation, dense kxk, depthwise per kernel,
-            squeeze-excite, residual add, head, classifier, and the per-pass remainder), and fits each unit's time as
-            a linear function of its MACs, activation bytes, weight bytes and SiLU elements by weighted least
-            squares (GSL), minimising relative error. The model is cached for this CPU, thread count, batch,
-            efsearch version and BLAS, and `estimate`, `nas` and `grid` use it from then on.
+            Calibration times seeded random networks (all four block types, kernels 3-7, 64-320 px) in inference as
+            the engine runs them: every block whole (fused), the stem, head and classifier apart, each pass beside a
+            pass of a reference network (EfficientNet-B0 at 160 px) so that the host's speed drift cancels out. A
+            block's time is the sum of its units' linear models (MACs with the busiest thread's share, activation
+            bytes, weight bytes, SiLU elements, residual bytes); all units are fitted together over the timed blocks
+            by weighted least squares (GSL), minimising relative error, then whole passes give a scale and a
+            per-pass term. The model is cached for this CPU, thread count, batch, efsearch version and BLAS, and
+            `estimate`, `nas` and `grid` use it from then on.
 
             Examples:
               efsearch calibrate                          # about 3 minutes on 2 cores
@@ -34,8 +36,8 @@ extension Efsearch {
         @Option(help: "With --check: draw the networks from this search space (default: random arch strings, 96-256 px).") var space: String?
         @Option(help: "With --check: also write each network's predicted and measured ms to this CSV file.") var csv: String?
         @Option(help: "With --check: timed runs per network per round (median).") var runs: Int = 10
-        @Option(help: "Rounds over all the networks; each network's time is taken from its fastest round.") var rounds: Int = 3
-        @Option(help: "Also write every timed unit (shape, features, median seconds) to this CSV file.") var samples: String?
+        @Option(help: "Rounds over all the networks (default 3 to calibrate, 5 with --check); a network's time relative to the reference network is the median over rounds.") var rounds: Int?
+        @Option(help: "Also write every timed block and unit (its units' features, seconds) to this CSV file.") var samples: String?
         @OptionGroup var latency: LatencyModelOptions
         @Flag(help: "Print one JSON object.") var json = false
 
@@ -45,7 +47,7 @@ extension Efsearch {
             if !(budgetSeconds > 0) { throw ValidationError("--budget-seconds \(budgetSeconds) must be greater than 0") }
             if let check, check < 2 { throw ValidationError("--check \(check) must be at least 2 (a ranking needs two networks)") }
             if runs < 1 { throw ValidationError("--runs \(runs) must be at least 1") }
-            if rounds < 1 { throw ValidationError("--rounds \(rounds) must be at least 1") }
+            if let rounds, rounds < 1 { throw ValidationError("--rounds \(rounds) must be at least 1") }
             if check == nil && (space != nil || csv != nil) { throw ValidationError("--space and --csv go with --check") }
         }
 
@@ -67,7 +69,7 @@ extension Efsearch {
             guard FileManager.default.isWritableFile(atPath: directory.path) else { throw CalibrationError(file: path, message: "its folder is not writable") }
             if !json { Console.note("calibrating \(key) for about \(Int(budgetSeconds)) s") }
             var networks = RandomNetworks(seed: seed, resolutions: 64...320)
-            let timer = try NetworkTimer(batch: batch, warmup: 2, runs: 4, rounds: rounds)
+            let timer = try NetworkTimer(batch: batch, warmup: 2, runs: 4, rounds: rounds ?? 3)
             let fusedExpansions = InferenceKernels.fused && InferenceKernels.isa == .avx512
             let progress = ProgressBar("calibrate", total: budgetSeconds)
             let start = Date()
@@ -88,7 +90,7 @@ extension Efsearch {
                 while group.count < 6 {
                     let network = networks.next()
                     // Very large networks take seconds each and teach little more than mid-sized ones.
-                    if CostModel.summary(of: network).macs * batch <= 2_500_000_000 { group.append(network) }
+                    if CostModel.summary(of: network).macs * batch <= 10_000_000_000 { group.append(network) }
                 }
                 let began = Date()
                 for (network, timing) in zip(group, timer.profile(group)) {
@@ -182,6 +184,7 @@ extension Efsearch {
                 }
                 predictions.append(predicted)
             }
+            let rounds = self.rounds ?? 5
             let timer = try NetworkTimer(batch: batch, warmup: 2, runs: runs, rounds: rounds)
             let progress = ProgressBar("check", total: Double(cases.count * rounds))
             let timings = timer.seconds(cases.map(\.network)) { progress.update(Double($0)) }

@@ -108,10 +108,11 @@ enum EstimateReport {
         return lines.map { $0.0.padding(toLength: 10, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
     }
 
-    /// One row per layer; with a predictor, a column of predicted time (the unit's prediction times the
-    /// model's pass scale; the total adds the residual adds and the per-pass term).
+    /// One row per layer; with a predictor, a column of predicted time (the unit's share of the pass,
+    /// `LatencyPredictor.rowScale`; the total adds the per-pass term).
     static func layerTable(_ rows: [LayerCost], batch: Int, machine: MachineProfile, predictor: LatencyPredictor?, total: CostSummary) -> String {
         var cells: [[String]] = []
+        let rowScale = predictor.map { predictor in predictor.rowScale(unitSeconds: rows.compactMap { predictor.seconds(of: $0, batch: batch) }.reduce(0, +)) }
         for row in rows {
             var cell = [
                 row.name, row.kind.rawValue,
@@ -124,7 +125,7 @@ enum EstimateReport {
                 Format.fixed(row.rooflineSeconds(batch: batch, machine: machine) * 1e6, 1),
             ]
             if let predictor {
-                cell.append(predictor.seconds(of: row, batch: batch).map { Format.fixed($0 * predictor.passScale * 1e6, 1) } ?? "-")
+                cell.append(predictor.seconds(of: row, batch: batch).map { Format.fixed($0 * rowScale! * 1e6, 1) } ?? "-")
             }
             cells.append(cell)
         }

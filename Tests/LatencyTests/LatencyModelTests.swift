@@ -15,7 +15,7 @@ final class LatencyModelTests: XCTestCase {
             .pointwise: SIMD8(2e-6, 1.5e-11, 3e-11, 1e-11, 4e-10, 0, 0, 0),
             .expansion: SIMD8(3e-6, 1.1e-11, 2e-11, 1e-11, 3e-10, 0, 0, 0),
             .projection: SIMD8(1e-6, 1.2e-11, 2e-11, 2e-11, 0, 5e-11, 0, 0),
-            .dense: SIMD8(4e-6, 1.3e-11, 2.5e-11, 1e-11, 2e-10, 0, 0, 0),
+            .dense: SIMD8(4e-6, 1.3e-11, 2.5e-11, 1e-11, 2e-10, 0, 3e-10, 0),
             .depthwise3: SIMD8(3e-6, 4e-11, 5e-11, 0, 6e-10, 0, 0, 0),
             .depthwise5: SIMD8(3.5e-6, 3.5e-11, 5e-11, 0, 6e-10, 0, 0, 0),
             .depthwise7: SIMD8(4e-6, 3e-11, 5e-11, 0, 6e-10, 0, 0, 0),
@@ -105,7 +105,7 @@ final class LatencyModelTests: XCTestCase {
 
     /// A predictor sums its units; a network needing a unit that was not calibrated gets no prediction.
     func testPredictionSumsUnitsAndIsAbsentWithoutOne() throws {
-        let one = LatencyModel.UnitFit(coefficients: [1e-3, 0, 0, 0, 0, 0], samples: 10, rmsRelativeError: 0)
+        let one = LatencyModel.UnitFit(coefficients: [1e-3, 0, 0, 0, 0, 0, 0], samples: 10, rmsRelativeError: 0)
         var units: [LatencyUnit: LatencyModel.UnitFit] = [:]
         for unit in LatencyUnit.allCases { units[unit] = one }
         let network = try Presets.named("efficientnet-b0").spec.resolve()
@@ -135,7 +135,7 @@ final class LatencyModelTests: XCTestCase {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-latency-\(UUID())")
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("model.json").path
-        let original = model([.stem: .init(coefficients: [1, 2, 3, 4, 5, 6], samples: 9, rmsRelativeError: 0.1)])
+        let original = model([.stem: .init(coefficients: [1, 2, 3, 4, 5, 6, 7], samples: 9, rmsRelativeError: 0.1)])
         try original.save(path)
         let loaded = try LatencyModel.load(path)
         XCTAssertEqual(loaded.key, key)

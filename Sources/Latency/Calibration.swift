@@ -168,22 +168,20 @@ public final class NetworkTimer {
     /// The median of all reference passes so far.
     public var probeSeconds: Double { Statistics.median(probeTimes) }
 
-    /// A network's times: `median` over all its passes (what `bench` reports), `quiet` (the median of its
-    /// fastest round) and `relative` (its median over the reference's in the same round; the median over rounds).
+    /// A network's times: `median` over all its passes (what `bench` reports), and `relative`: its median over
+    /// the reference's in the same round, the median over rounds.
     public struct Timing: Sendable {
         public var median: Double
-        public var quiet: Double
         public var relative: Double
     }
 
     /// Times `networks`; `progress(done)` after each network's round.
     public func seconds(_ networks: [Network], progress: ((Int) -> Void)? = nil) -> [Timing] {
         let prepared = networks.map { NetworkTimer.prepare($0, batch: batch, warmup: warmup) }
-        var rounds = [[Double]](repeating: [], count: networks.count)
         var relative = [[Double]](repeating: [], count: networks.count)
         var all = [[Double]](repeating: [], count: networks.count)
         var done = 0
-        for _ in 0..<self.rounds {
+        for _ in 0..<rounds {
             for (index, (model, x)) in prepared.enumerated() {
                 // One pass first: the other networks' weights have pushed this one's out of cache.
                 _ = model.forward(x, training: false)
@@ -192,14 +190,13 @@ public final class NetworkTimer {
                     probes.append(probePass())
                     times.append(NetworkTimer.seconds { _ = model.forward(x, training: false) })
                 }
-                rounds[index].append(Statistics.median(times))
                 relative[index].append(Statistics.median(times) / Statistics.median(probes))
                 all[index] += times
                 done += 1
                 progress?(done)
             }
         }
-        return (0..<networks.count).map { Timing(median: Statistics.median(all[$0]), quiet: rounds[$0].min()!, relative: Statistics.median(relative[$0])) }
+        return (0..<networks.count).map { Timing(median: Statistics.median(all[$0]), relative: Statistics.median(relative[$0])) }
     }
 
     /// Profiles networks, each block timed whole as the engine runs it (`LayerProfiler(wholeBlocks:)`), with the

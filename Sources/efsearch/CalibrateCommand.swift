@@ -16,9 +16,9 @@ extension Efsearch {
             the engine runs them: every block whole (fused), the stem, head and classifier apart, each pass beside a
             pass of a reference network (EfficientNet-B0 at 160 px) so that the host's speed drift cancels out. A
             block's time is the sum of its units' linear models (MACs with the busiest thread's share, activation
-            bytes, weight bytes, SiLU elements, residual bytes); all units are fitted together over the timed blocks
-            by weighted least squares (GSL), minimising relative error, then whole passes give a scale and a
-            per-pass term. The model is cached for this CPU, thread count, batch, efsearch version and BLAS, and
+            bytes, weight bytes, SiLU elements, residual bytes, kxk tap-outputs); all units are fitted together over
+            the timed blocks by weighted least squares (GSL), minimising relative error, then whole passes give a
+            scale, an exponent and a per-pass term. The model is cached for this CPU, thread count, batch, efsearch version and BLAS, and
             `estimate`, `nas` and `grid` use it from then on.
 
             Examples:
@@ -89,7 +89,7 @@ extension Efsearch {
                 var group: [Network] = []
                 while group.count < 6 {
                     let network = networks.next()
-                    // Very large networks take seconds each and teach little more than mid-sized ones.
+                    // Beyond 10 GMACs a pass takes a second or more, and teaches little more than a mid-sized one.
                     if CostModel.summary(of: network).macs * batch <= 10_000_000_000 { group.append(network) }
                 }
                 let began = Date()

@@ -58,3 +58,11 @@ public struct BlockSpec: Hashable, Sendable {
 
 /// A stage: one or more block strings whose repeats are depth-scaled together (timm's arch-def row).
 public typealias StageSpec = [BlockSpec]
+
+/// Where the engine runs an inverted-residual block's 1x1 expansion in one pass with the depthwise convolution
+/// after it (AVX-512 inference kernels, block fusion on): on inputs at least `minimumWidth` pixels wide, which
+/// fill the kernel's tiles. The engine (`ConvUnit.fusesWithDepthwise`) and the latency model
+/// (`LatencyPredictor.isFusedExpansion`) both follow this.
+public enum FusedExpansion {
+    public static let minimumWidth = 8
+}

@@ -48,9 +48,15 @@ public enum LatencyFeatures {
     public static let names = ["constant", "macs", "activation_bytes", "weight_bytes", "silu_elements", "residual_bytes", "tap_outputs"]
     public static let count = names.count
 
-    /// Channels rounded up to the engine's vector width (8 floats): kernels work on whole vectors.
+    /// Output channels rounded up to the kernels' vector width (`lanes` floats: 16 for the AVX-512 kernels, 8 for
+    /// AVX2): the masked lanes of a channel block's last vector cost as much as full ones.
     @inline(__always)
-    static func padded(_ channels: Int) -> Int { (channels + 7) / 8 * 8 }
+    static func padded(_ channels: Int, lanes: Int) -> Int { (channels + lanes - 1) / lanes * lanes }
+
+    /// Input channels as a dense convolution's inner loop runs them: one broadcast per channel in the AVX-512
+    /// kernels (`lanes` 16), vectors of 8 in the AVX2 path.
+    @inline(__always)
+    static func inputs(_ channels: Int, lanes: Int) -> Int { lanes == 16 ? channels : padded(channels, lanes: 8) }
 
     /// How much longer than an even share the busiest thread works when `rows` rows are split into contiguous
     /// chunks over `threads` threads (the engine splits depthwise and kxk convolutions by output rows).
@@ -61,27 +67,27 @@ public enum LatencyFeatures {
         return Double((rows + chunks - 1) / chunks * threads) / Double(rows)
     }
 
-    /// Features of a cost-model row at `batch` images and `threads` threads. `fusedExpansion`: the row is an
-    /// expansion the engine runs in one pass with its depthwise convolution (`LatencyUnit.expansion`).
+    /// Features of a cost-model row at `batch` images and `threads` threads, for kernels with vectors of `lanes`
+    /// floats. `fusedExpansion`: the row is an expansion the engine runs in one pass with its depthwise
+    /// convolution (`LatencyUnit.expansion`).
     @inline(__always)
-    public static func of(_ row: LayerCost, batch: Int, threads: Int, fusedExpansion: Bool = false) -> SIMD8<Double> {
+    public static func of(_ row: LayerCost, batch: Int, threads: Int, fusedExpansion: Bool = false, lanes: Int = 8) -> SIMD8<Double> {
         let b = Double(batch)
         var macs = Double(row.macs)
-        let rows = batch * row.outputSize
-        switch row.kind {
-        case .depthwise:
-            macs = Double(padded(row.outChannels) * row.outputSize * row.outputSize * row.kernel * row.kernel) * imbalance(rows: rows, threads: threads)
-        case .conv:
-            macs = Double(padded(row.inChannels) * padded(row.outChannels) * row.kernel * row.kernel * row.outputSize * row.outputSize)
-            if row.kernel > 1 || row.stride > 1 || fusedExpansion { macs *= imbalance(rows: rows, threads: threads) }
-        default:
-            break
-        }
         // A dense kxk convolution's inner loop runs once per kernel tap, output pixel and block of outputs, over
         // the input channels: with few input channels, that loop's overhead is what costs.
         var taps = 0.0
-        if row.kind == .conv && row.kernel > 1 {
-            taps = Double(padded(row.outChannels) * row.outputSize * row.outputSize * row.kernel * row.kernel) * imbalance(rows: rows, threads: threads)
+        let share = imbalance(rows: batch * row.outputSize, threads: threads)
+        let outputTaps = Double(padded(row.outChannels, lanes: lanes) * row.outputSize * row.outputSize * row.kernel * row.kernel)
+        switch row.kind {
+        case .depthwise:
+            macs = outputTaps * share
+        case .conv:
+            macs = Double(inputs(row.inChannels, lanes: lanes)) * outputTaps
+            if row.kernel > 1 || row.stride > 1 || fusedExpansion { macs *= share }
+            if row.kernel > 1 { taps = outputTaps * share }
+        default:
+            break
         }
         let activationBytes = 4 * Double(row.inputElements + (fusedExpansion ? 0 : row.outputElements)) * b
         let silu = row.activation == .silu ? Double(row.outputElements) * b : 0
@@ -172,13 +178,16 @@ public struct LatencyModel: Codable, Sendable {
     /// The speed reference of the calibration (`LatencyModel.probe`): its median pass while the calibration
     /// ran, in seconds. Every timing was taken relative to it, so the model predicts latency at this speed.
     public var probeSeconds: Double?
+    /// The vector width of the calibrated engine's kernels in floats (16: AVX-512, 8: AVX2), which sets how
+    /// channels are rounded in the features (`LatencyFeatures.of`).
+    public var vectorLanes: Int
 
     /// The reference network timed beside every timed network, to take out a shared host's speed drift:
     /// EfficientNet-B0 at 160 px.
     public static let probe = (preset: "efficientnet-b0", resolution: 160)
 
     public init(key: CalibrationKey, createdAt: String, networks: Int, fitMAPE: Double, passScale: Double = 1, passExponent: Double = 1,
-                units: [LatencyUnit: UnitFit]) {
+                vectorLanes: Int = 8, units: [LatencyUnit: UnitFit]) {
         format = LatencyModel.currentFormat
         self.key = key
         self.createdAt = createdAt
@@ -186,6 +195,7 @@ public struct LatencyModel: Codable, Sendable {
         self.fitMAPE = fitMAPE
         self.passScale = passScale
         self.passExponent = passExponent
+        self.vectorLanes = vectorLanes
         self.units = units
     }
 
@@ -196,6 +206,7 @@ public struct LatencyModel: Codable, Sendable {
         case passScale = "pass_scale"
         case passExponent = "pass_exponent"
         case probeSeconds = "probe_seconds"
+        case vectorLanes = "vector_lanes"
     }
 
     public init(from decoder: Decoder) throws {
@@ -217,6 +228,10 @@ public struct LatencyModel: Codable, Sendable {
         probeSeconds = try container.decodeIfPresent(Double.self, forKey: .probeSeconds)
         if let probeSeconds, !(probeSeconds.isFinite && probeSeconds > 0) {
             throw DecodingError.dataCorruptedError(forKey: .probeSeconds, in: container, debugDescription: "probe_seconds \(probeSeconds) must be a positive number")
+        }
+        vectorLanes = try container.decodeIfPresent(Int.self, forKey: .vectorLanes) ?? 8
+        guard vectorLanes == 8 || vectorLanes == 16 else {
+            throw DecodingError.dataCorruptedError(forKey: .vectorLanes, in: container, debugDescription: "vector_lanes \(vectorLanes) must be 8 or 16")
         }
         guard passScale.isFinite && passScale > 0 else {
             throw DecodingError.dataCorruptedError(forKey: .passScale, in: container, debugDescription: "pass_scale \(passScale) must be a positive number")
@@ -246,6 +261,7 @@ public struct LatencyModel: Codable, Sendable {
         try container.encode(passScale, forKey: .passScale)
         try container.encode(passExponent, forKey: .passExponent)
         try container.encodeIfPresent(probeSeconds, forKey: .probeSeconds)
+        try container.encode(vectorLanes, forKey: .vectorLanes)
         try container.encode(Dictionary(uniqueKeysWithValues: units.map { ($0.key.rawValue, $0.value) }), forKey: .units)
     }
 
@@ -266,6 +282,8 @@ public struct LatencyPredictor: Sendable {
     /// The calibrated engine ran expansions in one pass with their depthwise convolutions (it has an
     /// `expansion` fit).
     let fusesExpansions: Bool
+    /// The kernels' vector width (`LatencyModel.vectorLanes`).
+    let lanes: Int
 
     public init(_ model: LatencyModel) {
         var coefficients = [SIMD8<Double>](repeating: .zero, count: LatencyUnit.allCases.count)
@@ -284,6 +302,7 @@ public struct LatencyPredictor: Sendable {
         key = model.key
         createdAt = model.createdAt
         fusesExpansions = fitted[LatencyPredictor.index(.expansion)]
+        lanes = model.vectorLanes
     }
 
     @inline(__always)
@@ -314,12 +333,12 @@ public struct LatencyPredictor: Sendable {
     }
 
     /// Whether an engine that fuses expansions runs `row` in one pass with the depthwise convolution after it:
-    /// an inverted-residual block's 1x1 expansion (`conv_pw` with an activation) on rows at least 8 pixels wide
-    /// (`ConvUnit.fusesWithDepthwise`).
+    /// an inverted-residual block's 1x1 expansion (`conv_pw` with an activation) on rows at least
+    /// `FusedExpansion.minimumWidth` pixels wide (the engine's `ConvUnit.fusesWithDepthwise`).
     @inline(__always)
     public static func isFusedExpansion(_ row: LayerCost) -> Bool {
         row.kind == .conv && row.part == "conv_pw" && row.kernel == 1 && row.stride == 1 && row.activation != nil
-            && row.block != nil && row.inputSize >= 8
+            && row.block != nil && row.inputSize >= FusedExpansion.minimumWidth
     }
 
     /// The unit that runs a cost-model row (nil for global pooling, which the per-pass term covers).
@@ -345,7 +364,7 @@ public struct LatencyPredictor: Sendable {
     @inline(__always)
     public func unitAndFeatures(of row: LayerCost, batch: Int) -> (unit: LatencyUnit, features: SIMD8<Double>)? {
         guard let unit = LatencyPredictor.unit(of: row, fusedExpansions: fusesExpansions) else { return nil }
-        return (unit, LatencyFeatures.of(row, batch: batch, threads: key.threads, fusedExpansion: unit == .expansion))
+        return (unit, LatencyFeatures.of(row, batch: batch, threads: key.threads, fusedExpansion: unit == .expansion, lanes: lanes))
     }
 
     /// Predicted seconds of a row at `batch` (0 for global pooling, in the per-pass term; a depthwise row with

@@ -112,7 +112,8 @@ public struct RandomNetworks {
         spec.head = pick([0, 640, 1280, 1280, 1536])
         spec.activation = pick([Activation.silu, .silu, .silu, .relu, .relu6])
         spec.resolution = resolutions.lowerBound + 8 * random.uniformInt((resolutions.upperBound - resolutions.lowerBound) / 8 + 1)
-        spec.classes = 1000
+        // Classifiers of several sizes, so that their MACs and weight bytes are not the same feature twice.
+        spec.classes = pick([10, 100, 1000])
         return spec
     }
 }
@@ -120,7 +121,9 @@ public struct RandomNetworks {
 /// Times networks on the engine in inference, as `efsearch bench` does, in rounds (every network once per
 /// round), beside a speed reference. A shared host's speed drifts by tens of percent from one few seconds to
 /// the next; so each timed pass alternates with a pass of the reference network (`LatencyModel.probe`), and a
-/// network's time relative to the reference in the same round does not drift with the host.
+/// network's time relative to the reference in the same round does not drift with the host. (Timing a round's
+/// reference passes first and then the network's back to back, so that no pass follows the reference's, gave
+/// noisier fits here: 12-16% RMS per unit against 9-11%.)
 public final class NetworkTimer {
     public let batch: Int
     public let warmup: Int
@@ -202,7 +205,7 @@ public final class NetworkTimer {
     /// Profiles networks, each block timed whole as the engine runs it (`LayerProfiler(wholeBlocks:)`), with the
     /// stem, head and classifier apart, all relative to the reference network: per round, each layer's fastest
     /// time (timer and interrupt noise only ever adds) and the plain passes' median, over the reference's median
-    /// in that round; the median over rounds. Reference, profiled and plain passes alternate.
+    /// in that round; the median over rounds. Reference, plain and profiled passes alternate.
     public func profile(_ networks: [Network], progress: ((Int) -> Void)? = nil) -> [(layers: [String: Double], total: Double)] {
         let prepared = networks.map { NetworkTimer.prepare($0, batch: batch, warmup: warmup) }
         var layers = [[String: [Double]]](repeating: [:], count: networks.count)
@@ -214,10 +217,11 @@ public final class NetworkTimer {
                 var plain: [Double] = [], probes: [Double] = [], fastest: [String: Double] = [:]
                 for _ in 0..<runs {
                     probes.append(probePass())
+                    // The plain pass right after the reference's, as in `seconds` (a check), then the profiled one.
+                    plain.append(NetworkTimer.seconds { _ = model.forward(x, training: false) })
                     let profiler = LayerProfiler(wholeBlocks: true)
                     _ = model.forward(x, training: false, profiler: profiler)
                     for (name, ns) in profiler.nanoseconds { fastest[name] = min(fastest[name] ?? .infinity, Double(ns) / 1e9) }
-                    plain.append(NetworkTimer.seconds { _ = model.forward(x, training: false) })
                 }
                 let reference = Statistics.median(probes)
                 for (name, time) in fastest { layers[index][name, default: []].append(time / reference) }
@@ -295,10 +299,11 @@ public struct CalibrationSamples: Sendable {
 /// predictions end to end.
 public enum Calibration {
     /// The timings of one profiled network: the stem, head and classifier, every block (timed whole), and the
-    /// per-pass remainder (the whole pass minus the rest). `fusedExpansions`: the engine that was timed runs
+    /// per-pass remainder (the whole pass minus the rest). `lanes`: the timed kernels' vector width in floats.
+    /// `fusedExpansions`: the engine that was timed runs
     /// expansions with their depthwise convolutions.
     public static func samples(_ network: Network, layers: [String: Double], total: Double, batch: Int, threads: Int,
-                               fusedExpansions: Bool) -> CalibrationSamples {
+                               fusedExpansions: Bool, lanes: Int) -> CalibrationSamples {
         var result = CalibrationSamples()
         var poolElements = 0
         var covered = 0.0
@@ -306,7 +311,7 @@ public enum Calibration {
         CostModel.forEachLayer(of: network) { row in
             poolElements += row.poolElements
             guard let unit = LatencyPredictor.unit(of: row, fusedExpansions: fusedExpansions) else { return }
-            let features = LatencyFeatures.of(row, batch: batch, threads: threads, fusedExpansion: unit == .expansion)
+            let features = LatencyFeatures.of(row, batch: batch, threads: threads, fusedExpansion: unit == .expansion, lanes: lanes)
             if let block = row.block {
                 blockParts["blocks.\(block.stage).\(block.index)", default: []].append((unit, features))
             } else if let seconds = layers[row.name] {
@@ -341,18 +346,47 @@ public enum Calibration {
         return (0..<columns).map { solution[$0] / scales[$0] }
     }
 
+    /// The columns of `x` (row-major, `columns` wide) that are not, or not nearly, linear combinations of the
+    /// columns kept before them (modified Gram-Schmidt on the columns scaled to unit length; a column is dropped
+    /// when less than `tolerance` of its length is left after taking out the kept ones). All-zero columns are
+    /// dropped. Features that move together in every timed sample (a classifier's MACs and weight bytes when
+    /// every network has the same classes) cannot be told apart; fitting both gives large coefficients of
+    /// opposite sign that cancel on the samples and not on a network outside them.
+    public static func independentColumns(_ x: [Double], columns: Int, tolerance: Double = 1e-3) -> [Int] {
+        let rows = columns == 0 ? 0 : x.count / columns
+        var basis: [[Double]] = []
+        var kept: [Int] = []
+        for column in 0..<columns {
+            var v = (0..<rows).map { x[$0 * columns + column] }
+            let length = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            guard length > 0 else { continue }
+            for index in v.indices { v[index] /= length }
+            for _ in 0..<2 {
+                for q in basis {
+                    let dot = zip(v, q).reduce(0) { $0 + $1.0 * $1.1 }
+                    for index in v.indices { v[index] -= dot * q[index] }
+                }
+            }
+            let left = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            guard left > tolerance else { continue }
+            basis.append(v.map { $0 / left })
+            kept.append(column)
+        }
+        return kept
+    }
+
     static func rmsRelative(_ pairs: [(predicted: Double, measured: Double)]) -> Double {
         guard !pairs.isEmpty else { return 0 }
         let squares = pairs.map { pair -> Double in let r = pair.predicted / max(pair.measured, 1e-7) - 1; return r * r }
         return (squares.reduce(0, +) / Double(pairs.count)).squareRoot()
     }
 
-    /// Fits one stand-alone unit: weighted least squares over the features that vary (the constant always stays).
+    /// Fits one stand-alone unit: weighted least squares over the features that are independent of the
+    /// constant and of the features before them on these samples (`independentColumns`).
     public static func fit(_ samples: [TimedUnit]) throws -> LatencyModel.UnitFit {
         let count = LatencyFeatures.count
-        let used = (0..<count).filter { feature in
-            feature == 0 || Set(samples.map { $0.features[feature] }).count > 1
-        }
+        let all = samples.flatMap { sample in (0..<count).map { sample.features[$0] } }
+        let used = independentColumns(all, columns: count)
         guard samples.count >= used.count + 2 else {
             throw CalibrationError(file: nil, message: "\(samples.count) timed samples of \(samples.first.map { $0.unit.rawValue } ?? "a unit") are too few to fit \(used.count) coefficients")
         }
@@ -368,7 +402,8 @@ public enum Calibration {
 
     /// Fits the units inside blocks together: a block's time is the sum of its rows' linear models, which is
     /// linear in all the units' coefficients at once, so one weighted least squares over the timed blocks gives
-    /// every unit's coefficients (columns that are zero in every block are left out). A unit's `samples` are its
+    /// every unit's coefficients (columns that are zero in every block, or that other columns explain, are left
+    /// out: `independentColumns`). A unit's `samples` are its
     /// rows in the timed blocks; its error is the RMS relative error of the blocks it is in.
     public static func fitBlocks(_ blocks: [TimedBlock]) throws -> [LatencyUnit: LatencyModel.UnitFit] {
         let units = LatencyUnit.blockUnits
@@ -382,7 +417,7 @@ public enum Calibration {
             }
         }
         let width = units.count * count
-        let used = (0..<width).filter { c in (0..<blocks.count).contains { full[$0 * width + c] != 0 } }
+        let used = independentColumns(full, columns: width)
         guard blocks.count >= used.count + 2 else {
             throw CalibrationError(file: nil, message: "\(blocks.count) timed blocks are too few to fit \(used.count) coefficients; time more (a larger --budget-seconds)")
         }
@@ -406,7 +441,7 @@ public enum Calibration {
     /// Fits the stand-alone units and the blocks' units, then the whole pass: measured time against a power of
     /// the sum of the units' predictions (scale and exponent), a constant and the pooled bytes (the `network`
     /// term), by the same weighted least squares over the timed networks.
-    public static func fit(_ samples: CalibrationSamples, key: CalibrationKey, networks: [(Network, Double)]) throws -> LatencyModel {
+    public static func fit(_ samples: CalibrationSamples, key: CalibrationKey, networks: [(Network, Double)], lanes: Int) throws -> LatencyModel {
         var units = try fitBlocks(samples.blocks)
         // Kernel sizes without a fit of their own use the largest calibrated one (MACs count the kernel's area).
         if let largest = [LatencyUnit.depthwise7, .depthwise5, .depthwise3].lazy.compactMap({ units[$0] }).first { units[.depthwise] = largest }
@@ -414,7 +449,7 @@ public enum Calibration {
             units[unit] = try fit(group)
         }
         let created = ISO8601DateFormatter().string(from: Date())
-        let unitsOnly = LatencyModel(key: key, createdAt: created, networks: networks.count, fitMAPE: 0, units: units).predictor
+        let unitsOnly = LatencyModel(key: key, createdAt: created, networks: networks.count, fitMAPE: 0, vectorLanes: lanes, units: units).predictor
         var rows: [(sum: Double, pool: Double, seconds: Double)] = []
         for (network, seconds) in networks {
             guard let sum = unitsOnly.unitSeconds(of: network, batch: key.batch) else { continue }
@@ -440,7 +475,7 @@ public enum Calibration {
         guard let best else { throw CalibrationError(file: nil, message: "the fit of whole passes failed (no positive scale)") }
         units[.network] = LatencyModel.UnitFit(coefficients: [best.solution[1], 0, best.solution[2], 0, 0, 0, 0], samples: rows.count, rmsRelativeError: 0)
         var model = LatencyModel(key: key, createdAt: created, networks: networks.count, fitMAPE: 0, passScale: best.solution[0],
-                                 passExponent: best.exponent, units: units)
+                                 passExponent: best.exponent, vectorLanes: lanes, units: units)
         let predictor = model.predictor
         let pairs = networks.compactMap { network, seconds in predictor.seconds(of: network, batch: key.batch).map { ($0, seconds) } }
         model.fitMAPE = Statistics.meanAbsolutePercentageError(predicted: pairs.map(\.0), measured: pairs.map(\.1))

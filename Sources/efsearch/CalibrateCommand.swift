@@ -12,14 +12,14 @@ extension Efsearch {
         static let configuration = CommandConfiguration(
             abstract: "Time the engine's units on seeded random networks and fit a latency model, or check one (--check N).",
             discussion: """
-            Calibration times seeded random networks (all four block types, kernels 3-7, 64-320 px) in inference as
-            the engine runs them: every block whole (fused), the stem, head and classifier apart, each pass beside a
-            pass of a reference network (EfficientNet-B0 at 160 px) so that the host's speed drift cancels out. A
-            block's time is the sum of its units' linear models (MACs with the busiest thread's share, activation
-            bytes, weight bytes, SiLU elements, residual bytes, kxk tap-outputs); all units are fitted together over
-            the timed blocks by weighted least squares (GSL), minimising relative error, then whole passes give a
-            scale, an exponent and a per-pass term. The model is cached for this CPU, thread count, batch, efsearch version and BLAS, and
-            `estimate`, `nas` and `grid` use it from then on.
+            Calibration times seeded random networks (all four block types, kernels 3-7, 64-320 px) in inference as \
+            the engine runs them: every block whole (fused), the stem, head and classifier apart, beside passes of a \
+            reference network (EfficientNet-B0 at 160 px) so that the host's speed drift cancels out. A block's time \
+            is the sum of its units' linear models (MACs with the busiest thread's share, activation bytes, weight \
+            bytes, SiLU elements, residual bytes, kxk tap-outputs); all units are fitted together over the timed \
+            blocks by weighted least squares (GSL), minimising relative error, then whole passes give a scale, an \
+            exponent and a per-pass term. The model is cached for this CPU, thread count, batch, efsearch version \
+            and BLAS, and `estimate`, `nas` and `grid` use it from then on.
 
             Examples:
               efsearch calibrate                          # about 3 minutes on 2 cores
@@ -70,7 +70,7 @@ extension Efsearch {
             if !json { Console.note("calibrating \(key) for about \(Int(budgetSeconds)) s") }
             var networks = RandomNetworks(seed: seed, resolutions: 64...320)
             let timer = try NetworkTimer(batch: batch, warmup: 2, runs: 4, rounds: rounds ?? 3)
-            let fusedExpansions = InferenceKernels.fused && InferenceKernels.isa == .avx512
+            let fusedExpansions = InferenceKernels.fusesExpansions
             let progress = ProgressBar("calibrate", total: budgetSeconds)
             let start = Date()
             // Timings relative to the reference network (`NetworkTimer`), made seconds at the reference's median
@@ -109,12 +109,13 @@ extension Efsearch {
             var timed: [(Network, Double)] = []
             for (network, layers, total) in relative {
                 let timings = Calibration.samples(network, layers: layers.mapValues { $0 * reference }, total: total * reference, batch: batch,
-                                                  threads: threadCount, fusedExpansions: fusedExpansions)
+                                                  threads: threadCount, fusedExpansions: fusedExpansions,
+                                                  lanes: InferenceKernels.vectorLanes)
                 samples.units += timings.units
                 samples.blocks += timings.blocks
                 timed.append((network, total * reference))
             }
-            var model = try Calibration.fit(samples, key: key, networks: timed)
+            var model = try Calibration.fit(samples, key: key, networks: timed, lanes: InferenceKernels.vectorLanes)
             model.probeSeconds = reference
             try model.save(path)
             if let file = self.samples {
@@ -193,7 +194,7 @@ extension Efsearch {
             // reference's speed during the calibration.
             let reference = model.probeSeconds
             let rows = cases.indices.map { index in
-                (group: cases[index].group, name: cases[index].name, px: cases[index].network.resolution, predicted: predictions[index] * 1000,
+                (group: cases[index].group, name: cases[index].name, network: cases[index].network, predicted: predictions[index] * 1000,
                  measured: timings[index].median * 1000, corrected: reference.map { timings[index].relative * $0 * 1000 })
             }
             let random = rows.filter { $0.group == "random" }
@@ -201,8 +202,12 @@ extension Efsearch {
             let plain = CheckFigures(predicted: predicted, measured: random.map(\.measured))
             let corrected = reference.map { _ in CheckFigures(predicted: predicted, measured: random.map { $0.corrected! }) }
             if let csv {
-                let text = "group,network,resolution,predicted_ms,measured_ms,drift_corrected_ms\n" + rows.map { row in
-                    "\(row.group),\"\(row.name)\",\(row.px),\(row.predicted),\(row.measured),\(row.corrected.map { "\($0)" } ?? "")"
+                // The whole network (its scaled arch string, stem, head, classes, activation), so that another model
+                // can predict it again (`estimate --arch A --stem S --head H ...`).
+                let text = "group,network,resolution,stem,head,classes,activation,predicted_ms,measured_ms,drift_corrected_ms\n" + rows.map { row in
+                    let n = row.network
+                    return "\(row.group),\"\(row.name)\",\(n.resolution),\(n.stemChannels),\(n.headChannels),\(n.classes),\(n.activation.rawValue),"
+                        + "\(row.predicted),\(row.measured),\(row.corrected.map { "\($0)" } ?? "")"
                 }.joined(separator: "\n") + "\n"
                 do { try text.write(toFile: csv, atomically: true, encoding: .utf8) } catch {
                     throw CalibrationError(file: nil, message: "cannot write --csv \(csv): \(error.localizedDescription)")
@@ -225,7 +230,7 @@ extension Efsearch {
                 let items = presets.map { row -> String in
                     var item = JSONObjectWriter()
                     item.add("name", row.name)
-                    item.add("resolution", row.px)
+                    item.add("resolution", row.network.resolution)
                     item.add("predicted_ms", row.predicted)
                     item.add("measured_ms", row.measured)
                     if let value = row.corrected { item.add("drift_corrected_ms", value) }
@@ -240,7 +245,7 @@ extension Efsearch {
             if let corrected { print("drift-corrected (to the reference): \(corrected.summary)") }
             print()
             print(Format.table(["preset", "px", "predicted ms", "measured ms", "error", "corrected ms", "error"], presets.map { row in
-                [row.name, "\(row.px)", Format.fixed(row.predicted, 2), Format.fixed(row.measured, 2), Format.fixed(100 * (row.predicted / row.measured - 1), 1) + "%",
+                [row.name, "\(row.network.resolution)", Format.fixed(row.predicted, 2), Format.fixed(row.measured, 2), Format.fixed(100 * (row.predicted / row.measured - 1), 1) + "%",
                  row.corrected.map { Format.fixed($0, 2) } ?? "-", row.corrected.map { Format.fixed(100 * (row.predicted / $0 - 1), 1) + "%" } ?? "-"]
             }, leftColumns: 1))
         }

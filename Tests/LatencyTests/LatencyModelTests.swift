@@ -81,6 +81,28 @@ final class LatencyModelTests: XCTestCase {
         XCTAssertTrue(residualRows.allSatisfy { $0.part == "conv_pwl" || $0.part == "conv_pw" })
     }
 
+    /// AVX-512 kernels work on blocks of 16 output channels and loop over input channels one at a time; AVX2
+    /// ones on vectors of 8 both ways.
+    func testChannelsRoundToTheKernelsVectors() throws {
+        let network = try NetworkSpec(arch: "cn_r1_k5_s1_c40;ir_r1_k3_s2_e3_c36").resolve()
+        let rows = CostModel.layers(of: network)
+        let dense = try XCTUnwrap(rows.first { $0.kind == .conv && $0.kernel == 5 })
+        XCTAssertEqual(dense.inChannels, 32)
+        let pixels = Double(dense.outputSize * dense.outputSize * 25)
+        XCTAssertEqual(LatencyFeatures.of(dense, batch: 1, threads: 1, lanes: 16)[1], 32 * 48 * pixels, "40 outputs are 3 blocks of 16")
+        XCTAssertEqual(LatencyFeatures.of(dense, batch: 1, threads: 1, lanes: 8)[1], 32 * 40 * pixels)
+        XCTAssertEqual(LatencyFeatures.of(dense, batch: 1, threads: 1, lanes: 16)[6], 48 * pixels, "taps per output block")
+        let depthwise = try XCTUnwrap(rows.first { $0.kind == .depthwise })
+        XCTAssertEqual(depthwise.outChannels, 120)
+        XCTAssertEqual(LatencyFeatures.of(depthwise, batch: 1, threads: 1, lanes: 16)[1] / LatencyFeatures.of(depthwise, batch: 1, threads: 1, lanes: 8)[1],
+                       128.0 / 120.0, accuracy: 1e-12)
+        let projection = try XCTUnwrap(rows.last { $0.kind == .conv && $0.part == "conv_pwl" })
+        XCTAssertEqual(projection.inChannels, 120)
+        XCTAssertEqual(LatencyFeatures.of(projection, batch: 1, threads: 1, lanes: 16)[1], Double(120 * 48 * projection.outputSize * projection.outputSize),
+                       "36 outputs are 3 blocks of 16; 120 inputs one at a time")
+        XCTAssertEqual(LatencyFeatures.of(projection, batch: 1, threads: 1, lanes: 8)[1], Double(120 * 40 * projection.outputSize * projection.outputSize))
+    }
+
     /// A fit minimises relative error: noise of +/-5% on every sample leaves the coefficients close.
     func testFitWithNoiseStaysClose() throws {
         let features = (0..<200).map { i in SIMD8<Double>(1, Double(i % 37) * 1e6, Double(i % 11) * 1e5, 0, 0, 0, 0, 0) }
@@ -92,6 +114,29 @@ final class LatencyModelTests: XCTestCase {
         XCTAssertEqual(fit.coefficients[1], 2e-12, accuracy: 0.1 * 2e-12)
         XCTAssertEqual(fit.rmsRelativeError, 0.05, accuracy: 0.02)
         XCTAssertEqual(fit.coefficients[3], 0, "a feature that never varies is left out")
+    }
+
+    /// Classifiers timed with one class count only: their MACs, activation and weight bytes are then affine in
+    /// one another. The fit keeps one of them, so that a classifier with other classes gets a sensible time
+    /// (fitting all three gave cancelling coefficients and 36,000 s for a 10-class head).
+    func testFeaturesThatMoveTogetherAreFittedOnce() throws {
+        func features(inputs: Double, classes: Double) -> SIMD8<Double> {
+            SIMD8(1, inputs * classes, 4 * (inputs + classes), 4 * (inputs * classes + classes), 0, 0, 0, 0)
+        }
+        let truth = SIMD8<Double>(2e-6, 0, 0, 2.5e-11, 0, 0, 0, 0)
+        let samples = stride(from: 320.0, through: 2560, by: 40).enumerated().map { index, inputs in
+            let f = features(inputs: inputs, classes: 1000)
+            return TimedUnit(unit: .classifier, features: f, seconds: (truth * f).sum() * (index % 2 == 0 ? 1.01 : 0.99))
+        }
+        let fit = try Calibration.fit(samples)
+        XCTAssertEqual(fit.coefficients.filter { $0 != 0 }.count, 2, "the constant and one of the three: \(fit.coefficients)")
+        var vector = SIMD8<Double>.zero
+        for (feature, value) in fit.coefficients.enumerated() { vector[feature] = value }
+        for (inputs, classes) in [(1280.0, 10.0), (1536, 100), (640, 1000)] {
+            let f = features(inputs: inputs, classes: classes)
+            XCTAssertEqual((vector * f).sum(), (truth * f).sum(), accuracy: 0.1 * (truth * f).sum(), "\(inputs) inputs, \(classes) classes")
+        }
+        XCTAssertEqual(Calibration.independentColumns([1, 2, 4, 0, 1, 3, 7, 0, 1, 4, 10, 0], columns: 4), [0, 1], "the third column is 3 x the second - 2 x the first; the fourth is zero")
     }
 
     func testTooFewSamplesAreRefused() {
@@ -140,12 +185,14 @@ final class LatencyModelTests: XCTestCase {
         let loaded = try LatencyModel.load(path)
         XCTAssertEqual(loaded.key, key)
         XCTAssertEqual(loaded.units, original.units)
+        XCTAssertEqual(loaded.vectorLanes, 8)
         let text = try String(contentsOfFile: path, encoding: .utf8)
         let bad: [(String, String)] = [
             ("{not json", "not an efsearch latency model"),
             (text.replacingOccurrences(of: "\"format\" : 2", with: "\"format\" : 1"), "format 1"),
             (text.replacingOccurrences(of: "\"stem\"", with: "\"warp_drive\""), "warp_drive"),
             (#"{"format": 2}"#, "not an efsearch latency model"),
+            (text.replacingOccurrences(of: "\"vector_lanes\" : 8", with: "\"vector_lanes\" : 12"), "vector_lanes 12 must be 8 or 16"),
         ]
         for (index, (content, expected)) in bad.enumerated() {
             let file = directory.appendingPathComponent("bad\(index).json").path
@@ -187,11 +234,14 @@ final class LatencyModelTests: XCTestCase {
     func testRandomNetworksCoverEveryBlockType() {
         var networks = RandomNetworks(seed: 1, resolutions: 96...256)
         var types = Set<BlockType>()
+        var classes = Set<Int>()
         for _ in 0..<60 {
             let network = networks.next()
             XCTAssertTrue((96...256).contains(network.resolution))
             network.blocks.forEach { types.insert($0.type) }
+            classes.insert(network.classes)
         }
         XCTAssertEqual(types, Set(BlockType.allCases))
+        XCTAssertEqual(classes, [10, 100, 1000])
     }
 }

@@ -35,6 +35,13 @@ public enum InferenceKernels {
     /// `efsearch bench --compare-unfused` times both).
     nonisolated(unsafe) public static var fused = true
 
+    /// Whether inference runs expansions in one pass with their depthwise convolutions (`FusedExpansion`):
+    /// block fusion on, with the AVX-512 kernels.
+    public static var fusesExpansions: Bool { fused && isa == .avx512 }
+
+    /// The inference kernels' vector width in floats: 16 with AVX-512, 8 with AVX2.
+    public static var vectorLanes: Int { isa == .avx512 ? 16 : 8 }
+
     static func code(_ activation: Activation?) -> Int32 {
         switch activation {
         case .none: return Int32(EFK_IDENTITY)

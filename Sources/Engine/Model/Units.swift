@@ -251,9 +251,10 @@ public final class ConvUnit {
     }
 
     /// Whether `expandDepthwise` can run this unit (a pointwise expansion) with `next` (a depthwise convolution)
-    /// on an input this wide: on AVX-512, for rows wide enough to fill the kernel's tiles.
+    /// on an input this wide (`InferenceKernels.fusesExpansions`, rows at least `FusedExpansion.minimumWidth` wide).
     func fusesWithDepthwise(_ next: ConvUnit, width: Int) -> Bool {
-        InferenceKernels.isa == .avx512 && kind == .dense && kernel == 1 && stride == 1 && next.kind == .depthwise && next.kernel <= 16 && width >= 8
+        InferenceKernels.fusesExpansions && kind == .dense && kernel == 1 && stride == 1 && next.kind == .depthwise && next.kernel <= 16
+            && width >= FusedExpansion.minimumWidth
     }
 
     /// Inference of an expansion (this unit) and the depthwise unit after it in one pass over the output rows:

@@ -59,10 +59,20 @@ public struct BlockSpec: Hashable, Sendable {
 /// A stage: one or more block strings whose repeats are depth-scaled together (timm's arch-def row).
 public typealias StageSpec = [BlockSpec]
 
-/// Where the engine runs an inverted-residual block's 1x1 expansion in one pass with the depthwise convolution
-/// after it (AVX-512 inference kernels, block fusion on): on inputs at least `minimumWidth` pixels wide, which
-/// fill the kernel's tiles. The engine (`ConvUnit.fusesWithDepthwise`) and the latency model
-/// (`LatencyPredictor.isFusedExpansion`) both follow this.
-public enum FusedExpansion {
-    public static let minimumWidth = 8
+/// How the engine's AVX-512 inference kernels schedule work, where the latency model must follow it: the engine
+/// and `LatencyFeatures` / `LatencyPredictor` both call these.
+public enum EngineRules {
+    /// An inverted-residual block's 1x1 expansion runs in one pass with the depthwise convolution after it (block
+    /// fusion on) on inputs at least this many pixels wide, which fill the kernel's tiles.
+    public static let minimumFusedExpansionWidth = 8
+
+    /// Whether a dense kxk convolution splits its output channels over the threads (each thread all rows, pairs
+    /// of 16-channel blocks) rather than its output rows: when its weights outweigh its input and there are at
+    /// least two pairs per thread. Split by rows, every thread would read all the weights (a late Fused-MBConv
+    /// layer has megabytes of them and a few rows).
+    @inline(__always)
+    public static func denseSplitsOverOutputs(kernel: Int, inChannels: Int, outChannels: Int, inputElements: Int, threads: Int) -> Bool {
+        let pairs = (outChannels + 31) / 32
+        return threads > 1 && pairs >= 2 * threads && kernel * kernel * inChannels * outChannels > inputElements
+    }
 }

@@ -163,15 +163,14 @@ INLINE void direct_tile(const float *source, const float *packed, const float *s
 
 INLINE void direct_run(const float *padded, const float *packed, const float *shift, const float *residual, float *y,
                        long paddedHeight, long paddedWidth, long cin, long outHeight, long outWidth, long cout,
-                       long kernel, long stride, long dilation, long rowBegin, long rowEnd, int activation) {
+                       long kernel, long stride, long dilation, long rowBegin, long rowEnd, long blockBegin, long blockEnd, int activation) {
     // Output blocks per group so that the group's weights stay in L2 (about 512 KiB of them) while the rows go by:
     // a late Fused-MBConv layer has megabytes of weights and few pixels, and would otherwise read them from
     // memory once per 12-pixel tile.
-    long blocks = (cout + 15) / 16;
     long groupBlocks = 512 * 1024 / (kernel * kernel * cin * 64);
     groupBlocks = groupBlocks < 2 ? 2 : groupBlocks & ~1L;
-    for (long group = 0; group < blocks; group += groupBlocks) {
-        long groupEnd = group + groupBlocks < blocks ? group + groupBlocks : blocks;
+    for (long group = blockBegin; group < blockEnd; group += groupBlocks) {
+        long groupEnd = group + groupBlocks < blockEnd ? group + groupBlocks : blockEnd;
         for (long row = rowBegin; row < rowEnd; row++) {
             long n = row / outHeight, oy = row % outHeight;
             const float *line = padded + ((n * paddedHeight + oy * stride) * paddedWidth) * cin;
@@ -208,19 +207,19 @@ INLINE void direct_run(const float *padded, const float *packed, const float *sh
 
 void efk_conv_avx512(const float *padded, const float *packed, const float *shift, const float *residual, float *y,
                      long paddedHeight, long paddedWidth, long cin, long outHeight, long outWidth, long cout,
-                     long kernel, long stride, long dilation, long rowBegin, long rowEnd, int activation) {
+                     long kernel, long stride, long dilation, long rowBegin, long rowEnd, long blockBegin, long blockEnd, int activation) {
     switch (activation) {
     case EFK_SILU:
-        direct_run(padded, packed, shift, residual, y, paddedHeight, paddedWidth, cin, outHeight, outWidth, cout, kernel, stride, dilation, rowBegin, rowEnd, EFK_SILU);
+        direct_run(padded, packed, shift, residual, y, paddedHeight, paddedWidth, cin, outHeight, outWidth, cout, kernel, stride, dilation, rowBegin, rowEnd, blockBegin, blockEnd, EFK_SILU);
         break;
     case EFK_RELU:
-        direct_run(padded, packed, shift, residual, y, paddedHeight, paddedWidth, cin, outHeight, outWidth, cout, kernel, stride, dilation, rowBegin, rowEnd, EFK_RELU);
+        direct_run(padded, packed, shift, residual, y, paddedHeight, paddedWidth, cin, outHeight, outWidth, cout, kernel, stride, dilation, rowBegin, rowEnd, blockBegin, blockEnd, EFK_RELU);
         break;
     case EFK_RELU6:
-        direct_run(padded, packed, shift, residual, y, paddedHeight, paddedWidth, cin, outHeight, outWidth, cout, kernel, stride, dilation, rowBegin, rowEnd, EFK_RELU6);
+        direct_run(padded, packed, shift, residual, y, paddedHeight, paddedWidth, cin, outHeight, outWidth, cout, kernel, stride, dilation, rowBegin, rowEnd, blockBegin, blockEnd, EFK_RELU6);
         break;
     default:
-        direct_run(padded, packed, shift, residual, y, paddedHeight, paddedWidth, cin, outHeight, outWidth, cout, kernel, stride, dilation, rowBegin, rowEnd, EFK_IDENTITY);
+        direct_run(padded, packed, shift, residual, y, paddedHeight, paddedWidth, cin, outHeight, outWidth, cout, kernel, stride, dilation, rowBegin, rowEnd, blockBegin, blockEnd, EFK_IDENTITY);
         break;
     }
 }

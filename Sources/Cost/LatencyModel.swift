@@ -59,7 +59,8 @@ public enum LatencyFeatures {
     static func inputs(_ channels: Int, lanes: Int) -> Int { lanes == 16 ? channels : padded(channels, lanes: 8) }
 
     /// How much longer than an even share the busiest thread works when `rows` rows are split into contiguous
-    /// chunks over `threads` threads (the engine splits depthwise and kxk convolutions by output rows).
+    /// chunks over `threads` threads (the engine splits depthwise and kxk convolutions by output rows, kxk ones
+    /// with many weights and few rows by pairs of output blocks: `EngineRules.denseSplitsOverOutputs`).
     @inline(__always)
     static func imbalance(rows: Int, threads: Int) -> Double {
         guard threads > 1, rows > 0 else { return 1 }
@@ -77,7 +78,12 @@ public enum LatencyFeatures {
         // A dense kxk convolution's inner loop runs once per kernel tap, output pixel and block of outputs, over
         // the input channels: with few input channels, that loop's overhead is what costs.
         var taps = 0.0
-        let share = imbalance(rows: batch * row.outputSize, threads: threads)
+        var share = imbalance(rows: batch * row.outputSize, threads: threads)
+        if row.kind == .conv && (row.kernel > 1 || row.stride > 1)
+            && EngineRules.denseSplitsOverOutputs(kernel: row.kernel, inChannels: row.inChannels, outChannels: row.outChannels,
+                                                  inputElements: batch * row.inputElements, threads: threads) {
+            share = imbalance(rows: (row.outChannels + 31) / 32, threads: threads)
+        }
         let outputTaps = Double(padded(row.outChannels, lanes: lanes) * row.outputSize * row.outputSize * row.kernel * row.kernel)
         switch row.kind {
         case .depthwise:
@@ -334,11 +340,11 @@ public struct LatencyPredictor: Sendable {
 
     /// Whether an engine that fuses expansions runs `row` in one pass with the depthwise convolution after it:
     /// an inverted-residual block's 1x1 expansion (`conv_pw` with an activation) on rows at least
-    /// `FusedExpansion.minimumWidth` pixels wide (the engine's `ConvUnit.fusesWithDepthwise`).
+    /// `EngineRules.minimumFusedExpansionWidth` pixels wide (the engine's `ConvUnit.fusesWithDepthwise`).
     @inline(__always)
     public static func isFusedExpansion(_ row: LayerCost) -> Bool {
         row.kind == .conv && row.part == "conv_pw" && row.kernel == 1 && row.stride == 1 && row.activation != nil
-            && row.block != nil && row.inputSize >= FusedExpansion.minimumWidth
+            && row.block != nil && row.inputSize >= EngineRules.minimumFusedExpansionWidth
     }
 
     /// The unit that runs a cost-model row (nil for global pooling, which the per-pass term covers).

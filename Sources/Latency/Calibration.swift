@@ -120,10 +120,11 @@ public struct RandomNetworks {
 
 /// Times networks on the engine in inference, as `efsearch bench` does, in rounds (every network once per
 /// round), beside a speed reference. A shared host's speed drifts by tens of percent from one few seconds to
-/// the next; so each timed pass alternates with a pass of the reference network (`LatencyModel.probe`), and a
-/// network's time relative to the reference in the same round does not drift with the host. (Timing a round's
-/// reference passes first and then the network's back to back, so that no pass follows the reference's, gave
-/// noisier fits here: 12-16% RMS per unit against 9-11%.)
+/// the next; so in each round a network's passes come right after as many passes of the reference network
+/// (`LatencyModel.probe`), and its time relative to the reference in the same round does not drift with the
+/// host. Each of the two runs its passes back to back after an untimed one, as `bench` does: a pass right after
+/// another network's finds its weights out of cache (the reference ran up to 50% slower after a large network,
+/// and a small network slower after the reference).
 public final class NetworkTimer {
     public let batch: Int
     public let warmup: Int
@@ -161,11 +162,12 @@ public final class NetworkTimer {
         return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 
-    /// One pass of the reference network, timed and recorded.
-    func probePass() -> Double {
-        let time = NetworkTimer.seconds { _ = probe.model.forward(probe.input, training: false) }
-        probeTimes.append(time)
-        return time
+    /// `runs` passes of the reference network after an untimed one, timed and recorded.
+    func probePasses() -> [Double] {
+        _ = probe.model.forward(probe.input, training: false)
+        let times = (0..<runs).map { _ in NetworkTimer.seconds { _ = probe.model.forward(probe.input, training: false) } }
+        probeTimes += times
+        return times
     }
 
     /// The median of all reference passes so far.
@@ -186,13 +188,10 @@ public final class NetworkTimer {
         var done = 0
         for _ in 0..<rounds {
             for (index, (model, x)) in prepared.enumerated() {
-                // One pass first: the other networks' weights have pushed this one's out of cache.
+                let probes = probePasses()
+                // One pass first: the reference's and other networks' weights have pushed this one's out of cache.
                 _ = model.forward(x, training: false)
-                var times: [Double] = [], probes: [Double] = []
-                for _ in 0..<runs {
-                    probes.append(probePass())
-                    times.append(NetworkTimer.seconds { _ = model.forward(x, training: false) })
-                }
+                let times = (0..<runs).map { _ in NetworkTimer.seconds { _ = model.forward(x, training: false) } }
                 relative[index].append(Statistics.median(times) / Statistics.median(probes))
                 all[index] += times
                 done += 1
@@ -205,7 +204,8 @@ public final class NetworkTimer {
     /// Profiles networks, each block timed whole as the engine runs it (`LayerProfiler(wholeBlocks:)`), with the
     /// stem, head and classifier apart, all relative to the reference network: per round, each layer's fastest
     /// time (timer and interrupt noise only ever adds) and the plain passes' median, over the reference's median
-    /// in that round; the median over rounds. Reference, plain and profiled passes alternate.
+    /// in that round; the median over rounds. In a round: the reference's passes, then the network's, plain and
+    /// profiled in turn, each after an untimed pass.
     public func profile(_ networks: [Network], progress: ((Int) -> Void)? = nil) -> [(layers: [String: Double], total: Double)] {
         let prepared = networks.map { NetworkTimer.prepare($0, batch: batch, warmup: warmup) }
         var layers = [[String: [Double]]](repeating: [:], count: networks.count)
@@ -213,11 +213,10 @@ public final class NetworkTimer {
         var done = 0
         for _ in 0..<rounds {
             for (index, (model, x)) in prepared.enumerated() {
+                let probes = probePasses()
                 _ = model.forward(x, training: false)
-                var plain: [Double] = [], probes: [Double] = [], fastest: [String: Double] = [:]
+                var plain: [Double] = [], fastest: [String: Double] = [:]
                 for _ in 0..<runs {
-                    probes.append(probePass())
-                    // The plain pass right after the reference's, as in `seconds` (a check), then the profiled one.
                     plain.append(NetworkTimer.seconds { _ = model.forward(x, training: false) })
                     let profiler = LayerProfiler(wholeBlocks: true)
                     _ = model.forward(x, training: false, profiler: profiler)

@@ -25,11 +25,11 @@ void efk_pointwise_avx512(const float *x, const float *packed, const float *shif
                           long pixelBegin, long pixelEnd, long blockBegin, long blockEnd, long cin, long cout, int activation);
 
 /// Dense kxk convolution with its epilogue, straight from the zero-padded input `[N, Hp, Wp, cin]` (no im2col),
-/// over output rows [rowBegin, rowEnd) of `N * outHeight`; `packed` as for the pointwise kernel over the patch
+/// over output rows [rowBegin, rowEnd) of `N * outHeight` and 16-channel output blocks [blockBegin, blockEnd); `packed` as for the pointwise kernel over the patch
 /// `(ky, kx, c)` (`cin * kernel * kernel` deep). y and residual `[N, outHeight, outWidth, cout]`.
 void efk_conv_avx512(const float *padded, const float *packed, const float *shift, const float *residual, float *y,
                      long paddedHeight, long paddedWidth, long cin, long outHeight, long outWidth, long cout,
-                     long kernel, long stride, long dilation, long rowBegin, long rowEnd, int activation);
+                     long kernel, long stride, long dilation, long rowBegin, long rowEnd, long blockBegin, long blockEnd, int activation);
 
 /// Sets this thread's MXCSR to flush denormal results to zero and treat denormal inputs as zero (FTZ and DAZ), as
 /// inference runtimes do: an operation on a denormal float costs a hundred times a normal one.

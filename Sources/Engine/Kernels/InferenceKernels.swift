@@ -35,7 +35,7 @@ public enum InferenceKernels {
     /// `efsearch bench --compare-unfused` times both).
     nonisolated(unsafe) public static var fused = true
 
-    /// Whether inference runs expansions in one pass with their depthwise convolutions (`FusedExpansion`):
+    /// Whether inference runs expansions in one pass with their depthwise convolutions (`EngineRules`):
     /// block fusion on, with the AVX-512 kernels.
     public static var fusesExpansions: Bool { fused && isa == .avx512 }
 
@@ -100,9 +100,19 @@ public enum InferenceKernels {
             }
         }
         let act = code(activation)
-        Parallel.forEachChunk(g.batch * g.outHeight) { rows in
-            efk_conv_avx512(padded, packed, shift, residual, y, paddedHeight, paddedWidth, c, g.outHeight, g.outWidth, g.outChannels,
-                            g.kernel, g.stride, g.dilation, rows.lowerBound, rows.upperBound, act)
+        let (rows, blocks) = (g.batch * g.outHeight, (g.outChannels + 15) / 16)
+        if EngineRules.denseSplitsOverOutputs(kernel: g.kernel, inChannels: c, outChannels: g.outChannels,
+                                              inputElements: g.batch * g.height * g.width * c, threads: Parallel.threads) {
+            // Few rows and many weights: over pairs of output blocks, so that each thread reads its share of them.
+            Parallel.forEachChunk((blocks + 1) / 2) { pairs in
+                efk_conv_avx512(padded, packed, shift, residual, y, paddedHeight, paddedWidth, c, g.outHeight, g.outWidth, g.outChannels,
+                                g.kernel, g.stride, g.dilation, 0, rows, pairs.lowerBound * 2, min(blocks, pairs.upperBound * 2), act)
+            }
+        } else {
+            Parallel.forEachChunk(rows) { range in
+                efk_conv_avx512(padded, packed, shift, residual, y, paddedHeight, paddedWidth, c, g.outHeight, g.outWidth, g.outChannels,
+                                g.kernel, g.stride, g.dilation, range.lowerBound, range.upperBound, 0, blocks, act)
+            }
         }
     }
 

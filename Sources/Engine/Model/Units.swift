@@ -251,10 +251,10 @@ public final class ConvUnit {
     }
 
     /// Whether `expandDepthwise` can run this unit (a pointwise expansion) with `next` (a depthwise convolution)
-    /// on an input this wide (`InferenceKernels.fusesExpansions`, rows at least `FusedExpansion.minimumWidth` wide).
+    /// on an input this wide (`InferenceKernels.fusesExpansions`, rows at least `EngineRules.minimumFusedExpansionWidth` wide).
     func fusesWithDepthwise(_ next: ConvUnit, width: Int) -> Bool {
         InferenceKernels.fusesExpansions && kind == .dense && kernel == 1 && stride == 1 && next.kind == .depthwise && next.kernel <= 16
-            && width >= FusedExpansion.minimumWidth
+            && width >= EngineRules.minimumFusedExpansionWidth
     }
 
     /// Inference of an expansion (this unit) and the depthwise unit after it in one pass over the output rows:

@@ -90,7 +90,7 @@ public enum CostModel {
         forEachLayer(of: network) { totals.add($0) }
         var summary = totals.summary
         if let predictor, let predicted = totals.predicted {
-            summary.predictedSeconds = predictor.pass(rowSeconds: predicted, poolElements: totals.pool, batch: batch)
+            summary.predictedSeconds = predictor.pass(rowSeconds: predicted, poolElements: totals.pool, parameters: totals.params, batch: batch)
         }
         return summary
     }

@@ -103,10 +103,13 @@ public enum LatencyFeatures {
         return SIMD8(1, macs * b, activationBytes, 4 * Double(row.params), silu, residual, taps * b, 0)
     }
 
-    /// Features of the per-pass remainder: global pooling over `poolElements` per image.
+    /// Features of the per-pass remainder: global pooling over `poolElements` per image, and the bytes of the
+    /// network's `parameters` beyond `cacheBytes` (`LatencyModel.weightCacheBytes`): a network whose weights do
+    /// not stay in the last-level cache from one pass to the next reads them from memory every pass.
     @inline(__always)
-    public static func network(poolElements: Int, batch: Int) -> SIMD8<Double> {
-        SIMD8(1, 0, 4 * Double(poolElements * batch), 0, 0, 0, 0, 0)
+    public static func network(poolElements: Int, batch: Int, parameters: Int, cacheBytes: Double?) -> SIMD8<Double> {
+        let beyond = cacheBytes.map { max(0, 4 * Double(parameters) - $0) } ?? 0
+        return SIMD8(1, 0, 4 * Double(poolElements * batch), beyond, 0, 0, 0, 0)
     }
 }
 
@@ -187,6 +190,9 @@ public struct LatencyModel: Codable, Sendable {
     /// The vector width of the calibrated engine's kernels in floats (16: AVX-512, 8: AVX2), which sets how
     /// channels are rounded in the features (`LatencyFeatures.of`).
     public var vectorLanes: Int
+    /// How many bytes of weights stay in cache between passes, as the whole-pass fit found it; the bytes beyond
+    /// are the `network` term's weight bytes. Nil: no such term.
+    public var weightCacheBytes: Double?
 
     /// The reference network timed beside every timed network, to take out a shared host's speed drift:
     /// EfficientNet-B0 at 160 px.
@@ -213,6 +219,7 @@ public struct LatencyModel: Codable, Sendable {
         case passExponent = "pass_exponent"
         case probeSeconds = "probe_seconds"
         case vectorLanes = "vector_lanes"
+        case weightCacheBytes = "weight_cache_bytes"
     }
 
     public init(from decoder: Decoder) throws {
@@ -236,6 +243,10 @@ public struct LatencyModel: Codable, Sendable {
             throw DecodingError.dataCorruptedError(forKey: .probeSeconds, in: container, debugDescription: "probe_seconds \(probeSeconds) must be a positive number")
         }
         vectorLanes = try container.decodeIfPresent(Int.self, forKey: .vectorLanes) ?? 8
+        weightCacheBytes = try container.decodeIfPresent(Double.self, forKey: .weightCacheBytes)
+        if let weightCacheBytes, !(weightCacheBytes.isFinite && weightCacheBytes >= 0) {
+            throw DecodingError.dataCorruptedError(forKey: .weightCacheBytes, in: container, debugDescription: "weight_cache_bytes \(weightCacheBytes) must be a number >= 0")
+        }
         guard vectorLanes == 8 || vectorLanes == 16 else {
             throw DecodingError.dataCorruptedError(forKey: .vectorLanes, in: container, debugDescription: "vector_lanes \(vectorLanes) must be 8 or 16")
         }
@@ -268,6 +279,7 @@ public struct LatencyModel: Codable, Sendable {
         try container.encode(passExponent, forKey: .passExponent)
         try container.encodeIfPresent(probeSeconds, forKey: .probeSeconds)
         try container.encode(vectorLanes, forKey: .vectorLanes)
+        try container.encodeIfPresent(weightCacheBytes, forKey: .weightCacheBytes)
         try container.encode(Dictionary(uniqueKeysWithValues: units.map { ($0.key.rawValue, $0.value) }), forKey: .units)
     }
 
@@ -290,6 +302,8 @@ public struct LatencyPredictor: Sendable {
     let fusesExpansions: Bool
     /// The kernels' vector width (`LatencyModel.vectorLanes`).
     let lanes: Int
+    /// `LatencyModel.weightCacheBytes`.
+    let weightCacheBytes: Double?
 
     public init(_ model: LatencyModel) {
         var coefficients = [SIMD8<Double>](repeating: .zero, count: LatencyUnit.allCases.count)
@@ -309,6 +323,7 @@ public struct LatencyPredictor: Sendable {
         createdAt = model.createdAt
         fusesExpansions = fitted[LatencyPredictor.index(.expansion)]
         lanes = model.vectorLanes
+        weightCacheBytes = model.weightCacheBytes
     }
 
     @inline(__always)
@@ -385,9 +400,9 @@ public struct LatencyPredictor: Sendable {
     /// Predicted seconds of one forward pass of `network` at `batch`; nil when a unit it needs was not calibrated.
     public func seconds(of network: Network, batch: Int) -> Double? {
         guard let units = unitSeconds(of: network, batch: batch) else { return nil }
-        var poolElements = 0
-        CostModel.forEachLayer(of: network) { poolElements += $0.poolElements }
-        return pass(rowSeconds: units, poolElements: poolElements, batch: batch)
+        var poolElements = 0, parameters = 0
+        CostModel.forEachLayer(of: network) { poolElements += $0.poolElements; parameters += $0.params }
+        return pass(rowSeconds: units, poolElements: poolElements, parameters: parameters, batch: batch)
     }
 
     /// The sum of the units' predictions, unscaled; nil when one is missing.
@@ -402,8 +417,9 @@ public struct LatencyPredictor: Sendable {
 
     /// A whole pass from the rows' sum: `passScale * sum^passExponent`, and the per-pass term added.
     @inline(__always)
-    func pass(rowSeconds: Double, poolElements: Int, batch: Int) -> Double? {
-        guard let pass = seconds(.network, LatencyFeatures.network(poolElements: poolElements, batch: batch)) else { return nil }
+    func pass(rowSeconds: Double, poolElements: Int, parameters: Int, batch: Int) -> Double? {
+        let features = LatencyFeatures.network(poolElements: poolElements, batch: batch, parameters: parameters, cacheBytes: weightCacheBytes)
+        guard let pass = seconds(.network, features) else { return nil }
         return passScale * Foundation.pow(rowSeconds, passExponent) + pass
     }
 

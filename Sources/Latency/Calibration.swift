@@ -323,7 +323,7 @@ public enum Calibration {
             covered += seconds
             result.blocks.append(TimedBlock(name: block.name, type: block.type, parts: parts, seconds: seconds))
         }
-        result.units.append(TimedUnit(unit: .network, features: LatencyFeatures.network(poolElements: poolElements, batch: batch),
+        result.units.append(TimedUnit(unit: .network, features: LatencyFeatures.network(poolElements: poolElements, batch: batch, parameters: 0, cacheBytes: nil),
                                       seconds: max(0, total - covered)))
         return result
     }
@@ -449,32 +449,45 @@ public enum Calibration {
         }
         let created = ISO8601DateFormatter().string(from: Date())
         let unitsOnly = LatencyModel(key: key, createdAt: created, networks: networks.count, fitMAPE: 0, vectorLanes: lanes, units: units).predictor
-        var rows: [(sum: Double, pool: Double, seconds: Double)] = []
+        var rows: [(sum: Double, pool: Double, weights: Double, seconds: Double)] = []
         for (network, seconds) in networks {
             guard let sum = unitsOnly.unitSeconds(of: network, batch: key.batch) else { continue }
-            var pool = 0
-            CostModel.forEachLayer(of: network) { pool += $0.poolElements }
-            rows.append((sum, LatencyFeatures.network(poolElements: pool, batch: key.batch)[2], seconds))
+            var pool = 0, parameters = 0
+            CostModel.forEachLayer(of: network) { pool += $0.poolElements; parameters += $0.params }
+            rows.append((sum, 4 * Double(pool * key.batch), 4 * Double(parameters), seconds))
         }
         guard rows.count >= 5 else { throw CalibrationError(file: nil, message: "only \(rows.count) networks could be predicted from their units; time more (a larger --budget-seconds)") }
-        // The pass: scale * sum^exponent + constant + pooled bytes. Linear for a given exponent; the exponent is
-        // the one in 0.80...1.20 (steps of 0.005) whose fit leaves the least weighted squared relative error.
-        var best: (error: Double, exponent: Double, solution: [Double])?
-        for step in 0...80 {
-            let exponent = 0.8 + 0.005 * Double(step)
-            let x = rows.flatMap { row -> [Double] in [Foundation.pow(row.sum, exponent), 1, row.pool] }
-            guard let solution = try? relativeLeastSquares(x, columns: 3, y: rows.map(\.seconds)), solution[0] > 0 else { continue }
-            var error = 0.0
-            for (index, row) in rows.enumerated() {
-                let predicted: Double = x[3 * index] * solution[0] + solution[1] + row.pool * solution[2]
-                error += (predicted / row.seconds - 1) * (predicted / row.seconds - 1)
+        // The pass: scale * sum^exponent + constant + pooled bytes + weight bytes beyond a cache size. Linear for a
+        // given exponent and cache size; the exponent (0.80...1.00, steps of 0.005) and the cache size (none, or
+        // 8 to 128 MiB, doubling) are the ones whose fit leaves the least weighted squared relative error. A cache
+        // size is kept only with a positive coefficient and at least 5 networks beyond it. (An exponent above 1,
+        // which the fit chose at times before the cache term, put the largest networks 10-15% high.)
+        var best: (error: Double, exponent: Double, cache: Double?, solution: [Double])?
+        let caches: [Double?] = [nil] + (3...7).map { Double(1 << (20 + $0)) }
+        for cache in caches {
+            if let cache, rows.filter({ $0.weights > cache }).count < 5 { continue }
+            let columns = cache == nil ? 3 : 4
+            for step in 0...40 {
+                let exponent = 0.8 + 0.005 * Double(step)
+                let x = rows.flatMap { row -> [Double] in
+                    [Foundation.pow(row.sum, exponent), 1, row.pool] + (cache.map { [max(0, row.weights - $0)] } ?? [])
+                }
+                guard let solution = try? relativeLeastSquares(x, columns: columns, y: rows.map(\.seconds)), solution[0] > 0,
+                      columns == 3 || solution[3] > 0 else { continue }
+                var error = 0.0
+                for (index, row) in rows.enumerated() {
+                    let predicted = (0..<columns).map { x[columns * index + $0] * solution[$0] }.reduce(0, +)
+                    error += (predicted / row.seconds - 1) * (predicted / row.seconds - 1)
+                }
+                if best == nil || error < best!.error { best = (error, exponent, cache, solution) }
             }
-            if best == nil || error < best!.error { best = (error, exponent, solution) }
         }
         guard let best else { throw CalibrationError(file: nil, message: "the fit of whole passes failed (no positive scale)") }
-        units[.network] = LatencyModel.UnitFit(coefficients: [best.solution[1], 0, best.solution[2], 0, 0, 0, 0], samples: rows.count, rmsRelativeError: 0)
+        units[.network] = LatencyModel.UnitFit(coefficients: [best.solution[1], 0, best.solution[2], best.cache == nil ? 0 : best.solution[3], 0, 0, 0],
+                                               samples: rows.count, rmsRelativeError: 0)
         var model = LatencyModel(key: key, createdAt: created, networks: networks.count, fitMAPE: 0, passScale: best.solution[0],
                                  passExponent: best.exponent, vectorLanes: lanes, units: units)
+        model.weightCacheBytes = best.cache
         let predictor = model.predictor
         let pairs = networks.compactMap { network, seconds in predictor.seconds(of: network, batch: key.batch).map { ($0, seconds) } }
         model.fitMAPE = Statistics.meanAbsolutePercentageError(predicted: pairs.map(\.0), measured: pairs.map(\.1))

@@ -176,6 +176,24 @@ final class LatencyModelTests: XCTestCase {
         XCTAssertNil(model(units).predictor.seconds(of: network, batch: 1))
     }
 
+    /// The per-pass term charges the weight bytes beyond the model's cache size, once per pass.
+    func testWeightsBeyondTheCacheAreChargedPerPass() throws {
+        let one = LatencyModel.UnitFit(coefficients: [1e-3, 0, 0, 0, 0, 0, 0], samples: 10, rmsRelativeError: 0)
+        var units: [LatencyUnit: LatencyModel.UnitFit] = [:]
+        for unit in LatencyUnit.allCases { units[unit] = one }
+        units[.network] = LatencyModel.UnitFit(coefficients: [0, 0, 0, 2e-11, 0, 0, 0], samples: 10, rmsRelativeError: 0)
+        let network = try Presets.named("efficientnet-b0").spec.resolve()
+        let bytes = 4 * Double(CostModel.summary(of: network).params)
+        var model = model(units)
+        let without = try XCTUnwrap(model.predictor.seconds(of: network, batch: 1))
+        model.weightCacheBytes = Double(4 << 20)
+        let with = try XCTUnwrap(model.predictor.seconds(of: network, batch: 1))
+        XCTAssertEqual(with - without, 2e-11 * (bytes - Double(4 << 20)), accuracy: 1e-12)
+        XCTAssertEqual(CostModel.summary(of: network, predictor: model.predictor).predictedSeconds ?? 0, with, accuracy: 1e-12)
+        model.weightCacheBytes = Double(64 << 20)
+        XCTAssertEqual(try XCTUnwrap(model.predictor.seconds(of: network, batch: 1)), without, accuracy: 1e-12, "21 MB of weights fit in 64 MiB")
+    }
+
     func testFilesRoundTripAndBadFilesNameThemselves() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-latency-\(UUID())")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -193,6 +211,7 @@ final class LatencyModelTests: XCTestCase {
             (text.replacingOccurrences(of: "\"stem\"", with: "\"warp_drive\""), "warp_drive"),
             (#"{"format": 2}"#, "not an efsearch latency model"),
             (text.replacingOccurrences(of: "\"vector_lanes\" : 8", with: "\"vector_lanes\" : 12"), "vector_lanes 12 must be 8 or 16"),
+            (text.replacingOccurrences(of: "\"vector_lanes\" : 8", with: "\"vector_lanes\" : 8, \"weight_cache_bytes\" : -1"), "weight_cache_bytes -1.0 must be"),
         ]
         for (index, (content, expected)) in bad.enumerated() {
             let file = directory.appendingPathComponent("bad\(index).json").path

@@ -298,9 +298,8 @@ public struct CalibrationSamples: Sendable {
 /// predictions end to end.
 public enum Calibration {
     /// The timings of one profiled network: the stem, head and classifier, every block (timed whole), and the
-    /// per-pass remainder (the whole pass minus the rest). `lanes`: the timed kernels' vector width in floats.
-    /// `fusedExpansions`: the engine that was timed runs
-    /// expansions with their depthwise convolutions.
+    /// per-pass remainder (the whole pass minus the rest). `fusedExpansions`: the engine that was timed runs
+    /// expansions with their depthwise convolutions; `lanes`: its kernels' vector width in floats.
     public static func samples(_ network: Network, layers: [String: Double], total: Double, batch: Int, threads: Int,
                                fusedExpansions: Bool, lanes: Int) -> CalibrationSamples {
         var result = CalibrationSamples()

@@ -79,7 +79,8 @@ public enum LatencyFeatures {
         // the input channels: with few input channels, that loop's overhead is what costs.
         var taps = 0.0
         var share = imbalance(rows: batch * row.outputSize, threads: threads)
-        if row.kind == .conv && (row.kernel > 1 || row.stride > 1)
+        // The AVX-512 kxk kernel (lanes 16) splits a layer with many weights and few rows over its outputs.
+        if lanes == 16 && row.kind == .conv && (row.kernel > 1 || row.stride > 1)
             && EngineRules.denseSplitsOverOutputs(kernel: row.kernel, inChannels: row.inChannels, outChannels: row.outChannels,
                                                   inputElements: batch * row.inputElements, threads: threads) {
             share = imbalance(rows: (row.outChannels + 31) / 32, threads: threads)

@@ -101,6 +101,14 @@ final class LatencyModelTests: XCTestCase {
         XCTAssertEqual(LatencyFeatures.of(projection, batch: 1, threads: 1, lanes: 16)[1], Double(120 * 48 * projection.outputSize * projection.outputSize),
                        "36 outputs are 3 blocks of 16; 120 inputs one at a time")
         XCTAssertEqual(LatencyFeatures.of(projection, batch: 1, threads: 1, lanes: 8)[1], Double(120 * 40 * projection.outputSize * projection.outputSize))
+        // A kxk layer with more weights than input: the AVX-512 kernel splits 7 pairs of output blocks over 2
+        // threads (8/7 of an even share), the AVX2 path its 3 rows (4/3).
+        var spec = try NetworkSpec(arch: "cn_r1_k3_s2_c32;cn_r1_k3_s2_c64;cn_r1_k3_s2_c64;cn_r1_k5_s2_c200")
+        spec.resolution = 96
+        let late = try XCTUnwrap(CostModel.layers(of: try spec.resolve()).last { $0.kind == .conv && $0.kernel == 5 })
+        XCTAssertEqual(late.outputSize, 3)
+        XCTAssertEqual(LatencyFeatures.of(late, batch: 1, threads: 2, lanes: 16)[1] / LatencyFeatures.of(late, batch: 1, threads: 1, lanes: 16)[1], 8.0 / 7.0, accuracy: 1e-12)
+        XCTAssertEqual(LatencyFeatures.of(late, batch: 1, threads: 2, lanes: 8)[1] / LatencyFeatures.of(late, batch: 1, threads: 1, lanes: 8)[1], 4.0 / 3.0, accuracy: 1e-12)
     }
 
     /// A fit minimises relative error: noise of +/-5% on every sample leaves the coefficients close.

@@ -72,7 +72,10 @@ public enum EngineRules {
     /// layer has megabytes of them and a few rows).
     @inline(__always)
     public static func denseSplitsOverOutputs(kernel: Int, inChannels: Int, outChannels: Int, inputElements: Int, threads: Int) -> Bool {
-        let pairs = (outChannels + 31) / 32
-        return threads > 1 && pairs >= 2 * threads && kernel * kernel * inChannels * outChannels > inputElements
+        threads > 1 && outputBlockPairs(outChannels) >= 2 * threads && kernel * kernel * inChannels * outChannels > inputElements
     }
+
+    /// The pairs of 16-channel output blocks that a dense convolution split over its outputs hands out.
+    @inline(__always)
+    public static func outputBlockPairs(_ outChannels: Int) -> Int { (outChannels + 31) / 32 }
 }

@@ -83,7 +83,7 @@ public enum LatencyFeatures {
         if lanes == 16 && row.kind == .conv && (row.kernel > 1 || row.stride > 1)
             && EngineRules.denseSplitsOverOutputs(kernel: row.kernel, inChannels: row.inChannels, outChannels: row.outChannels,
                                                   inputElements: batch * row.inputElements, threads: threads) {
-            share = imbalance(rows: (row.outChannels + 31) / 32, threads: threads)
+            share = imbalance(rows: EngineRules.outputBlockPairs(row.outChannels), threads: threads)
         }
         let outputTaps = Double(padded(row.outChannels, lanes: lanes) * row.outputSize * row.outputSize * row.kernel * row.kernel)
         switch row.kind {
@@ -400,20 +400,21 @@ public struct LatencyPredictor: Sendable {
 
     /// Predicted seconds of one forward pass of `network` at `batch`; nil when a unit it needs was not calibrated.
     public func seconds(of network: Network, batch: Int) -> Double? {
-        guard let units = unitSeconds(of: network, batch: batch) else { return nil }
-        var poolElements = 0, parameters = 0
-        CostModel.forEachLayer(of: network) { poolElements += $0.poolElements; parameters += $0.params }
-        return pass(rowSeconds: units, poolElements: poolElements, parameters: parameters, batch: batch)
+        guard let sums = passInputs(of: network, batch: batch) else { return nil }
+        return pass(rowSeconds: sums.unitSeconds, poolElements: sums.poolElements, parameters: sums.parameters, batch: batch)
     }
 
-    /// The sum of the units' predictions, unscaled; nil when one is missing.
-    public func unitSeconds(of network: Network, batch: Int) -> Double? {
-        var units = 0.0
+    /// In one walk over the rows: the sum of the units' predictions (unscaled; nil when one is missing), and
+    /// what the per-pass term needs: the pooled elements per image and the parameters.
+    public func passInputs(of network: Network, batch: Int) -> (unitSeconds: Double, poolElements: Int, parameters: Int)? {
+        var units = 0.0, poolElements = 0, parameters = 0
         var complete = true
         CostModel.forEachLayer(of: network) { row in
             if let value = seconds(of: row, batch: batch) { units += value } else { complete = false }
+            poolElements += row.poolElements
+            parameters += row.params
         }
-        return complete ? units : nil
+        return complete ? (units, poolElements, parameters) : nil
     }
 
     /// A whole pass from the rows' sum: `passScale * sum^passExponent`, and the per-pass term added.

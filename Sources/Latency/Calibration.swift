@@ -450,10 +450,10 @@ public enum Calibration {
         let unitsOnly = LatencyModel(key: key, createdAt: created, networks: networks.count, fitMAPE: 0, vectorLanes: lanes, units: units).predictor
         var rows: [(sum: Double, pool: Double, weights: Double, seconds: Double)] = []
         for (network, seconds) in networks {
-            guard let sum = unitsOnly.unitSeconds(of: network, batch: key.batch) else { continue }
-            var pool = 0, parameters = 0
-            CostModel.forEachLayer(of: network) { pool += $0.poolElements; parameters += $0.params }
-            rows.append((sum, 4 * Double(pool * key.batch), 4 * Double(parameters), seconds))
+            guard let sums = unitsOnly.passInputs(of: network, batch: key.batch) else { continue }
+            // Every weight byte (a cache of 0): the search below subtracts each cache size in turn.
+            let features = LatencyFeatures.network(poolElements: sums.poolElements, batch: key.batch, parameters: sums.parameters, cacheBytes: 0)
+            rows.append((sums.unitSeconds, features[2], features[3], seconds))
         }
         guard rows.count >= 5 else { throw CalibrationError(file: nil, message: "only \(rows.count) networks could be predicted from their units; time more (a larger --budget-seconds)") }
         // The pass: scale * sum^exponent + constant + pooled bytes + weight bytes beyond a cache size. Linear for a

@@ -104,7 +104,7 @@ public enum InferenceKernels {
         if EngineRules.denseSplitsOverOutputs(kernel: g.kernel, inChannels: c, outChannels: g.outChannels,
                                               inputElements: g.batch * g.height * g.width * c, threads: Parallel.threads) {
             // Few rows and many weights: over pairs of output blocks, so that each thread reads its share of them.
-            Parallel.forEachChunk((blocks + 1) / 2) { pairs in
+            Parallel.forEachChunk(EngineRules.outputBlockPairs(g.outChannels)) { pairs in
                 efk_conv_avx512(padded, packed, shift, residual, y, paddedHeight, paddedWidth, c, g.outHeight, g.outWidth, g.outChannels,
                                 g.kernel, g.stride, g.dilation, 0, rows, pairs.lowerBound * 2, min(blocks, pairs.upperBound * 2), act)
             }

@@ -143,6 +143,22 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         return migrator
     }
 
+    /// Brings the schema up to date. Two processes that open a new store at the same moment both find no
+    /// migration applied and both start the first one; the second one's fails ("table already exists") and rolls
+    /// back. Each migration commits with its own record, so trying again finds it applied and goes on.
+    static func migrate(_ pool: DatabasePool) throws {
+        var attempt = 0
+        while true {
+            do {
+                try migrator.migrate(pool)
+                return
+            } catch let error as DatabaseError where attempt < 10 && [.SQLITE_ERROR, .SQLITE_BUSY].contains(error.resultCode) {
+                attempt += 1
+                Thread.sleep(forTimeInterval: 0.05 * Double(attempt))
+            }
+        }
+    }
+
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
     public init(path: String) throws {
         self.path = path
@@ -163,7 +179,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             if try pool.read({ db in try SQLiteStore.migrator.hasBeenSuperseded(db) }) {
                 throw StoreError(location: path, message: StoreSchema.newerSchemaMessage)
             }
-            try SQLiteStore.migrator.migrate(pool)
+            try SQLiteStore.migrate(pool)
         } catch let error as StoreError {
             throw error
         } catch {

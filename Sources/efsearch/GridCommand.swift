@@ -34,6 +34,7 @@ extension Efsearch {
         @Option(name: .customLong("run"), help: "Name of the run (default: generated).") var runName: String?
         @Option(help: "Continue the run with this name.") var resume: String?
         @Option(help: "Seconds without a heartbeat before a candidate is taken over.") var grace: Double = 60
+        @Option(help: "Processes that work on the run on this machine, this one included; each trains with --threads threads (default: 1).") var workers: Int = 1
 
         func validate() throws {
             if let step, !(step > 0) { throw ValidationError("--step \(step) must be greater than 0") }
@@ -47,6 +48,7 @@ extension Efsearch {
             }
             if let proxyResolution, proxyResolution < 8 { throw ValidationError("--proxy-resolution \(proxyResolution) must be at least 8") }
             if !(grace > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
+            if workers < 1 { throw ValidationError("--workers \(workers) must be at least 1") }
             if resume != nil && runName != nil { throw ValidationError("--run and --resume: --resume NAME already names the run") }
         }
 
@@ -89,7 +91,7 @@ extension Efsearch {
         }
 
         func run() throws {
-            let (store, record) = try storeOptions.execute(resume: resume, grace: grace, check: checkResume) { catalog in
+            let (store, record) = try storeOptions.execute(resume: resume, grace: grace, workers: workers, check: checkResume) { catalog in
                 let plan = try plan()
                 let configuration = RunConfiguration(seed: seed ?? 0, proxy: try proxy.task(fidelity: plan.fidelity), plan: .grid(plan))
                 let record = try catalog.create(name: runName, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),

@@ -40,6 +40,7 @@ extension Efsearch {
         @Option(name: .customLong("run"), help: "Name of the run (default: generated).") var runName: String?
         @Option(help: "Continue the run with this name.") var resume: String?
         @Option(help: "Seconds without a heartbeat before another worker takes a candidate over.") var grace: Double = 60
+        @Option(help: "Processes that work on the run on this machine, this one included; each trains with --threads threads (default: 1).") var workers: Int = 1
         @Option(help: "Train only the best fraction of each generation by a zero-cost proxy, PROXY:FRACTION (synflow or naswot; e.g. naswot:0.25); the rest are stored as pruned.")
         var prefilter: String?
         @Flag(name: .customLong("keep-checkpoints"), help: "Write each trained candidate's weights to <store folder>/<run>/<id>.safetensors (path in the store).")
@@ -57,6 +58,7 @@ extension Efsearch {
             if let sample, sample < 1 { throw ValidationError("--sample \(sample) must be at least 1") }
             if let mutation, !(mutation >= 0 && mutation <= 1) { throw ValidationError("--mutation \(mutation) must be in [0, 1]") }
             if !(grace > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
+            if workers < 1 { throw ValidationError("--workers \(workers) must be at least 1") }
         }
 
         /// The plan of a new run: the flags with their defaults, the space read once.
@@ -112,7 +114,7 @@ extension Efsearch {
         }
 
         func run() throws {
-            let (store, record) = try storeOptions.execute(resume: resume, grace: grace, check: checkResume) { catalog in
+            let (store, record) = try storeOptions.execute(resume: resume, grace: grace, workers: workers, check: checkResume) { catalog in
                 let plan = try plan(space: space!)
                 let configuration = RunConfiguration(seed: seed ?? 0, proxy: try proxy.task(fidelity: plan.fidelity), plan: .nas(plan))
                 let record = try catalog.create(name: runName, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),

@@ -15,6 +15,8 @@ extension Efsearch {
         @Option(help: "Seconds without a heartbeat before a candidate is taken over.") var grace: Double = 60
         @Option(help: "Stop after this many seconds without work (0: wait for the run to finish).") var idle: Double = 0
         @Option(help: "Wait up to this many seconds for the run to appear (workers started before the coordinator).") var wait: Double = 0
+        @Option(help: .hidden) var parent: Int32?
+        @Option(help: .hidden) var label: String?
 
         func validate() throws {
             if !(grace > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
@@ -27,10 +29,16 @@ extension Efsearch {
             let waitUntil = Date().addingTimeInterval(wait)
             while try catalog.store.run(named: runName) == nil && Date() < waitUntil { Thread.sleep(forTimeInterval: 0.5) }
             let (record, configuration) = try catalog.open(runName)
+            let prefix = label.map { "\($0): " } ?? ""
             let driver = try SearchDriver(store: catalog.store, run: record, configuration: configuration, grace: grace,
-                                          machine: cachedMachine(configuration)) { Console.note($0) }
+                                          machine: cachedMachine(configuration)) { Console.note(prefix + $0) }
             var idleSince = Date()
             while true {
+                // Started by `--workers`: stop when the process that started this one is gone.
+                if let parent, getppid() != parent {
+                    Console.note("\(prefix)the run's process \(parent) has ended; stopping")
+                    return
+                }
                 if try driver.workOne() {
                     idleSince = Date()
                     continue
@@ -39,6 +47,7 @@ extension Efsearch {
                 if idle > 0 && Date().timeIntervalSince(idleSince) > idle { break }
                 Thread.sleep(forTimeInterval: 0.5)
             }
+            if parent != nil { return }
             Console.note("worker done: run \(runName) is \(try catalog.store.run(named: runName)?.status.rawValue ?? "gone")")
         }
     }

@@ -198,6 +198,21 @@ final class SQLiteStoreTests: XCTestCase {
         }
     }
 
+    /// Processes that open one new store at once (`grid --workers`, two runs started together) all succeed, and
+    /// the schema is made once.
+    func testSimultaneousFirstOpensMigrateOnce() throws {
+        for _ in 0..<5 {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID())/efsearch.sqlite").path
+            let failures = Mutex<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 8) { _ in
+                do { _ = try SQLiteStore(path: path) } catch { failures.withLock { $0.append("\(error)") } }
+            }
+            XCTAssertEqual(failures.withLock { $0 }, [])
+            let queue = try DatabaseQueue(path: path)
+            XCTAssertEqual(try queue.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") }, StoreSchema.migrations)
+        }
+    }
+
     /// The GRDB migrator and the shared list name the same migrations in the same order.
     func testMigrationsAreTheSharedList() {
         XCTAssertEqual(SQLiteStore.migrator.migrations, StoreSchema.migrations)

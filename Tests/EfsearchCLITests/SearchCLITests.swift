@@ -125,6 +125,8 @@ final class SearchCLITests: XCTestCase {
             (["proxy-check", "--space", tiny, "--long", "epochs=3,size=4"], "--long"),
             (["proxy-check", "--space", tiny, "--sample", "2"], "--sample"),
             (["proxies", "efficientnet-b0", "--batch", "1"], "--batch"),
+            (["grid", "--workers", "0"], "--workers"),
+            (["nas", "--space", tiny, "--workers", "-1"], "--workers"),
         ]
         for (arguments, expected) in cases {
             let result = try run(arguments + (arguments.contains("--store") ? [] : ["--store", storePath]))
@@ -525,6 +527,38 @@ final class SearchCLITests: XCTestCase {
         let plain = try run(["grid", "--phi", "1", "--step", "0.2", "--tolerance", "0.3", "--fidelity", "estimate", "--store", storePath, "--run", "e"])
         XCTAssertEqual(plain.status, 0, plain.stderr)
         XCTAssertFalse(plain.stdout.contains("rung"), plain.stdout)
+    }
+
+    /// `grid --workers 2`: a second process trains points beside the first; the rungs and figures equal one
+    /// process's, and the helper has ended when the command returns.
+    func testGridWithLocalWorkersEqualsOneProcess() throws {
+        let common = ["grid", "--phi", "1", "--step", "0.2", "--tolerance", "0.3", "--proxy-resolution", "32", "--dataset", "synthetic:200",
+                      "--batch", "32", "--threads", "1", "--seed", "3", "--store", storePath]
+        let single = try run(common + ["--run", "one"])
+        XCTAssertEqual(single.status, 0, single.stderr)
+        let shared = try run(common + ["--run", "two", "--workers", "2"])
+        XCTAssertEqual(shared.status, 0, shared.stderr)
+        XCTAssertTrue(shared.stderr.contains("worker 2: candidate"), shared.stderr)
+        let workers = try DatabaseQueue(path: storePath).read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT o.worker FROM observations o JOIN runs r ON r.id = o.runId WHERE r.name = 'two'")
+        }
+        XCTAssertEqual(Set(workers).count, 2, "both processes trained points: \(workers)")
+        func relative(_ rows: [[String]]) -> [[String]] {
+            let base = Int(rows[0][0])!
+            return rows.map { [String(Int($0[0])! - base)] + $0.dropFirst() }
+        }
+        XCTAssertEqual(relative(try observations("two")), relative(try observations("one")))
+        XCTAssertEqual(single.stdout.split(separator: "\n").dropFirst(),
+                       shared.stdout.replacingOccurrences(of: "--from-run two", with: "--from-run one").split(separator: "\n").dropFirst(),
+                       "the same table and choice")
+        let ps = Process()
+        ps.executableURL = URL(fileURLWithPath: "/bin/sh")
+        ps.arguments = ["-c", "pgrep -f 'worker --run [t]wo' || true"]
+        let pipe = Pipe()
+        ps.standardOutput = pipe
+        try ps.run()
+        ps.waitUntilExit()
+        XCTAssertEqual(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self), "", "no worker left running")
     }
 
     /// Successive halving with a coordinator and a worker: the worker trains rung-0 candidates and promoted ones

@@ -486,4 +486,127 @@ void efk_scale_packed_avx512(const float *src, const float *gate, float *dst, lo
     }
 }
 
+// MARK: - Batch norm in training
+//
+// The same arithmetic as the Swift kernels in Normalization.swift, operation for operation: per-channel sums in
+// double, added row after row in order; the element-wise passes in float without contraction. Both paths give the
+// same bits.
+
+/// Widens 16 floats to two vectors of 8 doubles.
+INLINE void widen(__m512 v, __m512d *lo, __m512d *hi) {
+    *lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+    *hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1));
+}
+
+INLINE void store_sums(double *out, __mmask16 m, __m512d lo, __m512d hi) {
+    _mm512_mask_storeu_pd(out, (__mmask8)(m & 0xFF), lo);
+    _mm512_mask_storeu_pd(out + 8, (__mmask8)(m >> 8), hi);
+}
+
+void efk_bn_sums_avx512(const float *x, const float *mean, double *out, long rowBegin, long rowEnd, long channels) {
+    for (long c0 = 0; c0 < channels; c0 += 64) {
+        __m512d lo[4], hi[4];
+        __m512 mu[4];
+        __mmask16 m[4];
+#pragma clang loop unroll(full)
+        for (int j = 0; j < 4; j++) {
+            long c = c0 + 16 * j;
+            m[j] = c < channels ? lanes(channels - c) : 0;
+            mu[j] = mean ? _mm512_maskz_loadu_ps(m[j], mean + c) : _mm512_setzero_ps();
+            lo[j] = _mm512_setzero_pd();
+            hi[j] = _mm512_setzero_pd();
+        }
+        for (long r = rowBegin; r < rowEnd; r++) {
+            const float *row = x + r * channels + c0;
+#pragma clang loop unroll(full)
+            for (int j = 0; j < 4; j++) {
+                if (!m[j]) continue;
+                __m512 v = _mm512_maskz_loadu_ps(m[j], row + 16 * j);
+                __m512d l, h;
+                if (mean) {
+                    widen(_mm512_sub_ps(v, mu[j]), &l, &h);
+                    l = _mm512_mul_pd(l, l);
+                    h = _mm512_mul_pd(h, h);
+                } else {
+                    widen(v, &l, &h);
+                }
+                lo[j] = _mm512_add_pd(lo[j], l);
+                hi[j] = _mm512_add_pd(hi[j], h);
+            }
+        }
+#pragma clang loop unroll(full)
+        for (int j = 0; j < 4; j++) {
+            if (m[j]) store_sums(out + c0 + 16 * j, m[j], lo[j], hi[j]);
+        }
+    }
+}
+
+void efk_bn_backward_sums_avx512(const float *x, const float *dy, const float *mean, const float *invStd,
+                                 double *sumDY, double *sumDYXhat, long rowBegin, long rowEnd, long channels) {
+    for (long c0 = 0; c0 < channels; c0 += 32) {
+        __m512d dLo[2], dHi[2], pLo[2], pHi[2];
+        __m512 mu[2], is[2];
+        __mmask16 m[2];
+#pragma clang loop unroll(full)
+        for (int j = 0; j < 2; j++) {
+            long c = c0 + 16 * j;
+            m[j] = c < channels ? lanes(channels - c) : 0;
+            mu[j] = _mm512_maskz_loadu_ps(m[j], mean + c);
+            is[j] = _mm512_maskz_loadu_ps(m[j], invStd + c);
+            dLo[j] = dHi[j] = pLo[j] = pHi[j] = _mm512_setzero_pd();
+        }
+        for (long r = rowBegin; r < rowEnd; r++) {
+            long offset = r * channels + c0;
+#pragma clang loop unroll(full)
+            for (int j = 0; j < 2; j++) {
+                if (!m[j]) continue;
+                __m512 g = _mm512_maskz_loadu_ps(m[j], dy + offset + 16 * j);
+                __m512 xhat = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m[j], x + offset + 16 * j), mu[j]), is[j]);
+                __m512d gl, gh, xl, xh;
+                widen(g, &gl, &gh);
+                widen(xhat, &xl, &xh);
+                dLo[j] = _mm512_add_pd(dLo[j], gl);
+                dHi[j] = _mm512_add_pd(dHi[j], gh);
+                pLo[j] = _mm512_add_pd(pLo[j], _mm512_mul_pd(gl, xl));
+                pHi[j] = _mm512_add_pd(pHi[j], _mm512_mul_pd(gh, xh));
+            }
+        }
+#pragma clang loop unroll(full)
+        for (int j = 0; j < 2; j++) {
+            if (!m[j]) continue;
+            store_sums(sumDY + c0 + 16 * j, m[j], dLo[j], dHi[j]);
+            store_sums(sumDYXhat + c0 + 16 * j, m[j], pLo[j], pHi[j]);
+        }
+    }
+}
+
+void efk_bn_normalize_avx512(const float *x, float *y, const float *mean, const float *invStd, const float *gamma, const float *beta,
+                             long rowBegin, long rowEnd, long channels) {
+    for (long r = rowBegin; r < rowEnd; r++) {
+        const float *in = x + r * channels;
+        float *out = y + r * channels;
+        for (long c = 0; c < channels; c += 16) {
+            __mmask16 m = lanes(channels - c);
+            __m512 v = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, in + c), _mm512_maskz_loadu_ps(m, mean + c));
+            v = _mm512_mul_ps(_mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, invStd + c)), _mm512_maskz_loadu_ps(m, gamma + c));
+            _mm512_mask_storeu_ps(out + c, m, _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, beta + c)));
+        }
+    }
+}
+
+void efk_bn_backward_avx512(const float *x, const float *dy, float *dx, const float *mean, const float *invStd,
+                            const float *a, const float *b, const float *cTerm, long rowBegin, long rowEnd, long channels) {
+    for (long r = rowBegin; r < rowEnd; r++) {
+        long offset = r * channels;
+        for (long c = 0; c < channels; c += 16) {
+            __mmask16 m = lanes(channels - c);
+            __m512 xhat = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + offset + c), _mm512_maskz_loadu_ps(m, mean + c)),
+                                        _mm512_maskz_loadu_ps(m, invStd + c));
+            __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, dy + offset + c), _mm512_maskz_loadu_ps(m, b + c));
+            t = _mm512_sub_ps(t, _mm512_mul_ps(xhat, _mm512_maskz_loadu_ps(m, cTerm + c)));
+            _mm512_mask_storeu_ps(dx + offset + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, a + c), t));
+        }
+    }
+}
+
 #pragma clang attribute pop

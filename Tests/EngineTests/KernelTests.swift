@@ -111,4 +111,37 @@ final class KernelTests: XCTestCase {
         let expectedEval = nhwc(golden.eval_output)
         for i in eval.indices { XCTAssertEqual(eval[i], expectedEval[i], accuracy: 1e-5) }
     }
+    /// The AVX-512 batch-norm training kernels and the Swift ones give the same bits (the same operations in the
+    /// same order): forward output, batch and running statistics, and backward's gradients, with dX in place of
+    /// dY, on channel counts around the 16-float vector and row counts around the 64-row chunks.
+    func testBatchNormTrainingKernelsAgreeBitwiseOnBothInstructionSets() throws {
+        guard InferenceKernels.cpuHasAVX512 else { throw XCTSkip("this CPU has no AVX-512") }
+        let saved = InferenceKernels.preferred
+        defer { InferenceKernels.preferred = saved }
+        let random = RandomGenerator(seed: 17)
+        for (rows, channels) in [(1, 3), (63, 16), (130, 17), (700, 40), (2048, 70), (96, 129)] {
+            let x = (0..<rows * channels).map { _ in Float(random.gaussian(sigma: 2) + 0.5) }
+            let dY = (0..<rows * channels).map { _ in Float(random.gaussian()) }
+            let gamma = (0..<channels).map { _ in Float(1 + random.gaussian(sigma: 0.2)) }
+            let beta = (0..<channels).map { _ in Float(random.gaussian(sigma: 0.2)) }
+            func run(_ isa: KernelISA) -> [[Float]] {
+                InferenceKernels.preferred = isa
+                var y = [Float](repeating: 0, count: rows * channels), dX = dY
+                var runningMean = [Float](repeating: 0.1, count: channels), runningVar = [Float](repeating: 0.9, count: channels)
+                var mean = [Float](repeating: 0, count: channels), invStd = mean, dGamma = mean, dBeta = mean
+                BatchNormKernels.trainForward(x: x, y: &y, rows: rows, channels: channels, gamma: gamma, beta: beta, eps: 1e-5, momentum: 0.1,
+                                              runningMean: &runningMean, runningVar: &runningVar, mean: &mean, invStd: &invStd)
+                dX.withUnsafeMutableBufferPointer { d in
+                    BatchNormKernels.trainBackward(x: x, dY: d.baseAddress!, dX: d.baseAddress!, rows: rows, channels: channels, gamma: gamma,
+                                                   mean: mean, invStd: invStd, dGamma: &dGamma, dBeta: &dBeta)
+                }
+                return [y, runningMean, runningVar, mean, invStd, dX, dGamma, dBeta]
+            }
+            let swift = run(.avx2), avx512 = run(.avx512)
+            for (index, name) in ["y", "running mean", "running var", "mean", "invStd", "dX", "dGamma", "dBeta"].enumerated() {
+                XCTAssertEqual(swift[index].map(\.bitPattern), avx512[index].map(\.bitPattern), "\(name), \(rows) x \(channels)")
+            }
+            if rows > 1 { XCTAssertGreaterThan(swift[5].map { abs($0) }.max()!, 0, "the gradient is not trivially zero") }
+        }
+    }
 }

@@ -63,4 +63,19 @@ void efk_gemv_avx512(const float *w, const float *x, const float *bias, float *y
 /// per-input-channel factor folded in (squeeze-excite's gate).
 void efk_scale_packed_avx512(const float *src, const float *gate, float *dst, long blocks, long cin);
 
+/// Batch norm in training, over rows [rowBegin, rowEnd) of `[rows, channels]`, with the arithmetic of the Swift
+/// kernels (`BatchNormKernels`) operation for operation, so that both give the same bits:
+/// out[c] = sum over the rows, in row order, in double, of x[r, c] (`mean` NULL) or of ((double)(x[r, c] - mean[c]))^2.
+void efk_bn_sums_avx512(const float *x, const float *mean, double *out, long rowBegin, long rowEnd, long channels);
+/// sumDY[c] = sum of dy[r, c], sumDYXhat[c] = sum of dy[r, c] * xhat[r, c] with xhat = (x - mean) * invStd in float,
+/// both in double, in row order.
+void efk_bn_backward_sums_avx512(const float *x, const float *dy, const float *mean, const float *invStd,
+                                 double *sumDY, double *sumDYXhat, long rowBegin, long rowEnd, long channels);
+/// y = (x - mean) * invStd * gamma + beta, evaluated left to right in float.
+void efk_bn_normalize_avx512(const float *x, float *y, const float *mean, const float *invStd, const float *gamma, const float *beta,
+                             long rowBegin, long rowEnd, long channels);
+/// dx = a * ((dy - b) - xhat * cTerm) with xhat = (x - mean) * invStd, in float; dx may alias dy.
+void efk_bn_backward_avx512(const float *x, const float *dy, float *dx, const float *mean, const float *invStd,
+                            const float *a, const float *b, const float *cTerm, long rowBegin, long rowEnd, long channels);
+
 #endif

@@ -1,3 +1,4 @@
+import CEngineKernels
 import Foundation
 
 /// Batch normalisation over the rows of `[M, C]` (M = N * H * W in NHWC), forward and backward.
@@ -11,11 +12,20 @@ public enum BatchNormKernels {
         runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
         mean: UnsafeMutablePointer<Float>, invStd: UnsafeMutablePointer<Float>
     ) {
-        let sums = columnSums(rows: rows, channels: channels) { row, channel in Double(x[row * channels + channel]) }
-        for c in 0..<channels { mean[c] = Float(sums[c] / Double(rows)) }
-        let squares = columnSums(rows: rows, channels: channels) { row, channel in
-            let d = Double(x[row * channels + channel] - mean[channel])
-            return d * d
+        let sums: [Double], squares: [Double]
+        if usesAVX512 {
+            sums = chunkedSums(rows: rows, channels: channels) { range, out in efk_bn_sums_avx512(x, nil, out[0], range.lowerBound, range.upperBound, channels) }[0]
+            for c in 0..<channels { mean[c] = Float(sums[c] / Double(rows)) }
+            squares = chunkedSums(rows: rows, channels: channels) { range, out in
+                efk_bn_sums_avx512(x, mean, out[0], range.lowerBound, range.upperBound, channels)
+            }[0]
+        } else {
+            sums = columnSums(rows: rows, channels: channels) { row, channel in Double(x[row * channels + channel]) }
+            for c in 0..<channels { mean[c] = Float(sums[c] / Double(rows)) }
+            squares = columnSums(rows: rows, channels: channels) { row, channel in
+                let d = Double(x[row * channels + channel] - mean[channel])
+                return d * d
+            }
         }
         for c in 0..<channels {
             let variance = squares[c] / Double(rows)
@@ -25,6 +35,10 @@ public enum BatchNormKernels {
             runningVar[c] = (1 - momentum) * runningVar[c] + momentum * Float(unbiased)
         }
         Parallel.forEachChunk(rows, minimumChunk: 64) { range in
+            if usesAVX512 {
+                efk_bn_normalize_avx512(x, y, mean, invStd, gamma, beta, range.lowerBound, range.upperBound, channels)
+                return
+            }
             for row in range {
                 for c in 0..<channels {
                     let index = row * channels + c
@@ -41,9 +55,17 @@ public enum BatchNormKernels {
         gamma: UnsafePointer<Float>, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
         dGamma: UnsafeMutablePointer<Float>, dBeta: UnsafeMutablePointer<Float>
     ) {
-        let sumDY = columnSums(rows: rows, channels: channels) { row, c in Double(dY[row * channels + c]) }
-        let sumDYXhat = columnSums(rows: rows, channels: channels) { row, c in
-            Double(dY[row * channels + c]) * Double((x[row * channels + c] - mean[c]) * invStd[c])
+        let sumDY: [Double], sumDYXhat: [Double]
+        if usesAVX512 {
+            let both = chunkedSums(rows: rows, channels: channels, arrays: 2) { range, out in
+                efk_bn_backward_sums_avx512(x, dY, mean, invStd, out[0], out[1], range.lowerBound, range.upperBound, channels)
+            }
+            (sumDY, sumDYXhat) = (both[0], both[1])
+        } else {
+            sumDY = columnSums(rows: rows, channels: channels) { row, c in Double(dY[row * channels + c]) }
+            sumDYXhat = columnSums(rows: rows, channels: channels) { row, c in
+                Double(dY[row * channels + c]) * Double((x[row * channels + c] - mean[c]) * invStd[c])
+            }
         }
         var a = [Float](repeating: 0, count: channels), b = a, cTerm = a
         let m = Float(rows)
@@ -58,6 +80,11 @@ public enum BatchNormKernels {
             b.withUnsafeBufferPointer { b in
                 cTerm.withUnsafeBufferPointer { cTerm in
                     Parallel.forEachChunk(rows, minimumChunk: 64) { range in
+                        if usesAVX512 {
+                            efk_bn_backward_avx512(x, dY, dX, mean, invStd, a.baseAddress!, b.baseAddress!, cTerm.baseAddress!,
+                                                   range.lowerBound, range.upperBound, channels)
+                            return
+                        }
                         for row in range {
                             for c in 0..<channels {
                                 let index = row * channels + c
@@ -80,6 +107,34 @@ public enum BatchNormKernels {
         for c in 0..<channels {
             scale[c] = gamma[c] / (runningVar[c] + eps).squareRoot()
             shift[c] = beta[c] - runningMean[c] * scale[c]
+        }
+    }
+
+    /// Whether the AVX-512 kernels run (`InferenceKernels.isa`): the same arithmetic, operation for operation, so
+    /// the same bits as the Swift loops here.
+    static var usesAVX512: Bool { InferenceKernels.isa == .avx512 }
+
+    /// As `columnSums`, with `fill(rows, partials)` adding a chunk of rows into `arrays` partial sums at once
+    /// (each `[channels]`, zero on entry): the same chunks, added in the same order.
+    static func chunkedSums(rows: Int, channels: Int, arrays: Int = 1,
+                            _ fill: (Range<Int>, [UnsafeMutablePointer<Double>]) -> Void) -> [[Double]] {
+        let chunks = max(1, min(Parallel.threads, rows / 64))
+        var partials = [Double](repeating: 0, count: arrays * chunks * channels)
+        partials.withUnsafeMutableBufferPointer { partials in
+            let base = partials.baseAddress!
+            Parallel.forEachChunk(chunks) { chunkRange in
+                for chunk in chunkRange {
+                    let targets = (0..<arrays).map { base + ($0 * chunks + chunk) * channels }
+                    fill((rows * chunk / chunks)..<(rows * (chunk + 1) / chunks), targets)
+                }
+            }
+        }
+        return (0..<arrays).map { array in
+            var sums = [Double](repeating: 0, count: channels)
+            for chunk in 0..<chunks {
+                for c in 0..<channels { sums[c] += partials[(array * chunks + chunk) * channels + c] }
+            }
+            return sums
         }
     }
 

@@ -6,7 +6,12 @@ a candidate's twins, the points with the same proxy network, right after it) and
 its top three and its training seconds, and for each pair of runs Spearman's rho between their rankings (the
 positions are distinct, so rho = 1 - 6 sum d^2 / (n (n^2 - 1))) and where each run's choice stands in the other.
 
+A name of the form RUN1+RUN2+RUN3 stands for those runs together (several seeds of one setting): its ranking
+orders the points by their mean position in the member runs (ties by the first member's order), its accuracy is
+the mean accuracy and its seconds the sum.
+
 Run: python3 scripts/compare_grid_runs.py results/efsearch.sqlite RUN1 RUN2 [RUN3 ...]
+     python3 scripts/compare_grid_runs.py results/efsearch.sqlite S1+S2+S3 S4+S5+S6
 Standard library only.
 """
 import json
@@ -32,12 +37,28 @@ def ranking(db, name):
     return points
 
 
+def combined(db, names):
+    """The points ordered by their mean position over the runs `names`."""
+    members = [ranking(db, name) for name in names]
+    position = [{p["key"]: k for k, p in enumerate(points)} for points in members]
+    if any(set(p) != set(position[0]) for p in position):
+        sys.exit(f"runs {names} hold different points")
+    points = []
+    for key in position[0]:
+        mean_position = sum(p[key] for p in position) / len(position)
+        accuracy = sum(next(q["accuracy"] for q in points_ if q["key"] == key) for points_ in members) / len(members)
+        seconds = sum(next(q["seconds"] for q in points_ if q["key"] == key) for points_ in members)
+        points.append(dict(key=key, accuracy=accuracy, seconds=seconds, sort=(mean_position, position[0][key])))
+    points.sort(key=lambda p: p["sort"])
+    return points
+
+
 def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
     db = sqlite3.connect(sys.argv[1])
     names = sys.argv[2:]
-    runs = {name: ranking(db, name) for name in names}
+    runs = {name: combined(db, name.split("+")) if "+" in name else ranking(db, name) for name in names}
     for name, points in runs.items():
         print(f"{name}: {len(points)} points, chosen {points[0]['key']} at {100 * points[0]['accuracy']:.1f}%, "
               f"top three {[p['key'] for p in points[:3]]}, training {sum(p['seconds'] for p in points):.0f} s")

@@ -384,6 +384,19 @@ final class SearchCLITests: XCTestCase {
         }
     }
 
+    /// The distinct workers that stored a run's observations.
+    func observationWorkers(_ run: String) throws -> [String] {
+        try DatabaseQueue(path: storePath).read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT o.worker FROM observations o JOIN runs r ON r.id = o.runId WHERE r.name = ?", arguments: [run])
+        }
+    }
+
+    /// Observation rows with candidate ids counted from the run's first, so that two runs of one store compare.
+    func relativeIDs(_ rows: [[String]]) -> [[String]] {
+        let base = Int(rows[0][0])!
+        return rows.map { [String(Int($0[0])! - base)] + $0.dropFirst() }
+    }
+
     /// Successive halving: the rungs are consistent and promotions follow eta and the ranking; the top rung equals
     /// an uninterrupted training; two runs with one seed give the same store; a killed run resumes to the same.
     func testSuccessiveHalvingPromotesByRankAndReproduces() throws {
@@ -434,12 +447,8 @@ final class SearchCLITests: XCTestCase {
         XCTAssertGreaterThanOrEqual(try observations("killed").count, 10, "the kill came after a promotion")
         let resumed = try run(["nas", "--resume", "killed", "--store", storePath, "--grace", "1"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
-        func relative(_ rows: [[String]]) -> [[String]] {
-            let base = Int(rows[0][0])!
-            return rows.map { [String(Int($0[0])! - base)] + $0.dropFirst() }
-        }
-        XCTAssertEqual(relative(try observations("again")), relative(rows))
-        XCTAssertEqual(relative(try observations("killed")), relative(rows))
+        XCTAssertEqual(relativeIDs(try observations("again")), relativeIDs(rows))
+        XCTAssertEqual(relativeIDs(try observations("killed")), relativeIDs(rows))
     }
 
     /// A training-free search (NASWOT and latency as objectives) and a pre-filter that trains only the best
@@ -539,15 +548,9 @@ final class SearchCLITests: XCTestCase {
         let shared = try run(common + ["--run", "two", "--workers", "2"])
         XCTAssertEqual(shared.status, 0, shared.stderr)
         XCTAssertTrue(shared.stderr.contains("worker 2: candidate"), shared.stderr)
-        let workers = try DatabaseQueue(path: storePath).read { db in
-            try String.fetchAll(db, sql: "SELECT DISTINCT o.worker FROM observations o JOIN runs r ON r.id = o.runId WHERE r.name = 'two'")
-        }
+        let workers = try observationWorkers("two")
         XCTAssertEqual(Set(workers).count, 2, "both processes trained points: \(workers)")
-        func relative(_ rows: [[String]]) -> [[String]] {
-            let base = Int(rows[0][0])!
-            return rows.map { [String(Int($0[0])! - base)] + $0.dropFirst() }
-        }
-        XCTAssertEqual(relative(try observations("two")), relative(try observations("one")))
+        XCTAssertEqual(relativeIDs(try observations("two")), relativeIDs(try observations("one")))
         XCTAssertEqual(single.stdout.split(separator: "\n").dropFirst(),
                        shared.stdout.replacingOccurrences(of: "--from-run two", with: "--from-run one").split(separator: "\n").dropFirst(),
                        "the same table and choice")
@@ -579,16 +582,10 @@ final class SearchCLITests: XCTestCase {
         coordinator.waitUntilExit()
         worker.waitUntilExit()
         XCTAssertEqual(coordinator.terminationStatus, 0)
-        let workers = try DatabaseQueue(path: storePath).read { db in
-            try String.fetchAll(db, sql: "SELECT DISTINCT o.worker FROM observations o JOIN runs r ON r.id = o.runId WHERE r.name = 'shared'")
-        }
+        let workers = try observationWorkers("shared")
         XCTAssertEqual(Set(workers).count, 2, "both processes trained rungs: \(workers)")
-        func relative(_ rows: [[String]]) -> [[String]] {
-            let base = Int(rows[0][0])!
-            return rows.map { [String(Int($0[0])! - base)] + $0.dropFirst() }
-        }
         let single = try observations("single")
         XCTAssertEqual(single.filter { $0[1] == "1" }.count, 3, "floor(6 / 2) at rung 1")
-        XCTAssertEqual(relative(try observations("shared")), relative(single))
+        XCTAssertEqual(relativeIDs(try observations("shared")), relativeIDs(single))
     }
 }

@@ -539,9 +539,10 @@ final class SearchCLITests: XCTestCase {
     }
 
     /// `grid --workers 2`: a second process trains points beside the first; the rungs and figures equal one
-    /// process's, and the helper has ended when the command returns.
+    /// process's, and the helper has ended when the command returns. Each point takes long enough (about a
+    /// second) for the second process to start and claim some while the first trains.
     func testGridWithLocalWorkersEqualsOneProcess() throws {
-        let common = ["grid", "--phi", "1", "--step", "0.2", "--tolerance", "0.3", "--proxy-resolution", "32", "--dataset", "synthetic:200",
+        let common = ["grid", "--phi", "1", "--step", "0.2", "--tolerance", "0.3", "--proxy-resolution", "48", "--dataset", "synthetic:1000",
                       "--batch", "32", "--threads", "1", "--seed", "3", "--store", storePath]
         let single = try run(common + ["--run", "one"])
         XCTAssertEqual(single.status, 0, single.stderr)

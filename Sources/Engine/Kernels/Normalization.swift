@@ -114,8 +114,9 @@ public enum BatchNormKernels {
     /// the same bits as the Swift loops here.
     static var usesAVX512: Bool { InferenceKernels.isa == .avx512 }
 
-    /// As `columnSums`, with `fill(rows, partials)` adding a chunk of rows into `arrays` partial sums at once
-    /// (each `[channels]`, zero on entry): the same chunks, added in the same order.
+    /// Per-column sums in Double over fixed chunks of rows: `fill(rows, partials)` adds one chunk's rows into
+    /// `arrays` partial sums at once (each `[channels]`, zero on entry), and the chunks' partials are added in
+    /// chunk order, so the result is the same at every run with the same thread count.
     static func chunkedSums(rows: Int, channels: Int, arrays: Int = 1,
                             _ fill: (Range<Int>, [UnsafeMutablePointer<Double>]) -> Void) -> [[Double]] {
         let chunks = max(1, min(Parallel.threads, rows / 64))
@@ -141,23 +142,11 @@ public enum BatchNormKernels {
     /// Per-column sums of `value(row, channel)` in Double: rows are split into fixed chunks whose partial
     /// sums are added in order, so the result is the same at every run with the same thread count.
     static func columnSums(rows: Int, channels: Int, _ value: (Int, Int) -> Double) -> [Double] {
-        let chunks = max(1, min(Parallel.threads, rows / 64))
-        var partials = [Double](repeating: 0, count: chunks * channels)
-        partials.withUnsafeMutableBufferPointer { partials in
-            let base = partials.baseAddress!
-            Parallel.forEachChunk(chunks) { chunkRange in
-                for chunk in chunkRange {
-                    let target = base + chunk * channels
-                    for row in (rows * chunk / chunks)..<(rows * (chunk + 1) / chunks) {
-                        for c in 0..<channels { target[c] += value(row, c) }
-                    }
-                }
+        chunkedSums(rows: rows, channels: channels) { range, out in
+            let target = out[0]
+            for row in range {
+                for c in 0..<channels { target[c] += value(row, c) }
             }
-        }
-        var sums = [Double](repeating: 0, count: channels)
-        for chunk in 0..<chunks {
-            for c in 0..<channels { sums[c] += partials[chunk * channels + c] }
-        }
-        return sums
+        }[0]
     }
 }

@@ -37,18 +37,24 @@ def timed(fn, warmup, runs):
     return statistics.median(times)
 
 
-def onnx_runtime_ms(model, resolution, batches, threads, runs, scratch):
-    """ONNX Runtime's median latency per batch size for a timm model exported with a dynamic batch axis."""
+def onnx_session(model, resolution, threads, scratch, name="model"):
+    """An ONNX Runtime session (CPU provider, `threads` intra-op threads) of a timm model exported with a dynamic
+    batch axis."""
     import onnxruntime as ort
 
-    path = os.path.join(scratch, "model.onnx")
+    path = os.path.join(scratch, name + ".onnx")
     x = torch.randn(1, 3, resolution, resolution)
     torch.onnx.export(model, x, path, input_names=["input"], output_names=["logits"], opset_version=17,
                       dynamo=False, dynamic_axes={"input": {0: "n"}, "logits": {0: "n"}})
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def onnx_runtime_ms(model, resolution, batches, threads, runs, scratch):
+    """ONNX Runtime's median latency per batch size for a timm model exported with a dynamic batch axis."""
+    session = onnx_session(model, resolution, threads, scratch)
     result = {}
     for batch in batches:
         feed = {"input": torch.randn(batch, 3, resolution, resolution).numpy()}

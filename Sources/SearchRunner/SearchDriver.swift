@@ -454,18 +454,29 @@ public final class SearchDriver {
     }
 
     /// Successive halving, rung by rung within a generation: once every candidate at the generation's highest
-    /// rung K has finished, the best `halving.promoted(from:)` of those that entered it (by non-dominated sorting
-    /// and crowding distance on the run's objectives, over the feasible finished ones) move on to rung K + 1.
+    /// rung K has finished, the best `halving.promoted(from:)` of those that entered it move on to rung K + 1:
+    /// by non-dominated sorting and crowding distance on the run's objectives, over the feasible finished ones;
+    /// in a grid, by accuracy alone (fewer MACs, then the older, break ties), since the grid chooses the most
+    /// accurate point and its points have about the same FLOPs by construction (on accuracy and MACs, the point
+    /// with the fewest MACs would always be on the first front and always go on).
     /// The decision reads only stored results, so a resumed or repeated run promotes the same candidates.
     /// Returns how many moved.
     func promote(generation: Int, halving: SuccessiveHalving) throws -> Int {
         let members = try store.candidates(runId: run.id!, generation: generation)
         guard let highest = members.map(\.rung).max(), highest < halving.topRung else { return 0 }
         let entered = members.filter { $0.rung == highest }
-        let scored = entered.filter { $0.status == .done }.compactMap { candidate in
-            scoring.costs(scoring.metrics(candidate)).map { (candidate.id!, $0) }
+        let count = halving.promoted(from: entered.count)
+        let chosen: [Int64]
+        if case .grid = configuration.plan {
+            chosen = entered.filter { $0.status == .done && $0.accuracy != nil }
+                .sorted { a, b in (a.accuracy!, -a.macs, -a.id!) > (b.accuracy!, -b.macs, -b.id!) }
+                .prefix(count).map { $0.id! }
+        } else {
+            let scored = entered.filter { $0.status == .done }.compactMap { candidate in
+                scoring.costs(scoring.metrics(candidate)).map { (candidate.id!, $0) }
+            }
+            chosen = Pareto.ranking(scored.map(\.1)).prefix(count).map { scored[$0.index].0 }
         }
-        let chosen = Pareto.ranking(scored.map(\.1)).prefix(halving.promoted(from: entered.count)).map { scored[$0.index].0 }
         guard !chosen.isEmpty else { return 0 }
         let moved = try store.promote(runId: run.id!, ids: chosen, from: highest)
         log("generation \(generation + 1): \(chosen.count) of \(entered.count) candidates at rung \(highest) (\(halving.rungs[highest]) epochs) go on to rung \(highest + 1) (\(halving.rungs[highest + 1]) epochs): \(chosen.map(String.init).joined(separator: ", "))")

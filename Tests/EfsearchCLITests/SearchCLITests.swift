@@ -530,8 +530,15 @@ final class SearchCLITests: XCTestCase {
         XCTAssertEqual(rows.filter { $0[1] == "0" }.count, 5, "five points at rung 0")
         XCTAssertEqual(rows.filter { $0[1] == "1" }.count, 1, "floor(5 / 3) = 1 at rung 1")
         XCTAssertEqual(rows.filter { $0[1] == "2" }.map { $0[2] }, ["9"], "one point trained to 9 epochs")
+        // The promotion is by accuracy alone, fewer MACs breaking ties (not on the front of accuracy and MACs,
+        // where the point with the fewest MACs always goes on).
+        let exported = try export("g").candidates
+        let macs = Dictionary(exported.map { ($0["id"]!, Int($0["macs"]!)!) }, uniquingKeysWith: { first, _ in first })
+        let firstRung = rows.filter { $0[1] == "0" }.map { (id: $0[0], accuracy: Double($0[3])!) }
+        let expected = firstRung.max { a, b in (a.accuracy, -macs[a.id]!) < (b.accuracy, -macs[b.id]!) }!
+        XCTAssertEqual(rows.filter { $0[1] == "1" }.map { $0[0] }, [expected.id], "the most accurate point at rung 0 goes on: \(firstRung)")
         let chosen = try XCTUnwrap(result.stdout.split(separator: "\n").first { $0.hasPrefix("chosen:") })
-        let top = try XCTUnwrap(export("g").candidates.first { $0["rung"] == "2" })
+        let top = try XCTUnwrap(exported.first { $0["rung"] == "2" })
         XCTAssertTrue(chosen.contains("alpha \(Double(top["alpha"]!)!), beta \(Double(top["beta"]!)!), gamma \(Double(top["gamma"]!)!)"), "\(chosen)")
         let plain = try run(["grid", "--phi", "1", "--step", "0.2", "--tolerance", "0.3", "--fidelity", "estimate", "--store", storePath, "--run", "e"])
         XCTAssertEqual(plain.status, 0, plain.stderr)

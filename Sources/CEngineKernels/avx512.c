@@ -5,6 +5,7 @@
 
 #include <immintrin.h>
 #include <stdlib.h>
+#include <string.h>
 
 #pragma clang attribute push(__attribute__((target("avx2,fma,avx512f,avx512dq,avx512bw,avx512vl"))), apply_to = function)
 
@@ -411,17 +412,63 @@ void efk_expand_depthwise_avx512(const float *x, const float *packed, const floa
     }
 }
 
+/// Per-thread scratch of at least `floats` (grown on demand, contents undefined); NULL if it cannot be allocated.
+static float *padded_ring(long floats) {
+    static __thread float *ring = 0;
+    static __thread long capacity = 0;
+    if (floats > capacity) {
+        free(ring);
+        ring = malloc((size_t)floats * sizeof(float));
+        capacity = ring ? floats : 0;
+    }
+    return ring;
+}
+
 INLINE void depthwise_run(const float *x, const float *w, const float *scale, const float *shift, float *y, float *sums,
                           long height, long width, long channels, long outHeight, long outWidth,
                           long kernel, long stride, long dilation, long padding, long rowBegin, long rowEnd, int activation) {
     const float *lines[16];
+    // The input rows under the kernel go into a ring of rows with `padding` zero pixels on both sides, each row
+    // copied once, so that every output pixel takes the interior paths: on small maps (late stages, 7x7 and 14x14
+    // with 5x5 kernels) most pixels are near a border, and the border path (one pixel at a time, a bounds check
+    // per tap) cost more than the rest of the layer. Zero taps add exact zeros, so each output is the same.
+    long ringRows = (kernel - 1) * dilation + 1, paddedWidth = width + 2 * padding;
+    float *ring = padding > 0 ? padded_ring(ringRows * paddedWidth * channels) : 0;
+    const float *zeros = ring ? zero_row(paddedWidth * channels) : 0;
+    if (ring && zeros) {
+        long image = -1, next = 0;  // the ring holds input rows [next - ringRows, next) of `image`
+        for (long row = rowBegin; row < rowEnd; row++) {
+            long n = row / outHeight, oy = row % outHeight;
+            long first = oy * stride - padding, lastRow = first + (kernel - 1) * dilation;
+            if (first < 0) first = 0;
+            if (lastRow > height - 1) lastRow = height - 1;
+            if (n != image || next < first) {
+                image = n;
+                next = first;
+            }
+            for (; next <= lastRow; next++) {
+                float *target = ring + (next % ringRows) * paddedWidth * channels;
+                memset(target, 0, (size_t)(padding * channels) * sizeof(float));
+                memcpy(target + padding * channels, x + ((n * height + next) * width) * channels, (size_t)(width * channels) * sizeof(float));
+                memset(target + (padding + width) * channels, 0, (size_t)(padding * channels) * sizeof(float));
+            }
+            for (long ky = 0; ky < kernel; ky++) {
+                long iy = oy * stride - padding + ky * dilation;
+                lines[ky] = iy >= 0 && iy < height ? ring + (iy % ringRows) * paddedWidth * channels : zeros;
+            }
+            depthwise_row(lines, w, scale, shift, y + row * outWidth * channels, sums ? sums + row * channels : 0, paddedWidth, channels, outWidth,
+                          kernel, stride, dilation, 0, activation);
+        }
+        return;
+    }
     for (long row = rowBegin; row < rowEnd; row++) {
         long n = row / outHeight, oy = row % outHeight;
         for (long ky = 0; ky < kernel; ky++) {
             long iy = oy * stride - padding + ky * dilation;
             lines[ky] = iy >= 0 && iy < height ? x + ((n * height + iy) * width) * channels : zero_row(width * channels);
         }
-        depthwise_row(lines, w, scale, shift, y + row * outWidth * channels, sums, width, channels, outWidth, kernel, stride, dilation, padding, activation);
+        depthwise_row(lines, w, scale, shift, y + row * outWidth * channels, sums ? sums + row * channels : 0, width, channels, outWidth, kernel, stride,
+                      dilation, padding, activation);
     }
 }
 

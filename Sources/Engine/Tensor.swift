@@ -6,6 +6,8 @@ public final class Tensor: @unchecked Sendable {
     public private(set) var shape: [Int]
     public let count: Int
     public let data: UnsafeMutablePointer<Float>
+    /// What owns `data` when this tensor does not (a view into an `InferenceArena` buffer, kept alive by it).
+    private let owner: AnyObject?
 
     /// A zero-filled tensor.
     public init(shape: [Int]) {
@@ -15,6 +17,16 @@ public final class Tensor: @unchecked Sendable {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
         data = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         data.initialize(repeating: 0, count: max(count, 1))
+        owner = nil
+    }
+
+    /// A tensor over `data`, which `owner` owns and keeps alive as long as this tensor; the values are not cleared.
+    init(shape: [Int], borrowing data: UnsafeMutablePointer<Float>, owner: AnyObject) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        self.shape = shape
+        count = shape.reduce(1, *)
+        self.data = data
+        self.owner = owner
     }
 
     public convenience init(shape: [Int], values: [Float]) {
@@ -23,7 +35,7 @@ public final class Tensor: @unchecked Sendable {
         values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
     }
 
-    deinit { data.deallocate() }
+    deinit { if owner == nil { data.deallocate() } }
 
     public var array: [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }
 
@@ -61,6 +73,55 @@ public final class Tensor: @unchecked Sendable {
         cached = tensor
         return tensor
     }
+}
+
+/// The activations of inference passes, in a few buffers used in turn instead of one buffer per layer (as ONNX
+/// Runtime's memory planner does): a layer's output goes to a buffer that a layer shortly before used, which is
+/// still in cache, rather than to a buffer last touched a whole pass ago; and a network's activations take three
+/// buffers of its largest activation instead of the sum of all of them. A tensor handed out stays valid until a
+/// later request that does not name it among the live ones; the buffers grow on demand.
+public final class InferenceArena {
+    /// One buffer, owned here; the tensors over it keep it alive.
+    private final class Storage {
+        let data: UnsafeMutablePointer<Float>
+        let capacity: Int
+        init(capacity: Int) {
+            self.capacity = capacity
+            data = UnsafeMutableRawPointer.allocate(byteCount: max(capacity, 1) * 4, alignment: 64).bindMemory(to: Float.self, capacity: max(capacity, 1))
+        }
+        deinit { data.deallocate() }
+    }
+
+    /// Three: a block's input (for its residual), the current activation and the output being written.
+    private var slots: [Storage?] = [nil, nil, nil]
+    private var next = 0
+    /// Scratch for one operation at a time (a kxk convolution's zero-padded input).
+    private var scratchStorage: Storage?
+
+    public init() {}
+
+    /// A tensor of `shape` (values not cleared) in a buffer that holds none of the `live` tensors' data.
+    public func tensor(shape: [Int], live: [Tensor?]) -> Tensor {
+        let count = shape.reduce(1, *)
+        let taken = Set(live.compactMap { $0.map { UnsafeMutableRawPointer($0.data) } })
+        for offset in 0..<slots.count {
+            let index = (next + offset) % slots.count
+            if let storage = slots[index], taken.contains(UnsafeMutableRawPointer(storage.data)) { continue }
+            if slots[index] == nil || slots[index]!.capacity < count { slots[index] = Storage(capacity: count) }
+            next = (index + 1) % slots.count
+            return Tensor(shape: shape, borrowing: slots[index]!.data, owner: slots[index]!)
+        }
+        preconditionFailure("an inference arena has \(slots.count) buffers; more than \(slots.count - 1) live tensors were named")
+    }
+
+    /// Scratch of `count` floats for the operation under way (the next call may hand out the same memory).
+    public func scratch(count: Int) -> Tensor {
+        if scratchStorage == nil || scratchStorage!.capacity < count { scratchStorage = Storage(capacity: count) }
+        return Tensor(shape: [count], borrowing: scratchStorage!.data, owner: scratchStorage!)
+    }
+
+    /// The floats held in all buffers.
+    public var capacity: Int { slots.reduce(0) { $0 + ($1?.capacity ?? 0) } + (scratchStorage?.capacity ?? 0) }
 }
 
 /// A learnable tensor with its gradient.

@@ -39,8 +39,8 @@ void efk_flush_denormals(void);
 void efk_pause(void);
 
 /// Depthwise kxk convolution with batch norm (`scale`, `shift`) and activation, over output rows
-/// [rowBegin, rowEnd) of `batch * outHeight`. When `sums` is not NULL, adds each output channel's values over
-/// those rows into `sums[channel]` (squeeze-excite's pooling). x `[N, H, W, C]`, w `[k, k, C]`, y `[N, Ho, Wo, C]`.
+/// [rowBegin, rowEnd) of `batch * outHeight`. When `sums` (`[N * Ho, C]`) is not NULL, adds each output row's
+/// values per channel into `sums + row * C` (squeeze-excite's pooling). x `[N, H, W, C]`, w `[k, k, C]`, y `[N, Ho, Wo, C]`.
 void efk_depthwise_avx512(const float *x, const float *w, const float *scale, const float *shift, float *y, float *sums,
                           long height, long width, long channels, long outHeight, long outWidth,
                           long kernel, long stride, long dilation, long padding, long rowBegin, long rowEnd, int activation);

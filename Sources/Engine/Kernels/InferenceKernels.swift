@@ -128,11 +128,8 @@ public enum InferenceKernels {
         let act = code(epilogue.activation)
         Parallel.forEachChunk(g.batch * g.outHeight, minimumChunk: 2) { rows in
             if let rowSums { (rowSums + rows.lowerBound * g.inChannels).update(repeating: 0, count: rows.count * g.inChannels) }
-            for row in rows {
-                efk_depthwise_avx512(x, w, epilogue.scale, epilogue.shift, y, rowSums.map { $0 + row * g.inChannels },
-                                     g.height, g.width, g.inChannels, g.outHeight, g.outWidth, g.kernel, g.stride, g.dilation, g.padding,
-                                     row, row + 1, act)
-            }
+            efk_depthwise_avx512(x, w, epilogue.scale, epilogue.shift, y, rowSums, g.height, g.width, g.inChannels, g.outHeight, g.outWidth,
+                                 g.kernel, g.stride, g.dilation, g.padding, rows.lowerBound, rows.upperBound, act)
         }
     }
 

@@ -41,8 +41,8 @@ public final class Block {
         self.seBefore = seBefore
     }
 
-    func forward(_ x: Tensor, training: Bool, random: RandomGenerator?, profiler: LayerProfiler? = nil) -> Tensor {
-        if !training && InferenceKernels.fused { return fusedForward(x, profiler: profiler) }
+    func forward(_ x: Tensor, training: Bool, random: RandomGenerator?, profiler: LayerProfiler? = nil, arena: InferenceArena? = nil) -> Tensor {
+        if !training && InferenceKernels.fused { return fusedForward(x, profiler: profiler, arena: arena) }
         input = x
         var h = x
         for (index, part) in units.enumerated() {
@@ -73,9 +73,10 @@ public final class Block {
     /// output per channel (a depthwise unit, row by row in its epilogue), the gate goes into the weights of the
     /// pointwise unit after it, the residual is added in the last unit's epilogue, and an expansion runs together
     /// with the depthwise convolution after it (`ConvUnit.expandDepthwise`). Same result as `forward` in eval mode
-    /// up to rounding.
-    func fusedForward(_ x: Tensor, profiler: LayerProfiler?) -> Tensor {
-        input = x
+    /// up to rounding. With an `arena`, the units' outputs go to its buffers (the block's input stays live until
+    /// the residual is added).
+    func fusedForward(_ x: Tensor, profiler: LayerProfiler?, arena: InferenceArena? = nil) -> Tensor {
+        input = nil
         var h = x
         var means: Tensor?
         var index = 0
@@ -104,8 +105,9 @@ public final class Block {
             let residual = lastIndex == units.count - 1 && spec.hasResidual ? x : nil
             let input = h
             h = profiler.measure(name) {
-                fusesNext ? unit.expandDepthwise(input, last, rowSums: rowSums?.data)
-                    : unit.inferenceForward(input, rowSums: rowSums?.data, gate: gate.map { UnsafePointer($0.data) }, residual: residual)
+                fusesNext ? unit.expandDepthwise(input, last, rowSums: rowSums?.data, arena: arena, live: [x])
+                    : unit.inferenceForward(input, rowSums: rowSums?.data, gate: gate.map { UnsafePointer($0.data) }, residual: residual,
+                                            arena: arena, live: [x])
             }
             if feedsSqueezeExcite {
                 let (n, pixels) = (h.shape[0], h.shape[1] * h.shape[2])

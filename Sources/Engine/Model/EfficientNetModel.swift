@@ -31,6 +31,8 @@ public final class EfficientNetModel {
     private var dPooled: Tensor?, dFeatures: Tensor?, lastFeatures: Tensor?
     /// The classifier's weights packed for the inference kernels, and the weight version they came from.
     private var packedClassifier: Tensor?, packedClassifierVersion: [Int] = []
+    /// The activation buffers of fused inference passes.
+    private var arena = InferenceArena()
 
     public init(_ network: Network, options: ModelOptions = ModelOptions()) {
         self.network = network
@@ -93,23 +95,27 @@ public final class EfficientNetModel {
     func forward(_ x: Tensor, training: Bool, random: RandomGenerator?, profiler: LayerProfiler?, afterBlock: ((Int, Tensor) -> Tensor)?) -> Tensor {
         precondition(x.shape.count == 4 && x.shape[3] == 3, "input must be [N, H, W, 3], got \(x.shape)")
         let fused = !training && InferenceKernels.fused
-        var h = profiler.measure("conv_stem") { fused ? stem.inferenceForward(x) : stem.forward(x, training: training) }
+        let arena = fused ? self.arena : nil
+        var h = profiler.measure("conv_stem") { fused ? stem.inferenceForward(x, arena: arena) : stem.forward(x, training: training) }
         if let afterBlock { h = afterBlock(0, h) }
         var index = 0
         for stage in blocks {
             for block in stage {
                 if let profiler, profiler.wholeBlocks {
                     let input = h
-                    h = profiler.measure(block.spec.name) { block.forward(input, training: training, random: random) }
+                    h = profiler.measure(block.spec.name) { block.forward(input, training: training, random: random, arena: arena) }
                 } else {
-                    h = block.forward(h, training: training, random: random, profiler: profiler)
+                    h = block.forward(h, training: training, random: random, profiler: profiler, arena: arena)
                 }
                 index += 1
                 if let afterBlock { h = afterBlock(index, h) }
             }
         }
-        if let head { h = profiler.measure("conv_head") { fused ? head.inferenceForward(h) : head.forward(h, training: training) } }
-        lastFeatures = h
+        if let head {
+            let input = h
+            h = profiler.measure("conv_head") { fused ? head.inferenceForward(input, arena: arena) : head.forward(input, training: training) }
+        }
+        lastFeatures = fused ? nil : h
         let (n, pixels, features) = (h.shape[0], h.shape[1] * h.shape[2], h.shape[3])
         let pool = Tensor.reuse(&pooled, shape: [n, features])
         PoolingKernels.globalAverage(h.data, pool.data, batch: n, pixels: pixels, channels: features)
@@ -182,6 +188,7 @@ public final class EfficientNetModel {
         head?.releaseCaches()
         blocks.joined().forEach { $0.releaseCaches() }
         pooled = nil; dropped = nil; logits = nil; dPooled = nil; dFeatures = nil; lastFeatures = nil; packedClassifier = nil
+        arena = InferenceArena()
     }
 
     // MARK: - Names (timm's state dict)

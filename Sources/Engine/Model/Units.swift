@@ -187,11 +187,14 @@ public final class ConvUnit {
     ///   with fewer pixels than output channels, applied to the input);
     /// - `residual` (the output's shape): added after the epilogue.
     /// Dense kxk convolutions run as im2col tiles through the pointwise kernel while each tile is in cache.
-    func inferenceForward(_ x: Tensor, rowSums: UnsafeMutablePointer<Float>? = nil, gate: UnsafePointer<Float>? = nil, residual: Tensor? = nil) -> Tensor {
+    /// With an `arena`, the output goes to one of its buffers that holds neither `x`, `residual` nor any of `live`.
+    func inferenceForward(_ x: Tensor, rowSums: UnsafeMutablePointer<Float>? = nil, gate: UnsafePointer<Float>? = nil, residual: Tensor? = nil,
+                          arena: InferenceArena? = nil, live: [Tensor?] = []) -> Tensor {
         let g = geometry(for: x)
         geometry = g
-        input = x
-        let out = Tensor.reuse(&output, shape: [g.batch, g.outHeight, g.outWidth, outChannels])
+        input = nil  // backward needs a training forward
+        let shape = [g.batch, g.outHeight, g.outWidth, outChannels]
+        let out = arena?.tensor(shape: shape, live: [x, residual] + live) ?? Tensor.reuse(&output, shape: shape)
         precondition(residual == nil || residual!.shape == out.shape, "a residual has the output's shape")
         let epilogue = norm.epilogue(activation: activation)
         let residualData = residual.map { UnsafePointer($0.data) }
@@ -227,7 +230,8 @@ public final class ConvUnit {
             precondition(rowSums == nil && gate == nil, "a kxk convolution takes neither row sums nor a gate")
             let weights = packedWeights(epilogue)
             if InferenceKernels.isa == .avx512 {
-                let padded = Tensor.reuse(&paddedInput, shape: [g.batch, g.height + 2 * g.padding, g.width + 2 * g.padding, inChannels])
+                let paddedShape = [g.batch, g.height + 2 * g.padding, g.width + 2 * g.padding, inChannels]
+                let padded = arena?.scratch(count: paddedShape.reduce(1, *)) ?? Tensor.reuse(&paddedInput, shape: paddedShape)
                 InferenceKernels.conv(g, x: x.data, padded: padded.data, packed: weights.data, shift: epilogue.shift, activation: activation,
                                       residual: residualData, y: out.data)
                 return out
@@ -260,15 +264,16 @@ public final class ConvUnit {
     /// Inference of an expansion (this unit) and the depthwise unit after it in one pass over the output rows:
     /// each thread keeps the few expanded rows the depthwise kernel reads in a ring in cache, so the expanded
     /// tensor never goes to memory. Output in `depthwise`'s buffer; `rowSums` as in `inferenceForward`.
-    func expandDepthwise(_ x: Tensor, _ depthwise: ConvUnit, rowSums: UnsafeMutablePointer<Float>?) -> Tensor {
+    func expandDepthwise(_ x: Tensor, _ depthwise: ConvUnit, rowSums: UnsafeMutablePointer<Float>?, arena: InferenceArena? = nil, live: [Tensor?] = []) -> Tensor {
         let g = geometry(for: x)
         geometry = g
-        input = x
+        input = nil
         let expandEpilogue = norm.epilogue(activation: activation)
         let weights = packedWeights(expandEpilogue)
         let dg = ConvGeometry(batch: g.batch, height: g.height, width: g.width, inChannels: outChannels, outChannels: outChannels,
                               kernel: depthwise.kernel, stride: depthwise.stride, dilation: depthwise.dilation)
-        let out = depthwise.fusedOutput(shape: [g.batch, dg.outHeight, dg.outWidth, outChannels])
+        let outShape = [g.batch, dg.outHeight, dg.outWidth, outChannels]
+        let out = arena?.tensor(shape: outShape, live: [x] + live) ?? depthwise.fusedOutput(shape: outShape)
         let ringFloats = ((dg.kernel - 1) * dg.dilation + 1) * g.width * outChannels
         let ring = Tensor.reuse(&expansionRing, shape: [Parallel.threads, ringFloats])
         let epilogue = depthwise.norm.epilogue(activation: depthwise.activation)

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Compares `efsearch grid` runs of one store: do two seeds rank the (alpha, beta, gamma) points alike?
 
-Reads the ranking efsearch prints (highest rung first, then accuracy, then fewer MACs, then the older candidate;
-a candidate's twins, the points with the same proxy network, right after it) and prints for each run its choice,
+Reads the ranking efsearch prints (highest rung first, then the lower validation loss at that rung where an
+observation has it, then accuracy, then fewer MACs, then the older candidate; a candidate's twins, the points
+with the same proxy network, right after it) and prints for each run its choice,
 its top three and its training seconds, and for each pair of runs Spearman's rho between their rankings (the
 positions are distinct, so rho = 1 - 6 sum d^2 / (n (n^2 - 1))) and where each run's choice stands in the other.
 
@@ -19,19 +20,33 @@ import sqlite3
 import sys
 
 
+def losses(db, name):
+    """Each candidate's validation loss at its highest observed rung."""
+    result = {}
+    for identifier, rung, loss in db.execute("""SELECT o.candidateId, o.rung, o.loss FROM observations o JOIN runs r ON r.id = o.runId
+                                                WHERE r.name = ?""", (name,)):
+        if identifier not in result or result[identifier][0] < rung:
+            result[identifier] = (rung, loss)
+    return {identifier: loss for identifier, (_, loss) in result.items()}
+
+
 def ranking(db, name):
     rows = db.execute("""SELECT c.id, c.extra, c.accuracy, c.rung, c.macs, c.trainSeconds FROM candidates c
                          JOIN runs r ON r.id = c.runId WHERE r.name = ?""", (name,)).fetchall()
     if not rows:
         sys.exit(f"no grid candidates in run {name!r}")
+    loss_of = losses(db, name)
     points = []
     for identifier, extra, accuracy, rung, macs, seconds in rows:
         point = json.loads(extra)
         score = accuracy if accuracy is not None else -1.0
         level = rung if accuracy is not None else -1
+        # Candidates with a loss come before those without at the same rung, lower loss first.
+        loss = loss_of.get(identifier) if accuracy is not None else None
+        by_loss = (0, loss) if loss is not None else (1, 0.0)
         for order, coordinates in enumerate([point] + (point.get("twins") or [])):
             key = (coordinates["alpha"], coordinates["beta"], coordinates["gamma"])
-            points.append(dict(key=key, accuracy=score, sort=(-level, -score, macs, identifier, order),
+            points.append(dict(key=key, accuracy=score, sort=(-level, by_loss, -score, macs, identifier, order),
                                seconds=(seconds or 0) if order == 0 else 0))
     points.sort(key=lambda p: p["sort"])
     return points

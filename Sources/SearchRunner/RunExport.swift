@@ -210,14 +210,34 @@ public enum RunExport {
 
 /// The points of a grid run, ranked.
 public enum GridRanking {
-    /// Grid candidates with their coordinates: under successive halving the highest rung first; then best
-    /// accuracy (then fewer MACs, then the older); unfinished and failed ones last. A candidate's twins (points with
-    /// the same proxy network) follow it with its figures.
-    public static func ranked(_ candidates: [CandidateRecord]) throws -> [(candidate: CandidateRecord, point: GridPoint)] {
+    /// A grid run's points, ranked (`ranked(_:losses:)` with the losses of its stored observations).
+    public static func ranked(store: any Store, runId: Int64) throws -> [(candidate: CandidateRecord, point: GridPoint)] {
+        try ranked(store.candidates(runId: runId), losses: losses(try store.observations(runId: runId)))
+    }
+
+    /// Each candidate's validation loss at its highest observed rung.
+    public static func losses(_ observations: [ObservationRecord]) -> [Int64: Double] {
+        var result: [Int64: (rung: Int, loss: Double)] = [:]
+        for observation in observations where result[observation.candidateId].map({ $0.rung < observation.rung }) ?? true {
+            result[observation.candidateId] = (observation.rung, observation.loss)
+        }
+        return result.mapValues(\.loss)
+    }
+
+    /// Grid candidates with their coordinates: under successive halving the highest rung first; then the lower
+    /// validation loss (when `losses` has the candidate's), then the better accuracy (then fewer MACs, then the
+    /// older); unfinished and failed ones last. A candidate's twins (points with the same proxy network) follow it
+    /// with its figures. The loss ranks first because it carries the signal a short training has: after an epoch
+    /// or two, accuracies on the proxy task are close to chance and their order changes with the seed, while
+    /// the cross-entropy already orders the points (see the README's grid section).
+    public static func ranked(_ candidates: [CandidateRecord], losses: [Int64: Double] = [:]) throws -> [(candidate: CandidateRecord, point: GridPoint)] {
         let sorted = try candidates.map { ($0, try GridPointCoding.decode($0.extra)) }.sorted { a, b in
             let (x, y) = (a.0, b.0)
             let rungs = (x.accuracy == nil ? -1 : x.rung, y.accuracy == nil ? -1 : y.rung)
             if rungs.0 != rungs.1 { return rungs.0 > rungs.1 }
+            let (lx, ly) = (x.accuracy == nil ? nil : losses[x.id!], y.accuracy == nil ? nil : losses[y.id!])
+            if let lx, let ly, lx != ly { return lx < ly }
+            if (lx == nil) != (ly == nil) { return lx != nil }
             return (x.accuracy ?? -1, -x.macs, -x.id!) > (y.accuracy ?? -1, -y.macs, -y.id!)
         }
         return sorted.flatMap { candidate, point in

@@ -27,6 +27,9 @@ final class CandidateEvaluator {
     /// optimizer state after rung k in `<id>-r<k>.safetensors` (and `.optimizer.safetensors`).
     let halving: SuccessiveHalving?
     let stateDirectory: URL?
+    /// Whether a trained candidate's result is also stored as an observation without successive halving (grid
+    /// runs: their ranking reads the validation loss from it).
+    let recordsObservations: Bool
 
     /// `machine` is the roofline for the latency estimates; the proxy dataset is loaded for training fidelity.
     init(configuration: RunConfiguration, machine: MachineProfile, checkpointDirectory: URL? = nil, stateDirectory: URL? = nil) throws {
@@ -37,6 +40,7 @@ final class CandidateEvaluator {
         if configuration.fidelity == .sh && halving == nil {
             throw PlanError(field: "--fidelity sh", message: "the run's proxy task has no rungs (--rungs or --min-epochs/--max-epochs)")
         }
+        if case .grid = configuration.plan { recordsObservations = true } else { recordsObservations = false }
         if case .nas(let plan) = configuration.plan {
             latency = plan.latency
             predictor = plan.latencyModel?.predictor
@@ -154,9 +158,11 @@ final class CandidateEvaluator {
             record.accuracy = validation.accuracy
             record.top5 = validation.top5
             var observation: ObservationRecord?
-            if let halving, let id = record.id {
+            if (halving != nil || recordsObservations), let id = record.id {
                 observation = ObservationRecord(runId: record.runId, candidateId: id, rung: rung, epochs: endEpoch, accuracy: validation.accuracy,
                                                 top5: validation.top5, loss: validation.loss, trainSeconds: outcome.trainSeconds)
+            }
+            if let halving, let id = record.id {
                 if rung < halving.topRung, let url = statePath(candidate: id, rung: rung) {
                     try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
                     try Checkpoint.save(model, spec: spec, to: url, extraMetadata: ["candidate": "\(id)", "epoch": "\(endEpoch)"])
@@ -456,9 +462,9 @@ public final class SearchDriver {
     /// Successive halving, rung by rung within a generation: once every candidate at the generation's highest
     /// rung K has finished, the best `halving.promoted(from:)` of those that entered it move on to rung K + 1:
     /// by non-dominated sorting and crowding distance on the run's objectives, over the feasible finished ones;
-    /// in a grid, by accuracy alone (fewer MACs, then the older, break ties), since the grid chooses the most
-    /// accurate point and its points have about the same FLOPs by construction (on accuracy and MACs, the point
-    /// with the fewest MACs would always be on the first front and always go on).
+    /// in a grid, as `GridRanking` ranks them (by the rung's validation loss, then accuracy, fewer MACs, the older):
+    /// the grid chooses the best point, and its points have about the same FLOPs by construction (on accuracy and
+    /// MACs, the point with the fewest MACs would always be on the first front and always go on).
     /// The decision reads only stored results, so a resumed or repeated run promotes the same candidates.
     /// Returns how many moved.
     func promote(generation: Int, halving: SuccessiveHalving) throws -> Int {
@@ -468,9 +474,11 @@ public final class SearchDriver {
         let count = halving.promoted(from: entered.count)
         let chosen: [Int64]
         if case .grid = configuration.plan {
-            chosen = entered.filter { $0.status == .done && $0.accuracy != nil }
-                .sorted { a, b in (a.accuracy!, -a.macs, -a.id!) > (b.accuracy!, -b.macs, -b.id!) }
-                .prefix(count).map { $0.id! }
+            let ids = Set(entered.map(\.id!))
+            let losses = GridRanking.losses(try store.observations(runId: run.id!).filter { ids.contains($0.candidateId) && $0.rung == highest })
+            var seen = Set<Int64>()  // a candidate with twins comes once per point
+            chosen = try GridRanking.ranked(entered.filter { $0.status == .done && $0.accuracy != nil }, losses: losses)
+                .map { $0.candidate.id! }.filter { seen.insert($0).inserted }.prefix(count).map { $0 }
         } else {
             let scored = entered.filter { $0.status == .done }.compactMap { candidate in
                 scoring.costs(scoring.metrics(candidate)).map { (candidate.id!, $0) }

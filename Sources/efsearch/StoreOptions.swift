@@ -68,13 +68,13 @@ struct ProxyOptions: ParsableArguments {
     @Option(help: "Train on this many proxy images (class-balanced).") var subset: Int?
     @Option(help: "Proxy epochs per candidate (default: 3).") var epochs: Int?
     @Option(help: "Proxy batch size (default: 64).") var batch: Int?
-    @Option(help: "Proxy learning rate, SGD with a cosine schedule (default: 0.05).") var lr: Float?
+    @Option(help: "Proxy learning rate, SGD with a cosine schedule (default: 0.05; grid: 0.01).") var lr: Float?
     @Option(help: "Threads per worker (default: all cores).") var threads: Int?
     @Option(help: "Proxy normalisation: imagenet (default for image folders) or dataset.") var normalize: String?
     @Option(name: .customLong("crop-scale"), help: "Image folders: the area range of training crops, LOW,HIGH (default 0.08,1).") var cropScale: String?
     @Flag(name: .customLong("no-flip"), help: "Image folders: no horizontal flips in training.") var noFlip = false
     @Flag(name: .customLong("skip-bad-images"), help: "Image folders: leave out corrupt images instead of stopping.") var skipBadImages = false
-    @Option(help: "Successive halving (implies --fidelity sh): the epochs trained in all at the end of each rung, increasing (default 1,3,9).")
+    @Option(help: "Successive halving (implies --fidelity sh): the epochs trained in all at the end of each rung, increasing (default 1,3,9; grid: 2,6,18).")
     var rungs: String?
     @Option(help: "Successive halving: the best 1/eta of a rung go on to the next (default: 3).") var eta: Int?
     @Option(name: .customLong("min-epochs"), help: "Successive halving: the first rung's epochs; the rungs grow by eta up to --max-epochs.") var minEpochs: Int?
@@ -125,8 +125,10 @@ struct ProxyOptions: ParsableArguments {
     }
 
     /// The task for a run of `fidelity`, with the defaults filled in (successive halving's rungs included).
-    func task(fidelity: Fidelity, defaultRungs: [Int] = [1, 3, 9]) throws -> ProxyTask {
+    /// `defaultLearningRate` when `--lr` is not given (the grid's is lower: see `Efsearch.Grid.defaultLearningRate`).
+    func task(fidelity: Fidelity, defaultRungs: [Int] = [1, 3, 9], defaultLearningRate: Float = 0.05) throws -> ProxyTask {
         var task = self.task
+        if lr == nil { task.lr = defaultLearningRate }
         if fidelity == .sh {
             let halving = try halving(defaultRungs: defaultRungs)
             task.halving = halving

@@ -519,7 +519,7 @@ final class SearchCLITests: XCTestCase {
         XCTAssertNotNil(object["naswot"] as? Double)
     }
 
-    /// `grid` trains with successive halving unless told otherwise: rungs 1, 3, 9 with eta 3, the ranking puts the
+    /// `grid` trains with successive halving unless told otherwise: rungs 2, 6, 18 with eta 3, the ranking puts the
     /// top rung first and the table shows each point's rung.
     func testGridUsesSuccessiveHalvingByDefault() throws {
         let result = try run(["grid", "--phi", "1", "--step", "0.2", "--tolerance", "0.3", "--proxy-resolution", "32",
@@ -529,20 +529,33 @@ final class SearchCLITests: XCTestCase {
         let rows = try observations("g")
         XCTAssertEqual(rows.filter { $0[1] == "0" }.count, 5, "five points at rung 0")
         XCTAssertEqual(rows.filter { $0[1] == "1" }.count, 1, "floor(5 / 3) = 1 at rung 1")
-        XCTAssertEqual(rows.filter { $0[1] == "2" }.map { $0[2] }, ["9"], "one point trained to 9 epochs")
-        // The promotion is by accuracy alone, fewer MACs breaking ties (not on the front of accuracy and MACs,
-        // where the point with the fewest MACs always goes on).
+        XCTAssertEqual(rows.filter { $0[1] == "0" }.map { $0[2] }, ["2", "2", "2", "2", "2"], "rung 0 trains 2 epochs")
+        XCTAssertEqual(rows.filter { $0[1] == "2" }.map { $0[2] }, ["18"], "one point trained to 18 epochs")
+        // The promotion is by the rung's validation loss (then accuracy, fewer MACs), not on the front of accuracy
+        // and MACs, where the point with the fewest MACs always goes on.
         let exported = try export("g").candidates
         let macs = Dictionary(exported.map { ($0["id"]!, Int($0["macs"]!)!) }, uniquingKeysWith: { first, _ in first })
-        let firstRung = rows.filter { $0[1] == "0" }.map { (id: $0[0], accuracy: Double($0[3])!) }
-        let expected = firstRung.max { a, b in (a.accuracy, -macs[a.id]!) < (b.accuracy, -macs[b.id]!) }!
-        XCTAssertEqual(rows.filter { $0[1] == "1" }.map { $0[0] }, [expected.id], "the most accurate point at rung 0 goes on: \(firstRung)")
+        let firstRung = rows.filter { $0[1] == "0" }.map { (id: $0[0], accuracy: Double($0[3])!, loss: Double($0[4])!) }
+        let expected = firstRung.min { a, b in (a.loss, -a.accuracy, macs[a.id]!) < (b.loss, -b.accuracy, macs[b.id]!) }!
+        XCTAssertEqual(rows.filter { $0[1] == "1" }.map { $0[0] }, [expected.id], "the lowest loss at rung 0 goes on: \(firstRung)")
         let chosen = try XCTUnwrap(result.stdout.split(separator: "\n").first { $0.hasPrefix("chosen:") })
         let top = try XCTUnwrap(exported.first { $0["rung"] == "2" })
         XCTAssertTrue(chosen.contains("alpha \(Double(top["alpha"]!)!), beta \(Double(top["beta"]!)!), gamma \(Double(top["gamma"]!)!)"), "\(chosen)")
         let plain = try run(["grid", "--phi", "1", "--step", "0.2", "--tolerance", "0.3", "--fidelity", "estimate", "--store", storePath, "--run", "e"])
         XCTAssertEqual(plain.status, 0, plain.stderr)
         XCTAssertFalse(plain.stdout.contains("rung"), plain.stdout)
+        // Trained alike (no halving): one observation per point, and the choice is the lowest validation loss.
+        let trained = try run(["grid", "--phi", "1", "--step", "0.2", "--tolerance", "0.3", "--proxy-resolution", "32", "--fidelity", "train",
+                               "--epochs", "1", "--dataset", "synthetic:200", "--batch", "32", "--threads", "2", "--seed", "1",
+                               "--store", storePath, "--run", "t"])
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        let single = try observations("t")
+        XCTAssertEqual(single.count, 5, "one observation per point")
+        let lowest = try XCTUnwrap(single.min { Double($0[4])! < Double($1[4])! })
+        let best = try XCTUnwrap(export("t").candidates.first { $0["id"] == lowest[0] })
+        let trainedChoice = try XCTUnwrap(trained.stdout.split(separator: "\n").first { $0.hasPrefix("chosen:") })
+        XCTAssertTrue(trainedChoice.contains("alpha \(Double(best["alpha"]!)!), beta \(Double(best["beta"]!)!), gamma \(Double(best["gamma"]!)!)"),
+                      "\(trainedChoice) vs \(single)")
     }
 
     /// `grid --workers 2`: a second process trains points beside the first; the rungs and figures equal one
@@ -550,7 +563,7 @@ final class SearchCLITests: XCTestCase {
     /// second) for the second process to start and claim some while the first trains.
     func testGridWithLocalWorkersEqualsOneProcess() throws {
         let common = ["grid", "--phi", "1", "--step", "0.2", "--tolerance", "0.3", "--proxy-resolution", "48", "--dataset", "synthetic:1000",
-                      "--batch", "32", "--threads", "1", "--seed", "3", "--store", storePath]
+                      "--batch", "32", "--rungs", "1,3,9", "--threads", "1", "--seed", "3", "--store", storePath]
         let single = try run(common + ["--run", "one"])
         XCTAssertEqual(single.status, 0, single.stderr)
         let shared = try run(common + ["--run", "two", "--workers", "2"])

@@ -109,6 +109,32 @@ final class FusedInferenceTests: XCTestCase {
         }
     }
 
+    /// The inference arena never hands out a buffer that holds a live tensor, grows a buffer on demand, and a
+    /// tensor over a buffer it has since replaced keeps its memory.
+    func testInferenceArenaNeverHandsOutALiveBuffer() {
+        let arena = InferenceArena()
+        let a = arena.tensor(shape: [2, 3], live: [])
+        a.fill(1)
+        let b = arena.tensor(shape: [6], live: [a])
+        b.fill(2)
+        let c = arena.tensor(shape: [6], live: [a, b])
+        c.fill(3)
+        XCTAssertEqual(Set([a.data, b.data, c.data]).count, 3)
+        // a and c live: b's buffer comes back, grown.
+        let d = arena.tensor(shape: [1000], live: [c, a])
+        d.fill(4)
+        XCTAssertFalse([a.data, c.data].contains(d.data))
+        XCTAssertEqual(a.array, [Float](repeating: 1, count: 6))
+        XCTAssertEqual(b.array, [Float](repeating: 2, count: 6), "b's old buffer stays alive while b does")
+        XCTAssertEqual(c.array, [Float](repeating: 3, count: 6))
+        XCTAssertGreaterThanOrEqual(arena.capacity, 6 + 6 + 1000)
+        // Any two live tensors leave a third buffer.
+        for _ in 0..<10 {
+            let e = arena.tensor(shape: [6], live: [d, a])
+            XCTAssertFalse([d.data, a.data].contains(e.data))
+        }
+    }
+
     /// The fused path gives the same logits whatever the thread count (its pooling sums go row by row; a kxk
     /// convolution split over output channels, as the last network's last stage is on 2 threads, computes every
     /// output as one split over rows does).

@@ -122,6 +122,7 @@ enum GridReport {
     /// The ranked table and the chosen coefficients.
     static func print(store: any Store, run: RunRecord) throws {
         let rows = try GridRanking.ranked(store: store, runId: run.id!)
+        let losses = GridRanking.losses(try store.observations(runId: run.id!))
         // A twin (same proxy network as the point before it) shares that point's figures.
         func isTwin(_ candidate: CandidateRecord, _ point: GridPoint) -> Bool {
             guard let first = try? GridPointCoding.decode(candidate.extra) else { return false }
@@ -130,12 +131,18 @@ enum GridReport {
         let table = rows.map { candidate, point in
             [Format.fixed(point.alpha, 2), Format.fixed(point.beta, 2), Format.fixed(point.gamma, 2), Format.fixed(point.product, 3),
              Format.fixed(point.flopsRatio ?? 0, 2), candidate.accuracy.map { Format.fixed(100 * $0, 1) + "%" } ?? "-",
+             candidate.accuracy == nil ? "-" : losses[candidate.id!].map { Format.fixed($0, 3) } ?? "-",
              Format.engineering(Double(candidate.macs)), Format.engineering(Double(candidate.params)), "\(candidate.resolution)",
              isTwin(candidate, point) ? "same network as above" : candidate.status.rawValue]
         }
+        // The validation loss ranks the points within a rung (`GridRanking`); shown when the run has observations.
+        let showsLoss = !losses.isEmpty
         let halving = rows.contains { $0.candidate.rung > 0 }
-        let header = ["alpha", "beta", "gamma", "a*b^2*g^2", "FLOPs ratio", "accuracy"] + (halving ? ["rung"] : []) + ["MACs", "params", "px", "status"]
-        let body = zip(rows, table).map { row, cells in halving ? Array(cells[..<6]) + ["\(row.candidate.rung)"] + Array(cells[6...]) : cells }
+        let header = ["alpha", "beta", "gamma", "a*b^2*g^2", "FLOPs ratio", "accuracy"] + (showsLoss ? ["val loss"] : []) + (halving ? ["rung"] : [])
+            + ["MACs", "params", "px", "status"]
+        let body = zip(rows, table).map { row, cells in
+            Array(cells[..<6]) + (showsLoss ? [cells[6]] : []) + (halving ? ["\(row.candidate.rung)"] : []) + Array(cells[7...])
+        }
         Swift.print(Format.table(header, body))
         if let best = rows.first {
             Swift.print("chosen: alpha \(best.point.alpha), beta \(best.point.beta), gamma \(best.point.gamma) (efsearch scale --from-run \(run.name))")

@@ -2,7 +2,7 @@
 """Compares `efsearch grid` runs of one store: do two seeds rank the (alpha, beta, gamma) points alike?
 
 Reads the ranking efsearch prints (highest rung first, then the lower validation loss at that rung where an
-observation has it, then accuracy, then fewer MACs, then the older candidate; a candidate's twins, the points
+observation has it and the run ranks by loss, then accuracy, then fewer MACs, then the older candidate; a candidate's twins, the points
 with the same proxy network, right after it) and prints for each run its choice,
 its top three and its training seconds, and for each pair of runs Spearman's rho between their rankings (the
 positions are distinct, so rho = 1 - 6 sum d^2 / (n (n^2 - 1))) and where each run's choice stands in the other.
@@ -21,7 +21,11 @@ import sys
 
 
 def losses(db, name):
-    """Each candidate's validation loss at its highest observed rung."""
+    """Each candidate's validation loss at its highest observed rung, for runs whose plan ranks by loss (runs made
+    before that rule ranked by accuracy, and efsearch still ranks them so)."""
+    config = db.execute("SELECT config FROM runs WHERE name = ?", (name,)).fetchone()
+    if config is None or not json.loads(config[0]).get("plan", {}).get("grid", {}).get("ranksByLoss"):
+        return {}
     result = {}
     for identifier, rung, loss in db.execute("""SELECT o.candidateId, o.rung, o.loss FROM observations o JOIN runs r ON r.id = o.runId
                                                 WHERE r.name = ?""", (name,)):

@@ -387,6 +387,14 @@ void efk_expand_depthwise_avx512(const float *x, const float *packed, const floa
     long blocks = (mid + 15) / 16;
     long image = -1, next = 0;  // the ring holds input rows [next - ringRows, next) of `image`
     const float *lines[16];
+    // Ring rows have `padding` zero pixels on both sides (the expansion writes between them), so that every
+    // output pixel of the depthwise convolution takes the interior paths (see depthwise_run).
+    long paddedWidth = width + 2 * padding;
+    const float *zeros = zero_row(paddedWidth * mid);  // NULL if it cannot be allocated: the row paths then skip those taps
+    for (long slot = 0; slot < ringRows; slot++) {
+        memset(ring + slot * paddedWidth * mid, 0, (size_t)(padding * mid) * sizeof(float));
+        memset(ring + (slot * paddedWidth + padding + width) * mid, 0, (size_t)(padding * mid) * sizeof(float));
+    }
     for (long row = rowBegin; row < rowEnd; row++) {
         long n = row / outHeight, oy = row % outHeight;
         long first = oy * stride - padding, lastRow = first + (kernel - 1) * dilation;
@@ -397,18 +405,18 @@ void efk_expand_depthwise_avx512(const float *x, const float *packed, const floa
             next = first;
         }
         for (; next <= lastRow; next++)
-            efk_pointwise_avx512(x + (n * height + next) * width * cin, packed, expandShift, 0, ring + (next % ringRows) * width * mid,
+            efk_pointwise_avx512(x + (n * height + next) * width * cin, packed, expandShift, 0, ring + ((next % ringRows) * paddedWidth + padding) * mid,
                                  0, width, 0, blocks, cin, mid, expandActivation);
         for (long ky = 0; ky < kernel; ky++) {
             long iy = oy * stride - padding + ky * dilation;
-            lines[ky] = iy >= 0 && iy < height ? ring + (iy % ringRows) * width * mid : zero_row(width * mid);
+            lines[ky] = iy >= 0 && iy < height ? ring + (iy % ringRows) * paddedWidth * mid : zeros;
         }
         float *sums = 0;
         if (rowSums) {
             sums = rowSums + row * mid;
             for (long c = 0; c < mid; c++) sums[c] = 0;
         }
-        depthwise_row_any(lines, w, scale, shift, y + row * outWidth * mid, sums, width, mid, outWidth, kernel, stride, dilation, padding, activation);
+        depthwise_row_any(lines, w, scale, shift, y + row * outWidth * mid, sums, paddedWidth, mid, outWidth, kernel, stride, dilation, 0, activation);
     }
 }
 

@@ -173,7 +173,8 @@ struct LegacyConfiguration: Decodable {
             }
             warn("note: run \(run.name) was made by efsearch 0.1.0; its \(points.count) grid points were recovered from its candidates and stored with the run")
             let plan = GridPlan(base: gridBase ?? "efficientnet-b0", proxyWidth: proxyWidth ?? 1, proxyDepth: proxyDepth ?? 1,
-                                proxyResolution: proxyResolution ?? 224, phi: phi ?? 1, axes: nil, points: points, fidelity: fidelity)
+                                proxyResolution: proxyResolution ?? 224, phi: phi ?? 1, axes: nil, points: points, fidelity: fidelity,
+                                ranksByLoss: nil)
             return RunConfiguration(seed: seed, proxy: proxy, plan: .grid(plan))
         }
         guard let strategy = StrategyKind(rawValue: strategy) else {

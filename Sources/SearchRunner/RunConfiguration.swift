@@ -275,9 +275,12 @@ public struct GridPlan: Codable, Sendable {
     /// The points to evaluate.
     public var points: [GridPoint]
     public var fidelity: Fidelity
+    /// Whether the points rank (and go on under successive halving) by validation loss within a rung before
+    /// accuracy (`GridRanking`); nil for runs made before that rule, which ranked by accuracy and keep doing so.
+    public var ranksByLoss: Bool?
 
     public init(base: String, proxyWidth: Double, proxyDepth: Double, proxyResolution: Int, phi: Double, axes: GridAxes?,
-                points: [GridPoint], fidelity: Fidelity) {
+                points: [GridPoint], fidelity: Fidelity, ranksByLoss: Bool? = true) {
         self.base = base
         self.proxyWidth = proxyWidth
         self.proxyDepth = proxyDepth
@@ -286,6 +289,7 @@ public struct GridPlan: Codable, Sendable {
         self.axes = axes
         self.points = points
         self.fidelity = fidelity
+        self.ranksByLoss = ranksByLoss
     }
 
     /// The base network shrunk to the proxy (width, depth and resolution that fit this machine).

@@ -210,9 +210,10 @@ public enum RunExport {
 
 /// The points of a grid run, ranked.
 public enum GridRanking {
-    /// A grid run's points, ranked (`ranked(_:losses:)` with the losses of its stored observations).
-    public static func ranked(store: any Store, runId: Int64) throws -> [(candidate: CandidateRecord, point: GridPoint)] {
-        try ranked(store.candidates(runId: runId), losses: losses(try store.observations(runId: runId)))
+    /// A grid run's points, ranked (`ranked(_:losses:)` with the losses of its stored observations when the plan
+    /// ranks by loss).
+    public static func ranked(store: any Store, runId: Int64, plan: GridPlan) throws -> [(candidate: CandidateRecord, point: GridPoint)] {
+        try ranked(store.candidates(runId: runId), losses: plan.ranksByLoss == true ? losses(try store.observations(runId: runId)) : [:])
     }
 
     /// Each candidate's validation loss at its highest observed rung.

@@ -124,7 +124,7 @@ public struct RunReport {
                     }
                 }
             }
-            if case .grid(let plan) = configuration.plan, let best = try GridRanking.ranked(store: store, runId: run.id!).first?.point,
+            if case .grid(let plan) = configuration.plan, let best = try GridRanking.ranked(store: store, runId: run.id!, plan: plan).first?.point,
                let base = try? Presets.named(plan.base).spec {
                 let scaling = CompoundScaling(alpha: best.alpha, beta: best.beta, gamma: best.gamma)
                 let baseMACs = Double(CostModel.summary(of: try base.resolve()).macs)
@@ -212,7 +212,7 @@ public struct RunReport {
         let order = candidates.compactMap { c in value(yName, c).map { (Double(c.id!), $0, c.onFrontier) } }
         files.append(("progress.svg", SVGPlot.scatter(order.map { ($0.0, $0.1) }, highlighted: order.map(\.2), xLabel: "candidate",
                                                       yLabel: yName, title: "\(run.name): search progress", joinHighlighted: false)))
-        if case .grid(let plan) = configuration.plan, let best = try GridRanking.ranked(store: store, runId: run.id!).first?.point,
+        if case .grid(let plan) = configuration.plan, let best = try GridRanking.ranked(store: store, runId: run.id!, plan: plan).first?.point,
            let base = try? Presets.named(plan.base).spec {
             let scaling = CompoundScaling(alpha: best.alpha, beta: best.beta, gamma: best.gamma)
             let baseMACs = Double(CostModel.summary(of: try base.resolve()).macs)

@@ -102,8 +102,14 @@ extension Efsearch {
         }
 
         func run() throws {
-            let (store, record) = try storeOptions.execute(resume: resume, grace: grace, workers: workers, check: checkResume) { catalog in
+            var gridPlan: GridPlan?  // the stored plan (on --resume) or the new one
+            let check = { (name: String, store: String, configuration: RunConfiguration) throws in
+                try checkResume(name, store: store, configuration: configuration)
+                if case .grid(let stored) = configuration.plan { gridPlan = stored }
+            }
+            let (store, record) = try storeOptions.execute(resume: resume, grace: grace, workers: workers, check: check) { catalog in
                 let plan = try plan()
+                gridPlan = plan
                 let configuration = RunConfiguration(seed: seed ?? 0, proxy: try proxy.task(fidelity: plan.fidelity, defaultRungs: Self.defaultRungs,
                                                                            defaultLearningRate: Self.defaultLearningRate),
                                                      plan: .grid(plan))
@@ -113,15 +119,15 @@ extension Efsearch {
                 print("run \(record.name) (store \(catalog.store.location)): grid over alpha <= \(axes.alphaMax), beta <= \(axes.betaMax), gamma <= \(axes.gammaMax), step \(axes.step); \(plan.points.count) points with |alpha*beta^2*gamma^2 - 2| <= \(axes.tolerance); proxy \(plan.base) x width \(plan.proxyWidth), depth \(plan.proxyDepth), \(plan.proxyResolution) px")
                 return (record, configuration)
             }
-            try GridReport.print(store: store, run: record)
+            try GridReport.print(store: store, run: record, plan: gridPlan!)
         }
     }
 }
 
 enum GridReport {
     /// The ranked table and the chosen coefficients.
-    static func print(store: any Store, run: RunRecord) throws {
-        let rows = try GridRanking.ranked(store: store, runId: run.id!)
+    static func print(store: any Store, run: RunRecord, plan: GridPlan) throws {
+        let rows = try GridRanking.ranked(store: store, runId: run.id!, plan: plan)
         let losses = GridRanking.losses(try store.observations(runId: run.id!))
         // A twin (same proxy network as the point before it) shares that point's figures.
         func isTwin(_ candidate: CandidateRecord, _ point: GridPoint) -> Bool {

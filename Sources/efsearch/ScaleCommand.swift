@@ -63,7 +63,7 @@ extension Efsearch {
                 guard case .grid(let plan) = configuration.plan else {
                     throw RunError(store: catalog.store.location, run: fromRun, message: "is a \(configuration.plan.kind) run; --from-run takes a grid run")
                 }
-                guard let best = try GridRanking.ranked(store: catalog.store, runId: record.id!).first else {
+                guard let best = try GridRanking.ranked(store: catalog.store, runId: record.id!, plan: plan).first else {
                     throw RunError(store: catalog.store.location, run: fromRun, message: "has no grid points")
                 }
                 (alpha, beta, gamma) = (best.point.alpha, best.point.beta, best.point.gamma)

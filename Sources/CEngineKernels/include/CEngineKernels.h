@@ -48,8 +48,8 @@ void efk_depthwise_avx512(const float *x, const float *w, const float *scale, co
 /// An inverted-residual block's expansion (pointwise, packed weights, `expandShift`, `expandActivation`) and
 /// depthwise convolution (`w`, `scale`, `shift`, `activation`) together, for output rows [rowBegin, rowEnd) of
 /// `N * outHeight`: each expanded input row is computed once into `ring` (scratch of
-/// `((kernel - 1) * dilation + 1) * width * mid` floats, one per thread) just before the depthwise rows that
-/// read it, so the expanded tensor never goes to memory. `rowSums` (`[N * outHeight, mid]`, or NULL): each
+/// `((kernel - 1) * dilation + 1) * (width + 2 * padding) * mid` floats, one per thread; rows with zero borders)
+/// just before the depthwise rows that read it, so the expanded tensor never goes to memory. `rowSums` (`[N * outHeight, mid]`, or NULL): each
 /// output row's per-channel sums. x `[N, H, W, cin]`, y `[N, outHeight, outWidth, mid]`.
 void efk_expand_depthwise_avx512(const float *x, const float *packed, const float *expandShift, int expandActivation,
                                  const float *w, const float *scale, const float *shift, int activation, float *y, float *rowSums, float *ring,

@@ -274,7 +274,7 @@ public final class ConvUnit {
                               kernel: depthwise.kernel, stride: depthwise.stride, dilation: depthwise.dilation)
         let outShape = [g.batch, dg.outHeight, dg.outWidth, outChannels]
         let out = arena?.tensor(shape: outShape, live: [x] + live) ?? depthwise.fusedOutput(shape: outShape)
-        let ringFloats = ((dg.kernel - 1) * dg.dilation + 1) * g.width * outChannels
+        let ringFloats = ((dg.kernel - 1) * dg.dilation + 1) * (g.width + 2 * dg.padding) * outChannels
         let ring = Tensor.reuse(&expansionRing, shape: [Parallel.threads, ringFloats])
         let epilogue = depthwise.norm.epilogue(activation: depthwise.activation)
         let (expandCode, depthwiseCode) = (InferenceKernels.code(activation), InferenceKernels.code(depthwise.activation))

@@ -378,6 +378,31 @@ static void depthwise_row_any(const float *const *lines, const float *w, const f
     }
 }
 
+/// Moves a ring of input rows (it holds rows [*next - ringRows, *next) of image *image) to output row `row`:
+/// restarts it at the first input row that output row reads when the ring does not reach that far, and returns
+/// the last one it reads (both clamped to the image).
+INLINE long ring_advance(long row, long height, long outHeight, long kernel, long stride, long dilation, long padding, long *image, long *next) {
+    long n = row / outHeight, oy = row % outHeight;
+    long first = oy * stride - padding, last = first + (kernel - 1) * dilation;
+    if (first < 0) first = 0;
+    if (last > height - 1) last = height - 1;
+    if (n != *image || *next < first) {
+        *image = n;
+        *next = first;
+    }
+    return last;
+}
+
+/// The kernel's rows for output row `row` in a ring of `rowFloats`-float rows (`zeros` outside the image).
+INLINE void ring_lines(const float **lines, const float *ring, const float *zeros, long rowFloats, long ringRows, long row, long height, long outHeight,
+                       long kernel, long stride, long dilation, long padding) {
+    long oy = row % outHeight;
+    for (long ky = 0; ky < kernel; ky++) {
+        long iy = oy * stride - padding + ky * dilation;
+        lines[ky] = iy >= 0 && iy < height ? ring + (iy % ringRows) * rowFloats : zeros;
+    }
+}
+
 void efk_expand_depthwise_avx512(const float *x, const float *packed, const float *expandShift, int expandActivation,
                                  const float *w, const float *scale, const float *shift, int activation, float *y, float *rowSums, float *ring,
                                  long height, long width, long cin, long mid, long outHeight, long outWidth,
@@ -396,21 +421,11 @@ void efk_expand_depthwise_avx512(const float *x, const float *packed, const floa
         memset(ring + (slot * paddedWidth + padding + width) * mid, 0, (size_t)(padding * mid) * sizeof(float));
     }
     for (long row = rowBegin; row < rowEnd; row++) {
-        long n = row / outHeight, oy = row % outHeight;
-        long first = oy * stride - padding, lastRow = first + (kernel - 1) * dilation;
-        if (first < 0) first = 0;
-        if (lastRow > height - 1) lastRow = height - 1;
-        if (n != image || next < first) {
-            image = n;
-            next = first;
-        }
+        long lastRow = ring_advance(row, height, outHeight, kernel, stride, dilation, padding, &image, &next);
         for (; next <= lastRow; next++)
-            efk_pointwise_avx512(x + (n * height + next) * width * cin, packed, expandShift, 0, ring + ((next % ringRows) * paddedWidth + padding) * mid,
+            efk_pointwise_avx512(x + (image * height + next) * width * cin, packed, expandShift, 0, ring + ((next % ringRows) * paddedWidth + padding) * mid,
                                  0, width, 0, blocks, cin, mid, expandActivation);
-        for (long ky = 0; ky < kernel; ky++) {
-            long iy = oy * stride - padding + ky * dilation;
-            lines[ky] = iy >= 0 && iy < height ? ring + (iy % ringRows) * paddedWidth * mid : zeros;
-        }
+        ring_lines(lines, ring, zeros, paddedWidth * mid, ringRows, row, height, outHeight, kernel, stride, dilation, padding);
         float *sums = 0;
         if (rowSums) {
             sums = rowSums + row * mid;
@@ -446,24 +461,14 @@ INLINE void depthwise_run(const float *x, const float *w, const float *scale, co
     if (ring && zeros) {
         long image = -1, next = 0;  // the ring holds input rows [next - ringRows, next) of `image`
         for (long row = rowBegin; row < rowEnd; row++) {
-            long n = row / outHeight, oy = row % outHeight;
-            long first = oy * stride - padding, lastRow = first + (kernel - 1) * dilation;
-            if (first < 0) first = 0;
-            if (lastRow > height - 1) lastRow = height - 1;
-            if (n != image || next < first) {
-                image = n;
-                next = first;
-            }
+            long lastRow = ring_advance(row, height, outHeight, kernel, stride, dilation, padding, &image, &next);
             for (; next <= lastRow; next++) {
                 float *target = ring + (next % ringRows) * paddedWidth * channels;
                 memset(target, 0, (size_t)(padding * channels) * sizeof(float));
-                memcpy(target + padding * channels, x + ((n * height + next) * width) * channels, (size_t)(width * channels) * sizeof(float));
+                memcpy(target + padding * channels, x + ((image * height + next) * width) * channels, (size_t)(width * channels) * sizeof(float));
                 memset(target + (padding + width) * channels, 0, (size_t)(padding * channels) * sizeof(float));
             }
-            for (long ky = 0; ky < kernel; ky++) {
-                long iy = oy * stride - padding + ky * dilation;
-                lines[ky] = iy >= 0 && iy < height ? ring + (iy % ringRows) * paddedWidth * channels : zeros;
-            }
+            ring_lines(lines, ring, zeros, paddedWidth * channels, ringRows, row, height, outHeight, kernel, stride, dilation, padding);
             depthwise_row(lines, w, scale, shift, y + row * outWidth * channels, sums ? sums + row * channels : 0, paddedWidth, channels, outWidth,
                           kernel, stride, dilation, 0, activation);
         }

@@ -45,7 +45,8 @@ public enum LatencyUnit: String, Codable, CaseIterable, Sendable {
 /// The features of a unit, for one forward pass of the batch. Every unit's time is modelled as a linear
 /// function of these.
 public enum LatencyFeatures {
-    public static let names = ["constant", "macs", "activation_bytes", "weight_bytes", "silu_elements", "residual_bytes", "tap_outputs"]
+    public static let names = ["constant", "macs", "activation_bytes", "weight_bytes", "silu_elements", "residual_bytes", "tap_outputs",
+                               "spill_bytes"]
     public static let count = names.count
 
     /// Output channels rounded up to the kernels' vector width (`lanes` floats: 16 for the AVX-512 kernels, 8 for
@@ -70,9 +71,12 @@ public enum LatencyFeatures {
 
     /// Features of a cost-model row at `batch` images and `threads` threads, for kernels with vectors of `lanes`
     /// floats. `fusedExpansion`: the row is an expansion the engine runs in one pass with its depthwise
-    /// convolution (`LatencyUnit.expansion`).
+    /// convolution (`LatencyUnit.expansion`). `cacheBytes`: the calibrated machine's per-core L2 cache
+    /// (`LatencyModel.cacheBytes`); a tensor larger than it, weights or activations, comes from or goes to the
+    /// shared cache or memory at a lower bandwidth than one that stays, and its bytes are `spill_bytes` too.
     @inline(__always)
-    public static func of(_ row: LayerCost, batch: Int, threads: Int, fusedExpansion: Bool = false, lanes: Int = 8) -> SIMD8<Double> {
+    public static func of(_ row: LayerCost, batch: Int, threads: Int, fusedExpansion: Bool = false, lanes: Int = 8,
+                          cacheBytes: Double? = nil) -> SIMD8<Double> {
         let b = Double(batch)
         var macs = Double(row.macs)
         // A dense kxk convolution's inner loop runs once per kernel tap, output pixel and block of outputs, over
@@ -101,7 +105,15 @@ public enum LatencyFeatures {
         // The block's input, added in the epilogue of its last convolution.
         let last = row.kind == .conv && row.block != nil && (row.activation == nil || row.part == "conv")
         let residual = last && row.heldElements > 0 && row.heldElements == row.outputElements ? 4 * Double(row.heldElements) * b : 0
-        return SIMD8(1, macs * b, activationBytes, 4 * Double(row.params), silu, residual, taps * b, 0)
+        var spill = 0.0
+        if let cacheBytes {
+            let weights = 4 * Double(row.params), input = 4 * Double(row.inputElements) * b, output = 4 * Double(row.outputElements) * b
+            if weights > cacheBytes { spill += weights }
+            // A depthwise convolution's input is, in most blocks, the expansion the engine has just made row by row.
+            if row.kind != .depthwise && input > cacheBytes { spill += input }
+            if !fusedExpansion && output > cacheBytes { spill += output }
+        }
+        return SIMD8(1, macs * b, activationBytes, 4 * Double(row.params), silu, residual, taps * b, spill)
     }
 
     /// Features of the per-pass remainder: global pooling over `poolElements` per image, and the bytes of the
@@ -150,7 +162,7 @@ public struct CalibrationKey: Codable, Hashable, Sendable, CustomStringConvertib
 /// the per-pass term (`network`); the scale and the per-pass term are fitted on whole passes, so that what the
 /// units' timings miss together (cache effects between layers, hand-offs) is accounted for.
 public struct LatencyModel: Codable, Sendable {
-    public static let currentFormat = 2
+    public static let currentFormat = 3
 
     public struct UnitFit: Codable, Sendable, Equatable {
         /// One per feature in `LatencyFeatures.names` order; 0 for features the fit dropped.
@@ -185,8 +197,9 @@ public struct LatencyModel: Codable, Sendable {
     /// network overstates its pass a little, of a small one understates it.
     public var passExponent: Double
     public var units: [LatencyUnit: UnitFit]
-    /// The speed reference of the calibration (`LatencyModel.probe`): its median pass while the calibration
-    /// ran, in seconds. Every timing was taken relative to it, so the model predicts latency at this speed.
+    /// The speed reference of the calibration (`LatencyModel.probe`): its fastest pass in a round, the median
+    /// over the calibration's rounds, in seconds. Every timing was taken relative to it, so the model predicts
+    /// latency at this speed.
     public var probeSeconds: Double?
     /// The vector width of the calibrated engine's kernels in floats (16: AVX-512, 8: AVX2), which sets how
     /// channels are rounded in the features (`LatencyFeatures.of`).
@@ -194,6 +207,9 @@ public struct LatencyModel: Codable, Sendable {
     /// How many bytes of weights stay in cache between passes, as the whole-pass fit found it; the bytes beyond
     /// are the `network` term's weight bytes. Nil: no such term.
     public var weightCacheBytes: Double?
+    /// The calibrated machine's per-core L2 cache in bytes: activations and weights larger than it are
+    /// `spill_bytes` (`LatencyFeatures.of`). Nil: no spill feature.
+    public var cacheBytes: Double?
 
     /// The reference network timed beside every timed network, to take out a shared host's speed drift:
     /// EfficientNet-B0 at 160 px.
@@ -221,6 +237,7 @@ public struct LatencyModel: Codable, Sendable {
         case probeSeconds = "probe_seconds"
         case vectorLanes = "vector_lanes"
         case weightCacheBytes = "weight_cache_bytes"
+        case cacheBytes = "l2_cache_bytes"
     }
 
     public init(from decoder: Decoder) throws {
@@ -247,6 +264,10 @@ public struct LatencyModel: Codable, Sendable {
         weightCacheBytes = try container.decodeIfPresent(Double.self, forKey: .weightCacheBytes)
         if let weightCacheBytes, !(weightCacheBytes.isFinite && weightCacheBytes >= 0) {
             throw DecodingError.dataCorruptedError(forKey: .weightCacheBytes, in: container, debugDescription: "weight_cache_bytes \(weightCacheBytes) must be a number >= 0")
+        }
+        cacheBytes = try container.decodeIfPresent(Double.self, forKey: .cacheBytes)
+        if let cacheBytes, !(cacheBytes.isFinite && cacheBytes > 0) {
+            throw DecodingError.dataCorruptedError(forKey: .cacheBytes, in: container, debugDescription: "l2_cache_bytes \(cacheBytes) must be a positive number")
         }
         guard vectorLanes == 8 || vectorLanes == 16 else {
             throw DecodingError.dataCorruptedError(forKey: .vectorLanes, in: container, debugDescription: "vector_lanes \(vectorLanes) must be 8 or 16")
@@ -281,6 +302,7 @@ public struct LatencyModel: Codable, Sendable {
         try container.encodeIfPresent(probeSeconds, forKey: .probeSeconds)
         try container.encode(vectorLanes, forKey: .vectorLanes)
         try container.encodeIfPresent(weightCacheBytes, forKey: .weightCacheBytes)
+        try container.encodeIfPresent(cacheBytes, forKey: .cacheBytes)
         try container.encode(Dictionary(uniqueKeysWithValues: units.map { ($0.key.rawValue, $0.value) }), forKey: .units)
     }
 
@@ -305,6 +327,8 @@ public struct LatencyPredictor: Sendable {
     let lanes: Int
     /// `LatencyModel.weightCacheBytes`.
     let weightCacheBytes: Double?
+    /// `LatencyModel.cacheBytes`.
+    let cacheBytes: Double?
 
     public init(_ model: LatencyModel) {
         var coefficients = [SIMD8<Double>](repeating: .zero, count: LatencyUnit.allCases.count)
@@ -325,6 +349,7 @@ public struct LatencyPredictor: Sendable {
         fusesExpansions = fitted[LatencyPredictor.index(.expansion)]
         lanes = model.vectorLanes
         weightCacheBytes = model.weightCacheBytes
+        cacheBytes = model.cacheBytes
     }
 
     @inline(__always)
@@ -386,7 +411,8 @@ public struct LatencyPredictor: Sendable {
     @inline(__always)
     public func unitAndFeatures(of row: LayerCost, batch: Int) -> (unit: LatencyUnit, features: SIMD8<Double>)? {
         guard let unit = LatencyPredictor.unit(of: row, fusedExpansions: fusesExpansions) else { return nil }
-        return (unit, LatencyFeatures.of(row, batch: batch, threads: key.threads, fusedExpansion: unit == .expansion, lanes: lanes))
+        return (unit, LatencyFeatures.of(row, batch: batch, threads: key.threads, fusedExpansion: unit == .expansion, lanes: lanes,
+                                              cacheBytes: cacheBytes))
     }
 
     /// Predicted seconds of a row at `batch` (0 for global pooling, in the per-pass term; a depthwise row with

@@ -13,6 +13,22 @@ public enum MachineBenchmark {
         #endif
     }
 
+    /// The first CPU's level-2 cache in bytes (Linux's sysfs), nil where it is not known.
+    public static var level2CacheBytes: Int? {
+        let root = "/sys/devices/system/cpu/cpu0/cache"
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: root) else { return nil }
+        for entry in entries.sorted() where entry.hasPrefix("index") {
+            func read(_ name: String) -> String? {
+                (try? String(contentsOfFile: "\(root)/\(entry)/\(name)", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            guard read("level") == "2", read("type") != "Instruction", var size = read("size") else { continue }
+            var unit = 1
+            if size.hasSuffix("K") { unit = 1 << 10; size.removeLast() } else if size.hasSuffix("M") { unit = 1 << 20; size.removeLast() }
+            if let value = Int(size), value > 0 { return value * unit }
+        }
+        return nil
+    }
+
     /// The first CPU's `field` in `/proc/cpuinfo` (such as "model name" or "flags"), nil where there is none.
     static func cpuInfo(_ field: String) -> String? {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),

@@ -128,17 +128,20 @@ public struct RandomNetworks {
 public final class NetworkTimer {
     public let batch: Int
     public let warmup: Int
-    /// Passes per network per round.
+    /// Plain passes per network (and passes of the reference network) per round.
     public let runs: Int
+    /// Profiled passes per network per round (`profile`).
+    public let profiledRuns: Int
     public let rounds: Int
     let probe: (model: EfficientNetModel, input: Tensor)
     /// Every pass of the reference network so far, in seconds.
     public private(set) var probeTimes: [Double] = []
 
-    public init(batch: Int, warmup: Int = 2, runs: Int = 5, rounds: Int = 3) throws {
+    public init(batch: Int, warmup: Int = 2, runs: Int = 5, profiledRuns: Int? = nil, rounds: Int = 3) throws {
         self.batch = batch
         self.warmup = warmup
         self.runs = runs
+        self.profiledRuns = profiledRuns ?? runs
         self.rounds = rounds
         var spec = try Presets.named(LatencyModel.probe.preset).spec
         spec.resolution = LatencyModel.probe.resolution
@@ -167,14 +170,18 @@ public final class NetworkTimer {
         _ = probe.model.forward(probe.input, training: false)
         let times = (0..<runs).map { _ in NetworkTimer.seconds { _ = probe.model.forward(probe.input, training: false) } }
         probeTimes += times
+        probeFastest.append(times.min()!)
         return times
     }
 
-    /// The median of all reference passes so far.
-    public var probeSeconds: Double { Statistics.median(probeTimes) }
+    /// The reference's fastest pass in each round so far.
+    public private(set) var probeFastest: [Double] = []
 
-    /// A network's times: `median` over all its passes (what `bench` reports), and `relative`: its median over
-    /// the reference's in the same round, the median over rounds.
+    /// The reference's fastest pass in a round, the median over all rounds so far.
+    public var probeSeconds: Double { Statistics.median(probeFastest) }
+
+    /// A network's times: `median` over all its passes (what `bench` reports), and `relative`: its fastest pass
+    /// over the reference's fastest in the same round, the median over rounds (as `profile` times networks).
     public struct Timing: Sendable {
         public var median: Double
         public var relative: Double
@@ -192,7 +199,7 @@ public final class NetworkTimer {
                 // One pass first: the reference's and other networks' weights have pushed this one's out of cache.
                 _ = model.forward(x, training: false)
                 let times = (0..<runs).map { _ in NetworkTimer.seconds { _ = model.forward(x, training: false) } }
-                relative[index].append(Statistics.median(times) / Statistics.median(probes))
+                relative[index].append(times.min()! / probes.min()!)
                 all[index] += times
                 done += 1
                 progress?(done)
@@ -203,9 +210,10 @@ public final class NetworkTimer {
 
     /// Profiles networks, each block timed whole as the engine runs it (`LayerProfiler(wholeBlocks:)`), with the
     /// stem, head and classifier apart, all relative to the reference network: per round, each layer's fastest
-    /// time (timer and interrupt noise only ever adds) and the plain passes' median, over the reference's median
-    /// in that round; the median over rounds. In a round: the reference's passes, then the network's, plain and
-    /// profiled in turn, each after an untimed pass.
+    /// time among the profiled passes and the fastest plain pass (timer noise, interrupts and a busy neighbour on
+    /// a shared host only ever add), over the reference's fastest pass in that round; the median over rounds. In
+    /// a round: the reference's `runs` passes, then the network's `runs` plain passes back to back (as a check
+    /// times them), then its `profiledRuns` profiled ones, each series after an untimed pass.
     public func profile(_ networks: [Network], progress: ((Int) -> Void)? = nil) -> [(layers: [String: Double], total: Double)] {
         let prepared = networks.map { NetworkTimer.prepare($0, batch: batch, warmup: warmup) }
         var layers = [[String: [Double]]](repeating: [:], count: networks.count)
@@ -215,16 +223,17 @@ public final class NetworkTimer {
             for (index, (model, x)) in prepared.enumerated() {
                 let probes = probePasses()
                 _ = model.forward(x, training: false)
-                var plain: [Double] = [], fastest: [String: Double] = [:]
-                for _ in 0..<runs {
-                    plain.append(NetworkTimer.seconds { _ = model.forward(x, training: false) })
+                // The plain passes back to back, as a check (`seconds`) and `bench` time them, then the profiled ones.
+                let plain = (0..<runs).map { _ in NetworkTimer.seconds { _ = model.forward(x, training: false) } }
+                var fastest: [String: Double] = [:]
+                for _ in 0..<profiledRuns {
                     let profiler = LayerProfiler(wholeBlocks: true)
                     _ = model.forward(x, training: false, profiler: profiler)
                     for (name, ns) in profiler.nanoseconds { fastest[name] = min(fastest[name] ?? .infinity, Double(ns) / 1e9) }
                 }
-                let reference = Statistics.median(probes)
+                let reference = probes.min()!
                 for (name, time) in fastest { layers[index][name, default: []].append(time / reference) }
-                totals[index].append(Statistics.median(plain) / reference)
+                totals[index].append(plain.min()! / reference)
                 done += 1
                 progress?(done)
             }
@@ -301,7 +310,7 @@ public enum Calibration {
     /// per-pass remainder (the whole pass minus the rest). `fusedExpansions`: the engine that was timed runs
     /// expansions with their depthwise convolutions; `lanes`: its kernels' vector width in floats.
     public static func samples(_ network: Network, layers: [String: Double], total: Double, batch: Int, threads: Int,
-                               fusedExpansions: Bool, lanes: Int) -> CalibrationSamples {
+                               fusedExpansions: Bool, lanes: Int, cacheBytes: Double?) -> CalibrationSamples {
         var result = CalibrationSamples()
         var poolElements = 0
         var covered = 0.0
@@ -309,7 +318,8 @@ public enum Calibration {
         CostModel.forEachLayer(of: network) { row in
             poolElements += row.poolElements
             guard let unit = LatencyPredictor.unit(of: row, fusedExpansions: fusedExpansions) else { return }
-            let features = LatencyFeatures.of(row, batch: batch, threads: threads, fusedExpansion: unit == .expansion, lanes: lanes)
+            let features = LatencyFeatures.of(row, batch: batch, threads: threads, fusedExpansion: unit == .expansion, lanes: lanes,
+                                              cacheBytes: cacheBytes)
             if let block = row.block {
                 blockParts["blocks.\(block.stage).\(block.index)", default: []].append((unit, features))
             } else if let seconds = layers[row.name] {
@@ -439,7 +449,8 @@ public enum Calibration {
     /// Fits the stand-alone units and the blocks' units, then the whole pass: measured time against a power of
     /// the sum of the units' predictions (scale and exponent), a constant and the pooled bytes (the `network`
     /// term), by the same weighted least squares over the timed networks.
-    public static func fit(_ samples: CalibrationSamples, key: CalibrationKey, networks: [(Network, Double)], lanes: Int) throws -> LatencyModel {
+    public static func fit(_ samples: CalibrationSamples, key: CalibrationKey, networks: [(Network, Double)], lanes: Int,
+                           cacheBytes: Double?) throws -> LatencyModel {
         var units = try fitBlocks(samples.blocks)
         // Kernel sizes without a fit of their own use the largest calibrated one (MACs count the kernel's area).
         if let largest = [LatencyUnit.depthwise7, .depthwise5, .depthwise3].lazy.compactMap({ units[$0] }).first { units[.depthwise] = largest }
@@ -447,7 +458,9 @@ public enum Calibration {
             units[unit] = try fit(group)
         }
         let created = ISO8601DateFormatter().string(from: Date())
-        let unitsOnly = LatencyModel(key: key, createdAt: created, networks: networks.count, fitMAPE: 0, vectorLanes: lanes, units: units).predictor
+        var unitsModel = LatencyModel(key: key, createdAt: created, networks: networks.count, fitMAPE: 0, vectorLanes: lanes, units: units)
+        unitsModel.cacheBytes = cacheBytes
+        let unitsOnly = unitsModel.predictor
         var rows: [(sum: Double, pool: Double, weights: Double, seconds: Double)] = []
         for (network, seconds) in networks {
             guard let sums = unitsOnly.passInputs(of: network, batch: key.batch) else { continue }
@@ -482,11 +495,12 @@ public enum Calibration {
             }
         }
         guard let best else { throw CalibrationError(file: nil, message: "the fit of whole passes failed (no positive scale)") }
-        units[.network] = LatencyModel.UnitFit(coefficients: [best.solution[1], 0, best.solution[2], best.cache == nil ? 0 : best.solution[3], 0, 0, 0],
+        units[.network] = LatencyModel.UnitFit(coefficients: [best.solution[1], 0, best.solution[2], best.cache == nil ? 0 : best.solution[3], 0, 0, 0, 0],
                                                samples: rows.count, rmsRelativeError: 0)
         var model = LatencyModel(key: key, createdAt: created, networks: networks.count, fitMAPE: 0, passScale: best.solution[0],
                                  passExponent: best.exponent, vectorLanes: lanes, units: units)
         model.weightCacheBytes = best.cache
+        model.cacheBytes = cacheBytes
         let predictor = model.predictor
         let pairs = networks.compactMap { network, seconds in predictor.seconds(of: network, batch: key.batch).map { ($0, seconds) } }
         model.fitMAPE = Statistics.meanAbsolutePercentageError(predicted: pairs.map(\.0), measured: pairs.map(\.1))

@@ -16,7 +16,7 @@ extension Efsearch {
             the engine runs them: every block whole (fused), the stem, head and classifier apart, beside passes of a \
             reference network (EfficientNet-B0 at 160 px) so that the host's speed drift cancels out. A block's time \
             is the sum of its units' linear models (MACs with the busiest thread's share, activation bytes, weight \
-            bytes, SiLU elements, residual bytes, kxk tap-outputs); all units are fitted together over the timed \
+            bytes, SiLU elements, residual bytes, kxk tap-outputs, and the bytes of tensors larger than the L2 cache); all units are fitted together over the timed \
             blocks by weighted least squares (GSL), minimising relative error, then whole passes give a scale, an \
             exponent and a per-pass term. The model is cached for this CPU, thread count, batch, efsearch version \
             and BLAS, and `estimate`, `nas` and `grid` use it from then on.
@@ -35,7 +35,7 @@ extension Efsearch {
         @Option(help: "Check the model instead: time this many networks never used to fit it.") var check: Int?
         @Option(help: "With --check: draw the networks from this search space (default: random arch strings, 96-256 px).") var space: String?
         @Option(help: "With --check: also write each network's predicted and measured ms to this CSV file.") var csv: String?
-        @Option(help: "With --check: timed runs per network per round (median).") var runs: Int = 10
+        @Option(help: "Timed passes per network per round, the same to calibrate and to check (a network's fastest pass among fewer comes out relatively slower).") var runs: Int = 10
         @Option(help: "Rounds over all the networks (default 3 to calibrate, 5 with --check); a network's time relative to the reference network is the median over rounds.") var rounds: Int?
         @Option(help: "Also write every timed block and unit (its units' features, seconds) to this CSV file.") var samples: String?
         @OptionGroup var latency: LatencyModelOptions
@@ -69,7 +69,9 @@ extension Efsearch {
             guard FileManager.default.isWritableFile(atPath: directory.path) else { throw CalibrationError(file: path, message: "its folder is not writable") }
             if !json { Console.note("calibrating \(key) for about \(Int(budgetSeconds)) s") }
             var networks = RandomNetworks(seed: seed, resolutions: 64...320)
-            let timer = try NetworkTimer(batch: batch, warmup: 2, runs: 4, rounds: rounds ?? 3)
+            // As many plain passes as a check times (`--runs`), so that both take a network's fastest pass among as
+            // many: with 4 here and 10 in the check, the relative times came out 5% lower than the check's.
+            let timer = try NetworkTimer(batch: batch, warmup: 2, runs: runs, profiledRuns: 4, rounds: rounds ?? 3)
             let fusedExpansions = InferenceKernels.fusesExpansions
             let progress = ProgressBar("calibrate", total: budgetSeconds)
             let start = Date()
@@ -105,21 +107,27 @@ extension Efsearch {
             }
             progress.finish()
             let reference = timer.probeSeconds
+            let cacheBytes = MachineBenchmark.level2CacheBytes.map(Double.init)
             var samples = CalibrationSamples()
             var timed: [(Network, Double)] = []
             for (network, layers, total) in relative {
                 let timings = Calibration.samples(network, layers: layers.mapValues { $0 * reference }, total: total * reference, batch: batch,
                                                   threads: threadCount, fusedExpansions: fusedExpansions,
-                                                  lanes: InferenceKernels.vectorLanes)
+                                                  lanes: InferenceKernels.vectorLanes, cacheBytes: cacheBytes)
                 samples.units += timings.units
                 samples.blocks += timings.blocks
                 timed.append((network, total * reference))
             }
-            var model = try Calibration.fit(samples, key: key, networks: timed, lanes: InferenceKernels.vectorLanes)
+            var model = try Calibration.fit(samples, key: key, networks: timed, lanes: InferenceKernels.vectorLanes, cacheBytes: cacheBytes)
             model.probeSeconds = reference
             try model.save(path)
             if let file = self.samples {
-                let text = ([CalibrationSamples.csvHeader] + samples.csvLines).joined(separator: "\n") + "\n"
+                // Whole passes too: the network (arch string; resolution, stem, head, classes and activation) and its time.
+                let passes = timed.map { network, seconds in
+                    "pass,\"\(network.archString)\",network,resolution=\(network.resolution) stem=\(network.stemChannels) head=\(network.headChannels) "
+                        + "classes=\(network.classes) activation=\(network.activation.rawValue),\(seconds)"
+                }
+                let text = ([CalibrationSamples.csvHeader] + samples.csvLines + passes).joined(separator: "\n") + "\n"
                 do { try text.write(toFile: file, atomically: true, encoding: .utf8) } catch {
                     throw CalibrationError(file: nil, message: "cannot write --samples \(file): \(error.localizedDescription)")
                 }

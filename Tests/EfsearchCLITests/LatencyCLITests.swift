@@ -22,7 +22,7 @@ final class LatencyCLITests: XCTestCase {
     /// A real calibration, short (one thread, a few seconds of timing).
     func calibrate() throws -> String {
         let model = directory.appendingPathComponent("model.json").path
-        let result = try run(["calibrate", "--threads", "1", "--budget-seconds", "4", "--out", model, "--json"])
+        let result = try run(["calibrate", "--threads", "1", "--budget-seconds", "4", "--runs", "4", "--out", model, "--json"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let object = try json(result.stdout)
         XCTAssertGreaterThanOrEqual(object["networks"] as? Int ?? 0, 8)

@@ -158,7 +158,7 @@ final class LatencyModelTests: XCTestCase {
 
     /// A predictor sums its units; a network needing a unit that was not calibrated gets no prediction.
     func testPredictionSumsUnitsAndIsAbsentWithoutOne() throws {
-        let one = LatencyModel.UnitFit(coefficients: [1e-3, 0, 0, 0, 0, 0, 0], samples: 10, rmsRelativeError: 0)
+        let one = LatencyModel.UnitFit(coefficients: [1e-3, 0, 0, 0, 0, 0, 0, 0], samples: 10, rmsRelativeError: 0)
         var units: [LatencyUnit: LatencyModel.UnitFit] = [:]
         for unit in LatencyUnit.allCases { units[unit] = one }
         let network = try Presets.named("efficientnet-b0").spec.resolve()
@@ -186,10 +186,10 @@ final class LatencyModelTests: XCTestCase {
 
     /// The per-pass term charges the weight bytes beyond the model's cache size, once per pass.
     func testWeightsBeyondTheCacheAreChargedPerPass() throws {
-        let one = LatencyModel.UnitFit(coefficients: [1e-3, 0, 0, 0, 0, 0, 0], samples: 10, rmsRelativeError: 0)
+        let one = LatencyModel.UnitFit(coefficients: [1e-3, 0, 0, 0, 0, 0, 0, 0], samples: 10, rmsRelativeError: 0)
         var units: [LatencyUnit: LatencyModel.UnitFit] = [:]
         for unit in LatencyUnit.allCases { units[unit] = one }
-        units[.network] = LatencyModel.UnitFit(coefficients: [0, 0, 0, 2e-11, 0, 0, 0], samples: 10, rmsRelativeError: 0)
+        units[.network] = LatencyModel.UnitFit(coefficients: [0, 0, 0, 2e-11, 0, 0, 0, 0], samples: 10, rmsRelativeError: 0)
         let network = try Presets.named("efficientnet-b0").spec.resolve()
         let bytes = 4 * Double(CostModel.summary(of: network).params)
         var model = model(units)
@@ -202,11 +202,41 @@ final class LatencyModelTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(model.predictor.seconds(of: network, batch: 1)), without, accuracy: 1e-12, "21 MB of weights fit in 64 MiB")
     }
 
+    /// Tensors larger than the calibrated L2 cache, weights or activations, are spill bytes; an expansion's
+    /// output that the engine keeps in rows (fused) and a depthwise convolution's input are not.
+    func testSpillBytesCountTensorsLargerThanTheCache() throws {
+        let rows = CostModel.layers(of: try Presets.named("efficientnet-b0").spec.resolve())
+        func row(_ name: String) throws -> LayerCost { try XCTUnwrap(rows.first { $0.name == name }, name) }
+        let cache = Double(2 << 20)
+        // blocks.1.0: 16 -> 96 channels at 112x112 (in 0.8 MB, out 4.8 MB), then a 3x3 depthwise with stride 2.
+        let expansion = try row("blocks.1.0.conv_pw")
+        let output = 4 * Double(expansion.outputElements)
+        XCTAssertEqual(LatencyFeatures.of(expansion, batch: 1, threads: 2, cacheBytes: cache)[7], output)
+        XCTAssertEqual(LatencyFeatures.of(expansion, batch: 2, threads: 2, cacheBytes: cache)[7], 2 * output, "the input: 1.6 MB at batch 2")
+        XCTAssertEqual(LatencyFeatures.of(expansion, batch: 3, threads: 2, cacheBytes: cache)[7], 3 * output + 4 * 3 * Double(expansion.inputElements),
+                       "at batch 3 the input passes 2 MiB as well")
+        XCTAssertEqual(LatencyFeatures.of(expansion, batch: 1, threads: 2, fusedExpansion: true, cacheBytes: cache)[7], 0)
+        XCTAssertEqual(LatencyFeatures.of(expansion, batch: 1, threads: 2)[7], 0, "no cache size, no spill")
+        XCTAssertEqual(LatencyFeatures.of(try row("blocks.1.0.conv_dw"), batch: 1, threads: 2, cacheBytes: cache)[7], 0)
+        let classifier = try row("classifier")
+        XCTAssertEqual(LatencyFeatures.of(classifier, batch: 1, threads: 2, cacheBytes: cache)[7], 4 * Double(classifier.params), "5.1 MB of weights")
+        // A model with a spill coefficient charges them, and only with its cache size.
+        var units: [LatencyUnit: LatencyModel.UnitFit] = [:]
+        for unit in LatencyUnit.allCases { units[unit] = .init(coefficients: [0, 0, 0, 0, 0, 0, 0, 1e-10], samples: 10, rmsRelativeError: 0) }
+        units[.network] = .init(coefficients: [1e-6, 0, 0, 0, 0, 0, 0, 0], samples: 10, rmsRelativeError: 0)
+        var spilling = model(units)
+        let network = try Presets.named("efficientnet-b0").spec.resolve()
+        XCTAssertEqual(try XCTUnwrap(spilling.predictor.seconds(of: network, batch: 1)), 1e-6, accuracy: 1e-12)
+        spilling.cacheBytes = cache
+        // At batch 1 with fused expansions, only the classifier's weights pass 2 MiB.
+        XCTAssertEqual(try XCTUnwrap(spilling.predictor.seconds(of: network, batch: 1)), 1e-6 + 1e-10 * 4 * Double(classifier.params), accuracy: 1e-12)
+    }
+
     func testFilesRoundTripAndBadFilesNameThemselves() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-latency-\(UUID())")
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("model.json").path
-        let original = model([.stem: .init(coefficients: [1, 2, 3, 4, 5, 6, 7], samples: 9, rmsRelativeError: 0.1)])
+        let original = model([.stem: .init(coefficients: [1, 2, 3, 4, 5, 6, 7, 8], samples: 9, rmsRelativeError: 0.1)])
         try original.save(path)
         let loaded = try LatencyModel.load(path)
         XCTAssertEqual(loaded.key, key)
@@ -215,9 +245,11 @@ final class LatencyModelTests: XCTestCase {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         let bad: [(String, String)] = [
             ("{not json", "not an efsearch latency model"),
-            (text.replacingOccurrences(of: "\"format\" : 2", with: "\"format\" : 1"), "format 1"),
+            (text.replacingOccurrences(of: "\"format\" : 3", with: "\"format\" : 2"), "format 2"),
             (text.replacingOccurrences(of: "\"stem\"", with: "\"warp_drive\""), "warp_drive"),
-            (#"{"format": 2}"#, "not an efsearch latency model"),
+            (#"{"format": 3}"#, "not an efsearch latency model"),
+            (text.replacingOccurrences(of: "\"vector_lanes\" : 8", with: "\"vector_lanes\" : 8, \"l2_cache_bytes\" : 0"), "l2_cache_bytes 0.0 must be"),
+            (text.replacingOccurrences(of: "7,\n", with: "").replacingOccurrences(of: "7,", with: ""), "expected 8"),
             (text.replacingOccurrences(of: "\"vector_lanes\" : 8", with: "\"vector_lanes\" : 12"), "vector_lanes 12 must be 8 or 16"),
             (text.replacingOccurrences(of: "\"vector_lanes\" : 8", with: "\"vector_lanes\" : 8, \"weight_cache_bytes\" : -1"), "weight_cache_bytes -1.0 must be"),
         ]

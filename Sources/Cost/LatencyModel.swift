@@ -197,7 +197,7 @@ public struct LatencyModel: Codable, Sendable {
     /// network overstates its pass a little, of a small one understates it.
     public var passExponent: Double
     public var units: [LatencyUnit: UnitFit]
-    /// The speed reference of the calibration (`LatencyModel.probe`): its fastest pass in a round, the median
+    /// The speed reference of the calibration (`LatencyModel.probe`): its median pass in a round, the median
     /// over the calibration's rounds, in seconds. Every timing was taken relative to it, so the model predicts
     /// latency at this speed.
     public var probeSeconds: Double?

@@ -35,7 +35,7 @@ extension Efsearch {
         @Option(help: "Check the model instead: time this many networks never used to fit it.") var check: Int?
         @Option(help: "With --check: draw the networks from this search space (default: random arch strings, 96-256 px).") var space: String?
         @Option(help: "With --check: also write each network's predicted and measured ms to this CSV file.") var csv: String?
-        @Option(help: "Timed passes per network per round, the same to calibrate and to check (a network's fastest pass among fewer comes out relatively slower).") var runs: Int = 10
+        @Option(help: "Timed passes per network per round, the same to calibrate and to check (with fewer, a network's time relative to the reference comes out lower).") var runs: Int = 10
         @Option(help: "Rounds over all the networks (default 3 to calibrate, 5 with --check); a network's time relative to the reference network is the median over rounds.") var rounds: Int?
         @Option(help: "Also write every timed block and unit (its units' features, seconds) to this CSV file.") var samples: String?
         @OptionGroup var latency: LatencyModelOptions
@@ -69,8 +69,8 @@ extension Efsearch {
             guard FileManager.default.isWritableFile(atPath: directory.path) else { throw CalibrationError(file: path, message: "its folder is not writable") }
             if !json { Console.note("calibrating \(key) for about \(Int(budgetSeconds)) s") }
             var networks = RandomNetworks(seed: seed, resolutions: 64...320)
-            // As many plain passes as a check times (`--runs`), so that both take a network's fastest pass among as
-            // many: with 4 here and 10 in the check, the relative times came out 5% lower than the check's.
+            // As many plain passes as a check times (`--runs`), so that both time a network alike: with 4 here and 10
+            // in the check, the relative times came out 5% lower than the check's.
             let timer = try NetworkTimer(batch: batch, warmup: 2, runs: runs, profiledRuns: 4, rounds: rounds ?? 3)
             let fusedExpansions = InferenceKernels.fusesExpansions
             let progress = ProgressBar("calibrate", total: budgetSeconds)

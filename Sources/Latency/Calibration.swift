@@ -134,8 +134,6 @@ public final class NetworkTimer {
     public let profiledRuns: Int
     public let rounds: Int
     let probe: (model: EfficientNetModel, input: Tensor)
-    /// Every pass of the reference network so far, in seconds.
-    public private(set) var probeTimes: [Double] = []
 
     public init(batch: Int, warmup: Int = 2, runs: Int = 5, profiledRuns: Int? = nil, rounds: Int = 3) throws {
         self.batch = batch
@@ -169,7 +167,6 @@ public final class NetworkTimer {
     func probePasses() -> [Double] {
         _ = probe.model.forward(probe.input, training: false)
         let times = (0..<runs).map { _ in NetworkTimer.seconds { _ = probe.model.forward(probe.input, training: false) } }
-        probeTimes += times
         probeMedians.append(Statistics.median(times))
         return times
     }

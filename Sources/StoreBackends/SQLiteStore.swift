@@ -159,6 +159,21 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         }
     }
 
+    /// Opens the database, switching a new one to WAL. Processes that open one new file at once can find the
+    /// switch busy: SQLite answers SQLITE_BUSY at once, without the busy timeout (seen once in 8 threads opening
+    /// a new store together). Tries again, up to 20 times over about 4 seconds.
+    static func open(_ path: String, configuration: Configuration) throws -> DatabasePool {
+        var attempt = 0
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where attempt < 20 && error.resultCode == .SQLITE_BUSY {
+                attempt += 1
+                Thread.sleep(forTimeInterval: 0.02 * Double(attempt))
+            }
+        }
+    }
+
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
     public init(path: String) throws {
         self.path = path
@@ -171,7 +186,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(120)
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
+            pool = try SQLiteStore.open(path, configuration: configuration)
         } catch {
             throw StoreError(location: path, message: "cannot open or create the database (\(error)); expected a writable path")
         }

@@ -147,29 +147,26 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// migration applied and both start the first one; the second one's fails ("table already exists") and rolls
     /// back. Each migration commits with its own record, so trying again finds it applied and goes on.
     static func migrate(_ pool: DatabasePool) throws {
-        var attempt = 0
-        while true {
-            do {
-                try migrator.migrate(pool)
-                return
-            } catch let error as DatabaseError where attempt < 10 && [.SQLITE_ERROR, .SQLITE_BUSY].contains(error.resultCode) {
-                attempt += 1
-                Thread.sleep(forTimeInterval: 0.05 * Double(attempt))
-            }
-        }
+        try retrying(on: [.SQLITE_ERROR, .SQLITE_BUSY], attempts: 10, step: 0.05) { try migrator.migrate(pool) }
     }
 
     /// Opens the database, switching a new one to WAL. Processes that open one new file at once can find the
     /// switch busy: SQLite answers SQLITE_BUSY at once, without the busy timeout (seen once in 8 threads opening
     /// a new store together). Tries again, up to 20 times over about 4 seconds.
     static func open(_ path: String, configuration: Configuration) throws -> DatabasePool {
+        try retrying(on: [.SQLITE_BUSY], attempts: 20, step: 0.02) { try DatabasePool(path: path, configuration: configuration) }
+    }
+
+    /// `body`, tried again up to `attempts` more times while it fails with one of `codes`, waiting `step`,
+    /// `2 * step`, ... seconds in between.
+    static func retrying<T>(on codes: [ResultCode], attempts: Int, step: TimeInterval, _ body: () throws -> T) throws -> T {
         var attempt = 0
         while true {
             do {
-                return try DatabasePool(path: path, configuration: configuration)
-            } catch let error as DatabaseError where attempt < 20 && error.resultCode == .SQLITE_BUSY {
+                return try body()
+            } catch let error as DatabaseError where attempt < attempts && codes.contains(error.resultCode) {
                 attempt += 1
-                Thread.sleep(forTimeInterval: 0.02 * Double(attempt))
+                Thread.sleep(forTimeInterval: step * Double(attempt))
             }
         }
     }

@@ -127,8 +127,9 @@ extension Efsearch {
 enum GridReport {
     /// The ranked table and the chosen coefficients.
     static func print(store: any Store, run: RunRecord, plan: GridPlan) throws {
-        let rows = try GridRanking.ranked(store: store, runId: run.id!, plan: plan)
+        // One read of the observations: the table shows their losses, and they rank the points when the plan says so.
         let losses = GridRanking.losses(try store.observations(runId: run.id!))
+        let rows = try GridRanking.ranked(store.candidates(runId: run.id!), losses: plan.ranksByLoss == true ? losses : [:])
         // A twin (same proxy network as the point before it) shares that point's figures.
         func isTwin(_ candidate: CandidateRecord, _ point: GridPoint) -> Bool {
             guard let first = try? GridPointCoding.decode(candidate.extra) else { return false }

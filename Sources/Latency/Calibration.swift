@@ -119,42 +119,72 @@ public struct RandomNetworks {
 }
 
 /// Times networks on the engine in inference, as `efsearch bench` does, in rounds (every network once per
-/// round), beside a speed reference. A shared host's speed drifts by tens of percent from one few seconds to
-/// the next; so in each round a network's passes come right after as many passes of the reference network
-/// (`LatencyModel.probe`), and its time relative to the reference in the same round does not drift with the
-/// host. Each of the two runs its passes back to back after an untimed one, as `bench` does: a pass right after
-/// another network's finds its weights out of cache (the reference ran up to 50% slower after a large network,
-/// and a small network slower after the reference).
+/// round), beside a speed reference. A shared host's speed changes from one pass to the next (B0 at 160 px: p10
+/// to p90 of 100 passes spans 3.1 to 4.5 ms) and drifts by tens of percent over seconds. So:
+/// - each series of a network's passes is bracketed by two series of the reference network
+///   (`LatencyModel.probe`), one right before and one right after it (the one after is the next network's one
+///   before), and its time relative to the mean of the two does not drift with the host;
+/// - every series, the reference's too, has at least `runs` passes and lasts at least `minimumSeconds`: the
+///   median of 10 passes of 3.5 ms measures the host over 35 ms and varies by about 6%.
+/// Each series runs back to back after an untimed pass, as `bench` does: a pass right after another network's
+/// finds its weights out of cache (the reference ran up to 50% slower after a large network, and a small network
+/// slower after the reference).
 public final class NetworkTimer {
     public let batch: Int
     public let warmup: Int
-    /// Plain passes per network (and passes of the reference network) per round.
+    /// Plain passes per network (and passes of the reference network) per round, at least.
     public let runs: Int
     /// Profiled passes per network per round (`profile`).
     public let profiledRuns: Int
     public let rounds: Int
-    let probe: (model: EfficientNetModel, input: Tensor)
+    /// The shortest series of plain passes, in seconds: a fast network runs more than `runs` passes.
+    public let minimumSeconds: Double
+    let probe: Prepared
 
-    public init(batch: Int, warmup: Int = 2, runs: Int = 5, profiledRuns: Int? = nil, rounds: Int = 3) throws {
+    /// A network ready to time: its model with seeded weights, a seeded input, its passes per series, and its
+    /// fastest warm-up pass in seconds.
+    public struct Prepared {
+        public let network: Network
+        let model: EfficientNetModel
+        let input: Tensor
+        public let passes: Int
+        public let passSeconds: Double
+    }
+
+    public init(batch: Int, warmup: Int = 2, runs: Int = 5, profiledRuns: Int? = nil, rounds: Int = 3, minimumSeconds: Double = 0.1) throws {
         self.batch = batch
-        self.warmup = warmup
+        self.warmup = max(1, warmup)
         self.runs = runs
         self.profiledRuns = profiledRuns ?? runs
         self.rounds = rounds
+        self.minimumSeconds = minimumSeconds
         var spec = try Presets.named(LatencyModel.probe.preset).spec
         spec.resolution = LatencyModel.probe.resolution
-        probe = NetworkTimer.prepare(try spec.resolve(), batch: batch, warmup: warmup)
+        probe = NetworkTimer.prepare(try spec.resolve(), batch: batch, warmup: self.warmup, runs: runs, minimumSeconds: minimumSeconds)
     }
 
-    /// A network's model with seeded weights and a seeded input, warmed up.
-    static func prepare(_ network: Network, batch: Int, warmup: Int) -> (model: EfficientNetModel, input: Tensor) {
+    /// A network's model with seeded weights and a seeded input, warmed up; its series have `runs` passes, or
+    /// as many as its fastest warm-up pass takes to fill `minimumSeconds`.
+    static func prepare(_ network: Network, batch: Int, warmup: Int, runs: Int, minimumSeconds: Double) -> Prepared {
         let model = EfficientNetModel(network)
         model.initialize(seed: 1)
         let random = RandomGenerator(seed: 2)
         let count = batch * network.resolution * network.resolution * 3
         let x = Tensor(shape: [batch, network.resolution, network.resolution, 3], values: (0..<count).map { _ in Float(random.gaussian()) })
-        for _ in 0..<warmup { _ = model.forward(x, training: false) }
-        return (model, x)
+        let fastest = max((0..<warmup).map { _ in seconds { _ = model.forward(x, training: false) } }.min() ?? 1, 1e-6)
+        return Prepared(network: network, model: model, input: x, passes: max(runs, Int((minimumSeconds / fastest).rounded(.up))),
+                        passSeconds: fastest)
+    }
+
+    /// `network` ready to time (`profile`).
+    public func prepare(_ network: Network) -> Prepared {
+        NetworkTimer.prepare(network, batch: batch, warmup: warmup, runs: runs, minimumSeconds: minimumSeconds)
+    }
+
+    /// About how long one round of `profile` takes for a prepared network: its series and profiled passes, each
+    /// after an untimed pass, and the reference's series after it.
+    public func roundSeconds(of network: Prepared) -> Double {
+        network.passSeconds * Double(network.passes + 1 + profiledRuns) + probe.passSeconds * Double(probe.passes + 1)
     }
 
     static func seconds(_ body: () -> Void) -> Double {
@@ -163,22 +193,27 @@ public final class NetworkTimer {
         return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 
-    /// `runs` passes of the reference network after an untimed one, timed and recorded.
-    func probePasses() -> [Double] {
-        _ = probe.model.forward(probe.input, training: false)
-        let times = (0..<runs).map { _ in NetworkTimer.seconds { _ = probe.model.forward(probe.input, training: false) } }
-        probeMedians.append(Statistics.median(times))
-        return times
+    /// A series: one untimed pass, then `passes` timed back to back.
+    static func series(_ network: Prepared) -> [Double] {
+        _ = network.model.forward(network.input, training: false)
+        return (0..<network.passes).map { _ in seconds { _ = network.model.forward(network.input, training: false) } }
     }
 
-    /// The reference's median pass in each round so far.
+    /// A series of the reference network; its median pass, recorded.
+    func probeSeries() -> Double {
+        let median = Statistics.median(NetworkTimer.series(probe))
+        probeMedians.append(median)
+        return median
+    }
+
+    /// The reference's median pass in each series so far.
     public private(set) var probeMedians: [Double] = []
 
-    /// The reference's median pass in a round, the median over all rounds so far.
+    /// The reference's median pass in a series, the median over all series so far.
     public var probeSeconds: Double { Statistics.median(probeMedians) }
 
     /// A network's times: `median` over all its passes (what `bench` reports), and `relative`: its median pass
-    /// over the reference's median in the same round, the median over rounds (as `profile` times networks).
+    /// over the mean of the reference's medians just before and just after, the median over rounds.
     public struct Timing: Sendable {
         public var median: Double
         public var relative: Double
@@ -186,18 +221,18 @@ public final class NetworkTimer {
 
     /// Times `networks`; `progress(done)` after each network's round.
     public func seconds(_ networks: [Network], progress: ((Int) -> Void)? = nil) -> [Timing] {
-        let prepared = networks.map { NetworkTimer.prepare($0, batch: batch, warmup: warmup) }
+        let prepared = networks.map { NetworkTimer.prepare($0, batch: batch, warmup: warmup, runs: runs, minimumSeconds: minimumSeconds) }
         var relative = [[Double]](repeating: [], count: networks.count)
         var all = [[Double]](repeating: [], count: networks.count)
         var done = 0
         for _ in 0..<rounds {
-            for (index, (model, x)) in prepared.enumerated() {
-                let probes = probePasses()
-                // One pass first: the reference's and other networks' weights have pushed this one's out of cache.
-                _ = model.forward(x, training: false)
-                let times = (0..<runs).map { _ in NetworkTimer.seconds { _ = model.forward(x, training: false) } }
-                relative[index].append(Statistics.median(times) / Statistics.median(probes))
+            var before = probeSeries()
+            for (index, network) in prepared.enumerated() {
+                let times = NetworkTimer.series(network)
+                let after = probeSeries()
+                relative[index].append(Statistics.median(times) / ((before + after) / 2))
                 all[index] += times
+                before = after
                 done += 1
                 progress?(done)
             }
@@ -207,32 +242,32 @@ public final class NetworkTimer {
 
     /// Profiles networks, each block timed whole as the engine runs it (`LayerProfiler(wholeBlocks:)`), with the
     /// stem, head and classifier apart, all relative to the reference network: per round, each layer's fastest
-    /// time among the profiled passes (timer and interrupt noise only ever add) and the plain passes' median, over
-    /// the reference's median in that round; the median over rounds. In a round: the reference's `runs` passes,
-    /// then the network's `runs` plain passes back to back (as a check times them), then its `profiledRuns`
-    /// profiled ones, each series after an untimed pass. (Taking the fastest plain pass against the reference's
-    /// fastest instead repeated worse between checks on a host slowed for minutes: a 3.5 ms reference finds a
-    /// short quiet moment that a 100 ms network does not.)
-    public func profile(_ networks: [Network], progress: ((Int) -> Void)? = nil) -> [(layers: [String: Double], total: Double)] {
-        let prepared = networks.map { NetworkTimer.prepare($0, batch: batch, warmup: warmup) }
+    /// time among the profiled passes (timer and interrupt noise only ever add; their median instead left the
+    /// check's errors as they were and put MobileNetV2 and MnasNet 14-16% high) and the plain passes' median,
+    /// over the mean of the reference's medians before and after; the median over rounds. In a round, per
+    /// network: its plain series (as a check times it), its `profiledRuns` profiled passes, the reference's series.
+    /// (Taking the fastest plain pass against the reference's fastest instead repeated worse between checks on a
+    /// host slowed for minutes: a 3.5 ms reference finds a short quiet moment that a 100 ms network does not.)
+    public func profile(_ prepared: [Prepared], progress: ((Int) -> Void)? = nil) -> [(layers: [String: Double], total: Double)] {
+        let networks = prepared.map(\.network)
         var layers = [[String: [Double]]](repeating: [:], count: networks.count)
         var totals = [[Double]](repeating: [], count: networks.count)
         var done = 0
         for _ in 0..<rounds {
-            for (index, (model, x)) in prepared.enumerated() {
-                let probes = probePasses()
-                _ = model.forward(x, training: false)
-                // The plain passes back to back, as a check (`seconds`) and `bench` time them, then the profiled ones.
-                let plain = (0..<runs).map { _ in NetworkTimer.seconds { _ = model.forward(x, training: false) } }
+            var before = probeSeries()
+            for (index, network) in prepared.enumerated() {
+                let plain = NetworkTimer.series(network)
                 var fastest: [String: Double] = [:]
                 for _ in 0..<profiledRuns {
                     let profiler = LayerProfiler(wholeBlocks: true)
-                    _ = model.forward(x, training: false, profiler: profiler)
+                    _ = network.model.forward(network.input, training: false, profiler: profiler)
                     for (name, ns) in profiler.nanoseconds { fastest[name] = min(fastest[name] ?? .infinity, Double(ns) / 1e9) }
                 }
-                let reference = Statistics.median(probes)
+                let after = probeSeries()
+                let reference = (before + after) / 2
                 for (name, time) in fastest { layers[index][name, default: []].append(time / reference) }
                 totals[index].append(Statistics.median(plain) / reference)
+                before = after
                 done += 1
                 progress?(done)
             }

@@ -292,6 +292,12 @@ public struct GridPlan: Codable, Sendable {
         self.ranksByLoss = ranksByLoss
     }
 
+    /// The validation losses that rank this plan's points (`GridRanking.ranked(_:losses:)`): those `losses` gives
+    /// when the plan ranks by loss; none, and `losses` is not called, for a plan that ranks by accuracy.
+    public func rankingLosses(_ losses: () throws -> [Int64: Double]) rethrows -> [Int64: Double] {
+        ranksByLoss == true ? try losses() : [:]
+    }
+
     /// The base network shrunk to the proxy (width, depth and resolution that fit this machine).
     public func proxyNetwork() throws -> NetworkSpec {
         var spec = try Presets.named(base).spec

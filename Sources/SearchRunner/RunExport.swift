@@ -213,7 +213,7 @@ public enum GridRanking {
     /// A grid run's points, ranked (`ranked(_:losses:)` with the losses of its stored observations when the plan
     /// ranks by loss).
     public static func ranked(store: any Store, runId: Int64, plan: GridPlan) throws -> [(candidate: CandidateRecord, point: GridPoint)] {
-        try ranked(store.candidates(runId: runId), losses: plan.ranksByLoss == true ? losses(try store.observations(runId: runId)) : [:])
+        try ranked(store.candidates(runId: runId), losses: plan.rankingLosses { losses(try store.observations(runId: runId)) })
     }
 
     /// Each candidate's validation loss at its highest observed rung.

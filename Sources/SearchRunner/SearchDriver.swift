@@ -475,8 +475,9 @@ public final class SearchDriver {
         let chosen: [Int64]
         if case .grid(let plan) = configuration.plan {
             let ids = Set(entered.map(\.id!))
-            let losses = plan.ranksByLoss == true
-                ? GridRanking.losses(try store.observations(runId: run.id!).filter { ids.contains($0.candidateId) && $0.rung == highest }) : [:]
+            let losses = try plan.rankingLosses {
+                GridRanking.losses(try store.observations(runId: run.id!).filter { ids.contains($0.candidateId) && $0.rung == highest })
+            }
             var seen = Set<Int64>()  // a candidate with twins comes once per point
             chosen = try GridRanking.ranked(entered.filter { $0.status == .done && $0.accuracy != nil }, losses: losses)
                 .map { $0.candidate.id! }.filter { seen.insert($0).inserted }.prefix(count).map { $0 }

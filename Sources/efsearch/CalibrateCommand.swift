@@ -36,7 +36,8 @@ extension Efsearch {
         @Option(help: "With --check: draw the networks from this search space (default: random arch strings, 96-256 px).") var space: String?
         @Option(help: "With --check: also write each network's predicted and measured ms to this CSV file.") var csv: String?
         @Option(help: "Timed passes per network per round, the same to calibrate and to check (with fewer, a network's time relative to the reference comes out lower).") var runs: Int = 10
-        @Option(help: "Rounds over all the networks (default 3 to calibrate, 5 with --check); a network's time relative to the reference network is the median over rounds.") var rounds: Int?
+        @Option(name: .customLong("series-seconds"), help: "Each series of timed passes, the reference network's too, lasts at least this long: a fast network runs more than --runs passes.") var seriesSeconds: Double = 0.1
+        @Option(help: "Rounds over all the networks (default 3 to calibrate, 10 with --check); a network's time relative to the reference network is the median over rounds.") var rounds: Int?
         @Option(help: "Also write every timed block and unit (its units' features, seconds) to this CSV file.") var samples: String?
         @OptionGroup var latency: LatencyModelOptions
         @Flag(help: "Print one JSON object.") var json = false
@@ -47,6 +48,7 @@ extension Efsearch {
             if !(budgetSeconds > 0) { throw ValidationError("--budget-seconds \(budgetSeconds) must be greater than 0") }
             if let check, check < 2 { throw ValidationError("--check \(check) must be at least 2 (a ranking needs two networks)") }
             if runs < 1 { throw ValidationError("--runs \(runs) must be at least 1") }
+            if !(seriesSeconds >= 0 && seriesSeconds <= 60) { throw ValidationError("--series-seconds \(seriesSeconds) must be between 0 and 60") }
             if let rounds, rounds < 1 { throw ValidationError("--rounds \(rounds) must be at least 1") }
             if check == nil && (space != nil || csv != nil) { throw ValidationError("--space and --csv go with --check") }
         }
@@ -71,41 +73,44 @@ extension Efsearch {
             var networks = RandomNetworks(seed: seed, resolutions: 64...320)
             // As many plain passes as a check times (`--runs`), so that both time a network alike: with 4 here and 10
             // in the check, the relative times came out 5% lower than the check's.
-            let timer = try NetworkTimer(batch: batch, warmup: 2, runs: runs, profiledRuns: 4, rounds: rounds ?? 3)
+            let timer = try NetworkTimer(batch: batch, warmup: 2, runs: runs, profiledRuns: 4, rounds: rounds ?? 3,
+                                        minimumSeconds: seriesSeconds)
             let fusedExpansions = InferenceKernels.fusesExpansions
-            let progress = ProgressBar("calibrate", total: budgetSeconds)
+            let rounds = self.rounds ?? 3
             let start = Date()
-            // Timings relative to the reference network (`NetworkTimer`), made seconds at the reference's median
-            // speed over the whole calibration once it is done.
-            var relative: [(network: Network, layers: [String: Double], total: Double)] = []
+            // First the networks: drawn and warmed up until their rounds fill the budget, and every unit has
+            // enough samples to fit (at most four budgets and 10 s).
+            var prepared: [NetworkTimer.Prepared] = []
+            var roundSeconds = 0.0
             var counts: [LatencyUnit: Int] = [:]
-            var slowestGroup = 0.0
-            // Until the budget is spent, and every unit has enough samples to fit (at most four budgets and 10 s).
             let needed = [LatencyUnit.stem, .head, .classifier, .projection, .dense, .depthwise3, .depthwise5, .depthwise7, .squeezeExcite,
                           fusedExpansions ? .expansion : .pointwise]
             func enough() -> Bool {
-                relative.count >= 8 && needed.allSatisfy { counts[$0, default: 0] >= 2 * LatencyFeatures.count }
+                prepared.count >= 8 && needed.allSatisfy { counts[$0, default: 0] >= 2 * LatencyFeatures.count }
             }
-            while Date().timeIntervalSince(start) + slowestGroup < budgetSeconds || !enough() {
-                // Groups of networks, each timed in rounds a second or so apart.
-                var group: [Network] = []
-                while group.count < 6 {
-                    let network = networks.next()
-                    // Beyond 10 GMACs a pass takes a second or more, and teaches little more than a mid-sized one.
-                    if CostModel.summary(of: network).macs * batch <= 10_000_000_000 { group.append(network) }
+            while Date().timeIntervalSince(start) + Double(rounds) * roundSeconds < budgetSeconds || !enough() {
+                let network = networks.next()
+                // Beyond 10 GMACs a pass takes a second or more, and teaches little more than a mid-sized one.
+                guard CostModel.summary(of: network).macs * batch <= 10_000_000_000 else { continue }
+                let ready = timer.prepare(network)
+                prepared.append(ready)
+                roundSeconds += timer.roundSeconds(of: ready)
+                CostModel.forEachLayer(of: network) { row in
+                    if let unit = LatencyPredictor.unit(of: row, fusedExpansions: fusedExpansions) { counts[unit, default: 0] += 1 }
                 }
-                let began = Date()
-                for (network, timing) in zip(group, timer.profile(group)) {
-                    relative.append((network, timing.layers, timing.total))
-                    CostModel.forEachLayer(of: network) { row in
-                        if let unit = LatencyPredictor.unit(of: row, fusedExpansions: fusedExpansions) { counts[unit, default: 0] += 1 }
-                    }
-                }
-                slowestGroup = max(slowestGroup, Date().timeIntervalSince(began))
-                progress.update(min(budgetSeconds, Date().timeIntervalSince(start)), detail: "\(relative.count) networks")
-                if Date().timeIntervalSince(start) > 4 * budgetSeconds + 10 { break }
+                if Date().timeIntervalSince(start) + Double(rounds) * roundSeconds > 4 * budgetSeconds + 10 { break }
             }
+            // Then rounds over all of them, as a check times its networks: a network's rounds are a third of the
+            // calibration apart, not seconds, so that each measures the host over the whole calibration, as a check
+            // does (timed in rounds over groups of six a few seconds apart, two calibrations of the same code
+            // predicted two checks 5% apart and with 7% RMS scatter).
+            if !json { Console.note("timing \(prepared.count) networks in \(rounds) rounds of about \(Int(roundSeconds.rounded())) s") }
+            let progress = ProgressBar("calibrate", total: Double(prepared.count * rounds))
+            let timings = timer.profile(prepared) { progress.update(Double($0), detail: "round \(($0 - 1) / prepared.count + 1) of \(rounds)") }
             progress.finish()
+            // Timings relative to the reference network (`NetworkTimer`), made seconds at the reference's median
+            // speed over the whole calibration.
+            let relative = zip(prepared, timings).map { (network: $0.network, layers: $1.layers, total: $1.total) }
             let reference = timer.probeSeconds
             let cacheBytes = MachineBenchmark.level2CacheBytes.map(Double.init)
             var samples = CalibrationSamples()
@@ -193,8 +198,10 @@ extension Efsearch {
                 }
                 predictions.append(predicted)
             }
-            let rounds = self.rounds ?? 5
-            let timer = try NetworkTimer(batch: batch, warmup: 2, runs: runs, rounds: rounds)
+            // Ten rounds: two checks of the same networks with five agreed to 5-7% RMS, with ten to 2-4.5%. The host's
+            // speed against the reference's decorrelates within a second, so rounds about 30 s apart average it out.
+            let rounds = self.rounds ?? 10
+            let timer = try NetworkTimer(batch: batch, warmup: 2, runs: runs, rounds: rounds, minimumSeconds: seriesSeconds)
             let progress = ProgressBar("check", total: Double(cases.count * rounds))
             let timings = timer.seconds(cases.map(\.network)) { progress.update(Double($0)) }
             progress.finish()
@@ -235,6 +242,7 @@ extension Efsearch {
                 object.add("batch", batch)
                 object.add("rounds", rounds)
                 object.add("runs", runs)
+                object.add("series_seconds", seriesSeconds)
                 let items = presets.map { row -> String in
                     var item = JSONObjectWriter()
                     item.add("name", row.name)
@@ -248,7 +256,7 @@ extension Efsearch {
                 print(object.finished())
                 return
             }
-            print("\(random.count) networks never used in the fit, batch \(batch), \(threadCount) threads, \(rounds) rounds of \(runs) passes each:")
+            print("\(random.count) networks never used in the fit, batch \(batch), \(threadCount) threads, \(rounds) rounds of at least \(runs) passes and \(Format.fixed(seriesSeconds, 2)) s each:")
             print("measured (median of all passes):  \(plain.summary)")
             if let corrected { print("drift-corrected (to the reference): \(corrected.summary)") }
             print()

@@ -129,7 +129,7 @@ enum GridReport {
     static func print(store: any Store, run: RunRecord, plan: GridPlan) throws {
         // One read of the observations: the table shows their losses, and they rank the points when the plan says so.
         let losses = GridRanking.losses(try store.observations(runId: run.id!))
-        let rows = try GridRanking.ranked(store.candidates(runId: run.id!), losses: plan.ranksByLoss == true ? losses : [:])
+        let rows = try GridRanking.ranked(store.candidates(runId: run.id!), losses: plan.rankingLosses { losses })
         // A twin (same proxy network as the point before it) shares that point's figures.
         func isTwin(_ candidate: CandidateRecord, _ point: GridPoint) -> Bool {
             guard let first = try? GridPointCoding.decode(candidate.extra) else { return false }

@@ -19,10 +19,10 @@ final class LatencyCLITests: XCTestCase {
         try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], text)
     }
 
-    /// A real calibration, short (one thread, a few seconds of timing).
+    /// A real calibration, short (one thread, a few seconds of timing, series of 4 passes however short).
     func calibrate() throws -> String {
         let model = directory.appendingPathComponent("model.json").path
-        let result = try run(["calibrate", "--threads", "1", "--budget-seconds", "4", "--runs", "4", "--out", model, "--json"])
+        let result = try run(["calibrate", "--threads", "1", "--budget-seconds", "4", "--runs", "4", "--series-seconds", "0", "--out", model, "--json"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let object = try json(result.stdout)
         XCTAssertGreaterThanOrEqual(object["networks"] as? Int ?? 0, 8)
@@ -62,11 +62,13 @@ final class LatencyCLITests: XCTestCase {
         XCTAssertTrue(elsewhere.stderr.contains("another machine") && elsewhere.stderr.contains("Phone SoC"), elsewhere.stderr)
 
         // The check prints its figures.
-        let check = try run(["calibrate", "--check", "3", "--runs", "1", "--threads", "1", "--latency-model", model, "--json"])
+        let check = try run(["calibrate", "--check", "3", "--runs", "1", "--rounds", "2", "--series-seconds", "0", "--threads", "1",
+                             "--latency-model", model, "--json"])
         XCTAssertEqual(check.status, 0, check.stderr)
         let figures = try json(check.stdout)
         for key in ["kendall_tau", "mape", "within_5", "within_10", "count", "presets"] { XCTAssertNotNil(figures[key], key) }
         XCTAssertEqual(figures["count"] as? Int, 3)
+        XCTAssertEqual(figures["rounds"] as? Int, 2)
 
         // A search stores the prediction beside the estimate.
         let store = directory.appendingPathComponent("s.sqlite").path
@@ -89,6 +91,7 @@ final class LatencyCLITests: XCTestCase {
             (["calibrate", "--threads", "0"], "--threads"),
             (["calibrate", "--budget-seconds", "-1"], "--budget-seconds"),
             (["calibrate", "--check", "0"], "--check"),
+            (["calibrate", "--series-seconds", "-1"], "--series-seconds"),
             (["calibrate", "--check", "5", "--latency-model", "/nonexistent/model.json"], "/nonexistent/model.json"),
             (["estimate", "efficientnet-b0", "--latency-model", "/nonexistent/model.json"] + roofline, "/nonexistent/model.json"),
             (["estimate", "efficientnet-b0", "--latency-model", corrupt] + roofline, corrupt),

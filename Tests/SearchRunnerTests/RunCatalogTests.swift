@@ -109,6 +109,31 @@ final class RunCatalogTests: XCTestCase {
         XCTAssertEqual(plan.fidelity, .estimate)
     }
 
+    func testGridPlanRanksByLossOnlyWhenItSaysSo() throws {
+        let run = try store.createRun(RunRecord(name: "grid", command: "", config: "{}", seed: 3, version: "", machine: ""))
+        // Point a has the better accuracy, point b the lower validation loss.
+        let points = [GridPoint(alpha: 1.2, beta: 1.1, gamma: 1.15), GridPoint(alpha: 1, beta: 1, gamma: 1.4)]
+        let candidates = try store.insert(try points.enumerated().map { index, point in
+            var record = CandidateRecord(runId: run.id!, key: "k\(index)", generation: 0, genotype: "[]", arch: "cn_r1_k3_s1_c8", width: 1,
+                                         depth: 1, resolution: 64, stem: 8, head: 8, seed: 1)
+            record.extra = try GridPointCoding.encode(point)
+            record.status = .done
+            record.accuracy = [0.4, 0.3][index]
+            return record
+        })
+        try store.insert(observations: candidates.enumerated().map { index, candidate in
+            ObservationRecord(runId: run.id!, candidateId: candidate.id!, rung: 0, epochs: 1, accuracy: [0.4, 0.3][index], top5: 1,
+                              loss: [2.1, 1.9][index], trainSeconds: 1)
+        })
+        var plan = GridPlan(base: "efficientnet-b0", proxyWidth: 1, proxyDepth: 1, proxyResolution: 64, phi: 1, axes: nil, points: points,
+                            fidelity: .train)
+        XCTAssertEqual(try GridRanking.ranked(store: store, runId: run.id!, plan: plan).map(\.point.alpha), [1, 1.2], "by loss first")
+        plan.ranksByLoss = nil
+        XCTAssertEqual(try GridRanking.ranked(store: store, runId: run.id!, plan: plan).map(\.point.alpha), [1.2, 1],
+                       "a plan stored before the rule ranks by accuracy")
+        XCTAssertEqual(plan.rankingLosses { XCTFail("not read for a plan that ranks by accuracy"); return [1: 1] }, [:])
+    }
+
     func testNewerFormatAndCorruptConfigurationsAreRefused() throws {
         let newer = try store.createRun(RunRecord(name: "newer", command: "", config: #"{"format": 9}"#, seed: 0, version: "9", machine: ""))
         XCTAssertThrowsError(try catalog.configuration(of: newer)) { XCTAssertTrue("\($0)".contains("format 9"), "\($0)") }

@@ -73,10 +73,9 @@ extension Efsearch {
             var networks = RandomNetworks(seed: seed, resolutions: 64...320)
             // As many plain passes as a check times (`--runs`), so that both time a network alike: with 4 here and 10
             // in the check, the relative times came out 5% lower than the check's.
-            let timer = try NetworkTimer(batch: batch, warmup: 2, runs: runs, profiledRuns: 4, rounds: rounds ?? 3,
-                                        minimumSeconds: seriesSeconds)
-            let fusedExpansions = InferenceKernels.fusesExpansions
             let rounds = self.rounds ?? 3
+            let timer = try NetworkTimer(batch: batch, warmup: 2, runs: runs, profiledRuns: 4, rounds: rounds, minimumSeconds: seriesSeconds)
+            let fusedExpansions = InferenceKernels.fusesExpansions
             let start = Date()
             // First the networks: drawn and warmed up until their rounds fill the budget, and every unit has
             // enough samples to fit (at most four budgets and 10 s).
@@ -101,9 +100,9 @@ extension Efsearch {
                 if Date().timeIntervalSince(start) + Double(rounds) * roundSeconds > 4 * budgetSeconds + 10 { break }
             }
             // Then rounds over all of them, as a check times its networks: a network's rounds are a third of the
-            // calibration apart, not seconds, so that each measures the host over the whole calibration, as a check
-            // does (timed in rounds over groups of six a few seconds apart, two calibrations of the same code
-            // predicted two checks 5% apart and with 7% RMS scatter).
+            // calibration apart, not seconds, so that each measures the host over the whole calibration as a check
+            // does. (Against groups of six timed a few seconds apart, two calibrations each gave checks alike: 85-90%
+            // within 10%; a network's time still differs by 7-9% RMS between calibrations, from 3 rounds.)
             if !json { Console.note("timing \(prepared.count) networks in \(rounds) rounds of about \(Int(roundSeconds.rounded())) s") }
             let progress = ProgressBar("calibrate", total: Double(prepared.count * rounds))
             let timings = timer.profile(prepared) { progress.update(Double($0), detail: "round \(($0 - 1) / prepared.count + 1) of \(rounds)") }
@@ -198,8 +197,8 @@ extension Efsearch {
                 }
                 predictions.append(predicted)
             }
-            // Ten rounds: two checks of the same networks with five agreed to 5-7% RMS, with ten to 2-4.5%. The host's
-            // speed against the reference's decorrelates within a second, so rounds about 30 s apart average it out.
+            // Ten rounds: two checks of the same networks with five agreed to 4.8-6.2% RMS, with ten to 2.6-3.7%. The
+            // host's speed against the reference's decorrelates within a second, so rounds 25 s apart average it out.
             let rounds = self.rounds ?? 10
             let timer = try NetworkTimer(batch: batch, warmup: 2, runs: runs, rounds: rounds, minimumSeconds: seriesSeconds)
             let progress = ProgressBar("check", total: Double(cases.count * rounds))

@@ -197,8 +197,8 @@ public struct LatencyModel: Codable, Sendable {
     /// network overstates its pass a little, of a small one understates it.
     public var passExponent: Double
     public var units: [LatencyUnit: UnitFit]
-    /// The speed reference of the calibration (`LatencyModel.probe`): its median pass in a round, the median
-    /// over the calibration's rounds, in seconds. Every timing was taken relative to it, so the model predicts
+    /// The speed reference of the calibration (`LatencyModel.probe`): its median pass in a series, the median
+    /// over the calibration's series, in seconds. Every timing was taken relative to it, so the model predicts
     /// latency at this speed.
     public var probeSeconds: Double?
     /// The vector width of the calibrated engine's kernels in floats (16: AVX-512, 8: AVX2), which sets how

@@ -219,23 +219,34 @@ public final class NetworkTimer {
         public var relative: Double
     }
 
-    /// Times `networks`; `progress(done)` after each network's round.
-    public func seconds(_ networks: [Network], progress: ((Int) -> Void)? = nil) -> [Timing] {
-        let prepared = networks.map { NetworkTimer.prepare($0, batch: batch, warmup: warmup, runs: runs, minimumSeconds: minimumSeconds) }
-        var relative = [[Double]](repeating: [], count: networks.count)
-        var all = [[Double]](repeating: [], count: networks.count)
+    /// Runs the rounds over `prepared`, each network's measurements between two series of the reference:
+    /// `body(index, network, reference)` times the network, then calls `reference()`, which runs the reference's
+    /// series after it and returns the mean of its median and the one before. `progress(done)` after each.
+    func bracketedRounds(_ prepared: [Prepared], progress: ((Int) -> Void)?, _ body: (Int, Prepared, () -> Double) -> Void) {
         var done = 0
         for _ in 0..<rounds {
             var before = probeSeries()
             for (index, network) in prepared.enumerated() {
-                let times = NetworkTimer.series(network)
-                let after = probeSeries()
-                relative[index].append(Statistics.median(times) / ((before + after) / 2))
-                all[index] += times
-                before = after
+                body(index, network) {
+                    let after = probeSeries()
+                    defer { before = after }
+                    return (before + after) / 2
+                }
                 done += 1
                 progress?(done)
             }
+        }
+    }
+
+    /// Times `networks`; `progress(done)` after each network's round.
+    public func seconds(_ networks: [Network], progress: ((Int) -> Void)? = nil) -> [Timing] {
+        let prepared = networks.map(prepare)
+        var relative = [[Double]](repeating: [], count: networks.count)
+        var all = [[Double]](repeating: [], count: networks.count)
+        bracketedRounds(prepared, progress: progress) { index, network, reference in
+            let times = NetworkTimer.series(network)
+            relative[index].append(Statistics.median(times) / reference())
+            all[index] += times
         }
         return (0..<networks.count).map { Timing(median: Statistics.median(all[$0]), relative: Statistics.median(relative[$0])) }
     }
@@ -249,30 +260,21 @@ public final class NetworkTimer {
     /// (Taking the fastest plain pass against the reference's fastest instead repeated worse between checks on a
     /// host slowed for minutes: a 3.5 ms reference finds a short quiet moment that a 100 ms network does not.)
     public func profile(_ prepared: [Prepared], progress: ((Int) -> Void)? = nil) -> [(layers: [String: Double], total: Double)] {
-        let networks = prepared.map(\.network)
-        var layers = [[String: [Double]]](repeating: [:], count: networks.count)
-        var totals = [[Double]](repeating: [], count: networks.count)
-        var done = 0
-        for _ in 0..<rounds {
-            var before = probeSeries()
-            for (index, network) in prepared.enumerated() {
-                let plain = NetworkTimer.series(network)
-                var fastest: [String: Double] = [:]
-                for _ in 0..<profiledRuns {
-                    let profiler = LayerProfiler(wholeBlocks: true)
-                    _ = network.model.forward(network.input, training: false, profiler: profiler)
-                    for (name, ns) in profiler.nanoseconds { fastest[name] = min(fastest[name] ?? .infinity, Double(ns) / 1e9) }
-                }
-                let after = probeSeries()
-                let reference = (before + after) / 2
-                for (name, time) in fastest { layers[index][name, default: []].append(time / reference) }
-                totals[index].append(Statistics.median(plain) / reference)
-                before = after
-                done += 1
-                progress?(done)
+        var layers = [[String: [Double]]](repeating: [:], count: prepared.count)
+        var totals = [[Double]](repeating: [], count: prepared.count)
+        bracketedRounds(prepared, progress: progress) { index, network, reference in
+            let plain = NetworkTimer.series(network)
+            var fastest: [String: Double] = [:]
+            for _ in 0..<profiledRuns {
+                let profiler = LayerProfiler(wholeBlocks: true)
+                _ = network.model.forward(network.input, training: false, profiler: profiler)
+                for (name, ns) in profiler.nanoseconds { fastest[name] = min(fastest[name] ?? .infinity, Double(ns) / 1e9) }
             }
+            let speed = reference()
+            for (name, time) in fastest { layers[index][name, default: []].append(time / speed) }
+            totals[index].append(Statistics.median(plain) / speed)
         }
-        return (0..<networks.count).map { (layers[$0].mapValues(Statistics.median), Statistics.median(totals[$0])) }
+        return prepared.indices.map { (layers[$0].mapValues(Statistics.median), Statistics.median(totals[$0])) }
     }
 }
 

@@ -45,8 +45,8 @@ public enum LatencyUnit: String, Codable, CaseIterable, Sendable {
 /// The features of a unit, for one forward pass of the batch. Every unit's time is modelled as a linear
 /// function of these.
 public enum LatencyFeatures {
-    public static let names = ["constant", "macs", "activation_bytes", "weight_bytes", "silu_elements", "residual_bytes", "tap_outputs",
-                               "spill_bytes"]
+    public static let names = ["constant", "macs", "activation_bytes", "weight_bytes", "silu_elements", "weight_spill_bytes", "tap_outputs",
+                               "activation_spill_bytes"]
     public static let count = names.count
 
     /// Output channels rounded up to the kernels' vector width (`lanes` floats: 16 for the AVX-512 kernels, 8 for
@@ -100,20 +100,20 @@ public enum LatencyFeatures {
         default:
             break
         }
-        let activationBytes = 4 * Double(row.inputElements + (fusedExpansion ? 0 : row.outputElements)) * b
-        let silu = row.activation == .silu ? Double(row.outputElements) * b : 0
-        // The block's input, added in the epilogue of its last convolution.
+        // The block's input, added in the epilogue of its last convolution, is read like the rest of its activations.
         let last = row.kind == .conv && row.block != nil && (row.activation == nil || row.part == "conv")
         let residual = last && row.heldElements > 0 && row.heldElements == row.outputElements ? 4 * Double(row.heldElements) * b : 0
-        var spill = 0.0
+        let activationBytes = 4 * Double(row.inputElements + (fusedExpansion ? 0 : row.outputElements)) * b + residual
+        let silu = row.activation == .silu ? Double(row.outputElements) * b : 0
+        var weightSpill = 0.0, activationSpill = 0.0
         if let cacheBytes {
             let weights = 4 * Double(row.params), input = 4 * Double(row.inputElements) * b, output = 4 * Double(row.outputElements) * b
-            if weights > cacheBytes { spill += weights }
+            if weights > cacheBytes { weightSpill = weights }
             // A depthwise convolution's input is, in most blocks, the expansion the engine has just made row by row.
-            if row.kind != .depthwise && input > cacheBytes { spill += input }
-            if !fusedExpansion && output > cacheBytes { spill += output }
+            if row.kind != .depthwise && input > cacheBytes { activationSpill += input }
+            if !fusedExpansion && output > cacheBytes { activationSpill += output }
         }
-        return SIMD8(1, macs * b, activationBytes, 4 * Double(row.params), silu, residual, taps * b, spill)
+        return SIMD8(1, macs * b, activationBytes, 4 * Double(row.params), silu, weightSpill, taps * b, activationSpill)
     }
 
     /// Features of the per-pass remainder: global pooling over `poolElements` per image, and the bytes of the
@@ -162,7 +162,7 @@ public struct CalibrationKey: Codable, Hashable, Sendable, CustomStringConvertib
 /// the per-pass term (`network`); the scale and the per-pass term are fitted on whole passes, so that what the
 /// units' timings miss together (cache effects between layers, hand-offs) is accounted for.
 public struct LatencyModel: Codable, Sendable {
-    public static let currentFormat = 3
+    public static let currentFormat = 4
 
     public struct UnitFit: Codable, Sendable, Equatable {
         /// One per feature in `LatencyFeatures.names` order; 0 for features the fit dropped.

@@ -67,15 +67,28 @@ extension LatencyModel {
     }
 }
 
+extension Network {
+    /// Whether `other` runs the same layers: the same scaled blocks, resolution, stem, head and activation (the
+    /// classifier's size aside).
+    func isSameShape(as other: Network) -> Bool {
+        archString == other.archString && resolution == other.resolution && stemChannels == other.stemChannels
+            && headChannels == other.headChannels && activation == other.activation
+    }
+}
+
 /// Seeded random networks for calibrating and checking: all four block types, kernels 3-7, strides, expansions,
 /// squeeze-excite, channel counts that are and are not multiples of 8, stems, heads and resolutions.
 public struct RandomNetworks {
     let random: RandomGenerator
     public var resolutions: ClosedRange<Int>
 
-    public init(seed: UInt64, resolutions: ClosedRange<Int> = 96...256) {
+    /// The share of networks drawn from the built-in families (`familyVariant`) rather than as random arch strings.
+    public var familyShare: Double
+
+    public init(seed: UInt64, resolutions: ClosedRange<Int> = 96...256, familyShare: Double = 0) {
         random = RandomGenerator(seed: seed)
         self.resolutions = resolutions
+        self.familyShare = familyShare
     }
 
     func pick<T>(_ items: [T]) -> T { items[random.uniformInt(items.count)] }
@@ -83,8 +96,31 @@ public struct RandomNetworks {
     /// The next network (always one that resolves).
     public mutating func next() -> Network {
         while true {
-            if let network = try? draw().resolve() { return network }
+            let family = familyShare > 0 && random.uniform() < familyShare
+            guard let network = try? (family ? familyVariant() : draw()).resolve() else { continue }
+            if family && RandomNetworks.presets.contains(where: { $0.isSameShape(as: network) }) { continue }
+            return network
         }
+    }
+
+    /// Every preset at its own resolution, resolved.
+    static let presets: [Network] = Presets.all.compactMap { try? $0.spec.resolve() }
+
+    /// The families of real networks a calibration also draws from: their blocks repeat the same shape many
+    /// times, with expansions of 3-6 from 16-32 channels at half the input's size, which random arch strings
+    /// rarely have.
+    public static let families = ["efficientnet-b0", "mobilenetv2-100", "mnasnet-100", "efficientnetv2-s"]
+
+    /// A member of a built-in family at another width, depth and resolution (`next()` passes over one that
+    /// comes out as a preset at its own resolution, as B0 at depth 1.25 and 240 px is B1: a check's presets stay
+    /// networks the fit has not seen).
+    func familyVariant() throws -> NetworkSpec {
+        var spec = try Presets.named(pick(RandomNetworks.families)).spec
+        spec.width = pick([0.5, 0.75, 1.0, 1.0, 1.25, 1.5])
+        spec.depth = pick([0.75, 1.0, 1.0, 1.25])
+        spec.resolution = resolutions.lowerBound + 8 * random.uniformInt((resolutions.upperBound - resolutions.lowerBound) / 8 + 1)
+        spec.classes = pick([10, 100, 1000])
+        return spec
     }
 
     func draw() throws -> NetworkSpec {

@@ -12,8 +12,9 @@ extension Efsearch {
         static let configuration = CommandConfiguration(
             abstract: "Time the engine's units on seeded random networks and fit a latency model, or check one (--check N).",
             discussion: """
-            Calibration times seeded random networks (all four block types, kernels 3-7, 64-320 px) in inference as \
-            the engine runs them: every block whole (fused), the stem, head and classifier apart, beside passes of a \
+            Calibration times seeded random networks (all four block types, kernels 3-7, 64-320 px; a quarter of \
+            them members of the built-in families at other widths, depths and resolutions) in inference as the \
+            engine runs them: every block whole (fused), the stem, head and classifier apart, beside passes of a \
             reference network (EfficientNet-B0 at 160 px) so that the host's speed drift cancels out. A block's time \
             is the sum of its units' linear models (MACs with the busiest thread's share, activation bytes, weight \
             bytes, SiLU elements, residual bytes, kxk tap-outputs, and the bytes of tensors larger than the L2 cache); all units are fitted together over the timed \
@@ -38,6 +39,7 @@ extension Efsearch {
         @Option(help: "Timed passes per network per round, the same to calibrate and to check (with fewer, a network's time relative to the reference comes out lower).") var runs: Int = 10
         @Option(name: .customLong("series-seconds"), help: "Each series of timed passes, the reference network's too, lasts at least this long: a fast network runs more than --runs passes.") var seriesSeconds: Double = 0.1
         @Option(help: "Rounds over all the networks (default 3 to calibrate, 10 with --check); a network's time relative to the reference network is the median over rounds.") var rounds: Int?
+        @Option(name: .customLong("family-share"), help: "The share of calibration networks drawn from the built-in families (EfficientNet-B0, MobileNetV2, MnasNet, EfficientNetV2-S at other widths, depths and resolutions); the rest are random arch strings.") var familyShare: Double = 0.25
         @Option(help: "Also write every timed block and unit (its units' features, seconds) to this CSV file.") var samples: String?
         @OptionGroup var latency: LatencyModelOptions
         @Flag(help: "Print one JSON object.") var json = false
@@ -49,6 +51,7 @@ extension Efsearch {
             if let check, check < 2 { throw ValidationError("--check \(check) must be at least 2 (a ranking needs two networks)") }
             if runs < 1 { throw ValidationError("--runs \(runs) must be at least 1") }
             if !(seriesSeconds >= 0 && seriesSeconds <= 60) { throw ValidationError("--series-seconds \(seriesSeconds) must be between 0 and 60") }
+            if !(familyShare >= 0 && familyShare <= 1) { throw ValidationError("--family-share \(familyShare) must be between 0 and 1") }
             if let rounds, rounds < 1 { throw ValidationError("--rounds \(rounds) must be at least 1") }
             if check == nil && (space != nil || csv != nil) { throw ValidationError("--space and --csv go with --check") }
         }
@@ -70,7 +73,7 @@ extension Efsearch {
             }
             guard FileManager.default.isWritableFile(atPath: directory.path) else { throw CalibrationError(file: path, message: "its folder is not writable") }
             if !json { Console.note("calibrating \(key) for about \(Int(budgetSeconds)) s") }
-            var networks = RandomNetworks(seed: seed, resolutions: 64...320)
+            var networks = RandomNetworks(seed: seed, resolutions: 64...320, familyShare: familyShare)
             // As many plain passes as a check times (`--runs`), so that both time a network alike: with 4 here and 10
             // in the check, the relative times came out 5% lower than the check's.
             let rounds = self.rounds ?? 3

@@ -92,6 +92,7 @@ final class LatencyCLITests: XCTestCase {
             (["calibrate", "--budget-seconds", "-1"], "--budget-seconds"),
             (["calibrate", "--check", "0"], "--check"),
             (["calibrate", "--series-seconds", "-1"], "--series-seconds"),
+            (["calibrate", "--family-share", "1.5"], "--family-share"),
             (["calibrate", "--check", "5", "--latency-model", "/nonexistent/model.json"], "/nonexistent/model.json"),
             (["estimate", "efficientnet-b0", "--latency-model", "/nonexistent/model.json"] + roofline, "/nonexistent/model.json"),
             (["estimate", "efficientnet-b0", "--latency-model", corrupt] + roofline, corrupt),

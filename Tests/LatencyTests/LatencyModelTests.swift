@@ -14,8 +14,8 @@ final class LatencyModelTests: XCTestCase {
         let truth: [LatencyUnit: SIMD8<Double>] = [
             .pointwise: SIMD8(2e-6, 1.5e-11, 3e-11, 1e-11, 4e-10, 0, 0, 0),
             .expansion: SIMD8(3e-6, 1.1e-11, 2e-11, 1e-11, 3e-10, 0, 0, 0),
-            .projection: SIMD8(1e-6, 1.2e-11, 2e-11, 2e-11, 0, 5e-11, 0, 0),
-            .dense: SIMD8(4e-6, 1.3e-11, 2.5e-11, 1e-11, 2e-10, 0, 3e-10, 0),
+            .projection: SIMD8(1e-6, 1.2e-11, 2e-11, 2e-11, 0, 0, 0, 4e-11),
+            .dense: SIMD8(4e-6, 1.3e-11, 2.5e-11, 1e-11, 2e-10, 5e-11, 3e-10, 0),
             .depthwise3: SIMD8(3e-6, 4e-11, 5e-11, 0, 6e-10, 0, 0, 0),
             .depthwise5: SIMD8(3.5e-6, 3.5e-11, 5e-11, 0, 6e-10, 0, 0, 0),
             .depthwise7: SIMD8(4e-6, 3e-11, 5e-11, 0, 6e-10, 0, 0, 0),
@@ -27,7 +27,8 @@ final class LatencyModelTests: XCTestCase {
             var parts: [String: [(unit: LatencyUnit, features: SIMD8<Double>)]] = [:]
             CostModel.forEachLayer(of: network) { row in
                 guard let block = row.block, let unit = LatencyPredictor.unit(of: row, fusedExpansions: true) else { return }
-                let features = LatencyFeatures.of(row, batch: 1, threads: 2, fusedExpansion: unit == .expansion)
+                // A 1 MiB cache: some weights and activations spill, some do not.
+                let features = LatencyFeatures.of(row, batch: 1, threads: 2, fusedExpansion: unit == .expansion, cacheBytes: Double(1 << 20))
                 parts["\(block.stage).\(block.index)", default: []].append((unit, features))
             }
             for (name, list) in parts {
@@ -75,10 +76,16 @@ final class LatencyModelTests: XCTestCase {
         // A fused expansion's output stays in cache: only its input is activation traffic.
         let expansion = try XCTUnwrap(CostModel.layers(of: network).first { LatencyPredictor.isFusedExpansion($0) })
         XCTAssertEqual(LatencyFeatures.of(expansion, batch: 1, threads: 1, fusedExpansion: true)[2], 4 * Double(expansion.inputElements))
-        // The residual goes with the block's last convolution only.
-        let residualRows = CostModel.layers(of: network).filter { LatencyFeatures.of($0, batch: 1, threads: 1)[5] > 0 }
+        // The residual is read by the block's last convolution only, as activation bytes.
+        let residualRows = CostModel.layers(of: network).filter { row in
+            let features = LatencyFeatures.of(row, batch: 1, threads: 1)
+            return features[2] > 4 * Double(row.inputElements + row.outputElements)
+        }
         XCTAssertEqual(residualRows.count, network.blocks.filter(\.hasResidual).count)
         XCTAssertTrue(residualRows.allSatisfy { $0.part == "conv_pwl" || $0.part == "conv_pw" })
+        for row in residualRows {
+            XCTAssertEqual(LatencyFeatures.of(row, batch: 1, threads: 1)[2], 4 * Double(row.inputElements + 2 * row.outputElements), row.name)
+        }
     }
 
     /// AVX-512 kernels work on blocks of 16 output channels and loop over input channels one at a time; AVX2
@@ -202,8 +209,8 @@ final class LatencyModelTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(model.predictor.seconds(of: network, batch: 1)), without, accuracy: 1e-12, "21 MB of weights fit in 64 MiB")
     }
 
-    /// Tensors larger than the calibrated L2 cache, weights or activations, are spill bytes; an expansion's
-    /// output that the engine keeps in rows (fused) and a depthwise convolution's input are not.
+    /// Tensors larger than the calibrated L2 cache are spill bytes, weights and activations apart; an
+    /// expansion's output that the engine keeps in rows (fused) and a depthwise convolution's input are not.
     func testSpillBytesCountTensorsLargerThanTheCache() throws {
         let rows = CostModel.layers(of: try Presets.named("efficientnet-b0").spec.resolve())
         func row(_ name: String) throws -> LayerCost { try XCTUnwrap(rows.first { $0.name == name }, name) }
@@ -218,11 +225,14 @@ final class LatencyModelTests: XCTestCase {
         XCTAssertEqual(LatencyFeatures.of(expansion, batch: 1, threads: 2, fusedExpansion: true, cacheBytes: cache)[7], 0)
         XCTAssertEqual(LatencyFeatures.of(expansion, batch: 1, threads: 2)[7], 0, "no cache size, no spill")
         XCTAssertEqual(LatencyFeatures.of(try row("blocks.1.0.conv_dw"), batch: 1, threads: 2, cacheBytes: cache)[7], 0)
+        XCTAssertEqual(LatencyFeatures.of(expansion, batch: 3, threads: 2, cacheBytes: cache)[5], 0, "6 KB of weights")
         let classifier = try row("classifier")
-        XCTAssertEqual(LatencyFeatures.of(classifier, batch: 1, threads: 2, cacheBytes: cache)[7], 4 * Double(classifier.params), "5.1 MB of weights")
-        // A model with a spill coefficient charges them, and only with its cache size.
+        XCTAssertEqual(LatencyFeatures.of(classifier, batch: 1, threads: 2, cacheBytes: cache)[5], 4 * Double(classifier.params), "5.1 MB of weights")
+        XCTAssertEqual(LatencyFeatures.of(classifier, batch: 1, threads: 2, cacheBytes: cache)[7], 0, "its input and output are small")
+        XCTAssertEqual(LatencyFeatures.of(classifier, batch: 1, threads: 2)[5], 0, "no cache size, no spill")
+        // A model with a weight-spill coefficient charges them, and only with its cache size.
         var units: [LatencyUnit: LatencyModel.UnitFit] = [:]
-        for unit in LatencyUnit.allCases { units[unit] = .init(coefficients: [0, 0, 0, 0, 0, 0, 0, 1e-10], samples: 10, rmsRelativeError: 0) }
+        for unit in LatencyUnit.allCases { units[unit] = .init(coefficients: [0, 0, 0, 0, 0, 1e-10, 0, 0], samples: 10, rmsRelativeError: 0) }
         units[.network] = .init(coefficients: [1e-6, 0, 0, 0, 0, 0, 0, 0], samples: 10, rmsRelativeError: 0)
         var spilling = model(units)
         let network = try Presets.named("efficientnet-b0").spec.resolve()
@@ -245,9 +255,9 @@ final class LatencyModelTests: XCTestCase {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         let bad: [(String, String)] = [
             ("{not json", "not an efsearch latency model"),
-            (text.replacingOccurrences(of: "\"format\" : 3", with: "\"format\" : 2"), "format 2"),
+            (text.replacingOccurrences(of: "\"format\" : 4", with: "\"format\" : 3"), "format 3"),
             (text.replacingOccurrences(of: "\"stem\"", with: "\"warp_drive\""), "warp_drive"),
-            (#"{"format": 3}"#, "not an efsearch latency model"),
+            (#"{"format": 4}"#, "not an efsearch latency model"),
             (text.replacingOccurrences(of: "\"vector_lanes\" : 8", with: "\"vector_lanes\" : 8, \"l2_cache_bytes\" : 0"), "l2_cache_bytes 0.0 must be"),
             (text.replacingOccurrences(of: "7,\n", with: "").replacingOccurrences(of: "7,", with: ""), "expected 8"),
             (text.replacingOccurrences(of: "\"vector_lanes\" : 8", with: "\"vector_lanes\" : 12"), "vector_lanes 12 must be 8 or 16"),
@@ -302,5 +312,33 @@ final class LatencyModelTests: XCTestCase {
         }
         XCTAssertEqual(types, Set(BlockType.allCases))
         XCTAssertEqual(classes, [10, 100, 1000])
+    }
+
+    /// With a family share, some networks are members of the built-in families at other widths, depths and
+    /// resolutions, never a preset itself at its own resolution; with none, the draws are the random arch strings
+    /// they always were (a check's networks stay the same).
+    func testRandomNetworksDrawFamilyVariantsButNeverThePresets() throws {
+        let presets = try RandomNetworks.families.map { try Presets.named($0).spec.resolve() }
+        func isFamily(_ network: Network) -> Bool {
+            presets.contains { $0.spec.stages == network.spec.stages }
+        }
+        var mixed = RandomNetworks(seed: 5, resolutions: 96...384, familyShare: 0.5)
+        var families = 0
+        for _ in 0..<80 {
+            let network = mixed.next()
+            XCTAssertTrue((96...384).contains(network.resolution))
+            guard isFamily(network) else { continue }
+            families += 1
+            let all = try Presets.all.map { try $0.spec.resolve() }
+            XCTAssertFalse(all.contains { $0.archString == network.archString && $0.resolution == network.resolution
+                && $0.stemChannels == network.stemChannels && $0.headChannels == network.headChannels }, network.archString)
+        }
+        XCTAssertTrue((20...60).contains(families), "\(families) of 80 from the families at a share of 0.5")
+        var plain = RandomNetworks(seed: 5), zero = RandomNetworks(seed: 5, familyShare: 0)
+        for _ in 0..<20 {
+            let network = zero.next()
+            XCTAssertEqual(network, plain.next())
+            XCTAssertFalse(isFamily(network))
+        }
     }
 }

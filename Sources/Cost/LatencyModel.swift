@@ -72,8 +72,9 @@ public enum LatencyFeatures {
     /// Features of a cost-model row at `batch` images and `threads` threads, for kernels with vectors of `lanes`
     /// floats. `fusedExpansion`: the row is an expansion the engine runs in one pass with its depthwise
     /// convolution (`LatencyUnit.expansion`). `cacheBytes`: the calibrated machine's per-core L2 cache
-    /// (`LatencyModel.cacheBytes`); a tensor larger than it, weights or activations, comes from or goes to the
-    /// shared cache or memory at a lower bandwidth than one that stays, and its bytes are `spill_bytes` too.
+    /// (`LatencyModel.cacheBytes`); a tensor larger than it comes from or goes to the shared cache or memory at a
+    /// lower bandwidth than one that stays, and its bytes are `weight_spill_bytes` or `activation_spill_bytes` too
+    /// (each with a coefficient of its own).
     @inline(__always)
     public static func of(_ row: LayerCost, batch: Int, threads: Int, fusedExpansion: Bool = false, lanes: Int = 8,
                           cacheBytes: Double? = nil) -> SIMD8<Double> {
@@ -207,8 +208,8 @@ public struct LatencyModel: Codable, Sendable {
     /// How many bytes of weights stay in cache between passes, as the whole-pass fit found it; the bytes beyond
     /// are the `network` term's weight bytes. Nil: no such term.
     public var weightCacheBytes: Double?
-    /// The calibrated machine's per-core L2 cache in bytes: activations and weights larger than it are
-    /// `spill_bytes` (`LatencyFeatures.of`). Nil: no spill feature.
+    /// The calibrated machine's per-core L2 cache in bytes: weights and activations larger than it are
+    /// `weight_spill_bytes` and `activation_spill_bytes` (`LatencyFeatures.of`). Nil: no spill features.
     public var cacheBytes: Double?
 
     /// The reference network timed beside every timed network, to take out a shared host's speed drift:

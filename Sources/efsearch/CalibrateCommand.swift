@@ -17,7 +17,7 @@ extension Efsearch {
             engine runs them: every block whole (fused), the stem, head and classifier apart, beside passes of a \
             reference network (EfficientNet-B0 at 160 px) so that the host's speed drift cancels out. A block's time \
             is the sum of its units' linear models (MACs with the busiest thread's share, activation bytes, weight \
-            bytes, SiLU elements, residual bytes, kxk tap-outputs, and the bytes of tensors larger than the L2 cache); all units are fitted together over the timed \
+            bytes, SiLU elements, kxk tap-outputs, and the bytes of weights and of activations larger than the L2 cache); all units are fitted together over the timed \
             blocks by weighted least squares (GSL), minimising relative error, then whole passes give a scale, an \
             exponent and a per-pass term. The model is cached for this CPU, thread count, batch, efsearch version \
             and BLAS, and `estimate`, `nas` and `grid` use it from then on.
@@ -39,7 +39,7 @@ extension Efsearch {
         @Option(help: "Timed passes per network per round, the same to calibrate and to check (with fewer, a network's time relative to the reference comes out lower).") var runs: Int = 10
         @Option(name: .customLong("series-seconds"), help: "Each series of timed passes, the reference network's too, lasts at least this long: a fast network runs more than --runs passes.") var seriesSeconds: Double = 0.1
         @Option(help: "Rounds over all the networks (default 3 to calibrate, 10 with --check); a network's time relative to the reference network is the median over rounds.") var rounds: Int?
-        @Option(name: .customLong("family-share"), help: "The share of calibration networks drawn from the built-in families (EfficientNet-B0, MobileNetV2, MnasNet, EfficientNetV2-S at other widths, depths and resolutions); the rest are random arch strings.") var familyShare: Double = 0.25
+        @Option(name: .customLong("family-share"), help: "The share of calibration networks drawn from the built-in families (EfficientNet-B0, MobileNetV2, MnasNet, EfficientNetV2-S at other widths, depths and resolutions); the rest are random arch strings. A check draws random arch strings only.") var familyShare: Double = 0.25
         @Option(help: "Also write every timed block and unit (its units' features, seconds) to this CSV file.") var samples: String?
         @OptionGroup var latency: LatencyModelOptions
         @Flag(help: "Print one JSON object.") var json = false

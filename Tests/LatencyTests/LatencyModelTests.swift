@@ -319,6 +319,7 @@ final class LatencyModelTests: XCTestCase {
     /// they always were (a check's networks stay the same).
     func testRandomNetworksDrawFamilyVariantsButNeverThePresets() throws {
         let presets = try RandomNetworks.families.map { try Presets.named($0).spec.resolve() }
+        let all = try Presets.all.map { try $0.spec.resolve() }
         func isFamily(_ network: Network) -> Bool {
             presets.contains { $0.spec.stages == network.spec.stages }
         }
@@ -329,7 +330,6 @@ final class LatencyModelTests: XCTestCase {
             XCTAssertTrue((96...384).contains(network.resolution))
             guard isFamily(network) else { continue }
             families += 1
-            let all = try Presets.all.map { try $0.spec.resolve() }
             XCTAssertFalse(all.contains { $0.archString == network.archString && $0.resolution == network.resolution
                 && $0.stemChannels == network.stemChannels && $0.headChannels == network.headChannels }, network.archString)
         }

@@ -25,7 +25,7 @@ extension Efsearch {
         @Flag(help: "Print one JSON object.")
         var json = false
 
-        @Flag(name: .customLong("per-layer"), help: "Print a table with one row per layer.")
+        @Flag(name: .customLong("per-layer"), help: "Print a table with one row per layer (with --json, a `layers` array).")
         var perLayer = false
 
         @Option(help: "Read candidates as JSON lines from FILE ('-' for standard input) and write one result per line.")
@@ -48,7 +48,15 @@ extension Efsearch {
             let resolved = try spec.resolve()
             let summary = CostModel.summary(of: resolved, batch: batch, machine: profile, predictor: predictor)
             if json {
-                print(EstimateReport.json(resolved, summary))
+                guard perLayer else {
+                    print(EstimateReport.json(resolved, summary))
+                    return
+                }
+                var bytes: [UInt8] = []
+                EstimateReport.appendJSON(resolved, summary, to: &bytes)
+                bytes.removeLast()  // the closing brace: the layers go inside the object
+                let layers = EstimateReport.layersJSON(CostModel.layers(of: resolved), batch: batch, machine: profile, predictor: predictor)
+                print(String(decoding: bytes, as: UTF8.self) + ",\"layers\":" + layers + "}")
                 return
             }
             print(EstimateReport.text(name: network.displayName, resolved, summary, machine: profile, predictor: predictor))
@@ -106,6 +114,38 @@ enum EstimateReport {
             [("", "~" + Format.fixed(predicted * 1000, 2) + " ms predicted (calibrated \(predictor!.createdAt.prefix(10)), \(predictor!.key.cpu), \(predictor!.key.threads) threads)")]
         } ?? [])
         return lines.map { $0.0.padding(toLength: 10, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
+    }
+
+    /// The rows of `layerTable` as a JSON array, with each row's shape in full (timm's module name, kind,
+    /// channels, sizes, kernel, stride, activation, elements read, written and held for a residual).
+    static func layersJSON(_ rows: [LayerCost], batch: Int, machine: MachineProfile, predictor: LatencyPredictor?) -> String {
+        let rowScale = predictor.map { predictor in predictor.rowScale(unitSeconds: rows.compactMap { predictor.seconds(of: $0, batch: batch) }.reduce(0, +)) }
+        let items = rows.map { row -> String in
+            var item = JSONObjectWriter()
+            item.add("name", row.name)
+            item.add("kind", row.kind.rawValue)
+            item.add("in_channels", row.inChannels)
+            item.add("out_channels", row.outChannels)
+            item.add("input_size", row.inputSize)
+            item.add("output_size", row.outputSize)
+            item.add("kernel", row.kernel)
+            item.add("stride", row.stride)
+            if let activation = row.activation { item.add("activation", activation.rawValue) }
+            item.add("params", row.params)
+            item.add("macs", row.macs * batch)
+            item.add("input_elements", row.inputElements * batch)
+            item.add("output_elements", row.outputElements * batch)
+            item.add("held_elements", row.heldElements * batch)
+            item.add("pool_elements", row.poolElements * batch)
+            item.add("bytes", row.bytesMoved(batch: batch))
+            item.add("latency_us_estimate", row.rooflineSeconds(batch: batch, machine: machine) * 1e6)
+            if let predictor, let unit = predictor.unitAndFeatures(of: row, batch: batch)?.unit {
+                item.add("latency_unit", unit.rawValue)
+                if let seconds = predictor.seconds(of: row, batch: batch) { item.add("latency_us_predicted", seconds * rowScale! * 1e6) }
+            }
+            return item.finished()
+        }
+        return "[" + items.joined(separator: ",") + "]"
     }
 
     /// One row per layer; with a predictor, a column of predicted time (the unit's share of the pass,

@@ -104,6 +104,21 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stdout.contains("blocks.1.0.conv_dw"))
         XCTAssertTrue(result.stdout.contains("3,504,872"))
+        // With --json, the rows are a `layers` array with every shape in full.
+        let json = try run(["estimate", "mobilenetv2-100", "--per-layer", "--json"] + roofline)
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(object["params"] as? Int, 3_504_872)
+        let layers = try XCTUnwrap(object["layers"] as? [[String: Any]])
+        XCTAssertEqual(layers.map { $0["params"] as? Int ?? 0 }.reduce(0, +), 3_504_872)
+        let depthwise = try XCTUnwrap(layers.first { $0["name"] as? String == "blocks.1.0.conv_dw" })
+        XCTAssertEqual(depthwise["kind"] as? String, "depthwise")
+        XCTAssertEqual(depthwise["in_channels"] as? Int, 96)
+        XCTAssertEqual(depthwise["input_size"] as? Int, 112)
+        XCTAssertEqual(depthwise["output_size"] as? Int, 56)
+        XCTAssertEqual(depthwise["stride"] as? Int, 2)
+        XCTAssertEqual(depthwise["activation"] as? String, "relu6")
+        XCTAssertNil(layers.first { $0["name"] as? String == "blocks.1.0.conv_pwl" }?["activation"], "a projection has no activation")
     }
 
     func testBadInputExitsWithStatusTwoAndSaysWhy() throws {

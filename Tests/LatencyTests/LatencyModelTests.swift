@@ -48,6 +48,21 @@ final class LatencyModelTests: XCTestCase {
         }
     }
 
+    /// Blocks weigh 1/(t * T) in the fit (t the block's seconds, T its pass's): fitted with a constant alone, the
+    /// coefficient is the weighted mean sum(t/(t T)) / sum(1/(t T)); with 1/t^2 it would be sum(1/t) / sum(1/t^2).
+    func testBlockFitWeighsBlocksByTheirOwnAndTheirPassTime() throws {
+        let constant = SIMD8<Double>(1, 0, 0, 0, 0, 0, 0, 0)
+        let timings: [(block: Double, pass: Double)] = [(1e-5, 1e-3), (2e-5, 1e-2), (4e-5, 1e-3), (8e-5, 2e-3)]
+        let blocks = timings.enumerated().map { index, timing in
+            TimedBlock(name: "blocks.0.\(index)", type: .ds, parts: [(.squeezeExcite, constant)], seconds: timing.block, passSeconds: timing.pass)
+        }
+        let fitted = try XCTUnwrap(Calibration.fitBlocks(blocks)[.squeezeExcite]).coefficients[0]
+        let expected = timings.map { 1 / $0.pass }.reduce(0, +) / timings.map { 1 / ($0.block * $0.pass) }.reduce(0, +)
+        XCTAssertEqual(fitted, expected, accuracy: 1e-9 * expected)
+        let relativeOnly = timings.map { 1 / $0.block }.reduce(0, +) / timings.map { 1 / ($0.block * $0.block) }.reduce(0, +)
+        XCTAssertGreaterThan(abs(fitted - relativeOnly), 0.05 * expected, "the pass's time changes the weights")
+    }
+
     /// A stand-alone unit's fit recovers its coefficients.
     func testUnitFitRecoversKnownCoefficients() throws {
         var networks = RandomNetworks(seed: 4)

@@ -200,7 +200,15 @@ public final class NetworkTimer {
         var spec = try Presets.named(LatencyModel.probe.preset).spec
         spec.resolution = LatencyModel.probe.resolution
         probe = NetworkTimer.prepare(try spec.resolve(), batch: batch, warmup: self.warmup, runs: runs, minimumSeconds: minimumSeconds)
+        let steady = Statistics.median(NetworkTimer.series(probe))
+        warmupFactor = min(1, max(0.25, steady / probe.passSeconds))
     }
+
+    /// A pass in a series over the fastest warm-up pass of a network just prepared, as the reference measured
+    /// it (0.25-1). Warm-up passes right after a model is built run slower than passes in a series: in a
+    /// calibration's rounds, estimated from warm-up passes alone at 41 s, a round took 23 s, and the
+    /// calibration stopped drawing networks at 60% of its budget.
+    public private(set) var warmupFactor = 1.0
 
     /// A network's model with seeded weights and a seeded input, warmed up; its series have `runs` passes, or
     /// as many as its fastest warm-up pass takes to fill `minimumSeconds`.
@@ -221,9 +229,10 @@ public final class NetworkTimer {
     }
 
     /// About how long one round of `profile` takes for a prepared network: its series and profiled passes, each
-    /// after an untimed pass, and the reference's series after it.
+    /// after an untimed pass, and the reference's series after it (at the speed of passes in a series:
+    /// `warmupFactor`).
     public func roundSeconds(of network: Prepared) -> Double {
-        network.passSeconds * Double(network.passes + 1 + profiledRuns) + probe.passSeconds * Double(probe.passes + 1)
+        warmupFactor * (network.passSeconds * Double(network.passes + 1 + profiledRuns) + probe.passSeconds * Double(probe.passes + 1))
     }
 
     static func seconds(_ body: () -> Void) -> Double {

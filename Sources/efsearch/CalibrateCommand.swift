@@ -30,7 +30,7 @@ extension Efsearch {
 
         @Option(help: "Threads of the engine (default: all cores).") var threads: Int?
         @Option(help: "Batch size of the timed passes.") var batch: Int = 1
-        @Option(name: .customLong("budget-seconds"), help: "Time to spend timing networks.") var budgetSeconds: Double = 150
+        @Option(name: .customLong("budget-seconds"), help: "Time to spend drawing and timing networks (a calibration takes about this long).") var budgetSeconds: Double = 180
         @Option(help: "Write the model here (default: the cache directory).") var out: String?
         @Option(help: "Seed of the random networks.") var seed: UInt64 = 0
         @Option(help: "Check the model instead: time this many networks never used to fit it.") var check: Int?

@@ -204,6 +204,13 @@ final class LatencyModelTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(model(units).predictor.seconds(of: network, batch: 1)), predicted, accuracy: 1e-12)
         units[.pointwise] = nil
         XCTAssertNil(model(units).predictor.seconds(of: network, batch: 1))
+        units[.pointwise] = one
+        // The per-pass term is added as fitted, also when it is negative (a unit's time is clamped at 0, the
+        // pass's own term is not); only a pass under half the units' sum is held there.
+        units[.network] = LatencyModel.UnitFit(coefficients: [-2e-3, 0, 0, 0, 0, 0, 0, 0], samples: 10, rmsRelativeError: 0)
+        XCTAssertEqual(try XCTUnwrap(model(units).predictor.seconds(of: network, batch: 1)), 1e-3 * Double(rows) - 2e-3, accuracy: 1e-12)
+        units[.network] = LatencyModel.UnitFit(coefficients: [-1, 0, 0, 0, 0, 0, 0, 0], samples: 10, rmsRelativeError: 0)
+        XCTAssertEqual(try XCTUnwrap(model(units).predictor.seconds(of: network, batch: 1)), 0.5e-3 * Double(rows), accuracy: 1e-12)
     }
 
     /// The per-pass term charges the weight bytes beyond the model's cache size, once per pass.

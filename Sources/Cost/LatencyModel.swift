@@ -446,7 +446,8 @@ public struct LatencyPredictor: Sendable {
 
     /// A whole pass from the rows' sum: `passScale * sum^passExponent`, and the per-pass term added. The term is
     /// added as fitted, also when it is negative (its constant is, when the scaled sum overshoots small
-    /// networks): clamped at 0 like a unit's, it put a calibration's 1.5 ms networks 4% above its own fit.
+    /// networks): clamped at 0 like a unit's, it put a calibration's 1.5 ms networks 4% above its own fit. A
+    /// pass is never predicted below half the scaled sum (a network far smaller than any calibrated one).
     @inline(__always)
     func pass(rowSeconds: Double, poolElements: Int, parameters: Int, batch: Int) -> Double? {
         let index = LatencyPredictor.index(.network)

@@ -500,9 +500,9 @@ public enum Calibration {
     /// A timed block's weight in the fit: 1/(t * T) for a block of t seconds in a pass of T seconds, the product
     /// of its error relative to itself and relative to its network's pass (1/t^2 without the pass). With 1/t^2
     /// alone, a 5-microsecond block, whose relative timing noise is the largest, weighed as much as the
-    /// 2-millisecond block next to it that makes most of the pass; refitted on six calibrations' timings, 1/(t * T)
-    /// took the share of random networks within 10% of ten pooled checks from 82-92% (mean 88%) to 88-98%
-    /// (mean 92%).
+    /// 2-millisecond block next to it that makes most of the pass. Refitted on eleven calibrations' timings, the
+    /// share of random networks within 10% of ten pooled checks went from 82-95% (mean 89.7%) to 80-98% (mean
+    /// 91.2%), with EfficientNet-B0, -B1 and MnasNet 1-3 points lower (`scripts/refit_latency_samples.py`).
     static func blockWeight(_ block: TimedBlock) -> Double {
         let seconds = max(block.seconds, 1e-7)
         return 1 / (seconds * max(block.passSeconds ?? seconds, 1e-7))

@@ -77,7 +77,8 @@ func benchmarkEstimator() throws {
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-bench-candidates.jsonl")
     try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
     // A latency model with every unit (the values do not change the work a prediction takes).
-    let fit = LatencyModel.UnitFit(coefficients: [1e-6, 1e-11, 1e-11, 1e-11, 1e-10, 1e-11, 1e-11], samples: 100, rmsRelativeError: 0.1)
+    let fit = LatencyModel.UnitFit(coefficients: [1e-6] + [Double](repeating: 1e-11, count: LatencyFeatures.count - 1), samples: 100,
+                                   rmsRelativeError: 0.1)
     let model = LatencyModel(key: CalibrationKey(cpu: "benchmark", threads: 2, batch: 1, efsearch: "benchmark", blas: "benchmark"),
                              createdAt: "2026-01-01T00:00:00Z", networks: 100, fitMAPE: 0.1,
                              units: Dictionary(uniqueKeysWithValues: LatencyUnit.allCases.map { ($0, fit) }))
@@ -89,10 +90,16 @@ func benchmarkEstimator() throws {
         process.arguments = ["estimate", "--jsonl", file.path, "--peak-gflops", "100", "--bandwidth-gbs", "10"]
             + (predicted ? ["--latency-model", modelFile.path] : [])
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        let errors = Pipe()
+        process.standardError = errors
         let cli = try seconds {
             try process.run()
             process.waitUntilExit()
+        }
+        guard process.terminationStatus == 0 else {
+            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            print("  efsearch estimate --jsonl failed (exit \(process.terminationStatus)): \(message)")
+            return
         }
         print(String(format: "  efsearch estimate --jsonl (JSON in/out)%@: %9.0f candidates/s  (%.2f us each, process start included)",
                      predicted ? ", predicted latency on" : "", Double(count) / cli, cli / Double(count) * 1e6))
@@ -133,7 +140,6 @@ func benchmarkSearch() throws {
         process.arguments = ["nas", "--space", space, "--strategy", strategy, "--budget", "\(budget)", "--fidelity", "estimate",
                              "--objectives", "macs,params", "--store", store, "--population", "100"]
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
         let elapsed = try seconds {
             try process.run()
             process.waitUntilExit()

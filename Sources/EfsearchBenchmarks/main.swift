@@ -23,6 +23,30 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
 
+/// Runs the efsearch binary with `arguments`, its output discarded, and returns the seconds it took; nil, with
+/// its error printed, when it failed (a process that exits at once on bad input is not a fast one). Its error
+/// output goes to a file, not a pipe, which a long run could fill.
+func timedRun(_ binary: URL, _ arguments: [String]) throws -> Double? {
+    let errors = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-bench-\(UUID()).err")
+    _ = FileManager.default.createFile(atPath: errors.path, contents: nil)  // FileHandle(forWritingTo:) needs the file
+    defer { try? FileManager.default.removeItem(at: errors) }
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = arguments
+    process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+    process.standardError = try FileHandle(forWritingTo: errors)
+    let elapsed = try seconds {
+        try process.run()
+        process.waitUntilExit()
+    }
+    guard process.terminationStatus == 0 else {
+        let message = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+        print("  efsearch \(arguments.first ?? "") failed (exit \(process.terminationStatus)): \(message)")
+        return nil
+    }
+    return elapsed
+}
+
 /// Seeded candidate lines: B0-like arch strings with random kernels, expansions, SE, channels and repeats,
 /// at random width, depth and resolution.
 func candidateLines(count: Int, seed: UInt64) -> [String] {
@@ -85,22 +109,8 @@ func benchmarkEstimator() throws {
     let modelFile = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-bench-latency-model.json")
     try JSONEncoder().encode(model).write(to: modelFile)
     for predicted in [false, true] {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = ["estimate", "--jsonl", file.path, "--peak-gflops", "100", "--bandwidth-gbs", "10"]
-            + (predicted ? ["--latency-model", modelFile.path] : [])
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        let errors = Pipe()
-        process.standardError = errors
-        let cli = try seconds {
-            try process.run()
-            process.waitUntilExit()
-        }
-        guard process.terminationStatus == 0 else {
-            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            print("  efsearch estimate --jsonl failed (exit \(process.terminationStatus)): \(message)")
-            return
-        }
+        guard let cli = try timedRun(binary, ["estimate", "--jsonl", file.path, "--peak-gflops", "100", "--bandwidth-gbs", "10"]
+                                         + (predicted ? ["--latency-model", modelFile.path] : [])) else { return }
         print(String(format: "  efsearch estimate --jsonl (JSON in/out)%@: %9.0f candidates/s  (%.2f us each, process start included)",
                      predicted ? ", predicted latency on" : "", Double(count) / cli, cli / Double(count) * 1e6))
     }
@@ -135,16 +145,10 @@ func benchmarkSearch() throws {
         .appendingPathComponent("searchspaces/efficientnet-b0.yaml").path
     for (strategy, budget) in [("random", 50_000), ("nsga2", 20_000)] {
         let store = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-bench-\(UUID()).sqlite").path
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = ["nas", "--space", space, "--strategy", strategy, "--budget", "\(budget)", "--fidelity", "estimate",
-                             "--objectives", "macs,params", "--store", store, "--population", "100"]
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        let elapsed = try seconds {
-            try process.run()
-            process.waitUntilExit()
-        }
+        let elapsed = try timedRun(binary, ["nas", "--space", space, "--strategy", strategy, "--budget", "\(budget)", "--fidelity", "estimate",
+                                            "--objectives", "macs,params", "--store", store, "--population", "100"])
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: store + suffix) }
+        guard let elapsed else { continue }
         print(String(format: "search: %@ on estimates, %d candidates stored in %.2f s = %.0f candidates/s (process start included)",
                      strategy, budget, elapsed, Double(budget) / elapsed))
     }

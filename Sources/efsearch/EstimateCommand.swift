@@ -52,11 +52,10 @@ extension Efsearch {
                     print(EstimateReport.json(resolved, summary))
                     return
                 }
-                var bytes: [UInt8] = []
-                EstimateReport.appendJSON(resolved, summary, to: &bytes)
-                bytes.removeLast()  // the closing brace: the layers go inside the object
-                let layers = EstimateReport.layersJSON(CostModel.layers(of: resolved), batch: batch, machine: profile, predictor: predictor)
-                print(String(decoding: bytes, as: UTF8.self) + ",\"layers\":" + layers + "}")
+                var out = JSONObjectWriter()
+                EstimateReport.addFields(resolved, summary, to: &out)
+                out.addRaw("layers", EstimateReport.layersJSON(CostModel.layers(of: resolved), batch: batch, machine: profile, predictor: predictor))
+                print(out.finished())
                 return
             }
             print(EstimateReport.text(name: network.displayName, resolved, summary, machine: profile, predictor: predictor))
@@ -79,6 +78,13 @@ enum EstimateReport {
     /// Appends the JSON object of an estimate to a byte buffer (the `--jsonl` hot path).
     static func appendJSON(_ network: Network, _ summary: CostSummary, to buffer: inout [UInt8]) {
         var out = JSONObjectWriter(takingOver: &buffer)
+        addFields(network, summary, to: &out)
+        buffer = out.finishedBytes()
+    }
+
+    /// The fields of an estimate's JSON object.
+    @inline(__always)
+    static func addFields(_ network: Network, _ summary: CostSummary, to out: inout JSONObjectWriter) {
         out.add("params", summary.params)
         out.add("macs", summary.macs)
         out.add("flops_fvcore", summary.flops(.fvcore))
@@ -96,7 +102,6 @@ enum EstimateReport {
         if let predicted = summary.predictedSeconds { out.add("latency_ms_predicted", predicted * 1000) }
         out.add("activation_bytes", summary.activationBytes)
         out.add("peak_memory_bytes", summary.peakMemoryBytes)
-        buffer = out.finishedBytes()
     }
 
     static func text(name: String, _ network: Network, _ summary: CostSummary, machine: MachineProfile, predictor: LatencyPredictor? = nil) -> String {
@@ -116,10 +121,17 @@ enum EstimateReport {
         return lines.map { $0.0.padding(toLength: 10, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
     }
 
+    /// The factor from a row's prediction to its share of the pass (`LatencyPredictor.rowScale`); nil without a
+    /// predictor.
+    static func rowScale(_ rows: [LayerCost], batch: Int, predictor: LatencyPredictor?) -> Double? {
+        predictor.map { predictor in predictor.rowScale(unitSeconds: rows.compactMap { predictor.seconds(of: $0, batch: batch) }.reduce(0, +)) }
+    }
+
     /// The rows of `layerTable` as a JSON array, with each row's shape in full (timm's module name, kind,
-    /// channels, sizes, kernel, stride, activation, elements read, written and held for a residual).
+    /// channels, sizes, kernel, stride, activation, elements read, written and held for a residual) and, with a
+    /// predictor, its latency unit and that unit's features (`LatencyFeatures.names`), as the fit sees them.
     static func layersJSON(_ rows: [LayerCost], batch: Int, machine: MachineProfile, predictor: LatencyPredictor?) -> String {
-        let rowScale = predictor.map { predictor in predictor.rowScale(unitSeconds: rows.compactMap { predictor.seconds(of: $0, batch: batch) }.reduce(0, +)) }
+        let rowScale = rowScale(rows, batch: batch, predictor: predictor)
         let items = rows.map { row -> String in
             var item = JSONObjectWriter()
             item.add("name", row.name)
@@ -139,8 +151,9 @@ enum EstimateReport {
             item.add("pool_elements", row.poolElements * batch)
             item.add("bytes", row.bytesMoved(batch: batch))
             item.add("latency_us_estimate", row.rooflineSeconds(batch: batch, machine: machine) * 1e6)
-            if let predictor, let unit = predictor.unitAndFeatures(of: row, batch: batch)?.unit {
+            if let predictor, let (unit, features) = predictor.unitAndFeatures(of: row, batch: batch) {
                 item.add("latency_unit", unit.rawValue)
+                item.addRaw("latency_features", "[" + (0..<LatencyFeatures.count).map { features[$0].description }.joined(separator: ",") + "]")
                 if let seconds = predictor.seconds(of: row, batch: batch) { item.add("latency_us_predicted", seconds * rowScale! * 1e6) }
             }
             return item.finished()
@@ -152,7 +165,7 @@ enum EstimateReport {
     /// `LatencyPredictor.rowScale`; the total adds the per-pass term).
     static func layerTable(_ rows: [LayerCost], batch: Int, machine: MachineProfile, predictor: LatencyPredictor?, total: CostSummary) -> String {
         var cells: [[String]] = []
-        let rowScale = predictor.map { predictor in predictor.rowScale(unitSeconds: rows.compactMap { predictor.seconds(of: $0, batch: batch) }.reduce(0, +)) }
+        let rowScale = rowScale(rows, batch: batch, predictor: predictor)
         for row in rows {
             var cell = [
                 row.name, row.kind.rawValue,

@@ -42,6 +42,17 @@ final class LatencyCLITests: XCTestCase {
         XCTAssertNil(try json(without.stdout)["latency_ms_predicted"], "absent, not zero, without a calibration")
         let text = try run(["estimate", "efficientnet-b0", "--per-layer", "--latency-model", model, "--threads", "1"] + roofline)
         XCTAssertTrue(text.stdout.contains("ms predicted (calibrated") && text.stdout.contains("predicted us"), text.stdout)
+        // With --json, each layer a unit runs carries its unit and the features the fit sees.
+        let layers = try run(["estimate", "efficientnet-b0", "--per-layer", "--json", "--latency-model", model, "--threads", "1"] + roofline)
+        XCTAssertEqual(layers.status, 0, layers.stderr)
+        let layerRows = try XCTUnwrap(try json(layers.stdout)["layers"] as? [[String: Any]])
+        let stem = try XCTUnwrap(layerRows.first { $0["name"] as? String == "conv_stem" })
+        XCTAssertEqual(stem["latency_unit"] as? String, "stem")
+        let features = try XCTUnwrap(stem["latency_features"] as? [Double])
+        XCTAssertEqual(features.count, 8, "LatencyFeatures.names")
+        XCTAssertEqual(features[0], 1, "the constant")
+        XCTAssertEqual(features[3], 4 * Double(try XCTUnwrap(stem["params"] as? Int)), "weight bytes")
+        XCTAssertNil(layerRows.first { $0["kind"] as? String == "pool" }?["latency_unit"], "global pooling is in the per-pass term")
         let stream = try CLITests.execute(["estimate", "--jsonl", "-", "--latency-model", model, "--threads", "1"] + roofline,
                                           stdin: "{\"preset\": \"mnasnet-100\"}\n{\"arch\": \"cn_r1_k3_s2_c16;ir_r2_k5_s2_e3_c24_se0.25\", \"resolution\": 96}\n")
         XCTAssertEqual(stream.status, 0, stream.stderr)

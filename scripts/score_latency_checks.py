@@ -46,16 +46,11 @@ def reference_seconds(path):
     return model["probe_seconds"]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="append", required=True, metavar="CSV:MODEL",
-                        help="a check's CSV and the model it was made with (for its reference pass)")
-    parser.add_argument("--efsearch", default=".build/release/efsearch")
-    parser.add_argument("models", nargs="+")
-    arguments = parser.parse_args()
-
+def read_checks(arguments):
+    """The checks named `CSV:MODEL`: their first check's rows, each network's measured time (the geometric mean over
+    the checks of its time relative to the reference network), and each network as an `estimate --jsonl` item."""
     checks = []
-    for item in arguments.check:
+    for item in arguments:
         path, _, model = item.rpartition(":")
         if not path:
             sys.exit(f"--check {item}: expected CSV:MODEL")
@@ -70,11 +65,38 @@ def main():
     items = [{"preset": row["network"]} if row["group"] == "preset" else
              {"arch": row["network"], "resolution": int(row["resolution"]), "stem": int(row["stem"]), "head": int(row["head"]),
               "classes": int(row["classes"]), "activation": row["activation"]} for row in first]
-    lines = "".join(json.dumps(item) + "\n" for item in items)
+    print(f"{len(checks)} checks of {sum(row['group'] == 'random' for row in first)} random networks and "
+          f"{sum(row['group'] == 'preset' for row in first)} presets")
+    return first, measured, items
+
+
+def score(predicted, measured, first):
+    """Kendall tau, mean absolute error and the share within 10% over the random networks, then each preset's
+    error, as one line of text."""
     random = [i for i, row in enumerate(first) if row["group"] == "random"]
     presets = [i for i, row in enumerate(first) if row["group"] == "preset"]
-    print(f"{len(checks)} checks of {len(random)} random networks and {len(presets)} presets")
-    print("model  tau  mean-abs-error  within-10%  " + "  ".join(first[i]["network"] for i in presets))
+    errors = [predicted[i] / measured[i] - 1 for i in range(len(first))]
+    tau = kendall_tau([predicted[i] for i in random], [measured[i] for i in random])
+    mae = sum(abs(errors[i]) for i in random) / len(random)
+    within = sum(abs(errors[i]) <= 0.1 + 1e-12 for i in random) / len(random)
+    return f"{tau:.3f}  {100 * mae:.1f}%  {100 * within:.0f}%  " + "  ".join(f"{100 * errors[i]:+.1f}%" for i in presets)
+
+
+def header(first):
+    return "tau  mean-abs-error  within-10%  " + "  ".join(row["network"] for row in first if row["group"] == "preset")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="append", required=True, metavar="CSV:MODEL",
+                        help="a check's CSV and the model it was made with (for its reference pass)")
+    parser.add_argument("--efsearch", default=".build/release/efsearch")
+    parser.add_argument("models", nargs="+")
+    arguments = parser.parse_args()
+
+    first, measured, items = read_checks(arguments.check)
+    lines = "".join(json.dumps(item) + "\n" for item in items)
+    print("model  " + header(first))
     for model in arguments.models:
         result = subprocess.run([arguments.efsearch, "estimate", "--jsonl", "-", "--latency-model", model],
                                 input=lines, capture_output=True, text=True)
@@ -82,11 +104,7 @@ def main():
             sys.exit(f"{model}: {result.stderr.strip()}")
         reference = reference_seconds(model)
         predicted = [json.loads(line)["latency_ms_predicted"] / 1000 / reference for line in result.stdout.splitlines() if line.strip()]
-        errors = [predicted[i] / measured[i] - 1 for i in range(len(first))]
-        tau = kendall_tau([predicted[i] for i in random], [measured[i] for i in random])
-        mae = sum(abs(errors[i]) for i in random) / len(random)
-        within = sum(abs(errors[i]) <= 0.1 + 1e-12 for i in random) / len(random)
-        print(f"{model}  {tau:.3f}  {100 * mae:.1f}%  {100 * within:.0f}%  " + "  ".join(f"{100 * errors[i]:+.1f}%" for i in presets))
+        print(f"{model}  " + score(predicted, measured, first))
 
 
 if __name__ == "__main__":

@@ -199,16 +199,16 @@ public final class NetworkTimer {
         self.minimumSeconds = minimumSeconds
         var spec = try Presets.named(LatencyModel.probe.preset).spec
         spec.resolution = LatencyModel.probe.resolution
-        probe = NetworkTimer.prepare(try spec.resolve(), batch: batch, warmup: self.warmup, runs: runs, minimumSeconds: minimumSeconds)
-        let steady = Statistics.median(NetworkTimer.series(probe))
-        warmupFactor = min(1, max(0.25, steady / probe.passSeconds))
+        let probe = NetworkTimer.prepare(try spec.resolve(), batch: batch, warmup: self.warmup, runs: runs, minimumSeconds: minimumSeconds)
+        self.probe = probe
+        warmupFactor = min(1, max(0.25, Statistics.median(NetworkTimer.series(probe)) / probe.passSeconds))
     }
 
     /// A pass in a series over the fastest warm-up pass of a network just prepared, as the reference measured
     /// it (0.25-1). Warm-up passes right after a model is built run slower than passes in a series: in a
     /// calibration's rounds, estimated from warm-up passes alone at 41 s, a round took 23 s, and the
     /// calibration stopped drawing networks at 60% of its budget.
-    public private(set) var warmupFactor = 1.0
+    public let warmupFactor: Double
 
     /// A network's model with seeded weights and a seeded input, warmed up; its series have `runs` passes, or
     /// as many as its fastest warm-up pass takes to fill `minimumSeconds`.

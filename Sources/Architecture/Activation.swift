@@ -6,7 +6,7 @@ public enum Activation: String, CaseIterable, Hashable, Sendable, Codable {
     case relu6
 
     /// The block-string option that selects this activation (`nsw`, `nre`, `nr6`), as timm spells it.
-    public var blockOption: String {
+    public var blockOption: StaticString {
         switch self {
         case .silu: return "nsw"
         case .relu: return "nre"

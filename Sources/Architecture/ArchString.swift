@@ -15,7 +15,12 @@ public enum ArchString {
 
     /// Parses a whole arch string into stages.
     public static func parse(_ text: String) throws -> [StageSpec] {
-        let bytes = Array(text.utf8)
+        var text = text
+        return try text.withUTF8 { try parse(utf8: $0) }
+    }
+
+    /// Parses a whole arch string, given as UTF-8 bytes, into stages.
+    public static func parse(utf8 bytes: UnsafeBufferPointer<UInt8>) throws -> [StageSpec] {
         if bytes.allSatisfy(isSpace) {
             throw ArchStringError(message: "the arch string is empty; expected stages of block strings such as \"ds_r1_k3_s1_c16; ir_r2_k3_s2_e6_c24\"")
         }
@@ -59,12 +64,14 @@ public enum ArchString {
 
     /// Parses a single block string such as `ir_r2_k3_s2_e6_c24_se0.25`.
     public static func parseBlock(_ text: String) throws -> BlockSpec {
-        let bytes = Array(text.utf8)
-        let range = trimmed(bytes, 0..<bytes.count)
-        if range.isEmpty {
-            throw ArchStringError(message: "empty block string; expected a block string such as ir_r1_k3_s1_e6_c16")
+        var text = text
+        return try text.withUTF8 { bytes in
+            let range = trimmed(bytes, 0..<bytes.count)
+            if range.isEmpty {
+                throw ArchStringError(message: "empty block string; expected a block string such as ir_r1_k3_s1_e6_c16")
+            }
+            return try parseBlock(bytes, range, stage: nil, block: nil)
         }
-        return try parseBlock(bytes, range, stage: nil, block: nil)
     }
 
     /// The canonical arch string of `stages`.
@@ -95,23 +102,28 @@ public enum ArchString {
     }
 
     private static func append(_ block: BlockSpec, to out: inout [UInt8]) {
-        out.append(contentsOf: block.type.rawValue.utf8)
+        switch block.type {
+        case .ds: out.appendLiteral("ds")
+        case .ir: out.appendLiteral("ir")
+        case .er: out.appendLiteral("er")
+        case .cn: out.appendLiteral("cn")
+        }
         appendOption(UInt8(ascii: "r"), block.repeats, to: &out)
         appendOption(UInt8(ascii: "k"), block.kernel, to: &out)
         appendOption(UInt8(ascii: "s"), block.stride, to: &out)
         if block.type.usesExpansion {
-            out.append(contentsOf: "_e".utf8)
+            out.appendLiteral("_e")
             appendNumber(block.expansion, to: &out)
         }
         appendOption(UInt8(ascii: "c"), block.outChannels, to: &out)
         if block.seRatio > 0 {
-            out.append(contentsOf: "_se".utf8)
+            out.appendLiteral("_se")
             appendNumber(block.seRatio, to: &out)
         }
-        if block.skip != block.type.residualByDefault { out.append(contentsOf: (block.skip ? "_skip" : "_noskip").utf8) }
+        if block.skip != block.type.residualByDefault { out.appendLiteral(block.skip ? "_skip" : "_noskip") }
         if let activation = block.activation {
             out.append(UInt8(ascii: "_"))
-            out.append(contentsOf: activation.blockOption.utf8)
+            out.appendLiteral(activation.blockOption)
         }
     }
 
@@ -129,25 +141,29 @@ public enum ArchString {
             out.append(UInt8(48 + magnitude))
             return
         }
-        // Digits go in backwards, then the run is reversed in place.
-        let start = out.count
-        while magnitude > 0 {
-            out.append(UInt8(48 + magnitude % 10))
-            magnitude /= 10
+        // At most 19 digits (Int.min's magnitude), written backwards into a stack buffer, then appended at once.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var start = 20
+            while magnitude > 0 {
+                start -= 1
+                digits[start] = UInt8(truncatingIfNeeded: 48 + magnitude % 10)
+                magnitude /= 10
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start..<20]))
         }
-        var (low, high) = (start, out.count - 1)
-        while low < high {
-            out.swapAt(low, high)
-            low += 1
-            high -= 1
-        }
+    }
+
+    /// Appends the shortest decimal form of `value` that reads back to it (Swift's `description`).
+    public static func appendDecimal(_ value: Double, to out: inout [UInt8]) {
+        var text = value.description
+        text.withUTF8 { out.append(contentsOf: $0) }
     }
 
     private static func appendNumber(_ value: Double, to out: inout [UInt8]) {
         if value == value.rounded(), abs(value) < 1e15 {
             appendInteger(Int(value), to: &out)
         } else {
-            out.append(contentsOf: value.description.utf8)
+            appendDecimal(value, to: &out)
         }
     }
 
@@ -169,7 +185,7 @@ public enum ArchString {
         byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r")
     }
 
-    private static func trimmed(_ bytes: [UInt8], _ range: Range<Int>) -> Range<Int> {
+    private static func trimmed(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Range<Int> {
         var lower = range.lowerBound
         var upper = range.upperBound
         while lower < upper, isSpace(bytes[lower]) { lower += 1 }
@@ -177,11 +193,12 @@ public enum ArchString {
         return lower..<upper
     }
 
-    private static func parseBlock(_ bytes: [UInt8], _ range: Range<Int>, stage: Int?, block: Int?) throws -> BlockSpec {
+    private static func parseBlock(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, stage: Int?, block: Int?) throws -> BlockSpec {
         func failure(_ column: Int, _ message: String) -> ArchStringError {
             ArchStringError(stage: stage, block: block, column: column + 1, message: message)
         }
         func text(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+        @inline(__always)
         func equals(_ range: Range<Int>, _ word: StaticString) -> Bool {
             guard range.count == word.utf8CodeUnitCount else { return false }
             let pointer = word.utf8Start
@@ -240,44 +257,43 @@ public enum ArchString {
             while split < token.upperBound, isLetter(bytes[split]) { split += 1 }
             let keyRange = token.lowerBound..<split
             let valueRange = split..<token.upperBound
-            let key: String
-            switch true {
-            case equals(keyRange, "r"): key = "r"
-            case equals(keyRange, "k"): key = "k"
-            case equals(keyRange, "s"): key = "s"
-            case equals(keyRange, "c"): key = "c"
-            case equals(keyRange, "e"): key = "e"
-            case equals(keyRange, "se"): key = "se"
-            default:
+            let key: NumericOption
+            if equals(keyRange, "r") { key = .repeats }
+            else if equals(keyRange, "k") { key = .kernel }
+            else if equals(keyRange, "s") { key = .stride }
+            else if equals(keyRange, "c") { key = .channels }
+            else if equals(keyRange, "e") { key = .expansion }
+            else if equals(keyRange, "se") { key = .seRatio }
+            else {
                 throw failure(column, "unknown option \"\(text(token))\"; expected rN, kN, sN, eF, cN, seF, skip, noskip, nre, nr6, nsw or nsi")
             }
             if valueRange.isEmpty {
-                throw failure(column, "option \"\(key)\" has no value; expected a number right after it, as in \"\(key)3\"")
+                throw failure(column, "option \"\(key.name)\" has no value; expected a number right after it, as in \"\(key.name)3\"")
             }
             switch key {
-            case "e", "se":
+            case .expansion, .seRatio:
                 guard let value = parseDecimal(bytes, valueRange), value.isFinite else {
-                    throw failure(column, "option \"\(key)\" has value \"\(text(valueRange))\"; expected a number")
+                    throw failure(column, "option \"\(key.name)\" has value \"\(text(valueRange))\"; expected a number")
                 }
-                if key == "e" {
+                if key == .expansion {
                     if expansion != nil { throw failure(column, "option \"e\" is given twice") }
                     expansion = value
                 } else {
                     if seRatio != nil { throw failure(column, "option \"se\" is given twice") }
                     seRatio = value
                 }
-            default:
+            case .repeats, .kernel, .stride, .channels:
                 guard let value = parseWholeNumber(bytes, valueRange) else {
-                    throw failure(column, "option \"\(key)\" has value \"\(text(valueRange))\"; expected a whole number")
+                    throw failure(column, "option \"\(key.name)\" has value \"\(text(valueRange))\"; expected a whole number")
                 }
                 let alreadySet: Bool
                 switch key {
-                case "r": alreadySet = repeats != nil; repeats = value
-                case "k": alreadySet = kernel != nil; kernel = value
-                case "s": alreadySet = stride != nil; stride = value
+                case .repeats: alreadySet = repeats != nil; repeats = value
+                case .kernel: alreadySet = kernel != nil; kernel = value
+                case .stride: alreadySet = stride != nil; stride = value
                 default: alreadySet = outChannels != nil; outChannels = value
                 }
-                if alreadySet { throw failure(column, "option \"\(key)\" is given twice") }
+                if alreadySet { throw failure(column, "option \"\(key.name)\" is given twice") }
             }
         }
 
@@ -318,7 +334,7 @@ public enum ArchString {
     }
 
     /// Digits only, at most 12 of them.
-    private static func parseWholeNumber(_ bytes: [UInt8], _ range: Range<Int>) -> Int? {
+    private static func parseWholeNumber(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Int? {
         guard !range.isEmpty, range.count <= 12 else { return nil }
         var value = 0
         for index in range {
@@ -331,7 +347,7 @@ public enum ArchString {
 
     /// A decimal number. Plain `digits[.digits]` with up to 15 significant digits is read as
     /// mantissa / 10^k, which is exact and correctly rounded; anything else goes to `Double(String)`.
-    private static func parseDecimal(_ bytes: [UInt8], _ range: Range<Int>) -> Double? {
+    private static func parseDecimal(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Double? {
         var mantissa = 0, digits = 0, fractionDigits = 0
         var seenPoint = false, simple = true
         for index in range {
@@ -349,13 +365,39 @@ public enum ArchString {
             }
         }
         if simple && digits > 0 {
-            let powers: [Double] = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15]
-            return Double(mantissa) / powers[fractionDigits]
+            return Double(mantissa) / powersOfTen[fractionDigits]
         }
         return Double(String(decoding: bytes[range], as: UTF8.self))
     }
 
+    private static let powersOfTen: [Double] = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15]
+
+    /// The options of a block string that take a number.
+    private enum NumericOption {
+        case repeats, kernel, stride, expansion, channels, seRatio
+
+        /// As the block string spells it.
+        var name: String {
+            switch self {
+            case .repeats: return "r"
+            case .kernel: return "k"
+            case .stride: return "s"
+            case .expansion: return "e"
+            case .channels: return "c"
+            case .seRatio: return "se"
+            }
+        }
+    }
+
     private static func isLetter(_ byte: UInt8) -> Bool {
         (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Appends the bytes of a literal without going through `String.UTF8View` (the `--jsonl` output path).
+    @inlinable
+    public mutating func appendLiteral(_ text: StaticString) {
+        append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 }

@@ -1,6 +1,26 @@
 /// The recipe of a block: its parts in forward order, with timm's module names. The cost model counts these
 /// parts, the engine builds them, and checkpoints name their tensors after them: one definition for all three.
 
+/// A module of a network as timm names it: a block's convolutions and squeeze-excite, the stem, the head,
+/// global pooling and the classifier. An enum rather than a string so that the cost model's rows, which carry
+/// one, copy as plain values (the estimator makes millions of them).
+public enum LayerPart: String, Hashable, Sendable, CaseIterable {
+    case convStem = "conv_stem"
+    case convHead = "conv_head"
+    /// A block's 1x1 expansion (`ir`), or the pointwise projection of a `ds` block.
+    case convPw = "conv_pw"
+    case convDw = "conv_dw"
+    /// The 1x1 linear projection of `ir` and `er` blocks.
+    case convPwl = "conv_pwl"
+    /// The kxk expansion of an `er` block (Fused-MBConv).
+    case convExp = "conv_exp"
+    /// The convolution of a `cn` block.
+    case conv
+    case se
+    case globalPool = "global_pool"
+    case classifier
+}
+
 /// A convolution without bias followed by its batch norm (and the activation, if any), as timm names them.
 public struct ConvUnitSpec: Hashable, Sendable {
     public enum Kind: Hashable, Sendable {
@@ -10,10 +30,10 @@ public struct ConvUnitSpec: Hashable, Sendable {
         case depthwise
     }
 
-    /// The convolution's module name (`conv_pw`, `conv_dw`, `conv_pwl`, `conv_exp`, `conv`, `conv_stem`, `conv_head`).
-    public var name: String
-    /// Its batch norm's module name (`bn1`, `bn2`, `bn3`).
-    public var norm: String
+    /// The convolution's module (`conv_pw`, `conv_dw`, `conv_pwl`, `conv_exp`, `conv`, `conv_stem`, `conv_head`).
+    public var part: LayerPart
+    /// The number of its batch norm (`bn1`, `bn2`, `bn3`).
+    public var normNumber: Int
     public var kind: Kind
     public var inChannels: Int
     public var outChannels: Int
@@ -26,11 +46,16 @@ public struct ConvUnitSpec: Hashable, Sendable {
     public var inputSize: Int
     public var outputSize: Int
 
+    /// The convolution's module name (`conv_pw`, ...).
+    public var name: String { part.rawValue }
+    /// Its batch norm's module name (`bn1`, `bn2`, `bn3`).
+    public var norm: String { "bn\(normNumber)" }
+
     @inlinable
-    public init(name: String, norm: String, kind: Kind, inChannels: Int, outChannels: Int, kernel: Int, stride: Int, dilation: Int,
+    public init(part: LayerPart, normNumber: Int, kind: Kind, inChannels: Int, outChannels: Int, kernel: Int, stride: Int, dilation: Int,
                 activation: Activation?, inputSize: Int, outputSize: Int) {
-        self.name = name
-        self.norm = norm
+        self.part = part
+        self.normNumber = normNumber
         self.kind = kind
         self.inChannels = inChannels
         self.outChannels = outChannels
@@ -78,9 +103,9 @@ extension ResolvedBlock {
     /// - `cn`: `conv`/`bn1` (act)
     @inlinable
     public func forEachPart(_ body: (BlockPart) -> Void) {
-        func unit(_ name: String, _ norm: String, _ kind: ConvUnitSpec.Kind, _ cin: Int, _ cout: Int, kernel: Int, stride: Int,
+        func unit(_ part: LayerPart, _ norm: Int, _ kind: ConvUnitSpec.Kind, _ cin: Int, _ cout: Int, kernel: Int, stride: Int,
                   activation: Activation?, _ inSize: Int, _ outSize: Int) -> BlockPart {
-            .conv(ConvUnitSpec(name: name, norm: norm, kind: kind, inChannels: cin, outChannels: cout, kernel: kernel, stride: stride,
+            .conv(ConvUnitSpec(part: part, normNumber: norm, kind: kind, inChannels: cin, outChannels: cout, kernel: kernel, stride: stride,
                                dilation: dilation, activation: activation, inputSize: inSize, outputSize: outSize))
         }
         let se: BlockPart? = seChannels > 0
@@ -88,20 +113,20 @@ extension ResolvedBlock {
             : nil
         switch type {
         case .ds:
-            body(unit("conv_dw", "bn1", .depthwise, inChannels, inChannels, kernel: kernel, stride: stride, activation: activation, inputSize, outputSize))
+            body(unit(.convDw, 1, .depthwise, inChannels, inChannels, kernel: kernel, stride: stride, activation: activation, inputSize, outputSize))
             if let se { body(se) }
-            body(unit("conv_pw", "bn2", .dense, inChannels, outChannels, kernel: 1, stride: 1, activation: nil, outputSize, outputSize))
+            body(unit(.convPw, 2, .dense, inChannels, outChannels, kernel: 1, stride: 1, activation: nil, outputSize, outputSize))
         case .ir:
-            body(unit("conv_pw", "bn1", .dense, inChannels, midChannels, kernel: 1, stride: 1, activation: activation, inputSize, inputSize))
-            body(unit("conv_dw", "bn2", .depthwise, midChannels, midChannels, kernel: kernel, stride: stride, activation: activation, inputSize, outputSize))
+            body(unit(.convPw, 1, .dense, inChannels, midChannels, kernel: 1, stride: 1, activation: activation, inputSize, inputSize))
+            body(unit(.convDw, 2, .depthwise, midChannels, midChannels, kernel: kernel, stride: stride, activation: activation, inputSize, outputSize))
             if let se { body(se) }
-            body(unit("conv_pwl", "bn3", .dense, midChannels, outChannels, kernel: 1, stride: 1, activation: nil, outputSize, outputSize))
+            body(unit(.convPwl, 3, .dense, midChannels, outChannels, kernel: 1, stride: 1, activation: nil, outputSize, outputSize))
         case .er:
-            body(unit("conv_exp", "bn1", .dense, inChannels, midChannels, kernel: kernel, stride: stride, activation: activation, inputSize, outputSize))
+            body(unit(.convExp, 1, .dense, inChannels, midChannels, kernel: kernel, stride: stride, activation: activation, inputSize, outputSize))
             if let se { body(se) }
-            body(unit("conv_pwl", "bn2", .dense, midChannels, outChannels, kernel: 1, stride: 1, activation: nil, outputSize, outputSize))
+            body(unit(.convPwl, 2, .dense, midChannels, outChannels, kernel: 1, stride: 1, activation: nil, outputSize, outputSize))
         case .cn:
-            body(unit("conv", "bn1", .dense, inChannels, outChannels, kernel: kernel, stride: stride, activation: activation, inputSize, outputSize))
+            body(unit(.conv, 1, .dense, inChannels, outChannels, kernel: kernel, stride: stride, activation: activation, inputSize, outputSize))
         }
     }
 
@@ -117,7 +142,7 @@ extension ResolvedBlock {
 extension Network {
     /// The stem: `conv_stem` 3x3 stride 2 (3 -> stem) with `bn1` and the activation.
     public var stemUnit: ConvUnitSpec {
-        ConvUnitSpec(name: "conv_stem", norm: "bn1", kind: .dense, inChannels: 3, outChannels: stemChannels, kernel: 3, stride: 2, dilation: 1,
+        ConvUnitSpec(part: .convStem, normNumber: 1, kind: .dense, inChannels: 3, outChannels: stemChannels, kernel: 3, stride: 2, dilation: 1,
                      activation: activation, inputSize: resolution, outputSize: Network.convOutput(resolution, stride: 2))
     }
 
@@ -126,7 +151,7 @@ extension Network {
         guard headChannels > 0 else { return nil }
         let last = stages.last?.last
         let size = last?.outputSize ?? Network.convOutput(resolution, stride: 2)
-        return ConvUnitSpec(name: "conv_head", norm: "bn2", kind: .dense, inChannels: last?.outChannels ?? stemChannels,
+        return ConvUnitSpec(part: .convHead, normNumber: 2, kind: .dense, inChannels: last?.outChannels ?? stemChannels,
                             outChannels: headChannels, kernel: 1, stride: 1, dilation: 1, activation: activation, inputSize: size, outputSize: size)
     }
 }

@@ -127,6 +127,16 @@ public struct ResolvedBlock: Hashable, Sendable {
 
     /// timm's module path of this block, e.g. `blocks.1.0`.
     public var name: String { "blocks.\(stage).\(index)" }
+
+    /// Whether this block is `other` but for its place in the network: the same type, channels, sizes,
+    /// kernel, stride, dilation, activation and residual (a stage's repeats after its first block).
+    @inlinable
+    public func hasShape(of other: ResolvedBlock) -> Bool {
+        var moved = other
+        moved.stage = stage
+        moved.index = index
+        return moved == self
+    }
 }
 
 /// A network after scaling: every channel count, repeat and feature-map size is concrete.
@@ -169,14 +179,14 @@ public struct Network: Hashable, Sendable {
 
         for (stageIndex, stage) in spec.stages.enumerated() {
             // One block string per stage is the common case: ceil(r * depth), without temporary arrays.
-            let repeats = stage.count == 1
-                ? [Int((Double(stage[0].repeats) * spec.depth).rounded(.up))]
-                : Rounding.scaleRepeats(stage.map(\.repeats), depth: spec.depth)
+            let single = stage.count == 1 ? Int((Double(stage[0].repeats) * spec.depth).rounded(.up)) : 0
+            let repeats = stage.count == 1 ? [] : Rounding.scaleRepeats(stage.map(\.repeats), depth: spec.depth)
             var scaledStage: StageSpec = []
             scaledStage.reserveCapacity(stage.count)
             var blocks: [ResolvedBlock] = []
-            blocks.reserveCapacity(repeats.reduce(0, +))
-            for (block, count) in zip(stage, repeats) {
+            blocks.reserveCapacity(stage.count == 1 ? single : repeats.reduce(0, +))
+            for (position, block) in stage.enumerated() {
+                let count = stage.count == 1 ? single : repeats[position]
                 var scaled = block
                 scaled.repeats = count
                 scaled.outChannels = spec.scaledChannels(block.outChannels)

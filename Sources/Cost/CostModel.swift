@@ -57,37 +57,58 @@ public enum CostModel {
 
     /// Calls `body` with each layer's row, in forward order, without collecting them.
     public static func forEachLayer(of network: Network, _ body: (LayerCost) -> Void) {
-        let stem = network.stemUnit
-        body(unit(stem, block: nil, held: 0))
-
+        body(unit(network.stemUnit, block: nil, held: 0))
         for stage in network.stages {
             for block in stage {
                 blockLayers(block, body)
             }
         }
+        tailLayers(of: network, body)
+    }
+
+    /// The rows after the blocks: the head (if any), global pooling and the classifier.
+    static func tailLayers(of network: Network, _ body: (LayerCost) -> Void) {
         let last = network.stages.last?.last
         var channels = last?.outChannels ?? network.stemChannels
-        let size = last?.outputSize ?? stem.outputSize
+        let size = last?.outputSize ?? network.stemUnit.outputSize
         if let head = network.headUnit {
             body(unit(head, block: nil, held: 0))
             channels = head.outChannels
         }
         body(LayerCost(
-            part: "global_pool", block: nil, kind: .pool, inChannels: channels, outChannels: channels, kernel: size, stride: 1,
+            part: .globalPool, block: nil, kind: .pool, inChannels: channels, outChannels: channels, kernel: size, stride: 1,
             inputSize: size, outputSize: 1, params: 0, macs: 0, normElements: 0, poolElements: channels * size * size,
             inputElements: channels * size * size, outputElements: channels, heldElements: 0))
         body(LayerCost(
-            part: "classifier", block: nil, kind: .linear, inChannels: channels, outChannels: network.classes, kernel: 1, stride: 1,
+            part: .classifier, block: nil, kind: .linear, inChannels: channels, outChannels: network.classes, kernel: 1, stride: 1,
             inputSize: 1, outputSize: 1, params: channels * network.classes + network.classes,
             macs: channels * network.classes, normElements: 0, poolElements: 0,
             inputElements: channels, outputElements: network.classes, heldElements: 0))
     }
 
     /// The totals for `network` at `batch` images, with the calibrated prediction when there is a predictor.
+    ///
+    /// The rows of forward order, as `forEachLayer` gives them, with one shortcut: a block of the same shape as
+    /// the block before it in its stage (every repeat after a stage's first block, most often) adds what that
+    /// block's rows added, in the same order, without building its rows again. The sums are the same to the bit.
     public static func summary(of network: Network, batch: Int = 1, machine: MachineProfile = .developmentMachine,
                                predictor: LatencyPredictor? = nil) -> CostSummary {
         var totals = Totals(batch: batch, machine: machine, predictor: predictor)
-        forEachLayer(of: network) { totals.add($0) }
+        totals.add(unit(network.stemUnit, block: nil, held: 0))
+        // What the rows of the last block built from its rows added (a block has at most 4 rows).
+        var repeated: [Totals.Contribution] = []
+        repeated.reserveCapacity(4)
+        for stage in network.stages {
+            for (position, block) in stage.enumerated() {
+                if position > 0 && block.hasShape(of: stage[position - 1]) {
+                    for contribution in repeated { totals.add(contribution) }
+                } else {
+                    repeated.removeAll(keepingCapacity: true)
+                    blockLayers(block) { repeated.append(totals.add($0)) }
+                }
+            }
+        }
+        tailLayers(of: network) { totals.add($0) }
         var summary = totals.summary
         if let predictor, let predicted = totals.predicted {
             summary.predictedSeconds = predictor.pass(rowSeconds: predicted, poolElements: totals.pool, parameters: totals.params, batch: batch)
@@ -105,21 +126,42 @@ public enum CostModel {
         /// The predicted seconds of the rows so far; nil once a row has no prediction.
         var predicted: Double? = 0
 
+        /// What one row adds to the sums.
+        struct Contribution {
+            var params: Int, macs: Int, norm: Int, pool: Int, outputs: Int, live: Int
+            var seconds: Double
+            /// nil: the row has no prediction (or there is no predictor).
+            var predicted: Double?
+        }
+
         init(batch: Int, machine: MachineProfile, predictor: LatencyPredictor? = nil) {
             self.batch = batch
             self.machine = machine
             self.predictor = predictor
         }
 
-        mutating func add(_ row: LayerCost) {
+        /// Adds a row, and returns what it added. (Mutating, so that the closures that call it in `summary` work
+        /// on the sums in place: a copy of them, predictor included, per row costs more than the row.)
+        @discardableResult
+        mutating func add(_ row: LayerCost) -> Contribution {
+            let contribution = Contribution(
+                params: row.params, macs: row.macs, norm: row.normElements, pool: row.poolElements, outputs: row.outputElements,
+                live: row.inputElements + row.outputElements + row.heldElements,
+                seconds: row.rooflineSeconds(batch: batch, machine: machine),
+                predicted: predictor?.seconds(of: row, batch: batch))
+            add(contribution)
+            return contribution
+        }
+
+        mutating func add(_ row: Contribution) {
             params += row.params
             macs += row.macs
-            norm += row.normElements
-            pool += row.poolElements
-            outputs += row.outputElements
-            peakLive = max(peakLive, row.inputElements + row.outputElements + row.heldElements)
-            seconds += row.rooflineSeconds(batch: batch, machine: machine)
-            if let predictor, let sum = predicted { predicted = predictor.seconds(of: row, batch: batch).map { sum + $0 } }
+            norm += row.norm
+            pool += row.pool
+            outputs += row.outputs
+            peakLive = max(peakLive, row.live)
+            seconds += row.seconds
+            if predictor != nil, let sum = predicted { predicted = row.predicted.map { sum + $0 } }
         }
 
         var summary: CostSummary {
@@ -138,7 +180,7 @@ public enum CostModel {
         let outElements = cout * unit.outputSize * unit.outputSize
         let depthwise = unit.kind == .depthwise
         return LayerCost(
-            part: unit.name, block: block, kind: depthwise ? .depthwise : .conv, inChannels: cin, outChannels: cout, kernel: k,
+            part: unit.part, block: block, kind: depthwise ? .depthwise : .conv, inChannels: cin, outChannels: cout, kernel: k,
             stride: unit.stride, inputSize: unit.inputSize, outputSize: unit.outputSize,
             params: (depthwise ? cout * k * k : cin * cout * k * k) + 2 * cout,
             macs: outElements * (depthwise ? k * k : cin * k * k), normElements: outElements, poolElements: 0,
@@ -150,7 +192,7 @@ public enum CostModel {
     static func squeezeExcite(_ se: SqueezeExciteSpec, block: (stage: Int, index: Int)?, held: Int) -> LayerCost {
         let elements = se.channels * se.size * se.size
         return LayerCost(
-            part: "se", block: block, kind: .squeezeExcite, inChannels: se.channels, outChannels: se.channels, kernel: 1, stride: 1,
+            part: .se, block: block, kind: .squeezeExcite, inChannels: se.channels, outChannels: se.channels, kernel: 1, stride: 1,
             inputSize: se.size, outputSize: se.size, params: 2 * se.channels * se.reduced + se.reduced + se.channels,
             macs: 2 * se.channels * se.reduced, normElements: 0, poolElements: 0,
             inputElements: elements, outputElements: elements, heldElements: held)

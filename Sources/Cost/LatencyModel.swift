@@ -102,7 +102,7 @@ public enum LatencyFeatures {
             break
         }
         // The block's input, added in the epilogue of its last convolution, is read like the rest of its activations.
-        let last = row.kind == .conv && row.block != nil && (row.activation == nil || row.part == "conv")
+        let last = row.kind == .conv && row.block != nil && (row.activation == nil || row.part == .conv)
         let residual = last && row.heldElements > 0 && row.heldElements == row.outputElements ? 4 * Double(row.heldElements) * b : 0
         let activationBytes = 4 * Double(row.inputElements + (fusedExpansion ? 0 : row.outputElements)) * b + residual
         let silu = row.activation == .silu ? Double(row.outputElements) * b : 0
@@ -385,7 +385,7 @@ public struct LatencyPredictor: Sendable {
     /// `EngineRules.minimumFusedExpansionWidth` pixels wide (the engine's `ConvUnit.fusesWithDepthwise`).
     @inline(__always)
     public static func isFusedExpansion(_ row: LayerCost) -> Bool {
-        row.kind == .conv && row.part == "conv_pw" && row.kernel == 1 && row.stride == 1 && row.activation != nil
+        row.kind == .conv && row.part == .convPw && row.kernel == 1 && row.stride == 1 && row.activation != nil
             && row.block != nil && row.inputSize >= EngineRules.minimumFusedExpansionWidth
     }
 
@@ -395,7 +395,7 @@ public struct LatencyPredictor: Sendable {
     public static func unit(of row: LayerCost, fusedExpansions: Bool) -> LatencyUnit? {
         switch row.kind {
         case .conv:
-            if row.block == nil { return row.part == "conv_stem" ? .stem : .head }
+            if row.block == nil { return row.part == .convStem ? .stem : .head }
             if row.kernel == 1 && row.stride == 1 {
                 if row.activation == nil { return .projection }
                 return fusedExpansions && isFusedExpansion(row) ? .expansion : .pointwise

@@ -20,7 +20,7 @@ public enum LayerKind: String, Sendable, Hashable, Codable {
 /// norm's weight and bias that follow a convolution.
 public struct LayerCost: Sendable {
     /// The module inside its block (`conv_dw`, `se`, ...) or the network (`conv_stem`, `classifier`).
-    public var part: String
+    public var part: LayerPart
     /// The block's `(stage, index)` in timm's `blocks`, or nil for the stem, head, pool and classifier.
     public var block: (stage: Int, index: Int)?
     public var kind: LayerKind
@@ -48,8 +48,8 @@ public struct LayerCost: Sendable {
 
     /// timm's module path, e.g. `conv_stem`, `blocks.1.0.conv_dw`, `blocks.1.0.se`, `classifier`.
     public var name: String {
-        guard let block else { return part }
-        return "blocks.\(block.stage).\(block.index).\(part)"
+        guard let block else { return part.rawValue }
+        return "blocks.\(block.stage).\(block.index).\(part.rawValue)"
     }
 
     /// Bytes moved for a batch, float32: input and output activations plus the weights once.

@@ -1,17 +1,26 @@
 import Foundation
 
-/// A value of a flat JSON object: a string or a number.
-enum FlatJSONValue {
-    case string(String)
-    case number(Double)
+/// One key and value of a flat JSON object, as ranges of the line's bytes (nothing is copied out of the line).
+struct FlatJSONField {
+    enum Value {
+        /// A string's bytes, between the quotes.
+        case string(Range<Int>)
+        case number(Double)
+    }
+
+    /// The key's bytes, between the quotes.
+    var key: Range<Int>
+    var value: Value
 }
 
 /// Reads `{"key": value, ...}` lines whose values are plain strings (no escapes) or numbers: the shape
-/// of every candidate a search writes, read at about 1 us a line. It returns nil for anything else
+/// of every candidate a search writes, read at about 1 us a line. It returns false for anything else
 /// (escapes, nested values, true/false/null, malformed text); callers then use `JSONSerialization`,
 /// which handles all of JSON and reports errors.
 enum FlatJSON {
-    static func parse(_ line: UnsafeRawBufferPointer) -> [(key: String, value: FlatJSONValue)]? {
+    /// Replaces `fields` with the line's fields in order; false, with `fields` in no particular state, when the
+    /// line is not a flat object of plain strings and numbers.
+    static func parse(_ line: UnsafeRawBufferPointer, into fields: inout [FlatJSONField]) -> Bool {
         do {
             let bytes = line.bindMemory(to: UInt8.self)
             var index = 0
@@ -19,7 +28,7 @@ enum FlatJSON {
             func skipSpace() {
                 while index < count, bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0D { index += 1 }
             }
-            func readString() -> String? {
+            func readString() -> Range<Int>? {
                 guard index < count, bytes[index] == UInt8(ascii: "\"") else { return nil }
                 index += 1
                 let start = index
@@ -28,9 +37,8 @@ enum FlatJSON {
                     index += 1
                 }
                 guard index < count else { return nil }
-                let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
                 index += 1
-                return text
+                return start..<(index - 1)
             }
             func readNumber() -> Double? {
                 let start = index
@@ -65,9 +73,9 @@ enum FlatJSON {
                 return Double(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self))
             }
 
-            var fields: [(key: String, value: FlatJSONValue)] = []
+            fields.removeAll(keepingCapacity: true)
             skipSpace()
-            guard index < count, bytes[index] == UInt8(ascii: "{") else { return nil }
+            guard index < count, bytes[index] == UInt8(ascii: "{") else { return false }
             index += 1
             skipSpace()
             if index < count, bytes[index] == UInt8(ascii: "}") {
@@ -75,29 +83,29 @@ enum FlatJSON {
             } else {
                 while true {
                     skipSpace()
-                    guard let key = readString() else { return nil }
+                    guard let key = readString() else { return false }
                     skipSpace()
-                    guard index < count, bytes[index] == UInt8(ascii: ":") else { return nil }
+                    guard index < count, bytes[index] == UInt8(ascii: ":") else { return false }
                     index += 1
                     skipSpace()
-                    guard index < count else { return nil }
+                    guard index < count else { return false }
                     if bytes[index] == UInt8(ascii: "\"") {
-                        guard let text = readString() else { return nil }
-                        fields.append((key, .string(text)))
+                        guard let text = readString() else { return false }
+                        fields.append(FlatJSONField(key: key, value: .string(text)))
                     } else {
-                        guard let number = readNumber() else { return nil }
-                        fields.append((key, .number(number)))
+                        guard let number = readNumber() else { return false }
+                        fields.append(FlatJSONField(key: key, value: .number(number)))
                     }
                     skipSpace()
-                    guard index < count else { return nil }
+                    guard index < count else { return false }
                     if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-                    guard bytes[index] == UInt8(ascii: "}") else { return nil }
+                    guard bytes[index] == UInt8(ascii: "}") else { return false }
                     index += 1
                     break
                 }
             }
             skipSpace()
-            return index == count ? fields : nil
+            return index == count
         }
     }
 

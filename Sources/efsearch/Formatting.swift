@@ -22,8 +22,8 @@ struct JSONObjectWriter {
         if !first { bytes.append(UInt8(ascii: ",")) }
         first = false
         bytes.append(UInt8(ascii: "\""))
-        bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-        bytes.append(contentsOf: "\":".utf8)
+        bytes.appendLiteral(name)
+        bytes.appendLiteral("\":")
     }
 
     mutating func add(_ name: StaticString, _ value: Int) {
@@ -46,7 +46,7 @@ struct JSONObjectWriter {
     }
     mutating func add(_ name: StaticString, _ value: Double) {
         key(name)
-        bytes.append(contentsOf: (value.isFinite ? value.description : "null").utf8)
+        if value.isFinite { ArchString.appendDecimal(value, to: &bytes) } else { bytes.appendLiteral("null") }
     }
     mutating func add(_ name: StaticString, _ value: Bool) { key(name); bytes.append(contentsOf: (value ? "true" : "false").utf8) }
     mutating func add(_ name: StaticString, _ value: String) {

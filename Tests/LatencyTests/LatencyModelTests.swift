@@ -70,7 +70,7 @@ final class LatencyModelTests: XCTestCase {
         var samples: [TimedUnit] = []
         for _ in 0..<30 {
             CostModel.forEachLayer(of: networks.next()) { row in
-                guard row.part == "conv_head" else { return }
+                guard row.part == .convHead else { return }
                 let features = LatencyFeatures.of(row, batch: 1, threads: 2)
                 samples.append(TimedUnit(unit: .head, features: features, seconds: (truth * features).sum()))
             }
@@ -97,7 +97,7 @@ final class LatencyModelTests: XCTestCase {
             return features[2] > 4 * Double(row.inputElements + row.outputElements)
         }
         XCTAssertEqual(residualRows.count, network.blocks.filter(\.hasResidual).count)
-        XCTAssertTrue(residualRows.allSatisfy { $0.part == "conv_pwl" || $0.part == "conv_pw" })
+        XCTAssertTrue(residualRows.allSatisfy { $0.part == .convPwl || $0.part == .convPw })
         for row in residualRows {
             XCTAssertEqual(LatencyFeatures.of(row, batch: 1, threads: 1)[2], 4 * Double(row.inputElements + 2 * row.outputElements), row.name)
         }
@@ -118,7 +118,7 @@ final class LatencyModelTests: XCTestCase {
         XCTAssertEqual(depthwise.outChannels, 120)
         XCTAssertEqual(LatencyFeatures.of(depthwise, batch: 1, threads: 1, lanes: 16)[1] / LatencyFeatures.of(depthwise, batch: 1, threads: 1, lanes: 8)[1],
                        128.0 / 120.0, accuracy: 1e-12)
-        let projection = try XCTUnwrap(rows.last { $0.kind == .conv && $0.part == "conv_pwl" })
+        let projection = try XCTUnwrap(rows.last { $0.kind == .conv && $0.part == .convPwl })
         XCTAssertEqual(projection.inChannels, 120)
         XCTAssertEqual(LatencyFeatures.of(projection, batch: 1, threads: 1, lanes: 16)[1], Double(120 * 48 * projection.outputSize * projection.outputSize),
                        "36 outputs are 3 blocks of 16; 120 inputs one at a time")

@@ -137,20 +137,41 @@ public enum ArchString {
     public static func appendInteger(_ value: Int, to out: inout [UInt8]) {
         if value < 0 { out.append(UInt8(ascii: "-")) }
         var magnitude = value.magnitude
+        // Arch strings' numbers are mostly one or two digits: no buffer for those.
         if magnitude < 10 {
-            out.append(UInt8(48 + magnitude))
+            out.append(UInt8(truncatingIfNeeded: 48 + magnitude))
             return
         }
-        // At most 19 digits (Int.min's magnitude), written backwards into a stack buffer, then appended at once.
+        if magnitude < 100 {
+            out.append(UInt8(truncatingIfNeeded: 48 + magnitude / 10))
+            out.append(UInt8(truncatingIfNeeded: 48 + magnitude % 10))
+            return
+        }
+        // At most 20 digits, written backwards into a stack buffer, two at a time, then appended at once.
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
             var start = 20
-            while magnitude > 0 {
+            while magnitude >= 100 {
+                let pair = Int(truncatingIfNeeded: magnitude % 100)
+                magnitude /= 100
+                start -= 2
+                digits[start] = digitPairs[2 * pair]
+                digits[start + 1] = digitPairs[2 * pair + 1]
+            }
+            if magnitude >= 10 {
+                start -= 2
+                digits[start] = digitPairs[2 * Int(magnitude)]
+                digits[start + 1] = digitPairs[2 * Int(magnitude) + 1]
+            } else if magnitude > 0 {
                 start -= 1
-                digits[start] = UInt8(truncatingIfNeeded: 48 + magnitude % 10)
-                magnitude /= 10
+                digits[start] = UInt8(truncatingIfNeeded: 48 + magnitude)
             }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start..<20]))
         }
+    }
+
+    /// "00", "01", ..., "99" as ASCII pairs.
+    private static let digitPairs: [UInt8] = (0..<100).flatMap { (pair: Int) -> [UInt8] in
+        [UInt8(truncatingIfNeeded: 48 + pair / 10), UInt8(truncatingIfNeeded: 48 + pair % 10)]
     }
 
     /// Appends the shortest decimal form of `value` that reads back to it (Swift's `description`).

@@ -52,7 +52,10 @@ public enum LatencyFeatures {
     /// Output channels rounded up to the kernels' vector width (`lanes` floats: 16 for the AVX-512 kernels, 8 for
     /// AVX2): the masked lanes of a channel block's last vector cost as much as full ones.
     @inline(__always)
-    static func padded(_ channels: Int, lanes: Int) -> Int { (channels + lanes - 1) / lanes * lanes }
+    static func padded(_ channels: Int, lanes: Int) -> Int {
+        // Lanes are a power of two (8 or 16): a mask instead of a division, in the estimator's hot path.
+        lanes & (lanes - 1) == 0 ? (channels + lanes - 1) & -lanes : (channels + lanes - 1) / lanes * lanes
+    }
 
     /// Input channels as a dense convolution's inner loop runs them: one broadcast per channel in the AVX-512
     /// kernels (`lanes` 16), vectors of 8 in the AVX2 path.
@@ -65,8 +68,11 @@ public enum LatencyFeatures {
     @inline(__always)
     static func imbalance(rows: Int, threads: Int) -> Double {
         guard threads > 1, rows > 0 else { return 1 }
-        let chunks = min(threads, rows)
-        return Double((rows + chunks - 1) / chunks * threads) / Double(rows)
+        // With at least as many rows as threads, the busiest thread has ceil(rows / threads) of them: no imbalance
+        // when they divide evenly (most layers; a mask for the remainder when threads is a power of two).
+        guard rows >= threads else { return Double(threads) / Double(rows) }
+        let remainder = threads & (threads - 1) == 0 ? rows & (threads - 1) : rows % threads
+        return remainder == 0 ? 1 : Double(rows - remainder + threads) / Double(rows)
     }
 
     /// Features of a cost-model row at `batch` images and `threads` threads, for kernels with vectors of `lanes`

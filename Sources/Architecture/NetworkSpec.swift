@@ -173,9 +173,14 @@ public struct Network: Hashable, Sendable {
         var inChannels = stem
         var scaledStages: [StageSpec] = []
         var stages: [[ResolvedBlock]] = []
+        scaledStages.reserveCapacity(spec.stages.count)
+        stages.reserveCapacity(spec.stages.count)
         var stridedLayers = 1  // the stem
         var totalStride = 2
         var dilation = 1
+        // A generous bound on the multiply-accumulates, in floating point: counts are exact 64-bit integers,
+        // so a network whose count could overflow them is refused rather than miscounted.
+        var bound = Double(spec.resolution) * Double(spec.resolution) * 27 * Double(stem)
 
         for (stageIndex, stage) in spec.stages.enumerated() {
             // One block string per stage is the common case: ceil(r * depth), without temporary arrays.
@@ -209,6 +214,7 @@ public struct Network: Hashable, Sendable {
                     blocks.append(resolved)
                     inChannels = resolved.outChannels
                     size = resolved.outputSize
+                    bound += Network.macsBound(of: resolved)
                 }
             }
             scaledStages.append(scaledStage)
@@ -230,14 +236,6 @@ public struct Network: Hashable, Sendable {
                 field: "resolution",
                 message: "\(spec.resolution) px is too small for this network: a stride-2 layer would get a 1x1 feature map; expected at least \(minimum) px")
         }
-        // A generous bound on the multiply-accumulates, in floating point: counts are exact 64-bit integers,
-        // so a network whose count could overflow them is refused rather than miscounted.
-        var bound = Double(spec.resolution) * Double(spec.resolution) * 27 * Double(stem)
-        for block in stages.joined() {
-            let pixels = Double(block.inputSize) * Double(block.inputSize)
-            let widest = Double(max(block.inChannels, block.midChannels, block.outChannels))
-            bound += 3 * pixels * widest * widest * Double(block.kernel * block.kernel)
-        }
         bound += Double(max(head, 1)) * Double(max(inChannels, 1)) * Double(size * size) + Double(max(head, inChannels)) * Double(spec.classes)
         if bound > 1e17 {
             throw NetworkSpecError(field: "width", message: "the network is too large to count (about \(bound) multiply-accumulates); lower the width, depth, channels or resolution")
@@ -246,6 +244,15 @@ public struct Network: Hashable, Sendable {
         self.scaledStages = scaledStages
         self.stages = stages
         self.headChannels = head
+    }
+
+    /// A generous bound on a block's multiply-accumulates (`init(resolving:)` refuses networks whose counts
+    /// could overflow).
+    @inline(__always)
+    static func macsBound(of block: ResolvedBlock) -> Double {
+        let pixels = Double(block.inputSize) * Double(block.inputSize)
+        let widest = Double(max(block.inChannels, block.midChannels, block.outChannels))
+        return 3 * pixels * widest * widest * Double(block.kernel * block.kernel)
     }
 
     static func resolveBlock(

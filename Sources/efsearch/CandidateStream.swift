@@ -41,9 +41,8 @@ struct CandidateStream {
     /// The last arch string's bytes and its stages: consecutive lines often share an architecture at several scales.
     private var lastArch: (text: [UInt8], stages: [StageSpec])?
     private let defaultSpec = Presets.defaultSpec
-    /// One line's fields, and one output line: reused from line to line.
+    /// One line's fields, reused from line to line.
     private var fields: [FlatJSONField] = []
-    private var scratch: [UInt8] = []
 
     init(batch: Int, machine: MachineProfile, predictor: LatencyPredictor? = nil) {
         self.predictor = predictor
@@ -51,49 +50,123 @@ struct CandidateStream {
         self.machine = machine
     }
 
-    mutating func run(path: String) throws {
+    /// Lines a batch of a file holds: each of `jobs` workers takes a contiguous share of it.
+    static let batchLines = 8192
+
+    /// Estimates every line of `path` ('-': standard input) and writes the results to standard output, in the
+    /// order of the lines. A file is read whole and each batch of its lines split over `jobs` workers (copies of
+    /// this stream); standard input is read line by line, so that results follow a producer as it writes.
+    /// At a bad line, the results of the lines before it are written and the error names the line.
+    func run(path: String, jobs: Int = 1) throws {
         let source = path == "-" ? "standard input" : path
         var output = OutputBuffer()
-        var number = 0
-        func process(_ line: UnsafeRawBufferPointer) throws {
-            number += 1
-            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
-            do {
-                try estimate(line, appendingTo: &output)
-            } catch let error as CandidateLineError {
-                output.flush()
-                throw CandidateLineError(source: source, line: number, message: error.message)
-            } catch {
-                output.flush()
-                throw CandidateLineError(source: source, line: number, message: "\(error)")
-            }
-        }
         if path == "-" {
+            var stream = self
+            var number = 0
             while let line = readLine(strippingNewline: true) {
+                number += 1
                 var line = line
-                try line.withUTF8 { try process(UnsafeRawBufferPointer($0)) }
+                do {
+                    try line.withUTF8 { try stream.estimateLine(UnsafeRawBufferPointer($0), appendingTo: &output.pending) }
+                } catch {
+                    output.flush()
+                    throw CandidateStream.failure(error, source: source, line: number)
+                }
+                output.flushIfLarge()
             }
-        } else {
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw CandidateLineError(source: path, line: 0, message: "no such file; expected a file of JSON lines or '-' for standard input")
-            }
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
-                guard let base = bytes.baseAddress else { return }
-                var start = 0
-                while start < bytes.count {
+            output.flush()
+            return
+        }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CandidateLineError(source: path, line: 0, message: "no such file; expected a file of JSON lines or '-' for standard input")
+        }
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let shares = (0..<max(1, jobs)).map { _ in Share(self, source: source) }
+        var lines: [Range<Int>] = []
+        try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+            guard let base = bytes.baseAddress else { return }
+            var start = 0
+            var linesBefore = 0
+            while start < bytes.count {
+                lines.removeAll(keepingCapacity: true)
+                while start < bytes.count && lines.count < CandidateStream.batchLines {
                     let newline = memchr(base + start, 0x0A, bytes.count - start)
                     let end = newline.map { UnsafeRawPointer($0) - base } ?? bytes.count
-                    try process(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+                    lines.append(start..<end)
                     start = end + 1
                 }
+                for (worker, share) in shares.enumerated() {
+                    let part = lines.count * worker / shares.count ..< lines.count * (worker + 1) / shares.count
+                    share.assign(bytes, lines[part], firstLine: linesBefore + part.lowerBound + 1)
+                }
+                DispatchQueue.concurrentPerform(iterations: shares.count) { worker in shares[worker].estimate() }
+                for share in shares {
+                    output.pending.append(contentsOf: share.output)
+                    if let failure = share.failure {
+                        output.flush()
+                        throw failure
+                    }
+                    output.flushIfLarge()
+                }
+                linesBefore += lines.count
             }
         }
         output.flush()
     }
 
-    /// The estimate for one JSON line, as one JSON line.
-    mutating func estimate(_ line: UnsafeRawBufferPointer, appendingTo output: inout OutputBuffer) throws {
+    /// One worker's part of a batch of lines: its own stream (with its caches), its lines, their results and
+    /// the first bad line. A worker touches only its own share while the batch runs, and the caller reads
+    /// them after, so shares cross threads without locks.
+    private final class Share: @unchecked Sendable {
+        private var stream: CandidateStream
+        private let source: String
+        private var bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+        private var lines: ArraySlice<Range<Int>> = []
+        private var firstLine = 0
+        private(set) var output: [UInt8] = []
+        private(set) var failure: CandidateLineError?
+
+        init(_ stream: CandidateStream, source: String) {
+            self.stream = stream
+            self.source = source
+        }
+
+        /// The lines (ranges of `bytes`) to estimate next; the first is line `firstLine` of the input.
+        func assign(_ bytes: UnsafeRawBufferPointer, _ lines: ArraySlice<Range<Int>>, firstLine: Int) {
+            self.bytes = bytes
+            self.lines = lines
+            self.firstLine = firstLine
+            output.removeAll(keepingCapacity: true)
+            failure = nil
+        }
+
+        /// Estimates the assigned lines in order, up to the first bad one.
+        func estimate() {
+            for (offset, range) in lines.enumerated() {
+                do {
+                    try stream.estimateLine(UnsafeRawBufferPointer(rebasing: bytes[range]), appendingTo: &output)
+                } catch {
+                    failure = CandidateStream.failure(error, source: source, line: firstLine + offset)
+                    return
+                }
+            }
+        }
+    }
+
+    /// A line's error, naming the input and the line.
+    static func failure(_ error: Error, source: String, line: Int) -> CandidateLineError {
+        CandidateLineError(source: source, line: line, message: (error as? CandidateLineError)?.message ?? "\(error)")
+    }
+
+    /// Appends the estimate of one JSON line, and a newline, to `output`; a blank line gives nothing.
+    mutating func estimateLine(_ line: UnsafeRawBufferPointer, appendingTo output: inout [UInt8]) throws {
+        if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
+        try estimate(line, appendingTo: &output)
+        output.append(UInt8(ascii: "\n"))
+    }
+
+    /// Appends the estimate for one JSON line, as one JSON object, to `output`.
+    mutating func estimate(_ line: UnsafeRawBufferPointer, appendingTo output: inout [UInt8]) throws {
         if FlatJSON.parse(line, into: &fields) {
             try estimate(line.bindMemory(to: UInt8.self), fields, appendingTo: &output)
         } else {
@@ -104,7 +177,7 @@ struct CandidateStream {
         }
     }
 
-    private mutating func estimate(_ bytes: UnsafeBufferPointer<UInt8>, _ fields: [FlatJSONField], appendingTo output: inout OutputBuffer) throws {
+    private mutating func estimate(_ bytes: UnsafeBufferPointer<UInt8>, _ fields: [FlatJSONField], appendingTo output: inout [UInt8]) throws {
         func text(_ range: Range<Int>) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: bytes[range]) }
         func string(_ field: FlatJSONField, _ key: Key) throws -> UnsafeBufferPointer<UInt8> {
             guard case .string(let range) = field.value else {
@@ -165,9 +238,7 @@ struct CandidateStream {
             }
         }
         let network = try spec.resolve()
-        scratch.removeAll(keepingCapacity: true)
-        EstimateReport.appendJSON(network, CostModel.summary(of: network, batch: batch, machine: machine, predictor: predictor), to: &scratch)
-        output.append(scratch)
+        EstimateReport.appendJSON(network, CostModel.summary(of: network, batch: batch, machine: machine, predictor: predictor), to: &output)
     }
 
     /// The fields of a line the fast reader declined, read with `JSONSerialization` (which also gives the error
@@ -198,13 +269,11 @@ struct CandidateStream {
     }
 }
 
-/// Collects output lines and writes them to standard output in large chunks.
+/// Collects output and writes it to standard output in large chunks.
 struct OutputBuffer {
-    private var pending: [UInt8] = []
+    var pending: [UInt8] = []
 
-    mutating func append(_ line: [UInt8]) {
-        pending.append(contentsOf: line)
-        pending.append(UInt8(ascii: "\n"))
+    mutating func flushIfLarge() {
         if pending.count > 1 << 16 { flush() }
     }
 

@@ -31,17 +31,22 @@ extension Efsearch {
         @Option(help: "Read candidates as JSON lines from FILE ('-' for standard input) and write one result per line.")
         var jsonl: String?
 
+        @Option(help: "Workers that estimate the lines of a --jsonl file in parallel; the output is the same, in order (default: all cores).")
+        var jobs: Int?
+
         func validate() throws {
             if batch < 1 { throw ValidationError("--batch \(batch) must be at least 1") }
             if jsonl != nil && perLayer { throw ValidationError("--per-layer cannot be combined with --jsonl") }
+            if let jobs, jobs < 1 { throw ValidationError("--jobs \(jobs) must be at least 1") }
+            if jobs != nil && jsonl == nil { throw ValidationError("--jobs applies to --jsonl FILE only") }
         }
 
         func run() throws {
             let profile = machine.profile()
             let predictor = try latency.load(threads: machine.threadCount, batch: batch, quiet: json || jsonl != nil)?.predictor
             if let jsonl {
-                var stream = CandidateStream(batch: batch, machine: profile, predictor: predictor)
-                try stream.run(path: jsonl)
+                let stream = CandidateStream(batch: batch, machine: profile, predictor: predictor)
+                try stream.run(path: jsonl, jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount)
                 return
             }
             let spec = try network.spec()
@@ -79,7 +84,8 @@ enum EstimateReport {
     static func appendJSON(_ network: Network, _ summary: CostSummary, to buffer: inout [UInt8]) {
         var out = JSONObjectWriter(takingOver: &buffer)
         addFields(network, summary, to: &out)
-        buffer = out.finishedBytes()
+        // Consumed, not copied: a copy would share the buffer, and closing it would copy the whole of it.
+        buffer = (consume out).finishedBytes()
     }
 
     /// The fields of an estimate's JSON object.

@@ -194,6 +194,44 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(missing.stderr.contains("/nonexistent/candidates.jsonl"), missing.stderr)
     }
 
+    /// Workers split each batch of a file's lines; the output must not depend on how many there are, and a bad
+    /// line must stop the output at the same place. 9,000 lines cross a batch (8,192) and every worker's share.
+    func testParallelJobsGiveTheSameLinesInOrder() throws {
+        let lines = (0..<9000).map { index in
+            "{\"width\": \(0.5 + Double(index % 50) / 50), \"depth\": \(0.8 + Double(index % 7) / 10), \"resolution\": \(96 + 8 * (index % 13))}"
+        }
+        let file = temporary("jobs.jsonl")
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let one = try run(["estimate", "--jsonl", file, "--jobs", "1"] + roofline)
+        XCTAssertEqual(one.status, 0, one.stderr)
+        XCTAssertEqual(one.stdout.split(separator: "\n").count, 9000)
+        for jobs in ["2", "3"] {
+            let parallel = try run(["estimate", "--jsonl", file, "--jobs", jobs] + roofline)
+            XCTAssertEqual(parallel.status, 0, parallel.stderr)
+            XCTAssertTrue(parallel.stdout == one.stdout, "--jobs \(jobs) changed the output")
+        }
+        // Line 3 of the first batch, and line 8,500 (in the second batch) are bad in turn.
+        let expected = one.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        for bad in [3, 8500] {
+            var broken = lines
+            broken[bad - 1] = "{\"width\": }"
+            try (broken.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+            for jobs in ["1", "3"] {
+                let result = try run(["estimate", "--jsonl", file, "--jobs", jobs] + roofline)
+                XCTAssertEqual(result.status, 2)
+                XCTAssertTrue(result.stderr.contains("line \(bad):"), result.stderr)
+                XCTAssertEqual(result.stdout.split(separator: "\n").map(String.init), expected.prefix(bad - 1).map(String.init),
+                               "--jobs \(jobs): the results before line \(bad), and nothing after")
+            }
+        }
+        let zero = try run(["estimate", "--jsonl", file, "--jobs", "0"] + roofline)
+        XCTAssertEqual(zero.status, 2)
+        XCTAssertTrue(zero.stderr.contains("--jobs 0"), zero.stderr)
+        let alone = try run(["estimate", "efficientnet-b0", "--jobs", "2"] + roofline)
+        XCTAssertEqual(alone.status, 2)
+        XCTAssertTrue(alone.stderr.contains("--jsonl"), alone.stderr)
+    }
+
     func testScaleShowsRealisedAgainstTargetRatios() throws {
         let result = try run(["scale", "--phi", "0-3", "--json"])
         XCTAssertEqual(result.status, 0, result.stderr)

@@ -290,12 +290,12 @@ public enum ArchString {
                 throw failure(column, "unknown option \"\(text(token))\"; expected rN, kN, sN, eF, cN, seF, skip, noskip, nre, nr6, nsw or nsi")
             }
             if valueRange.isEmpty {
-                throw failure(column, "option \"\(key.name)\" has no value; expected a number right after it, as in \"\(key.name)3\"")
+                throw failure(column, "option \"\(key.rawValue)\" has no value; expected a number right after it, as in \"\(key.rawValue)3\"")
             }
             switch key {
             case .expansion, .seRatio:
                 guard let value = parseDecimal(bytes, valueRange), value.isFinite else {
-                    throw failure(column, "option \"\(key.name)\" has value \"\(text(valueRange))\"; expected a number")
+                    throw failure(column, "option \"\(key.rawValue)\" has value \"\(text(valueRange))\"; expected a number")
                 }
                 if key == .expansion {
                     if expansion != nil { throw failure(column, "option \"e\" is given twice") }
@@ -306,7 +306,7 @@ public enum ArchString {
                 }
             case .repeats, .kernel, .stride, .channels:
                 guard let value = parseWholeNumber(bytes, valueRange) else {
-                    throw failure(column, "option \"\(key.name)\" has value \"\(text(valueRange))\"; expected a whole number")
+                    throw failure(column, "option \"\(key.rawValue)\" has value \"\(text(valueRange))\"; expected a whole number")
                 }
                 let alreadySet: Bool
                 switch key {
@@ -315,7 +315,7 @@ public enum ArchString {
                 case .stride: alreadySet = stride != nil; stride = value
                 default: alreadySet = outChannels != nil; outChannels = value
                 }
-                if alreadySet { throw failure(column, "option \"\(key.name)\" is given twice") }
+                if alreadySet { throw failure(column, "option \"\(key.rawValue)\" is given twice") }
             }
         }
 
@@ -394,21 +394,9 @@ public enum ArchString {
 
     private static let powersOfTen: [Double] = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15]
 
-    /// The options of a block string that take a number.
-    private enum NumericOption {
-        case repeats, kernel, stride, expansion, channels, seRatio
-
-        /// As the block string spells it.
-        var name: String {
-            switch self {
-            case .repeats: return "r"
-            case .kernel: return "k"
-            case .stride: return "s"
-            case .expansion: return "e"
-            case .channels: return "c"
-            case .seRatio: return "se"
-            }
-        }
+    /// The options of a block string that take a number, as the block string spells them.
+    private enum NumericOption: String {
+        case repeats = "r", kernel = "k", stride = "s", expansion = "e", channels = "c", seRatio = "se"
     }
 
     private static func isLetter(_ byte: UInt8) -> Bool {
@@ -420,6 +408,6 @@ extension Array where Element == UInt8 {
     /// Appends the bytes of a literal without going through `String.UTF8View` (the `--jsonl` output path).
     @inlinable
     public mutating func appendLiteral(_ text: StaticString) {
-        append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        text.withUTF8Buffer { append(contentsOf: $0) }
     }
 }

@@ -20,18 +20,12 @@ struct CandidateStream {
 
         /// The key spelled by `bytes`, compared without making a string of them.
         init?(utf8 bytes: UnsafeBufferPointer<UInt8>) {
-            for (spelling, key) in Key.spellings where spelling.utf8CodeUnitCount == bytes.count
-                && memcmp(spelling.utf8Start, bytes.baseAddress!, bytes.count) == 0 {
-                self = key
-                return
-            }
-            return nil
+            guard let key = Key.spellings.first(where: { $0.utf8.count == bytes.count && $0.utf8.elementsEqual(bytes) })?.key else { return nil }
+            self = key
         }
 
-        private static let spellings: [(StaticString, Key)] = [
-            ("arch", .arch), ("width", .width), ("depth", .depth), ("resolution", .resolution), ("stem", .stem), ("head", .head),
-            ("classes", .classes), ("preset", .preset), ("activation", .activation),
-        ]
+        /// Every key with its name's bytes, made once.
+        private static let spellings = allCases.map { (utf8: Array($0.rawValue.utf8), key: $0) }
     }
 
     var batch: Int

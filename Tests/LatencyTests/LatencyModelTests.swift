@@ -213,6 +213,41 @@ final class LatencyModelTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(model(units).predictor.seconds(of: network, batch: 1)), 0.5e-3 * Double(rows), accuracy: 1e-12)
     }
 
+    /// `CostModel.summary` adds a stage's repeated blocks from what the block before them added; every sum must
+    /// be the one a plain fold over `layers(of:)` gives, to the bit, predicted latency included.
+    func testSummaryOfRepeatedBlocksEqualsTheRowsOneByOne() throws {
+        var units: [LatencyUnit: LatencyModel.UnitFit] = [:]
+        for (index, unit) in LatencyUnit.allCases.enumerated() {
+            units[unit] = LatencyModel.UnitFit(coefficients: [1e-6 * Double(index + 1), 1.3e-11, 2.1e-11, 1.7e-11, 3e-10, 4e-11, 2e-10, 5e-11],
+                                               samples: 10, rmsRelativeError: 0)
+        }
+        var model = model(units)
+        model.vectorLanes = 16
+        model.cacheBytes = Double(2 << 20)
+        model.passExponent = 0.97
+        let predictor = model.predictor
+        let machine = MachineProfile(peakGFLOPS: 100, bandwidthGBs: 10, source: "test")
+        var networks = RandomNetworks(seed: 11, familyShare: 0.5)
+        var repeated = 0
+        for network in try Presets.all.map({ try $0.spec.resolve() }) + (0..<40).map({ _ in networks.next() }) {
+            let rows = CostModel.layers(of: network)
+            repeated += network.stages.reduce(0) { $0 + max(0, $1.count - 2) }
+            for batch in [1, 3] {
+                let summary = CostModel.summary(of: network, batch: batch, machine: machine, predictor: predictor)
+                XCTAssertEqual(summary.params, rows.reduce(0) { $0 + $1.params })
+                XCTAssertEqual(summary.macs, rows.reduce(0) { $0 + $1.macs })
+                XCTAssertEqual(summary.normElements, rows.reduce(0) { $0 + $1.normElements })
+                XCTAssertEqual(summary.activationBytes, 4 * batch * rows.reduce(0) { $0 + $1.outputElements })
+                XCTAssertEqual(summary.peakMemoryBytes,
+                               4 * (summary.params + batch * rows.map { $0.inputElements + $0.outputElements + $0.heldElements }.max()!))
+                XCTAssertEqual(summary.latencySeconds, rows.reduce(0.0) { $0 + $1.rooflineSeconds(batch: batch, machine: machine) })
+                let predicted = try XCTUnwrap(predictor.seconds(of: network, batch: batch))
+                XCTAssertEqual(try XCTUnwrap(summary.predictedSeconds), predicted, "\(network.archString) at batch \(batch)")
+            }
+        }
+        XCTAssertGreaterThan(repeated, 50, "the networks have blocks that the summary adds as repeats")
+    }
+
     /// The per-pass term charges the weight bytes beyond the model's cache size, once per pass.
     func testWeightsBeyondTheCacheAreChargedPerPass() throws {
         let one = LatencyModel.UnitFit(coefficients: [1e-3, 0, 0, 0, 0, 0, 0, 0], samples: 10, rmsRelativeError: 0)

@@ -25,7 +25,6 @@ public enum ArchString {
             throw ArchStringError(message: "the arch string is empty; expected stages of block strings such as \"ds_r1_k3_s1_c16; ir_r2_k3_s2_e6_c24\"")
         }
         var stages: [StageSpec] = []
-        stages.reserveCapacity(bytes.reduce(1) { $0 + ($1 == UInt8(ascii: ";") ? 1 : 0) })
         var stageNumber = 0
         var stageStart = 0
         while stageStart <= bytes.count {

@@ -184,14 +184,14 @@ public struct Network: Hashable, Sendable {
 
         for (stageIndex, stage) in spec.stages.enumerated() {
             // One block string per stage is the common case: ceil(r * depth), without temporary arrays.
-            let single = stage.count == 1 ? Int((Double(stage[0].repeats) * spec.depth).rounded(.up)) : 0
-            let repeats = stage.count == 1 ? [] : Rounding.scaleRepeats(stage.map(\.repeats), depth: spec.depth)
+            let shared = stage.count == 1 ? nil : Rounding.scaleRepeats(stage.map(\.repeats), depth: spec.depth)
+            func repeats(_ position: Int) -> Int { shared?[position] ?? Int((Double(stage[position].repeats) * spec.depth).rounded(.up)) }
             var scaledStage: StageSpec = []
             scaledStage.reserveCapacity(stage.count)
             var blocks: [ResolvedBlock] = []
-            blocks.reserveCapacity(stage.count == 1 ? single : repeats.reduce(0, +))
+            blocks.reserveCapacity(shared?.reduce(0, +) ?? repeats(0))
             for (position, block) in stage.enumerated() {
-                let count = stage.count == 1 ? single : repeats[position]
+                let count = repeats(position)
                 var scaled = block
                 scaled.repeats = count
                 scaled.outChannels = spec.scaledChannels(block.outChannels)

@@ -1,6 +1,6 @@
 # efsearch: the two commands a fresh machine needs are `make run` and `make test`.
 SWIFT ?= swift
-DEBIAN_PACKAGES := libopenblas-dev libgsl-dev libsqlite3-dev libpq-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev
+DEBIAN_PACKAGES := libopenblas-dev libgsl-dev libsqlite3-dev libpq-dev libssl-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev
 # What the tests need beyond the build: a headless browser for the report check, a PostgreSQL server for the store tests.
 TEST_PACKAGES := chromium postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -14,7 +14,7 @@ define install-missing
 	fi
 endef
 
-.PHONY: run test deps testdeps pydeps build bench golden check-onnx check-report check-infer clean
+.PHONY: run test deps testdeps pydeps build bench golden check-onnx check-report check-infer check-docs clean
 
 ## Installs the Debian packages that are missing (OpenBLAS, GSL, SQLite, libpq, zlib, libjpeg-turbo and libpng headers).
 deps:
@@ -27,10 +27,17 @@ testdeps: deps
 build: deps
 	$(SWIFT) build -c release
 
-## The main job on the built-in default data: a short architecture search on the synthetic dataset,
-## stored in results/efsearch.sqlite; it prints the run's name and its Pareto frontier.
+## The main job on the built-in default data: a short architecture search on the synthetic dataset, stored in
+## results/efsearch.sqlite; it prints the run's Pareto frontier, writes the run's report and exports into
+## notebooks-export/RUN/, and says what to do next.
+RUN_NAME := demo-$(shell date -u +%Y%m%d-%H%M%S)
 run: build
-	.build/release/efsearch nas --space searchspaces/tiny.yaml --strategy evolution --budget 12 --objectives accuracy,macs --seed 0
+	.build/release/efsearch nas --space searchspaces/tiny.yaml --strategy evolution --budget 12 --objectives accuracy,macs --seed 0 --run $(RUN_NAME)
+	@.build/release/efsearch report $(RUN_NAME)
+	@.build/release/efsearch export $(RUN_NAME)
+	@echo "next: open notebooks-export/$(RUN_NAME)/report.html in a browser"
+	@echo "      .build/release/efsearch --help                      (every command, with examples)"
+	@echo "      search your own images: --dataset folder:DIR --keep-checkpoints, then efsearch onnx --run NAME --id ID (docs/training.md, docs/deployment.md)"
 
 ## Python packages for the checks against reference implementations (ONNX Runtime, Pillow).
 pydeps:
@@ -48,13 +55,15 @@ check-report: build testdeps
 ## preconditions (the release Engine is built -Ounchecked), exclusivity checks and `#if DEBUG` invariants run.
 ## The debug pass leaves out the command-line suite, whose short-training runs take minutes unoptimised; the
 ## library code those tests drive is covered in-process by the other suites.
-## Then the checks against a real browser, ONNX Runtime and Pillow, with the binary the release pass built (a separate
+## Then the docs check (every link resolves, every command block marked runnable in README.md and docs/ runs) and
+## the checks against a real browser, ONNX Runtime and Pillow, with the binary the release pass built (a separate
 ## `swift build -c release` would compile everything again without testability).
 ## Both passes run beside a throwaway PostgreSQL server (scripts/with_postgres.sh starts it on a free port and removes
 ## it afterwards, whatever the outcome): the store tests run against SQLite and PostgreSQL with the same code.
 test: testdeps pydeps
 	scripts/with_postgres.sh $(SWIFT) test -c release
 	scripts/with_postgres.sh $(SWIFT) test --skip EfsearchCLITests
+	python3 scripts/check_docs.py
 	python3 scripts/check_report.py --screenshots results/screenshots
 	python3 scripts/check_onnx.py
 	python3 scripts/check_infer.py
@@ -75,3 +84,7 @@ golden: build
 
 clean:
 	rm -rf .build
+
+## README.md and docs/: links resolve and the command blocks marked runnable run (needs the release build).
+check-docs: build
+	python3 scripts/check_docs.py

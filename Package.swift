@@ -18,8 +18,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
-        // SHA-256 of a run's stored search space.
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         // ONNX export: the protobuf runtime for the code generated from onnx.proto (Sources/ONNX/onnx.pb.swift).
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
@@ -41,6 +39,9 @@ let package = Package(
         .target(name: "CImageCodecs", path: "Sources/CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
         // zlib, for gzip-compressed datasets.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // OpenSSL's libcrypto (Debian's libssl-dev), for SHA-256 (a stored search space's digest, an image
+        // folder's cache key): the system's library instead of compiling BoringSSL from swift-crypto.
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto"),
         // libpq (Debian's libpq-dev), PostgreSQL's own C client, for the PostgreSQL store.
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ"),
         // The engine's AVX-512 kernels (compiled for AVX-512 function by function, called after a run-time CPU check).
@@ -61,7 +62,7 @@ let package = Package(
 
         .target(
             name: "Training",
-            dependencies: ["Architecture", "Engine", "CZlib", "CImageCodecs", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["Architecture", "Engine", "CZlib", "CImageCodecs", "CCrypto"],
             swiftSettings: fastInReleaseBuilds
         ),
         .target(
@@ -80,7 +81,7 @@ let package = Package(
         // Runs a search: strategies, the store and the evaluators (cost model, short training) together.
         .target(
             name: "SearchRunner",
-            dependencies: ["Architecture", "Cost", "Engine", "Training", "Search", "Store", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["Architecture", "Cost", "Engine", "Training", "Search", "Store"]
         ),
 
         // MARK: Executables

@@ -20,31 +20,47 @@ public struct RunError: UserInputError {
 }
 
 /// Creates, finds and resumes runs; reads their stored configuration (bringing runs made by efsearch 0.1.0 up
-/// to date once).
+/// to date once). Every run name that comes in, given or stored, is checked as a `RunName`.
 public struct RunCatalog {
     public let store: any Store
+    /// Read-only commands (`runs`, `export`, `report`, ...): a run made by an older efsearch is brought up to date
+    /// in memory only, and nothing is written to the store.
+    public let readOnly: Bool
     /// Warnings (a migrated run, a space file that changed since the run started).
     public var warn: (String) -> Void
 
-    public init(store: any Store, warn: @escaping (String) -> Void) {
+    public init(store: any Store, readOnly: Bool = false, warn: @escaping (String) -> Void) {
         self.store = store
+        self.readOnly = readOnly
         self.warn = warn
     }
 
     /// Stores a new run with its configuration; `name` nil gives `run-YYYYMMDD-HHMMSS-PID`.
     public func create(name: String?, configuration: RunConfiguration, command: String, version: String) throws -> RunRecord {
-        try store.createRun(RunRecord(
-            name: name ?? RunCatalog.generatedName(), command: command, config: try configuration.encoded(),
+        let name = try name.map { try RunName($0) } ?? RunName(RunCatalog.generatedName())
+        return try store.createRun(RunRecord(
+            name: name.text, command: command, config: try configuration.encoded(),
             seed: Int64(bitPattern: configuration.seed), version: version, machine: RunCatalog.machineDescription()))
     }
 
-    /// The run with this name, or an error that lists the runs there are.
+    /// The run with this name, or an error that lists the runs there are (those with valid names).
     public func record(_ name: String) throws -> RunRecord {
-        guard let run = try store.run(named: name) else {
-            let known = try store.runs().map(\.name)
-            throw RunError(store: store.location, run: name, message: "no such run\(known.isEmpty ? " (the store has none)" : "; runs: " + known.joined(separator: ", "))")
+        let name = try RunName(name)
+        guard let run = try store.run(named: name.text) else {
+            let known = try store.runs().map(\.name).filter(RunName.isValid)
+            throw RunError(store: store.location, run: name.text, message: "no such run\(known.isEmpty ? " (the store has none)" : "; runs: " + known.joined(separator: ", "))")
         }
+        _ = try RunName(stored: run, store: store.location)
         return run
+    }
+
+    /// Every run of the store, oldest first, each with its name checked: a run whose stored name is not a valid
+    /// run name is an error naming its id.
+    public func runs() throws -> [RunRecord] {
+        try store.runs().map { run in
+            _ = try RunName(stored: run, store: store.location)
+            return run
+        }
     }
 
     /// A run and its configuration, for a worker or a resume.
@@ -56,6 +72,7 @@ public struct RunCatalog {
     /// A stopped run, marked running again, with its configuration; `check` may refuse it first (for example
     /// when flags given with `--resume` differ from the stored ones).
     public func resume(_ name: String, check: (RunConfiguration) throws -> Void = { _ in }) throws -> (record: RunRecord, configuration: RunConfiguration) {
+        precondition(!readOnly, "a read-only catalog cannot resume a run")
         var (record, configuration) = try open(name)
         try check(configuration)
         try store.setRunStatus(record.id!, .running)
@@ -70,7 +87,8 @@ public struct RunCatalog {
     }
 
     /// The stored configuration of a run. A run made by efsearch 0.1.0 (format 1: the space's path only, no grid
-    /// parameters) is converted once: its space file is read, with a warning, and the result stored with the run.
+    /// parameters) is converted once: its space file is read, with a warning, and the result stored with the run
+    /// (in a read-only catalog, used without being stored). A failed store of the upgrade is an error.
     public func configuration(of record: RunRecord) throws -> RunConfiguration {
         let data = Data(record.config.utf8)
         func fail(_ message: String) -> RunError { RunError(store: store.location, run: record.name, message: message) }
@@ -90,7 +108,13 @@ public struct RunCatalog {
                 throw fail("its stored configuration (efsearch 0.1.0's layout) cannot be read: \(error)")
             }
             let configuration = try legacy.upgraded(run: record, store: store, fail: fail, warn: warn)
-            try store.setRunConfig(record.id!, try configuration.encoded())
+            if readOnly {
+                warn("note: run \(record.name): the converted configuration is used for this command and not stored (it is stored by the next command that writes to the run)")
+                return configuration
+            }
+            do { try store.setRunConfig(record.id!, try configuration.encoded()) } catch {
+                throw fail("its converted configuration could not be stored: \(error)")
+            }
             return configuration
         case let other?:
             throw fail("its configuration has format \(other), newer than this efsearch reads (\(RunConfiguration.currentFormat)); use a newer efsearch")

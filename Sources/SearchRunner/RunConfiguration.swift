@@ -1,6 +1,5 @@
 import Architecture
 import Cost
-import Crypto
 import Engine
 import Foundation
 import Training

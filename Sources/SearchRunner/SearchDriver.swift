@@ -21,22 +21,26 @@ final class CandidateEvaluator {
     let runSeed: UInt64
     let machine: MachineProfile
     let predictor: LatencyPredictor?
-    /// Where trained weights go (`nas --keep-checkpoints`), one file per candidate id.
-    let checkpointDirectory: URL?
-    /// Successive halving's schedule (`--fidelity sh`), and where candidates wait between rungs: weights and
-    /// optimizer state after rung k in `<id>-r<k>.safetensors` (and `.optimizer.safetensors`).
+    /// The run's folder of files: kept checkpoints (`nas --keep-checkpoints`) and, under successive halving, where
+    /// candidates wait between rungs (weights and optimizer state after rung k).
+    let files: RunFiles?
+    let keepsCheckpoints: Bool
+    /// Successive halving's schedule (`--fidelity sh`).
     let halving: SuccessiveHalving?
-    let stateDirectory: URL?
+    /// Rung states that could not be used (missing, unreadable or not the candidate's), each logged: those
+    /// candidates were trained again from epoch 0.
+    private(set) var restarts = 0
+    var log: (String) -> Void = { _ in }
     /// Whether a trained candidate's result is also stored as an observation without successive halving (grid
     /// runs: their ranking reads the validation loss from it).
     let recordsObservations: Bool
 
     /// `machine` is the roofline for the latency estimates; the proxy dataset is loaded for training fidelity.
-    init(configuration: RunConfiguration, machine: MachineProfile, checkpointDirectory: URL? = nil, stateDirectory: URL? = nil) throws {
+    init(configuration: RunConfiguration, machine: MachineProfile, files: RunFiles? = nil, keepsCheckpoints: Bool = false) throws {
         proxy = configuration.proxy
-        self.checkpointDirectory = checkpointDirectory
+        self.files = files
+        self.keepsCheckpoints = keepsCheckpoints && files != nil
         halving = configuration.fidelity == .sh ? configuration.proxy.halving : nil
-        self.stateDirectory = stateDirectory
         if configuration.fidelity == .sh && halving == nil {
             throw PlanError(field: "--fidelity sh", message: "the run's proxy task has no rungs (--rungs or --min-epochs/--max-epochs)")
         }
@@ -99,18 +103,34 @@ final class CandidateEvaluator {
     }
 
     /// The file that holds a candidate's weights after `rung` (the optimizer state sits beside it).
-    func statePath(candidate id: Int64, rung: Int) -> URL? {
-        stateDirectory?.appendingPathComponent("\(id)-r\(rung).safetensors")
+    func statePath(candidate id: Int64, rung: Int) throws -> URL? {
+        try files?.rungState(candidate: id, rung: rung)
     }
 
-    /// A model and trainer that continue a candidate from the end of `rung - 1`, when its saved state is readable.
-    func resumeState(_ record: CandidateRecord, spec: NetworkSpec, dataset: Dataset, config: TrainingConfig, epoch: Int) -> (EfficientNetModel, Trainer)? {
-        guard let id = record.id, record.rung > 0, let url = statePath(candidate: id, rung: record.rung - 1),
-              FileManager.default.fileExists(atPath: url.path),
-              let model = try? Checkpoint.load(url, expected: spec).model else { return nil }
+    /// A model and trainer that continue a candidate from the end of `rung - 1`. When the saved state is missing,
+    /// unreadable or not this candidate's, says why (logged and counted by the caller, which trains from epoch 0:
+    /// the same weights, since every epoch's randomness comes from (seed, epoch), at the cost of the time).
+    func resumeState(_ record: CandidateRecord, spec: NetworkSpec, dataset: Dataset, config: TrainingConfig,
+                     epoch: Int) throws -> Result<(EfficientNetModel, Trainer), RungStateProblem> {
+        guard let id = record.id, let url = try statePath(candidate: id, rung: record.rung - 1) else {
+            return .failure(RungStateProblem(reason: "the run has no folder for rung states"))
+        }
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            return .failure(RungStateProblem(reason: "\(url.path) is missing"))
+        }
+        let model: EfficientNetModel
+        do { model = try Checkpoint.load(url, expected: spec).model } catch {
+            return .failure(RungStateProblem(reason: "\(url.path) cannot be used: \(error)"))
+        }
         let trainer = Trainer(model: model, spec: spec, dataset: dataset, config: config)
-        guard (try? OptimizerState.load(trainer.optimizer, parameters: trainer.parameters, beside: url.path, epoch: epoch)) == true else { return nil }
-        return (model, trainer)
+        do {
+            guard try OptimizerState.load(trainer.optimizer, parameters: trainer.parameters, beside: url.path, epoch: epoch) else {
+                return .failure(RungStateProblem(reason: "the optimizer state beside \(url.path) is missing or not of epoch \(epoch)"))
+            }
+        } catch {
+            return .failure(RungStateProblem(reason: "the optimizer state beside \(url.path) cannot be used: \(error)"))
+        }
+        return .success((model, trainer))
     }
 
     /// Trains (and times) the candidate when the fidelity asks for it. Under successive halving it trains the
@@ -140,7 +160,16 @@ final class CandidateEvaluator {
             let endEpoch = halving?.rungs[rung] ?? training.epochs
             var startEpoch = halving?.startEpoch(rung: rung) ?? 0
             let model: EfficientNetModel, trainer: Trainer
-            if startEpoch > 0, let resumed = resumeState(record, spec: spec, dataset: dataset, config: training, epoch: startEpoch) {
+            var resumed: (EfficientNetModel, Trainer)?
+            if startEpoch > 0 {
+                switch try resumeState(record, spec: spec, dataset: dataset, config: training, epoch: startEpoch) {
+                case .success(let state): resumed = state
+                case .failure(let problem):
+                    restarts += 1
+                    log("note: candidate \(record.id.map(String.init) ?? "?"), rung \(rung): its saved state of rung \(rung - 1) \(problem.reason); training it again from epoch 0")
+                }
+            }
+            if let resumed {
                 (model, trainer) = resumed
             } else {
                 startEpoch = 0
@@ -163,15 +192,15 @@ final class CandidateEvaluator {
                                                 top5: validation.top5, loss: validation.loss, trainSeconds: outcome.trainSeconds)
             }
             if let halving, let id = record.id {
-                if rung < halving.topRung, let url = statePath(candidate: id, rung: rung) {
-                    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                if rung < halving.topRung, let files, let url = try statePath(candidate: id, rung: rung) {
+                    try files.prepareFolder(for: url)
                     try Checkpoint.save(model, spec: spec, to: url, extraMetadata: ["candidate": "\(id)", "epoch": "\(endEpoch)"])
                     try OptimizerState.save(trainer.optimizer, beside: url.path, epoch: endEpoch)
                 }
             }
-            if let checkpointDirectory, let id = record.id {
-                let url = checkpointDirectory.appendingPathComponent("\(id).safetensors")
-                try FileManager.default.createDirectory(at: checkpointDirectory, withIntermediateDirectories: true)
+            if keepsCheckpoints, let files, let id = record.id {
+                let url = try files.checkpoint(candidate: id)
+                try files.prepareFolder(for: url)
                 try Checkpoint.save(model, spec: spec, to: url, extraMetadata: [
                     "candidate": "\(id)", "accuracy": "\(validation.accuracy)", "seed": "\(record.seed)", "dataset": proxy.dataset,
                     "epochs": "\(endEpoch)",
@@ -188,20 +217,18 @@ final class CandidateEvaluator {
         }
     }
 
-    /// Removes the saved rung states of finished candidates (they are needed only while a promotion may come).
-    func removeStates(of candidates: [CandidateRecord]) {
-        guard let halving else { return }
+    /// Removes the saved rung states of finished candidates (they are needed only while a promotion may come);
+    /// the folders go when nothing else is in them (kept checkpoints share the run's folder).
+    func removeStates(of candidates: [CandidateRecord]) throws {
+        guard let halving, let files else { return }
         for candidate in candidates {
             for rung in 0..<halving.topRung {
-                guard let id = candidate.id, let url = statePath(candidate: id, rung: rung) else { continue }
-                try? FileManager.default.removeItem(at: url)
-                try? FileManager.default.removeItem(atPath: OptimizerState.path(beside: url.path))
+                guard let id = candidate.id, let url = try statePath(candidate: id, rung: rung) else { continue }
+                try files.remove(url)
+                try files.remove(URL(fileURLWithPath: OptimizerState.path(beside: url.path)))
             }
         }
-        // The folders go when nothing else is in them (kept checkpoints share the run's folder).
-        for folder in [stateDirectory, stateDirectory?.deletingLastPathComponent()].compactMap({ $0 }) {
-            if (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?.isEmpty == true { try? FileManager.default.removeItem(at: folder) }
-        }
+        try files.removeEmptyFolders()
     }
 
     /// Median of timed eval-mode forward passes at batch 1.
@@ -216,6 +243,11 @@ final class CandidateEvaluator {
         }
         return times.sorted()[times.count / 2]
     }
+}
+
+/// Why a candidate's saved rung state could not be used.
+struct RungStateProblem: Error {
+    var reason: String
 }
 
 /// Objectives, constraints and reward of a run, parsed once.
@@ -301,11 +333,11 @@ public final class SearchDriver {
             space = try plan.space.parse()
             scoring = try Scoring(objectives: ["accuracy", "macs"], constraints: [], reward: nil, space: space)
         }
-        var checkpoints: URL?
-        let runFolder = store.localFolder.appendingPathComponent(run.name)
-        if case .nas(let plan) = configuration.plan, plan.keepCheckpoints == true { checkpoints = runFolder }
-        evaluator = try CandidateEvaluator(configuration: configuration, machine: machine, checkpointDirectory: checkpoints,
-                                           stateDirectory: runFolder.appendingPathComponent("rungs"))
+        var keepsCheckpoints = false
+        if case .nas(let plan) = configuration.plan, plan.keepCheckpoints == true { keepsCheckpoints = true }
+        evaluator = try CandidateEvaluator(configuration: configuration, machine: machine, files: try RunFiles(store: store, run: run),
+                                           keepsCheckpoints: keepsCheckpoints)
+        evaluator.log = log
         worker = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
     }
 
@@ -341,10 +373,20 @@ public final class SearchDriver {
 
     /// Runs the plan: the whole search or grid, or the rest of it after a resume.
     public func execute() throws {
-        switch configuration.plan {
-        case .nas(let plan): try search(plan)
-        case .grid(let plan): try gridSearch(plan)
-        case .proxyCheck(let plan): try proxyCheck(plan)
+        try namingTheStore {
+            switch configuration.plan {
+            case .nas(let plan): try search(plan)
+            case .grid(let plan): try gridSearch(plan)
+            case .proxyCheck(let plan): try proxyCheck(plan)
+            }
+        }
+    }
+
+    /// A stored value that does not read (a damaged genotype or coordinate column) is reported as the store's
+    /// problem, naming it.
+    func namingTheStore<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as GenotypeError {
+            throw StoreError(location: store.location, message: "run \(run.name): a stored candidate cannot be read (\(error)); the store may be damaged")
         }
     }
 
@@ -456,7 +498,7 @@ public final class SearchDriver {
             }
             guard let halving = evaluator.halving, try promote(generation: generation, halving: halving) > 0 else { break }
         }
-        if evaluator.halving != nil { evaluator.removeStates(of: try store.candidates(runId: run.id!, generation: generation)) }
+        if evaluator.halving != nil { try evaluator.removeStates(of: try store.candidates(runId: run.id!, generation: generation)) }
     }
 
     /// Successive halving, rung by rung within a generation: once every candidate at the generation's highest
@@ -496,6 +538,10 @@ public final class SearchDriver {
     /// Claims and evaluates one candidate; false when there was none to claim.
     @discardableResult
     public func workOne() throws -> Bool {
+        try namingTheStore { try claimAndEvaluate() }
+    }
+
+    func claimAndEvaluate() throws -> Bool {
         guard var candidate = try store.claim(runId: run.id!, worker: worker, grace: grace) else { return false }
         let heartbeat = Heartbeat(store: store, candidateId: candidate.id!, worker: worker, log: log)
         heartbeat.start()

@@ -24,21 +24,27 @@ public struct StoreCopy {
         public var wasRunning: Bool
     }
 
-    /// Copies the runs named `names` (every run when empty). A run the target already has is refused (before
-    /// anything is written) unless `replace`; a copy that fails half-way is removed from the target.
+    /// Copies the runs named `names` (every run when empty). Every run's name is checked first (a stored name that
+    /// is not a valid run name is an error naming the run's id), and a run the target already has is refused unless
+    /// `replace`, before anything is written. Each run is stored in one transaction of the target's, replacing the
+    /// run of the same name there in the same transaction: a copy stopped at any point (an error, `kill -9`) leaves
+    /// the target with the old run or the new one, whole.
     public func copy(runs names: [String], replace: Bool) throws -> [Copied] {
         let all = try source.runs()
         let chosen: [RunRecord]
         if names.isEmpty {
             chosen = all
         } else {
-            chosen = try names.map { name in
-                guard let run = all.first(where: { $0.name == name }) else {
-                    throw RunError(store: source.location, run: name, message: "no such run\(all.isEmpty ? " (the store has none)" : "; runs: " + all.map(\.name).joined(separator: ", "))")
+            chosen = try names.map { given in
+                let name = try RunName(given)
+                guard let run = all.first(where: { $0.name == name.text }) else {
+                    let known = all.map(\.name).filter(RunName.isValid)
+                    throw RunError(store: source.location, run: name.text, message: "no such run\(known.isEmpty ? " (the store has none)" : "; runs: " + known.joined(separator: ", "))")
                 }
                 return run
             }
         }
+        for run in chosen { _ = try RunName(stored: run, store: source.location) }
         if !replace {
             for run in chosen where try target.run(named: run.name) != nil {
                 throw RunError(store: target.location, run: run.name, message: "already exists in the target; nothing was copied (--replace overwrites it, or copy the others with --run)")
@@ -48,40 +54,11 @@ public struct StoreCopy {
     }
 
     func copy(_ run: RunRecord) throws -> Copied {
+        let candidates = try source.candidates(runId: run.id!)
+        let observations = try source.observations(runId: run.id!)
         let existing = try target.run(named: run.name)
-        if let existing { try target.deleteRun(existing.id!) }
-        var copy = run
-        copy.id = nil
-        copy = try target.createRun(copy)
-        do {
-            let candidates = try source.candidates(runId: run.id!)
-            let inserted = try target.insert(candidates.map { candidate in
-                var moved = candidate
-                moved.id = nil
-                moved.runId = copy.id!
-                return moved
-            })
-            guard inserted.count == candidates.count else {
-                throw StoreError(location: target.location, message: "stored \(inserted.count) of run \(run.name)'s \(candidates.count) candidates")
-            }
-            var newId: [Int64: Int64] = [:]
-            for (old, new) in zip(candidates, inserted) { newId[old.id!] = new.id! }
-            let observations = try source.observations(runId: run.id!).map { observation in
-                var moved = observation
-                moved.id = nil
-                moved.runId = copy.id!
-                guard let candidate = newId[observation.candidateId] else {
-                    throw StoreError(location: source.location, message: "an observation of run \(run.name) names candidate \(observation.candidateId), which the run does not have")
-                }
-                moved.candidateId = candidate
-                return moved
-            }
-            try target.insert(observations: observations)
-            return Copied(run: run.name, candidates: candidates.count, observations: observations.count, replaced: existing != nil,
-                          wasRunning: run.status == .running)
-        } catch {
-            try? target.deleteRun(copy.id!)
-            throw error
-        }
+        _ = try target.importRun(run, candidates: candidates, observations: observations, replacing: existing?.id)
+        return Copied(run: run.name, candidates: candidates.count, observations: observations.count, replaced: existing != nil,
+                      wasRunning: run.status == .running)
     }
 }

@@ -198,3 +198,30 @@ public struct FinishedMetrics: Sendable, Equatable {
     }
 }
 
+
+/// The ids a run's candidates get when the run is copied into another store (`Store.importRun`).
+public struct ImportedIds {
+    var ids: [Int64: Int64] = [:]
+
+    /// Inserts each candidate (id cleared, moved to `runId`) with `insert`, which returns its new id.
+    public static func insert(_ candidates: [CandidateRecord], runId: Int64, _ insert: (CandidateRecord) throws -> Int64) throws -> ImportedIds {
+        var result = ImportedIds()
+        for candidate in candidates {
+            var moved = candidate
+            moved.id = nil
+            moved.runId = runId
+            let id = try insert(moved)
+            if let old = candidate.id { result.ids[old] = id }
+        }
+        return result
+    }
+
+    /// The new id of the candidate that had `old` in the source; an observation naming a candidate the run does
+    /// not have is an error.
+    public func mapped(_ old: Int64, run: String, location: String) throws -> Int64 {
+        guard let id = ids[old] else {
+            throw StoreError(location: location, message: "an observation of run \(run) names candidate \(old), which the run does not have; nothing was copied")
+        }
+        return id
+    }
+}

@@ -21,8 +21,13 @@ public protocol Store: AnyObject, Sendable {
     func setRunStatus(_ runId: Int64, _ status: RunStatus) throws
     /// Replaces a run's stored configuration (used once, to bring a run made by an older efsearch up to date).
     func setRunConfig(_ runId: Int64, _ config: String) throws
-    /// Removes a run with its candidates and observations (`store copy --replace`).
+    /// Removes a run with its candidates and observations.
     func deleteRun(_ runId: Int64) throws
+    /// Stores a whole run from another store (`store copy`) in one transaction: the run as given (a new id), its
+    /// candidates (new ids, in order) and its observations (their candidate ids mapped to the new ones), after
+    /// removing the run `replacing` when given. Whatever stops it (an error, `kill -9`), the store keeps either
+    /// the run it had or the new one, whole. Returns the stored run.
+    func importRun(_ run: RunRecord, candidates: [CandidateRecord], observations: [ObservationRecord], replacing: Int64?) throws -> RunRecord
 
     // MARK: Candidates
 

@@ -292,6 +292,35 @@ public final class PostgresStore: Store, @unchecked Sendable {
         try execute("DELETE FROM runs WHERE id = $1", [runId])
     }
 
+    public func importRun(_ run: RunRecord, candidates: [CandidateRecord], observations: [ObservationRecord], replacing: Int64?) throws -> RunRecord {
+        let insertRun = "INSERT INTO runs (\(Self.list(Self.runColumns))) VALUES (\(Self.placeholders(Self.runColumns.count))) RETURNING id"
+        let insertCandidate = "INSERT INTO candidates (\(Self.list(Self.candidateColumns))) VALUES (\(Self.placeholders(Self.candidateColumns.count))) RETURNING id"
+        let insertObservation = "INSERT INTO observations (\(Self.list(Self.observationColumns))) VALUES (\(Self.placeholders(Self.observationColumns.count)))"
+        return try transaction { connection, _ in
+            // A retry after a COMMIT whose answer was lost finds the name taken by the copy itself: the unique
+            // name refuses it, and nothing is stored twice.
+            if let replacing { try connection.execute("DELETE FROM runs WHERE id = $1", [replacing]) }
+            guard let id = try connection.execute(insertRun, Self.values(run)).rows.first?[0].flatMap({ Int64($0) }) else {
+                throw StoreError(location: location, message: "run \(run.name) was not stored")
+            }
+            var stored = run
+            stored.id = id
+            let ids = try ImportedIds.insert(candidates, runId: id) { candidate in
+                guard let new = try connection.execute(insertCandidate, Self.values(candidate)).rows.first?[0].flatMap({ Int64($0) }) else {
+                    throw StoreError(location: location, message: "a candidate of run \(run.name) was not stored")
+                }
+                return new
+            }
+            for observation in observations {
+                var moved = observation
+                moved.runId = id
+                moved.candidateId = try ids.mapped(observation.candidateId, run: run.name, location: location)
+                try connection.execute(insertObservation, Self.values(moved))
+            }
+            return stored
+        }
+    }
+
     // MARK: Candidates
 
     @discardableResult

@@ -8,6 +8,7 @@ extension RunStatus: DatabaseValueConvertible {}
 extension CandidateStatus: DatabaseValueConvertible {}
 
 extension RunRecord: FetchableRecord, MutablePersistableRecord {
+    public static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .custom(StoredDate.parse) }
     public static let databaseTableName = "runs"
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
@@ -22,6 +23,7 @@ extension RunRecord: FetchableRecord, MutablePersistableRecord {
 }
 
 extension CandidateRecord: FetchableRecord, MutablePersistableRecord {
+    public static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .custom(StoredDate.parse) }
     public static let databaseTableName = "candidates"
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
@@ -39,6 +41,7 @@ extension CandidateRecord: FetchableRecord, MutablePersistableRecord {
 }
 
 extension ObservationRecord: FetchableRecord, MutablePersistableRecord {
+    public static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .custom(StoredDate.parse) }
     public static let databaseTableName = "observations"
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
@@ -49,11 +52,54 @@ extension ObservationRecord: FetchableRecord, MutablePersistableRecord {
     }
 }
 
+/// Reads the dates the store holds (GRDB's "YYYY-MM-DD HH:MM:SS.SSS" in UTC, the fraction optional) without
+/// trusting them: anything else, a damaged file's bytes included, reads as no date, which fails the row's decoding
+/// with an error instead of reaching a date parser with values it does not expect.
+enum StoredDate {
+    @Sendable static func parse(_ value: DatabaseValue) -> Date? {
+        guard let text = String.fromDatabaseValue(value) else { return nil }
+        let bytes = Array(text.utf8)
+        guard bytes.count == 19 || (bytes.count > 20 && bytes.count <= 29 && bytes[19] == UInt8(ascii: ".")) else { return nil }
+        func number(_ range: Range<Int>) -> Int? {
+            var result = 0
+            for index in range {
+                let byte = bytes[index]
+                guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
+                result = result * 10 + Int(byte - UInt8(ascii: "0"))
+            }
+            return result
+        }
+        guard bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"), bytes[10] == UInt8(ascii: " ") || bytes[10] == UInt8(ascii: "T"),
+              bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
+              let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
+              (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 60 else { return nil }
+        var fraction = 0.0
+        if bytes.count > 20 {
+            guard let digits = number(20..<bytes.count) else { return nil }
+            fraction = Double(digits) / pow(10, Double(bytes.count - 20))
+        }
+        var components = DateComponents()
+        (components.year, components.month, components.day) = (year, month, day)
+        (components.hour, components.minute, components.second) = (hour, minute, second)
+        // Not a day of that month (the calendar would roll 30 February over into March): no date.
+        guard let date = calendar.date(from: components), calendar.component(.day, from: date) == day else { return nil }
+        return date.addingTimeInterval(fraction)
+    }
+
+    static let calendar: Calendar = {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        return calendar
+    }()
+}
+
 /// The SQLite store of runs and candidates, through GRDB (WAL, busy timeout, named append-only migrations): the
 /// embedded default, for one machine.
 public final class SQLiteStore: Store, @unchecked Sendable {
     public let path: String
-    let pool: DatabasePool
+    /// The file's connections; for a read-only store with an older schema, an up-to-date copy in memory.
+    let pool: any DatabaseWriter
 
     public var location: String { path }
     public var localFolder: URL { URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent() }
@@ -171,9 +217,17 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         }
     }
 
-    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
-    public init(path: String) throws {
+    /// Opens (creating if needed) the store at `path`, checks it (`PRAGMA quick_check`) and brings its schema up
+    /// to date. `readOnly`: the file must exist, and nothing is written to it; a store with an older schema is
+    /// read through an up-to-date copy in memory. A file that is not an SQLite database, or is damaged, is an
+    /// error that says so.
+    public init(path: String, readOnly: Bool = false) throws {
         self.path = path
+        let exists = FileManager.default.fileExists(atPath: path)
+        if readOnly && !exists {
+            throw StoreError(location: path, message: "no such file; a command that stores runs (efsearch nas, grid or proxy-check) creates it")
+        }
+        if exists { try SQLiteStore.checkHeader(path) }
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -182,20 +236,83 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         }
         var configuration = Configuration()
         configuration.busyMode = .timeout(120)
+        let file: DatabasePool
         do {
-            pool = try SQLiteStore.open(path, configuration: configuration)
+            file = try SQLiteStore.open(path, configuration: configuration)
         } catch {
-            throw StoreError(location: path, message: "cannot open or create the database (\(error)); expected a writable path")
+            throw StoreError(location: path, message: SQLiteStore.describe(error, opening: true))
         }
         do {
-            if try pool.read({ db in try SQLiteStore.migrator.hasBeenSuperseded(db) }) {
+            let check = try file.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+            guard check == ["ok"] else {
+                throw StoreError(location: path, message: "is damaged (SQLite's check: \(check.prefix(3).joined(separator: "; "))); \(SQLiteStore.restoreAdvice)")
+            }
+            if try file.read({ db in try SQLiteStore.migrator.hasBeenSuperseded(db) }) {
                 throw StoreError(location: path, message: StoreSchema.newerSchemaMessage)
             }
-            try SQLiteStore.migrate(pool)
+            if readOnly, try !file.read({ db in try SQLiteStore.migrator.hasCompletedMigrations(db) }) {
+                // Read-only: the schema is brought up to date in a copy, never in the file.
+                let copy = try DatabaseQueue(configuration: configuration)
+                try file.backup(to: copy)
+                try SQLiteStore.migrator.migrate(copy)
+                pool = copy
+            } else {
+                try SQLiteStore.migrate(file)
+                pool = file
+            }
         } catch let error as StoreError {
             throw error
         } catch {
-            throw StoreError(location: path, message: "cannot prepare the schema: \(error)")
+            throw StoreError(location: path, message: SQLiteStore.describe(error, opening: true))
+        }
+    }
+
+    static let restoreAdvice = "restore it from a copy, or copy the runs that still read with efsearch store copy --run NAME"
+
+    /// Refuses a file that is not an SQLite database (an empty one is a new store).
+    static func checkHeader(_ path: String) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw StoreError(location: path, message: "cannot be read; expected a readable SQLite file")
+        }
+        defer { try? handle.close() }
+        let header = (try? handle.read(upToCount: 16)) ?? Data()
+        guard header.isEmpty || header == Data("SQLite format 3\0".utf8) else {
+            throw StoreError(location: path, message: "is not an SQLite database (its first bytes are not SQLite's header); expected an efsearch store")
+        }
+    }
+
+    /// What went wrong, in a line: SQLite's own message for its errors, the column and the problem for a row that
+    /// does not decode (never the row itself).
+    static func describe(_ error: Error, opening: Bool = false) -> String {
+        if let error = error as? DatabaseError {
+            let sqlite = error.message ?? "\(error.resultCode)"
+            switch error.resultCode.primaryResultCode {
+            case .SQLITE_CORRUPT, .SQLITE_NOTADB:
+                return "is damaged (SQLite: \(sqlite)); \(restoreAdvice)"
+            case .SQLITE_CANTOPEN, .SQLITE_READONLY, .SQLITE_PERM:
+                return "cannot be \(opening ? "opened" : "written") (SQLite: \(sqlite)); expected a writable path"
+            default:
+                return opening ? "cannot be opened or prepared (SQLite: \(sqlite))" : "SQLite: \(sqlite)"
+            }
+        }
+        // A row that does not decode: the first line names the column and the problem; the rest would dump the row.
+        let text = "\(error)"
+        var summary = text.split(separator: "\n").first.map(String.init) ?? text
+        if let row = summary.range(of: ", row:") { summary = String(summary[..<row.lowerBound]) }
+        return "a stored value cannot be read (\(summary.count > 200 ? summary.prefix(200) + "..." : summary)); the store may be damaged: \(restoreAdvice)"
+    }
+
+    /// `pool.read`, with every failure reported as a `StoreError` that names the store.
+    func reading<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try pool.read(body) } catch let error as StoreError { throw error } catch {
+            throw StoreError(location: path, message: SQLiteStore.describe(error))
+        }
+    }
+
+    /// `pool.write` (one transaction), with every failure reported as a `StoreError` that names the store.
+    func writing<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try pool.write(body) } catch let error as StoreError { throw error } catch {
+            throw StoreError(location: path, message: SQLiteStore.describe(error))
         }
     }
 
@@ -207,20 +324,22 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             try pool.write { db in try run.insert(db) }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             throw StoreError(location: path, message: "a run named \"\(run.name)\" already exists; choose another --run or use --resume \(run.name)")
+        } catch {
+            throw StoreError(location: path, message: SQLiteStore.describe(error))
         }
         return run
     }
 
     public func run(named name: String) throws -> RunRecord? {
-        try pool.read { db in try RunRecord.filter(RunRecord.Columns.name == name).fetchOne(db) }
+        try reading { db in try RunRecord.filter(RunRecord.Columns.name == name).fetchOne(db) }
     }
 
     public func runs() throws -> [RunRecord] {
-        try pool.read { db in try RunRecord.order(RunRecord.Columns.id).fetchAll(db) }
+        try reading { db in try RunRecord.order(RunRecord.Columns.id).fetchAll(db) }
     }
 
     public func setRunStatus(_ runId: Int64, _ status: RunStatus) throws {
-        try pool.write { db in
+        try writing { db in
             _ = try RunRecord.filter(key: runId).updateAll(db, [
                 RunRecord.Columns.status.set(to: status),
                 RunRecord.Columns.finishedAt.set(to: status == .running ? nil : Date()),
@@ -230,14 +349,39 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     /// Replaces a run's stored configuration (used once, to bring a run made by an older efsearch up to date).
     public func setRunConfig(_ runId: Int64, _ config: String) throws {
-        try pool.write { db in
+        try writing { db in
             _ = try RunRecord.filter(key: runId).updateAll(db, [RunRecord.Columns.config.set(to: config)])
         }
     }
 
     public func deleteRun(_ runId: Int64) throws {
         // Observations and candidates go with the run (ON DELETE CASCADE; GRDB turns foreign keys on).
-        try pool.write { db in _ = try RunRecord.deleteOne(db, key: runId) }
+        try writing { db in _ = try RunRecord.deleteOne(db, key: runId) }
+    }
+
+    public func importRun(_ run: RunRecord, candidates: [CandidateRecord], observations: [ObservationRecord], replacing: Int64?) throws -> RunRecord {
+        let path = self.path
+        return try writing { db in
+            if let replacing { _ = try RunRecord.deleteOne(db, key: replacing) }
+            var stored = run
+            stored.id = nil
+            do { try stored.insert(db) } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                throw StoreError(location: path, message: "a run named \"\(run.name)\" already exists")
+            }
+            let ids = try ImportedIds.insert(candidates, runId: stored.id!) { candidate in
+                var candidate = candidate
+                try candidate.insert(db)
+                return candidate.id!
+            }
+            for observation in observations {
+                var moved = observation
+                moved.id = nil
+                moved.runId = stored.id!
+                moved.candidateId = try ids.mapped(observation.candidateId, run: run.name, location: path)
+                try moved.insert(db)
+            }
+            return stored
+        }
     }
 
     // MARK: Candidates
@@ -246,7 +390,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     @discardableResult
     public func insert(_ candidates: [CandidateRecord]) throws -> [CandidateRecord] {
         // One prepared statement for the whole batch: a search on estimates inserts thousands a second.
-        try pool.write { db in
+        try writing { db in
             let statement = try db.makeStatement(sql: """
                 INSERT OR IGNORE INTO candidates (runId, key, generation, genotype, extra, arch, width, depth, resolution, stem, head,
                     params, macs, latencyEstimateMs, latencyMeasuredMs, latencyPredictedMs, memoryBytes, accuracy, top5, trainSeconds, checkpoint,
@@ -271,7 +415,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     }
 
     public func insert(observations: [ObservationRecord]) throws {
-        try pool.write { db in
+        try writing { db in
             for observation in observations {
                 var observation = observation
                 observation.id = nil
@@ -284,7 +428,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// `grace` seconds ago, atomically (GRDB runs writes in IMMEDIATE transactions).
     public func claim(runId: Int64, worker: String, grace: TimeInterval) throws -> CandidateRecord? {
         typealias Columns = CandidateRecord.Columns
-        return try pool.write { db in
+        return try writing { db in
             let stale = Date().addingTimeInterval(-grace)
             guard var candidate = try CandidateRecord
                 .filter(Columns.runId == runId)
@@ -303,7 +447,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     @discardableResult
     public func heartbeat(candidateId: Int64, worker: String) throws -> Bool {
         typealias Columns = CandidateRecord.Columns
-        return try pool.write { db in
+        return try writing { db in
             try CandidateRecord
                 .filter(key: candidateId)
                 .filter(Columns.worker == worker && Columns.status == CandidateStatus.running)
@@ -314,7 +458,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// Records a finished candidate (and its rung's observation, under successive halving) if `worker` still
     /// holds it, in one transaction; otherwise stores nothing and says who does.
     public func complete(_ candidate: CandidateRecord, worker: String, observation: ObservationRecord?) throws -> Completion {
-        try pool.write { db in
+        try writing { db in
             guard let current = try CandidateRecord.fetchOne(db, key: candidate.id) else {
                 throw StoreError(location: path, message: "candidate \(candidate.id.map(String.init) ?? "without id") is not in the store")
             }
@@ -339,7 +483,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     @discardableResult
     public func promote(runId: Int64, ids: [Int64], from rung: Int) throws -> Int {
         typealias Columns = CandidateRecord.Columns
-        return try pool.write { db in
+        return try writing { db in
             var moved = 0
             for id in ids {
                 moved += try CandidateRecord
@@ -355,13 +499,13 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// Every rung observation of a run, by candidate and rung.
     public func observations(runId: Int64) throws -> [ObservationRecord] {
         typealias Columns = ObservationRecord.Columns
-        return try pool.read { db in
+        return try reading { db in
             try ObservationRecord.filter(Columns.runId == runId).order(Columns.candidateId, Columns.rung).fetchAll(db)
         }
     }
 
     public func candidates(runId: Int64) throws -> [CandidateRecord] {
-        try pool.read { db in
+        try reading { db in
             try CandidateRecord.filter(CandidateRecord.Columns.runId == runId).order(CandidateRecord.Columns.id).fetchAll(db)
         }
     }
@@ -369,7 +513,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// The candidates of one generation of a run.
     public func candidates(runId: Int64, generation: Int) throws -> [CandidateRecord] {
         typealias Columns = CandidateRecord.Columns
-        return try pool.read { db in
+        return try reading { db in
             try CandidateRecord.filter(Columns.runId == runId && Columns.generation == generation).order(Columns.id).fetchAll(db)
         }
     }
@@ -378,27 +522,27 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     public func openCount(runId: Int64, generation: Int) throws -> Int {
         typealias Columns = CandidateRecord.Columns
         let open = CandidateStatus.allCases.filter(\.isOpen)
-        return try pool.read { db in
+        return try reading { db in
             try CandidateRecord.filter(Columns.runId == runId && Columns.generation == generation && open.contains(Columns.status)).fetchCount(db)
         }
     }
 
     public func candidate(id: Int64) throws -> CandidateRecord? {
-        try pool.read { db in try CandidateRecord.fetchOne(db, key: id) }
+        try reading { db in try CandidateRecord.fetchOne(db, key: id) }
     }
 
     /// How many of a run's candidates are in each status (statuses with none are absent).
     public func counts(runId: Int64) throws -> [CandidateStatus: Int] {
         typealias Columns = CandidateRecord.Columns
-        return try pool.read { db in
+        return try reading { db in
             let rows = try CandidateRecord.filter(Columns.runId == runId).select(Columns.status, count(Columns.id)).group(Columns.status).asRequest(of: Row.self).fetchAll(db)
             var result: [CandidateStatus: Int] = [:]
             for row in rows {
-                let text: String = row[0]
+                let text: String = try row.decode(atIndex: 0)
                 guard let status = CandidateStatus(rawValue: text) else {
                     throw StoreError(location: path, message: "a candidate has the status \"\(text)\"; expected one of \(CandidateStatus.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
-                result[status] = row[1]
+                result[status] = try row.decode(atIndex: 1)
             }
             return result
         }
@@ -406,13 +550,15 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     /// The figures of a run's finished candidates, without decoding whole records (for the frontier).
     public func finishedMetrics(runId: Int64) throws -> [FinishedMetrics] {
-        try pool.read { db in
+        try reading { db in
             try Row.fetchAll(db, sql: """
                 SELECT id, params, macs, latencyEstimateMs, latencyMeasuredMs, latencyPredictedMs, memoryBytes, accuracy, synflow, naswot
                 FROM candidates WHERE runId = ? AND status = ? ORDER BY id
                 """, arguments: [runId, CandidateStatus.done]).map { row in
-                FinishedMetrics(id: row[0], params: row[1], macs: row[2], latencyEstimateMs: row[3], latencyMeasuredMs: row[4],
-                                latencyPredictedMs: row[5], memoryBytes: row[6], accuracy: row[7], synflow: row[8], naswot: row[9])
+                FinishedMetrics(id: try row.decode(atIndex: 0), params: try row.decode(atIndex: 1), macs: try row.decode(atIndex: 2),
+                                latencyEstimateMs: try row.decode(atIndex: 3), latencyMeasuredMs: try row.decode(atIndex: 4),
+                                latencyPredictedMs: try row.decode(atIndex: 5), memoryBytes: try row.decode(atIndex: 6),
+                                accuracy: try row.decode(atIndex: 7), synflow: try row.decode(atIndex: 8), naswot: try row.decode(atIndex: 9))
             }
         }
     }
@@ -420,13 +566,13 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// The run's frontier members.
     public func frontier(runId: Int64) throws -> [CandidateRecord] {
         typealias Columns = CandidateRecord.Columns
-        return try pool.read { db in try CandidateRecord.filter(Columns.runId == runId && Columns.onFrontier == true).order(Columns.id).fetchAll(db) }
+        return try reading { db in try CandidateRecord.filter(Columns.runId == runId && Columns.onFrontier == true).order(Columns.id).fetchAll(db) }
     }
 
     /// Marks exactly `ids` as the run's frontier.
     public func setFrontier(runId: Int64, ids: Set<Int64>) throws {
         typealias Columns = CandidateRecord.Columns
-        try pool.write { db in
+        try writing { db in
             try CandidateRecord.filter(Columns.runId == runId).updateAll(db, [Columns.onFrontier.set(to: false)])
             // One statement per member: a frontier can be larger than SQLite's limit on bound parameters.
             for id in ids { try CandidateRecord.filter(key: id).updateAll(db, [Columns.onFrontier.set(to: true)]) }
@@ -435,6 +581,6 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
     /// `PRAGMA integrity_check`'s answer ("ok" when the file is sound).
     public func integrityCheck() throws -> String {
-        try pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "no answer" }
+        try reading { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "no answer" }
     }
 }

@@ -2,6 +2,7 @@ import Architecture
 import ArgumentParser
 import Engine
 import Foundation
+import Store
 
 @main
 struct Efsearch: ParsableCommand {
@@ -20,6 +21,10 @@ struct Efsearch: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch let error as UserInputError {
+            Console.error("\(error)")
+            Foundation.exit(2)
+        } catch let error as StoreError {
+            // A store that cannot be opened, is damaged or refuses a write: named, never a crash or a row dump.
             Console.error("\(error)")
             Foundation.exit(2)
         } catch let error as TrainingDiverged {

@@ -13,13 +13,22 @@ extension Efsearch {
         @Option(help: "csv or json.") var format: RunExport.Format = .csv
         @Option(help: "Directory (default notebooks-export/NAME).") var out: String?
 
+        func validate() throws {
+            try checkRunName(name, "run")
+        }
+
         func run() throws {
-            let catalog = try storeOptions.catalog()
+            let catalog = try storeOptions.catalog(readOnly: true)
             let record = try catalog.record(name)
-            let directory = out ?? "notebooks-export/\(name)"
+            let directory = try out ?? ExportFolder.default(for: record, store: catalog.store)
+            let configuration: RunConfiguration?
+            do { configuration = try catalog.configuration(of: record) } catch {
+                // The export still holds every candidate; run.json says the configuration could not be read.
+                Console.note("warning: \(error); run.json is written without the run's configuration")
+                configuration = nil
+            }
             do {
-                try RunExport.write(store: catalog.store, run: record, configuration: try? catalog.configuration(of: record),
-                                    format: format, directory: directory)
+                try RunExport.write(store: catalog.store, run: record, configuration: configuration, format: format, directory: directory)
             } catch let error as StoreError { throw StoreFailure(error) }
             print("wrote \(directory)/candidates.\(format.rawValue), frontier.\(format.rawValue), run.json")
         }

@@ -10,8 +10,12 @@ extension Efsearch {
         @Argument(help: "The run.") var name: String
         @Flag(help: "JSON lines.") var json = false
 
+        func validate() throws {
+            try checkRunName(name, "run")
+        }
+
         func run() throws {
-            let catalog = try storeOptions.catalog()
+            let catalog = try storeOptions.catalog(readOnly: true)
             try FrontierReport.print(store: catalog.store, run: try catalog.record(name), json: json)
         }
     }

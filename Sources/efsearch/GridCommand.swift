@@ -48,6 +48,8 @@ extension Efsearch {
         @Option(help: "Processes that work on the run on this machine, this one included; each trains with --threads threads (default: 1).") var workers: Int = 1
 
         func validate() throws {
+            try checkRunName(runName, "--run")
+            try checkRunName(resume, "--resume")
             if let step, !(step > 0) { throw ValidationError("--step \(step) must be greater than 0") }
             for (name, value) in [("--alpha-max", alphaMax), ("--beta-max", betaMax), ("--gamma-max", gammaMax)] {
                 if let value, !(value >= 1) { throw ValidationError("\(name) \(value) must be at least 1") }

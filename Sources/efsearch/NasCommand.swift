@@ -48,6 +48,8 @@ extension Efsearch {
         @Flag(help: "Print the frontier as JSON lines at the end.") var json = false
 
         func validate() throws {
+            try checkRunName(runName, "--run")
+            try checkRunName(resume, "--resume")
             if resume == nil && space == nil { throw ValidationError("--space is required (or --resume NAME)") }
             if resume != nil && runName != nil { throw ValidationError("--run and --resume: --resume NAME already names the run") }
             if resume != nil && keepCheckpoints { throw ValidationError("--keep-checkpoints and --resume: a resumed run keeps its stored setting") }

@@ -45,6 +45,7 @@ extension Efsearch {
         @Option(help: "Batch dimension of the input: a number, or dynamic.") var batch: ONNXBatch = .fixed(1)
 
         func validate() throws {
+            try checkRunName(runName, "--run")
             if (checkpoint == nil) == (runName == nil || id == nil) { throw ValidationError("give --checkpoint FILE, or --run NAME with --id ID") }
             if checkpoint != nil && (runName != nil || id != nil) { throw ValidationError("--checkpoint, or --run with --id: not both") }
             if !ONNXExporter.opsets.contains(opset) { throw ValidationError("--opset \(opset): expected \(ONNXExporter.opsets.lowerBound)-\(ONNXExporter.opsets.upperBound)") }
@@ -53,7 +54,7 @@ extension Efsearch {
         /// The checkpoint file: given, or the one a run kept for the candidate.
         func checkpointPath() throws -> String {
             if let checkpoint { return checkpoint }
-            let catalog = try storeOptions.catalog()
+            let catalog = try storeOptions.catalog(readOnly: true)
             let record = try catalog.record(runName!)
             guard let candidate = try catalog.store.candidate(id: id!), candidate.runId == record.id else {
                 throw RunError(store: catalog.store.location, run: record.name, message: "has no candidate \(id!)")

@@ -33,6 +33,8 @@ extension Efsearch {
         @Flag(help: "Print one JSON object.") var json = false
 
         func validate() throws {
+            try checkRunName(runName, "--run")
+            try checkRunName(resume, "--resume")
             if resume == nil && space == nil { throw ValidationError("--space is required (or --resume NAME)") }
             if resume != nil && runName != nil { throw ValidationError("--run and --resume: --resume NAME already names the run") }
             if let sample, sample < 3 { throw ValidationError("--sample \(sample) must be at least 3 (a rank correlation needs pairs to compare)") }

@@ -21,12 +21,17 @@ extension Efsearch {
         @Option(help: "Directory (default notebooks-export/NAME).") var out: String?
         @Flag(help: "Also write pareto.svg, progress.svg (and family.svg for grid runs).") var svg = false
 
+        func validate() throws {
+            try checkRunName(name, "run")
+        }
+
         func run() throws {
-            let catalog = try storeOptions.catalog()
+            let catalog = try storeOptions.catalog(readOnly: true)
             let (record, configuration) = try catalog.open(name)
             let report = RunReport(store: catalog.store, run: record, configuration: configuration, machine: cachedMachine(configuration))
+            let directory = try out ?? ExportFolder.default(for: record, store: catalog.store)
             let files: [String]
-            do { files = try report.write(to: out ?? "notebooks-export/\(name)", svg: svg) } catch let error as StoreError { throw StoreFailure(error) }
+            do { files = try report.write(to: directory, svg: svg) } catch let error as StoreError { throw StoreFailure(error) }
             for file in files { print("wrote \(file)") }
         }
     }

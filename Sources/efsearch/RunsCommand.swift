@@ -11,16 +11,28 @@ extension Efsearch {
         @Flag(help: "JSON lines, one per run.") var json = false
 
         func run() throws {
-            let catalog = try storeOptions.catalog()
+            let catalog = try storeOptions.catalog(readOnly: true)
             var rows: [[String]] = []
+            // A run whose stored name is not a valid run name is left out of the list, reported with its id, and
+            // the command exits with status 2 after listing the others.
+            var refused: [RunNameError] = []
             for run in try catalog.store.runs() {
+                do { _ = try RunName(stored: run, store: catalog.store.location) } catch let error as RunNameError {
+                    refused.append(error)
+                    continue
+                }
                 let counts = try catalog.store.counts(runId: run.id!)
                 let kind: String
-                switch try? catalog.configuration(of: run).plan {
-                case .nas(let plan)?: kind = "nas \(plan.strategy.rawValue)"
-                case .grid?: kind = "grid"
-                case .proxyCheck?: kind = "proxy-check"
-                case nil: kind = "?"
+                do {
+                    switch try catalog.configuration(of: run).plan {
+                    case .nas(let plan): kind = "nas \(plan.strategy.rawValue)"
+                    case .grid: kind = "grid"
+                    case .proxyCheck: kind = "proxy-check"
+                    }
+                } catch {
+                    // Listed all the same (its candidates are there); the reason goes to standard error.
+                    kind = "?"
+                    Console.note("warning: \(error)")
                 }
                 let created = ISO8601DateFormatter().string(from: run.createdAt)
                 let open = counts[.pending, default: 0] + counts[.running, default: 0]
@@ -40,6 +52,10 @@ extension Efsearch {
                 }
             }
             if !json { print(Format.table(["run", "status", "kind", "done", "failed", "open", "created"], rows, leftColumns: 3)) }
+            if let first = refused.first {
+                for error in refused.dropFirst() { Console.error("\(error)") }
+                throw first
+            }
         }
     }
 }

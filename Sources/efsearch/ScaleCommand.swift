@@ -58,7 +58,7 @@ extension Efsearch {
             var (alpha, beta, gamma) = (self.alpha, self.beta, self.gamma)
             var base = self.base
             if let fromRun {
-                let catalog = try storeOptions.catalog()
+                let catalog = try storeOptions.catalog(readOnly: true)
                 let (record, configuration) = try catalog.open(fromRun)
                 guard case .grid(let plan) = configuration.plan else {
                     throw RunError(store: catalog.store.location, run: fromRun, message: "is a \(configuration.plan.kind) run; --from-run takes a grid run")

@@ -10,7 +10,7 @@ extension Efsearch {
         @Argument(help: "The candidate id.") var id: Int64
 
         func run() throws {
-            let store = try storeOptions.open()
+            let store = try storeOptions.open(readOnly: true)
             guard let candidate = try store.candidate(id: id) else {
                 throw StoreFailure(StoreError(location: store.location, message: "no candidate \(id)"))
             }

@@ -30,10 +30,14 @@ extension Efsearch.StoreGroup {
         @Flag(help: "Replace runs of the same name in the target.") var replace = false
         @Flag(help: "JSON lines, one per copied run.") var json = false
 
+        func validate() throws {
+            for run in runs { try checkRunName(run, "--run") }
+        }
+
         func run() throws {
             let source: any Store, target: any Store
             do {
-                source = try openStore(from)
+                source = try openStore(from, readOnly: true)
                 target = try openStore(to)
             } catch let error as StoreError {
                 throw StoreFailure(error)

@@ -21,13 +21,14 @@ struct StoreOptions: ParsableArguments {
         given ?? ProcessInfo.processInfo.environment["EFSEARCH_STORE"].flatMap { $0.isEmpty ? nil : $0 } ?? "results/efsearch.sqlite"
     }
 
-    func open() throws -> any Store {
-        do { return try openStore(location) } catch let error as StoreError { throw StoreFailure(error) }
+    func open(readOnly: Bool = false) throws -> any Store {
+        do { return try openStore(location, readOnly: readOnly) } catch let error as StoreError { throw StoreFailure(error) }
     }
 
-    /// The store's runs, with warnings on standard error.
-    func catalog() throws -> RunCatalog {
-        RunCatalog(store: try open()) { Console.note($0) }
+    /// The store's runs, with warnings on standard error. `readOnly` for commands that only read: nothing is
+    /// written to the store.
+    func catalog(readOnly: Bool = false) throws -> RunCatalog {
+        RunCatalog(store: try open(readOnly: readOnly), readOnly: readOnly) { Console.note($0) }
     }
 
     /// Resumes the run `resume` (once `check` accepts the flags given with it) or stores the new one `create`
@@ -52,6 +53,13 @@ struct StoreOptions: ParsableArguments {
         try driver.execute()
         return (catalog.store, record)
     }
+}
+
+/// Checks a run name given on the command line (`--run`, `--resume`, a command's argument) before anything is
+/// done with it: the same rule as every name read from a store (`RunName`).
+func checkRunName(_ name: String?, _ flag: String) throws {
+    guard let name else { return }
+    do { _ = try RunName(name) } catch { throw ValidationError("\(flag): \(error)") }
 }
 
 /// A store problem reported as bad input (exit code 2).

@@ -19,12 +19,14 @@ extension Efsearch {
         @Option(help: .hidden) var label: String?
 
         func validate() throws {
+            try checkRunName(runName, "--run")
             if !(grace > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
             if !(idle >= 0) { throw ValidationError("--idle \(idle) must be 0 or more") }
             if !(wait >= 0) { throw ValidationError("--wait \(wait) must be 0 or more") }
         }
 
         func run() throws {
+            let runName = try RunName(self.runName).text
             let catalog = try storeOptions.catalog()
             let waitUntil = Date().addingTimeInterval(wait)
             while try catalog.store.run(named: runName) == nil && Date() < waitUntil { Thread.sleep(forTimeInterval: 0.5) }

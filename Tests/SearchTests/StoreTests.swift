@@ -166,6 +166,44 @@ struct StoreContract: Sendable {
         XCTAssertEqual(try store.integrityCheck(), "ok")
     }
 
+    /// `importRun` stores a run whole, maps observations to the new candidate ids, replaces a run in the same
+    /// transaction, and leaves the store as it was when it fails half-way (an observation naming no candidate).
+    func importRunIsWholeOrNothing() throws {
+        let store = try open()
+        let old = try Self.newRun(store, "copied")
+        try store.insert([Self.record(old.id!, "old")])
+        var source = RunRecord(name: "copied", command: "elsewhere", config: "{}", seed: 7, version: "test", machine: "test")
+        source.id = 900
+        let candidates = (0..<5).map { index -> CandidateRecord in
+            var candidate = Self.record(900, "k\(index)")
+            candidate.id = Int64(1000 + index)
+            candidate.accuracy = Double(index) / 10
+            return candidate
+        }
+        let observations = [1002, 1004].map {
+            ObservationRecord(runId: 900, candidateId: Int64($0), rung: 0, epochs: 1, accuracy: 0.5, top5: 1, loss: 2, trainSeconds: 0.5)
+        }
+        // Half-way failure: the observation names a candidate the run does not have; the old run stays, whole.
+        let stray = ObservationRecord(runId: 900, candidateId: 5, rung: 0, epochs: 1, accuracy: 0.5, top5: 1, loss: 2, trainSeconds: 0.5)
+        XCTAssertThrowsError(try store.importRun(source, candidates: candidates, observations: observations + [stray], replacing: old.id)) { error in
+            XCTAssertTrue("\(error)".contains("candidate 5"), "\(error)")
+        }
+        XCTAssertEqual(try store.run(named: "copied")?.id, old.id)
+        XCTAssertEqual(try store.candidates(runId: old.id!).map(\.key), ["old"])
+        // Without replacing, the name is taken: refused, nothing stored.
+        XCTAssertThrowsError(try store.importRun(source, candidates: candidates, observations: observations, replacing: nil))
+        XCTAssertEqual(try store.runs().count, 1)
+        let stored = try store.importRun(source, candidates: candidates, observations: observations, replacing: old.id)
+        XCTAssertNotEqual(stored.id, old.id)
+        XCTAssertEqual(try store.run(named: "copied")?.command, "elsewhere")
+        XCTAssertEqual(try store.candidates(runId: old.id!), [])
+        let copied = try store.candidates(runId: stored.id!)
+        XCTAssertEqual(copied.map(\.key), ["k0", "k1", "k2", "k3", "k4"])
+        XCTAssertEqual(copied.map(\.accuracy), [0, 0.1, 0.2, 0.3, 0.4])
+        XCTAssertEqual(try store.observations(runId: stored.id!).map(\.candidateId), [copied[2].id!, copied[4].id!])
+        XCTAssertEqual(try store.integrityCheck(), "ok")
+    }
+
     func newerSchemaIsRefused() throws {
         _ = try open()
         try addFutureMigration()
@@ -191,6 +229,58 @@ final class SQLiteStoreTests: XCTestCase {
     func testRecordsMakeTheRoundTrip() throws { try contract.recordsMakeTheRoundTrip() }
     func testRungsObservationsFrontierAndDeletion() throws { try contract.rungsObservationsFrontierAndDeletion() }
     func testNewerSchemaIsRefused() throws { try contract.newerSchemaIsRefused() }
+    func testImportRunIsWholeOrNothing() throws { try contract.importRunIsWholeOrNothing() }
+
+    /// A read-only open (`runs`, `export`, `report`, ...) writes nothing: a missing file is an error and is not
+    /// created; a store with an older schema is read through an up-to-date copy and its file keeps its bytes.
+    func testReadOnlyOpenWritesNothing() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("store-readonly-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let missing = folder.appendingPathComponent("missing.sqlite").path
+        XCTAssertThrowsError(try SQLiteStore(path: missing, readOnly: true)) { XCTAssertTrue("\($0)".contains("no such file"), "\($0)") }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: missing))
+
+        let path = folder.appendingPathComponent("old.sqlite").path
+        do {
+            let pool = try DatabasePool(path: path)
+            try SQLiteStore.migrator.migrate(pool, upTo: "v3: successive-halving rungs and their observations")
+            try pool.write { db in
+                try db.execute(sql: """
+                    INSERT INTO runs (name, command, config, seed, version, machine, createdAt, status)
+                    VALUES ('old', 'c', '{}', 1, '0.1.0', 'm', '2026-01-02 03:04:05.678', 'done')
+                    """)
+            }
+            try pool.close()
+        }
+        func schema() throws -> [String] {
+            try DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name") }
+        }
+        let before = try schema()
+        let store = try SQLiteStore(path: path, readOnly: true)
+        let run = try XCTUnwrap(try store.run(named: "old"))
+        XCTAssertEqual(run.createdAt.timeIntervalSince1970, 1_767_323_045.678, accuracy: 1e-3)
+        XCTAssertEqual(try store.candidates(runId: run.id!), [])
+        XCTAssertEqual(try schema(), before, "the file keeps its schema")
+        XCTAssertFalse(before.joined().contains("synflow"), "v4's columns are not in the file")
+        XCTAssertEqual(try DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") }.count, 3)
+
+        let garbage = folder.appendingPathComponent("garbage.sqlite").path
+        try Data("not a database, only text that is long enough".utf8).write(to: URL(fileURLWithPath: garbage))
+        XCTAssertThrowsError(try SQLiteStore(path: garbage)) { XCTAssertTrue("\($0)".contains("is not an SQLite database"), "\($0)") }
+    }
+
+    /// Stored dates are read strictly: GRDB's own layout reads, anything else is no date (an error for the row).
+    func testStoredDatesAreReadStrictly() {
+        func parse(_ text: String) -> Date? { StoredDate.parse(text.databaseValue) }
+        XCTAssertEqual(parse("2026-01-02 03:04:05.678")?.timeIntervalSince1970 ?? 0, 1_767_323_045.678, accuracy: 1e-3)
+        XCTAssertEqual(parse("2026-01-02T03:04:05")?.timeIntervalSince1970, 1_767_323_045)
+        for bad in ["2026-13-02 03:04:05.678", "2026-02-30 03:04:05.000", "20x6-01-02 03:04:05.678", "2026-01-02 24:00:00.000", "abc", "",
+                    "2026-01-02 03:04:05.", "2026-01-02 03:04:05.1234567890", "2026-01-02"] {
+            XCTAssertNil(parse(bad), bad)
+        }
+        XCTAssertNil(StoredDate.parse(12.databaseValue))
+    }
 
     func testUnwritablePathIsRefused() throws {
         XCTAssertThrowsError(try SQLiteStore(path: "/proc/efsearch/forbidden.sqlite")) { error in
@@ -264,6 +354,7 @@ final class PostgresStoreTests: XCTestCase {
     func testRecordsMakeTheRoundTrip() throws { try contract.recordsMakeTheRoundTrip() }
     func testRungsObservationsFrontierAndDeletion() throws { try contract.rungsObservationsFrontierAndDeletion() }
     func testNewerSchemaIsRefused() throws { try contract.newerSchemaIsRefused() }
+    func testImportRunIsWholeOrNothing() throws { try contract.importRunIsWholeOrNothing() }
 
     /// 32 stores opened at the same instant on a new database: the migrations run once, nobody fails.
     func testSimultaneousFirstOpensMigrateOnce() throws {

@@ -296,3 +296,19 @@ final class TrainerTests: XCTestCase {
         XCTAssertTrue(outcome.reason?.contains("the loss became") ?? false, outcome.reason ?? "")
     }
 }
+
+/// SHA-256 through libcrypto against FIPS 180-2's test vectors (a stored search space's digest depends on it).
+final class SHA256Tests: XCTestCase {
+    func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+    func testKnownDigests() {
+        XCTAssertEqual(hex(SHA256.hash(data: Data("abc".utf8))), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(hex(SHA256.hash(data: Data())), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        // Fed in pieces: the same digest as in one piece.
+        var hasher = SHA256()
+        hasher.update(data: Data("abcdbcdecdefdefgefghfghighij".utf8))
+        hasher.update(data: Data())
+        hasher.update(data: Data("hijkijkljklmklmnlmnomnopnopq".utf8))
+        XCTAssertEqual(hex(hasher.finalize()), "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+    }
+}

@@ -95,3 +95,12 @@ public enum CacheLocation {
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/efsearch")
     }
 }
+
+/// The process's peak resident memory.
+public enum PeakMemory {
+    public static func residentBytes() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_maxrss * 1024  // kilobytes on Linux
+    }
+}

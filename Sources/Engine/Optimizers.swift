@@ -168,3 +168,15 @@ public final class WeightEMA {
 }
 
 import Foundation
+
+/// A loss that became NaN or infinite: reported, never trained through.
+public struct TrainingDiverged: Error, CustomStringConvertible {
+    public var step: Int
+    public var loss: Float
+    public var description: String { "the loss became \(loss) at step \(step); lower the learning rate or check the data" }
+
+    public init(step: Int, loss: Float) {
+        self.step = step
+        self.loss = loss
+    }
+}

@@ -1,4 +1,5 @@
 import Architecture
+import Engine
 import Foundation
 import Yams
 
@@ -296,5 +297,21 @@ extension SearchSpace {
             throw SearchSpaceError(file: file, field: field, message: "\(value) must be a whole number of at least \(minimum)")
         }
         return number
+    }
+}
+
+extension SearchSpace {
+    /// `count` networks of uniformly drawn genotypes that resolve (at most `1000 * count` draws), from `seed`.
+    public func sampleNetworks(count: Int, seed: UInt64) -> [Network] {
+        let random = RandomGenerator(seed: seed)
+        var result: [Network] = []
+        var attempts = 0
+        while result.count < count && attempts < 1000 * count {
+            attempts += 1
+            let genotype = dimensions.map { random.uniformInt($0.count) }
+            guard let network = try? network(for: genotype).resolve() else { continue }
+            result.append(network)
+        }
+        return result
     }
 }

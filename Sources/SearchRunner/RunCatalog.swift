@@ -48,7 +48,7 @@ public struct RunCatalog {
         let name = try RunName(name)
         guard let run = try store.run(named: name.text) else {
             let known = try store.runs().map(\.name).filter(RunName.isValid)
-            throw RunError(store: store.location, run: name.text, message: "no such run\(known.isEmpty ? " (the store has none)" : "; runs: " + known.joined(separator: ", "))")
+            throw RunError(store: store.location, run: name.text, message: "no such run\(known.isEmpty ? " (the store has none; efsearch nas --run NAME makes one)" : "; runs: " + known.joined(separator: ", ") + " (efsearch runs lists them)")")
         }
         _ = try RunName(stored: run, store: store.location)
         return run

@@ -39,7 +39,7 @@ public struct StoreCopy {
                 let name = try RunName(given)
                 guard let run = all.first(where: { $0.name == name.text }) else {
                     let known = all.map(\.name).filter(RunName.isValid)
-                    throw RunError(store: source.location, run: name.text, message: "no such run\(known.isEmpty ? " (the store has none)" : "; runs: " + known.joined(separator: ", "))")
+                    throw RunError(store: source.location, run: name.text, message: "no such run\(known.isEmpty ? " (the store has none; efsearch nas --run NAME makes one)" : "; runs: " + known.joined(separator: ", ") + " (efsearch runs lists them)")")
                 }
                 return run
             }

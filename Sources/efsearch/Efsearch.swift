@@ -13,10 +13,33 @@ struct Efsearch: ParsableCommand {
         subcommands: [Estimate.self, Scale.self, Presets.self, Machine.self, Calibrate.self, Init.self, Infer.self, Onnx.self, Bench.self, Train.self, Eval.self, Nas.self, Worker.self, Grid.self, Runs.self, Frontier.self, Show.self, Export.self, Report.self, Proxies.self, ProxyCheck.self, StoreGroup.self]
     )
 
+    /// What `efsearch` with no arguments prints: a first session, each line a command that runs as it is.
+    static let tour = """
+        efsearch: architecture search and compound scaling for EfficientNet-style CNNs.
+
+        A first session (about a minute; the store is results/efsearch.sqlite):
+          efsearch estimate efficientnet-b0                   # params, MACs, memory, latency of a preset
+          efsearch scale --phi 0-3                             # the B0..B3 family from alpha, beta, gamma
+          efsearch estimate --arch 'ds_r1_k3_s1_c16;ir_r2_k3_s2_e6_c24_se0.25' --resolution 96 --json
+          efsearch nas --space searchspaces/tiny.yaml --budget 6 --fidelity estimate --objectives macs,naswot --run tour
+          efsearch frontier tour                               # the Pareto frontier, from the store
+          efsearch report tour                                 # notebooks-export/tour/report.html
+          efsearch export tour --format json                   # candidates and frontier for a notebook
+        On your own images (DIR/<class>/*.jpg), keeping the weights to deploy:
+          efsearch nas --space searchspaces/tiny.yaml --budget 24 --dataset folder:photos --keep-checkpoints --run mine
+          efsearch onnx --run mine --id 7 --out mine-7.onnx    # a candidate of the frontier, for ONNX Runtime
+
+        Every command: efsearch --help; each with examples: efsearch help COMMAND. Documentation: README.md and docs/.
+        """
+
     /// Runs a command; bad input (a parse or validation error, or a `UserInputError`) exits with status 2.
     static func main() {
         // OpenBLAS picks its kernels when it loads; on a CPU newer than the library it falls back to SSE3 ones.
         BLAS.chooseBetterCore()
+        if CommandLine.arguments.count == 1 {
+            print(tour)
+            return
+        }
         do {
             var command = try parseAsRoot()
             try command.run()

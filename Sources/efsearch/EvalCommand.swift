@@ -11,7 +11,13 @@ extension Efsearch {
         /// The held-out part of the dataset to score.
         enum Split: String, CaseIterable, ExpressibleByArgument { case val, test }
 
-        static let configuration = CommandConfiguration(abstract: "Evaluate a checkpoint on a dataset's validation or test split.")
+        static let configuration = CommandConfiguration(
+            abstract: "Evaluate a checkpoint on a dataset's validation or test split.",
+            discussion: """
+            Examples:
+              efsearch eval --checkpoint b0.safetensors                       # the built-in synthetic test split
+              efsearch eval --checkpoint pets.safetensors --dataset folder:data/pets --split val --json
+            """)
 
         @Option(help: "The checkpoint (.safetensors).") var checkpoint: String
         @OptionGroup var data: DatasetOptions

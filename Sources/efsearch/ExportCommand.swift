@@ -7,7 +7,12 @@ extension Efsearch {
     /// `efsearch export NAME`.
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write a run's candidates.csv, frontier.csv and run.json (or .json tables) for plotting.")
+            abstract: "Write a run's candidates.csv, frontier.csv and run.json (or .json tables) for plotting.",
+            discussion: """
+            Examples:
+              efsearch export my-search                          # notebooks-export/my-search/
+              efsearch export my-search --format json --out plots/
+            """)
         @OptionGroup var storeOptions: StoreOptions
         @Argument(help: "The run.") var name: String
         @Option(help: "csv or json.") var format: RunExport.Format = .csv

@@ -1,11 +1,18 @@
 import ArgumentParser
+import Cost
 import Foundation
 import Store
 
 extension Efsearch {
     /// `efsearch frontier NAME`.
     struct Frontier: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print a run's Pareto frontier.")
+        static let configuration = CommandConfiguration(
+            abstract: "Print a run's Pareto frontier.",
+            discussion: """
+            Examples:
+              efsearch frontier my-search
+              efsearch frontier my-search --store postgresql://me@db.example.org/search --json
+            """)
         @OptionGroup var storeOptions: StoreOptions
         @Argument(help: "The run.") var name: String
         @Flag(help: "JSON lines.") var json = false

@@ -1,5 +1,6 @@
 import Architecture
 import ArgumentParser
+import Cost
 import Foundation
 import SearchRunner
 import Store
@@ -16,6 +17,11 @@ extension Efsearch {
             those to 18; --rungs, --eta, --lr; --fidelity train --epochs N trains every point alike), ranked by validation
             loss within a rung, and stored as a run with its grid. efsearch scale --from-run NAME then prints the full
             family from the best one. Settings given again with --resume must equal the stored ones.
+
+            Examples:
+              efsearch grid --phi 1 --run b0-grid                 # trains the grid's points on a proxy
+              efsearch grid --fidelity estimate --run b0-costs    # the grid's costs only, in seconds
+              efsearch scale --from-run b0-grid --phi 0-7         # the family from the best point
             """)
 
         /// The proxy's learning rate unless `--lr` says otherwise: lower than `nas`'s 0.05, because the grid's points
@@ -44,7 +50,7 @@ extension Efsearch {
         @Option(help: "Seed (default: 0).") var seed: UInt64?
         @Option(name: .customLong("run"), help: "Name of the run (default: generated).") var runName: String?
         @Option(help: "Continue the run with this name.") var resume: String?
-        @Option(help: "Seconds without a heartbeat before a candidate is taken over.") var grace: Double = 60
+        @Option(help: "Seconds without a heartbeat before a candidate is taken over.") var grace: Amount<Double> = 60
         @Option(help: "Processes that work on the run on this machine, this one included; each trains with --threads threads (default: 1).") var workers: Int = 1
 
         func validate() throws {
@@ -60,7 +66,7 @@ extension Efsearch {
                 if let value, !(value > 0) { throw ValidationError("\(name) \(value) must be greater than 0") }
             }
             if let proxyResolution, proxyResolution < 8 { throw ValidationError("--proxy-resolution \(proxyResolution) must be at least 8") }
-            if !(grace > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
+            if !(grace.value > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
             if workers < 1 { throw ValidationError("--workers \(workers) must be at least 1") }
             if resume != nil && runName != nil { throw ValidationError("--run and --resume: --resume NAME already names the run") }
         }
@@ -109,7 +115,7 @@ extension Efsearch {
                 try checkResume(name, store: store, configuration: configuration)
                 if case .grid(let stored) = configuration.plan { gridPlan = stored }
             }
-            let (store, record) = try storeOptions.execute(resume: resume, grace: grace, workers: workers, check: check) { catalog in
+            let (store, record) = try storeOptions.execute(resume: resume, grace: grace.value, workers: workers, check: check) { catalog in
                 let plan = try plan()
                 gridPlan = plan
                 let configuration = RunConfiguration(seed: seed ?? 0, proxy: try proxy.task(fidelity: plan.fidelity, defaultRungs: Self.defaultRungs,

@@ -16,6 +16,10 @@ extension Efsearch {
             to round(resolution / 0.875) and the centred square kept; a network trained on a built-in set sees the whole
             image scaled to its resolution. --input takes a safetensors file with the float32 tensor `input`
             (N x 3 x H x W, already normalised) and --output writes the tensor `logits`.
+
+            Examples:
+              efsearch infer --checkpoint pets.safetensors --image cat.jpg dog.png --top 3
+              efsearch infer --checkpoint b0.safetensors --input batch.safetensors --output logits.safetensors
             """)
 
         @Option(help: "The checkpoint (.safetensors).")

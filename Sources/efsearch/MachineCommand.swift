@@ -1,12 +1,19 @@
 import ArgumentParser
+import Cost
 import Engine
 import Foundation
+import Latency
 
 extension Efsearch {
     /// `efsearch machine`: the roofline figures and which BLAS is linked.
     struct Machine: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show (or measure again) this machine's GEMM throughput and memory bandwidth, and the BLAS in use.")
+            abstract: "Show (or measure again) this machine's GEMM throughput and memory bandwidth, and the BLAS in use.",
+            discussion: """
+            Examples:
+              efsearch machine
+              efsearch machine --threads 1 --remeasure
+            """)
 
         @OptionGroup var machine: MachineOptions
 
@@ -15,7 +22,7 @@ extension Efsearch {
 
         func run() throws {
             let threads = machine.threadCount
-            let profile = remeasure ? MachineProfileCache.measure(threads: threads) : machine.profile()
+            let profile = remeasure ? MachineProfileCache.measure(threads: threads) { Console.note($0) } : machine.profile()
             let chosen = ProcessInfo.processInfo.environment[BLAS.chosenCoreVariable].map { _ in ", chosen by efsearch: OpenBLAS did not recognise this CPU" } ?? ""
             print("cblas_sgemm  \(BLAS.sgemmLibraryPath) (OpenBLAS core \(BLAS.coreName)\(chosen))")
             print("threads      \(threads)")

@@ -2,6 +2,7 @@ import ArgumentParser
 import Cost
 import Engine
 import Foundation
+import Latency
 
 /// Where the roofline's two figures come from: flags, a cached measurement, or a new measurement.
 struct MachineOptions: ParsableArguments {
@@ -27,53 +28,9 @@ struct MachineOptions: ParsableArguments {
         if let peakGFLOPS, let bandwidthGBs {
             return MachineProfile(peakGFLOPS: peakGFLOPS, bandwidthGBs: bandwidthGBs, source: "flags")
         }
-        var profile = MachineProfileCache.load(threads: threadCount) ?? MachineProfileCache.measure(threads: threadCount)
+        var profile = MachineProfileCache.load(threads: threadCount) ?? MachineProfileCache.measure(threads: threadCount) { Console.note($0) }
         if let peakGFLOPS { profile.peakGFLOPS = peakGFLOPS; profile.source += "+flags" }
         if let bandwidthGBs { profile.bandwidthGBs = bandwidthGBs; profile.source += "+flags" }
         return profile
-    }
-}
-
-/// The measured machine profile, cached as JSON in `$EFSEARCH_CACHE_DIR`, `$XDG_CACHE_HOME/efsearch` or
-/// `~/.cache/efsearch`, one file per thread count.
-enum MachineProfileCache {
-    struct Entry: Codable {
-        var threads: Int
-        var peakGFLOPS: Double
-        var bandwidthGBs: Double
-        var openblasCore: String
-        var measuredAt: String
-    }
-
-    static var directory: URL { CacheLocation.directory }
-
-    static func file(threads: Int) -> URL { directory.appendingPathComponent("machine-\(threads)-threads.json") }
-
-    static func load(threads: Int) -> MachineProfile? {
-        guard let data = try? Data(contentsOf: file(threads: threads)),
-              let entry = try? JSONDecoder().decode(Entry.self, from: data),
-              entry.peakGFLOPS > 0, entry.bandwidthGBs > 0 else { return nil }
-        return MachineProfile(peakGFLOPS: entry.peakGFLOPS, bandwidthGBs: entry.bandwidthGBs, source: "measured")
-    }
-
-    /// Measures GEMM throughput (512^3 sgemm) and copy bandwidth (256 MiB), then caches them. A cache that
-    /// cannot be written is reported and otherwise ignored.
-    static func measure(threads: Int) -> MachineProfile {
-        Console.note("measuring this machine for the roofline (once; cached in \(directory.path)) ...")
-        BLAS.setThreads(threads)
-        let gflops = MachineBenchmark.gemmGFLOPS()
-        let bandwidth = MachineBenchmark.copyBandwidthGBs()
-        let entry = Entry(
-            threads: threads, peakGFLOPS: gflops, bandwidthGBs: bandwidth, openblasCore: BLAS.coreName,
-            measuredAt: ISO8601DateFormatter().string(from: Date()))
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(entry).write(to: file(threads: threads), options: .atomic)
-        } catch {
-            Console.note("note: could not cache the machine profile: \(error.localizedDescription)")
-        }
-        return MachineProfile(peakGFLOPS: gflops, bandwidthGBs: bandwidth, source: "measured")
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cost
 import Foundation
 import Search
 import SearchRunner
@@ -13,7 +14,7 @@ extension Efsearch {
             The run stores its whole configuration, the search space's text included: --resume and workers use the
             stored copy from any directory. Settings given again with --resume must equal the stored ones.
 
-            Example:
+            Examples:
               efsearch nas --space searchspaces/tiny.yaml --strategy evolution --budget 12 --objectives accuracy,macs --seed 1
               efsearch worker --run NAME          # more processes on the same run (same store)
               efsearch nas --resume NAME          # continue after Ctrl-C or a crash
@@ -39,7 +40,7 @@ extension Efsearch {
         @Option(help: "Per-choice mutation probability (default: 0.1).") var mutation: Double?
         @Option(name: .customLong("run"), help: "Name of the run (default: generated).") var runName: String?
         @Option(help: "Continue the run with this name.") var resume: String?
-        @Option(help: "Seconds without a heartbeat before another worker takes a candidate over.") var grace: Double = 60
+        @Option(help: "Seconds without a heartbeat before another worker takes a candidate over.") var grace: Amount<Double> = 60
         @Option(help: "Processes that work on the run on this machine, this one included; each trains with --threads threads (default: 1).") var workers: Int = 1
         @Option(help: "Train only the best fraction of each generation by a zero-cost proxy, PROXY:FRACTION (synflow or naswot; e.g. naswot:0.25); the rest are stored as pruned.")
         var prefilter: String?
@@ -59,7 +60,7 @@ extension Efsearch {
             if let population, population < 2 { throw ValidationError("--population \(population) must be at least 2") }
             if let sample, sample < 1 { throw ValidationError("--sample \(sample) must be at least 1") }
             if let mutation, !(mutation >= 0 && mutation <= 1) { throw ValidationError("--mutation \(mutation) must be in [0, 1]") }
-            if !(grace > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
+            if !(grace.value > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
             if workers < 1 { throw ValidationError("--workers \(workers) must be at least 1") }
         }
 
@@ -116,7 +117,7 @@ extension Efsearch {
         }
 
         func run() throws {
-            let (store, record) = try storeOptions.execute(resume: resume, grace: grace, workers: workers, check: checkResume) { catalog in
+            let (store, record) = try storeOptions.execute(resume: resume, grace: grace.value, workers: workers, check: checkResume) { catalog in
                 let plan = try plan(space: space!)
                 let configuration = RunConfiguration(seed: seed ?? 0, proxy: try proxy.task(fidelity: plan.fidelity), plan: .nas(plan))
                 let record = try catalog.create(name: runName, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),

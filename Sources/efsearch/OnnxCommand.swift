@@ -18,6 +18,14 @@ extension ONNXBatch: ExpressibleByArgument {
     }
 
     public static var defaultCompletionKind: CompletionKind { .list(["1", "dynamic"]) }
+
+    /// The default as a user writes it: `1` or `dynamic`.
+    public var defaultValueDescription: String {
+        switch self {
+        case .fixed(let n): "\(n)"
+        case .dynamic: "dynamic"
+        }
+    }
 }
 
 extension Efsearch {
@@ -31,8 +39,9 @@ extension Efsearch {
             for SiLU, Relu, Clip for ReLU6, GlobalAveragePool, Flatten, Gemm, Add for residuals. The network spec, the
             resolution and the checkpoint's metadata go into the model's metadata properties.
 
-            Example:
+            Examples:
               efsearch onnx --checkpoint results/b0-half.safetensors --out b0-half.onnx --batch dynamic
+              efsearch onnx --run my-search --id 7 --out best.onnx    # a candidate kept with nas --keep-checkpoints
               python3 scripts/check_onnx.py    # ONNX Runtime against efsearch infer
             """)
 
@@ -57,7 +66,7 @@ extension Efsearch {
             let catalog = try storeOptions.catalog(readOnly: true)
             let record = try catalog.record(runName!)
             guard let candidate = try catalog.store.candidate(id: id!), candidate.runId == record.id else {
-                throw RunError(store: catalog.store.location, run: record.name, message: "has no candidate \(id!)")
+                throw RunError(store: catalog.store.location, run: record.name, message: "has no candidate \(id!) (efsearch frontier \(record.name) lists its best ones' ids)")
             }
             guard let path = candidate.checkpoint else {
                 throw RunError(store: catalog.store.location, run: record.name, message: "kept no weights for candidate \(id!) (\(candidate.status.rawValue); weights are kept by nas --keep-checkpoints with --fidelity train)")

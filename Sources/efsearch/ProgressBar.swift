@@ -4,14 +4,15 @@ import Foundation
 /// line at every tenth of the work.
 final class ProgressBar {
     let label: String
-    let total: Double
+    private(set) var total: Double
     let isTerminal = isatty(2) != 0
     let start = Date()
     private var lastDraw = Date.distantPast
     private var lastTenth = -1
 
-    /// `total` in the units `update` reports (items, or seconds of a time budget).
-    init(_ label: String, total: Double) {
+    /// `total` in the units `update` reports (items, or seconds of a time budget); work that knows its total only
+    /// when it starts reports it through `report`.
+    init(_ label: String, total: Double = 1) {
         self.label = label
         self.total = max(total, 1e-9)
     }
@@ -32,6 +33,12 @@ final class ProgressBar {
             lastTenth = tenth
             FileHandle.standardError.write(Data("\(label): \(Int(100 * fraction))% after \(ProgressBar.clock(elapsed))\(detail.isEmpty ? "" : ", " + detail)\n".utf8))
         }
+    }
+
+    /// A library's progress report (`ProgressReport`): done of total, and what is being done.
+    func report(_ done: Double, _ total: Double, _ detail: String) {
+        self.total = max(total, 1e-9)
+        update(done, detail: detail)
     }
 
     func finish() {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cost
 import Foundation
 import Search
 import SearchRunner
@@ -14,7 +15,7 @@ extension Efsearch {
             Spearman's rho and Kendall's tau-b against the long setting's accuracy, with 95% bootstrap intervals. The run is
             stored like a search: --resume continues it, and efsearch worker --run NAME adds processes.
 
-            Example:
+            Examples:
               efsearch proxy-check --space searchspaces/tiny.yaml --sample 16 --short epochs=2,subset=1000 --long epochs=8 --json
             """)
 
@@ -28,7 +29,7 @@ extension Efsearch {
         @Option(help: "Seed of the sample, the trainings and the bootstrap (default: 0).") var seed: UInt64?
         @Option(name: .customLong("run"), help: "Name of the run (default: generated).") var runName: String?
         @Option(help: "Continue the run with this name.") var resume: String?
-        @Option(help: "Seconds without a heartbeat before another worker takes a candidate over.") var grace: Double = 60
+        @Option(help: "Seconds without a heartbeat before another worker takes a candidate over.") var grace: Amount<Double> = 60
         @Option(help: "Processes that work on the run on this machine, this one included; each trains with --threads threads (default: 1).") var workers: Int = 1
         @Flag(help: "Print one JSON object.") var json = false
 
@@ -41,7 +42,7 @@ extension Efsearch {
             if let bootstrap, bootstrap < 0 { throw ValidationError("--bootstrap \(bootstrap) must be 0 or more") }
             if proxy.asksForHalving { throw ValidationError("proxy-check trains each candidate at --short and --long; successive-halving flags do not apply") }
             if proxy.epochs != nil { throw ValidationError("--epochs: proxy-check takes the epochs from --short and --long") }
-            if !(grace > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
+            if !(grace.value > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
             if workers < 1 { throw ValidationError("--workers \(workers) must be at least 1") }
             for (flag, text) in [("--short", short), ("--long", long)] {
                 if let text { do { _ = try ProxySetting(parsing: text, field: flag) } catch { throw ValidationError("\(error)") } }
@@ -63,7 +64,7 @@ extension Efsearch {
         }
 
         func run() throws {
-            let (store, record) = try storeOptions.execute(resume: resume, grace: grace, workers: workers, check: checkResume) { catalog in
+            let (store, record) = try storeOptions.execute(resume: resume, grace: grace.value, workers: workers, check: checkResume) { catalog in
                 let plan = ProxyCheckPlan(
                     space: try StoredSpace.read(path: space!), sample: sample ?? 16,
                     short: try ProxySetting(parsing: short ?? "epochs=3", field: "--short"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Latency
 import SearchRunner
 import Store
 
@@ -12,8 +13,9 @@ extension Efsearch {
             The page holds its data and a small script; it opens from disk in any browser without network access. It shows
             what is stored, so it works on a run that is still going. --svg also writes the plots as SVG files for papers.
 
-            Example:
-              efsearch report run-20261127-170120-2843 --out report/ && xdg-open report/report.html
+            Examples:
+              efsearch report my-search                   # notebooks-export/my-search/report.html
+              efsearch report my-search --out report/ --svg && xdg-open report/report.html
             """)
 
         @OptionGroup var storeOptions: StoreOptions
@@ -28,7 +30,7 @@ extension Efsearch {
         func run() throws {
             let catalog = try storeOptions.catalog(readOnly: true)
             let (record, configuration) = try catalog.open(name)
-            let report = RunReport(store: catalog.store, run: record, configuration: configuration, machine: cachedMachine(configuration))
+            let report = RunReport(store: catalog.store, run: record, configuration: configuration, machine: MachineProfileCache.cached(threads: configuration.proxy.threads))
             let directory = try out ?? ExportFolder.default(for: record, store: catalog.store)
             let files: [String]
             do { files = try report.write(to: directory, svg: svg) } catch let error as StoreError { throw StoreFailure(error) }

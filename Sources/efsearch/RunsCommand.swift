@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cost
 import Foundation
 import SearchRunner
 import Store
@@ -6,7 +7,13 @@ import Store
 extension Efsearch {
     /// `efsearch runs`: the runs in a store.
     struct Runs: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the runs in a store.")
+        static let configuration = CommandConfiguration(
+            abstract: "List the runs in a store.",
+            discussion: """
+            Examples:
+              efsearch runs                                  # results/efsearch.sqlite
+              efsearch runs --store postgresql://me@db.example.org/search --json
+            """)
         @OptionGroup var storeOptions: StoreOptions
         @Flag(help: "JSON lines, one per run.") var json = false
 

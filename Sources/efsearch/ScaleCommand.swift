@@ -36,6 +36,11 @@ extension Efsearch {
             discussion: """
             Resolution is base x gamma^phi rounded to the nearest multiple of 4. Channel and repeat rounding
             follow the official rules, so the realised FLOPs ratio drifts from the target 2^phi: the table shows both.
+
+            Examples:
+              efsearch scale --phi 0-7                           # EfficientNet-B0..B7 from the paper's coefficients
+              efsearch scale mobilenetv2-100 --alpha 1.2 --beta 1.1 --gamma 1.15 --phi 1.5
+              efsearch scale --from-run b0-grid --phi 0,2,4 --json
             """)
 
         @Option(help: "Depth coefficient alpha (>= 1).")

@@ -5,7 +5,13 @@ import Store
 extension Efsearch {
     /// `efsearch show ID`.
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one candidate (JSON).")
+        static let configuration = CommandConfiguration(
+            abstract: "Show one candidate (JSON).",
+            discussion: """
+            Examples:
+              efsearch show 7                  # ids: efsearch frontier NAME
+              efsearch show 7 --store postgresql://me@db.example.org/search
+            """)
         @OptionGroup var storeOptions: StoreOptions
         @Argument(help: "The candidate id.") var id: Int64
 

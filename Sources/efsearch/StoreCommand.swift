@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cost
 import Foundation
 import SearchRunner
 import Store
@@ -8,6 +9,10 @@ extension Efsearch {
     /// `efsearch store`: operations on whole stores.
     struct StoreGroup: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "store", abstract: "Copy runs between stores (SQLite and PostgreSQL).",
+                                                        discussion: """
+                                                        Examples:
+                                                          efsearch store copy results/efsearch.sqlite postgresql://me@db.example.org/search
+                                                        """,
                                                         subcommands: [Copy.self])
     }
 }
@@ -20,6 +25,8 @@ extension Efsearch.StoreGroup {
             discussion: """
                 FROM and TO are paths to SQLite files or postgresql:// URLs, in either direction. Ids are the target's own; \
                 everything else is copied as it is. A run the target already has is refused, and nothing is copied, unless --replace.
+
+                Examples:
                   efsearch store copy results/efsearch.sqlite postgresql://me@db.example.org/search
                   efsearch store copy postgresql://me@db.example.org/search local.sqlite --run run-20261128-1200-1
                 """)

@@ -3,6 +3,7 @@ import ArgumentParser
 import Cost
 import Engine
 import Foundation
+import Latency
 import Search
 import SearchRunner
 import Store
@@ -46,7 +47,7 @@ struct StoreOptions: ParsableArguments {
             (record, configuration) = try create(catalog)
         }
         let driver = try SearchDriver(store: catalog.store, run: record, configuration: configuration, grace: grace,
-                                      machine: cachedMachine(configuration)) { Console.note($0) }
+                                      machine: MachineProfileCache.cached(threads: configuration.proxy.threads)) { Console.note($0) }
         SignalFlag.install()
         let helpers = try LocalWorkers.start(workers - 1, run: record.name, store: catalog.store.location, grace: grace)
         defer { LocalWorkers.stop(helpers) }
@@ -227,9 +228,4 @@ enum LocalWorkers {
 /// A local worker process that could not be started (not bad input: exit code 1).
 struct WorkerStartFailure: Error, CustomStringConvertible {
     var description: String
-}
-
-/// The cached roofline figures for a run's thread count (the development machine's when nothing is cached).
-func cachedMachine(_ configuration: RunConfiguration) -> MachineProfile {
-    MachineProfileCache.load(threads: configuration.proxy.threads) ?? .developmentMachine
 }

@@ -13,6 +13,11 @@ extension Efsearch {
             discussion: """
             The network's classes follow the dataset; the resolution is --resolution or the dataset's own (32 px for
             synthetic and CIFAR, 28 for MNIST). A NaN or infinite loss stops the run with status "failed" (exit code 3).
+
+            Examples:
+              efsearch train --arch 'ds_r1_k3_s1_c16;ir_r2_k3_s2_e6_c24_se0.25' --epochs 3 --out tiny.safetensors
+              efsearch train efficientnet-b0 --width 0.5 --dataset folder:data/pets --resolution 128 --epochs 10 --out pets.safetensors
+              efsearch train efficientnet-b0 --dataset cifar10:data/cifar-10-batches-bin --save-every-epoch --out b0.safetensors
             """)
 
         @OptionGroup var network: NetworkOptions
@@ -23,12 +28,12 @@ extension Efsearch {
         @Option(help: "sgd (Nesterov momentum), rmsprop (TF style) or adamw.") var optimizer: OptimizerKind = .sgd
         @Option(help: "Peak learning rate.") var lr: Float = 0.05
         @Option(help: "Momentum (sgd, rmsprop).") var momentum: Float = 0.9
-        @Option(name: .customLong("weight-decay"), help: "Weight decay on conv and linear weights.") var weightDecay: Float = 5e-5
+        @Option(name: .customLong("weight-decay"), help: "Weight decay on conv and linear weights.") var weightDecay: Amount<Float> = 5e-5
         @Option(help: "cosine, exponential (0.97 every 2.4 epochs) or constant.") var schedule: LearningRateSchedule = .cosine
-        @Option(name: .customLong("warmup-epochs"), help: "Linear warm-up, in epochs.") var warmupEpochs: Double = 0
+        @Option(name: .customLong("warmup-epochs"), help: "Linear warm-up, in epochs.") var warmupEpochs: Amount<Double> = 0
         @Option(name: .customLong("label-smoothing"), help: "Label smoothing.") var labelSmoothing: Float = 0.1
         @Option(help: "Dropout before the classifier (default: the network's).") var dropout: Float?
-        @Option(name: .customLong("drop-path"), help: "Stochastic depth rate at the last block.") var dropPath: Float = 0
+        @Option(name: .customLong("drop-path"), help: "Stochastic depth rate at the last block.") var dropPath: Amount<Float> = 0
         @Option(help: "Progressive resizing: the first epoch's resolution, ramping to --resolution.") var progressive: Int?
         @Flag(name: .customLong("no-augment"), help: "No random crops or flips.") var noAugment = false
         @Flag(name: .customLong("no-shuffle"), help: "Visit the training images in file order every epoch.") var noShuffle = false
@@ -49,7 +54,7 @@ extension Efsearch {
             if !(lr > 0 && lr.isFinite) { throw ValidationError("--lr \(lr) must be a number greater than 0") }
             if !(labelSmoothing >= 0 && labelSmoothing < 1) { throw ValidationError("--label-smoothing \(labelSmoothing) must be in [0, 1)") }
             if let dropout, !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout \(dropout) must be in [0, 1)") }
-            if !(dropPath >= 0 && dropPath < 1) { throw ValidationError("--drop-path \(dropPath) must be in [0, 1)") }
+            if !(dropPath.value >= 0 && dropPath.value < 1) { throw ValidationError("--drop-path \(dropPath) must be in [0, 1)") }
             if let threads, threads < 1 { throw ValidationError("--threads \(threads) must be at least 1") }
             if saveEveryEpoch && out == nil { throw ValidationError("--save-every-epoch needs --out") }
         }
@@ -75,12 +80,12 @@ extension Efsearch {
             config.optimizer = optimizer
             config.learningRate = lr
             config.momentum = momentum
-            config.weightDecay = weightDecay
+            config.weightDecay = weightDecay.value
             config.schedule = schedule
-            config.warmupEpochs = warmupEpochs
+            config.warmupEpochs = warmupEpochs.value
             config.labelSmoothing = labelSmoothing
             config.dropout = dropout
-            config.dropPath = dropPath
+            config.dropPath = dropPath.value
             config.resolution = spec.resolution
             config.progressiveStart = progressive
             config.augment = !noAugment
@@ -88,7 +93,7 @@ extension Efsearch {
             config.seed = seed
 
             var options = ModelOptions()
-            options.dropPathRate = dropPath
+            options.dropPathRate = dropPath.value
             let model: EfficientNetModel
             var startEpoch = 0
             if let resume {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Latency
 import SearchRunner
 import Store
 
@@ -8,32 +9,38 @@ extension Efsearch {
     struct Worker: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Join a run: claim pending candidates and evaluate them until the run is finished.",
-            discussion: "Everything the worker needs (the search space included) is read from the store, so it can start in any directory.")
+            discussion: """
+            Everything the worker needs (the search space included) is read from the store, so it can start in any directory.
+
+            Examples:
+              efsearch worker --run my-search                               # one more process on this machine
+              efsearch worker --run my-search --store postgresql://me@db.example.org/search --idle 300
+            """)
 
         @OptionGroup var storeOptions: StoreOptions
         @Option(name: .customLong("run"), help: "The run to work on.") var runName: String
-        @Option(help: "Seconds without a heartbeat before a candidate is taken over.") var grace: Double = 60
-        @Option(help: "Stop after this many seconds without work (0: wait for the run to finish).") var idle: Double = 0
-        @Option(help: "Wait up to this many seconds for the run to appear (workers started before the coordinator).") var wait: Double = 0
+        @Option(help: "Seconds without a heartbeat before a candidate is taken over.") var grace: Amount<Double> = 60
+        @Option(help: "Stop after this many seconds without work (0: wait for the run to finish).") var idle: Amount<Double> = 0
+        @Option(help: "Wait up to this many seconds for the run to appear (workers started before the coordinator).") var wait: Amount<Double> = 0
         @Option(help: .hidden) var parent: Int32?
         @Option(help: .hidden) var label: String?
 
         func validate() throws {
             try checkRunName(runName, "--run")
-            if !(grace > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
-            if !(idle >= 0) { throw ValidationError("--idle \(idle) must be 0 or more") }
-            if !(wait >= 0) { throw ValidationError("--wait \(wait) must be 0 or more") }
+            if !(grace.value > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
+            if !(idle.value >= 0) { throw ValidationError("--idle \(idle) must be 0 or more") }
+            if !(wait.value >= 0) { throw ValidationError("--wait \(wait) must be 0 or more") }
         }
 
         func run() throws {
             let runName = try RunName(self.runName).text
             let catalog = try storeOptions.catalog()
-            let waitUntil = Date().addingTimeInterval(wait)
+            let waitUntil = Date().addingTimeInterval(wait.value)
             while try catalog.store.run(named: runName) == nil && Date() < waitUntil { Thread.sleep(forTimeInterval: 0.5) }
             let (record, configuration) = try catalog.open(runName)
             let prefix = label.map { "\($0): " } ?? ""
-            let driver = try SearchDriver(store: catalog.store, run: record, configuration: configuration, grace: grace,
-                                          machine: cachedMachine(configuration)) { Console.note(prefix + $0) }
+            let driver = try SearchDriver(store: catalog.store, run: record, configuration: configuration, grace: grace.value,
+                                          machine: MachineProfileCache.cached(threads: configuration.proxy.threads)) { Console.note(prefix + $0) }
             var idleSince = Date()
             while true {
                 // Started by `--workers`: stop when the process that started this one is gone.
@@ -46,7 +53,7 @@ extension Efsearch {
                     continue
                 }
                 if try catalog.store.run(named: runName)?.status != .running { break }
-                if idle > 0 && Date().timeIntervalSince(idleSince) > idle { break }
+                if idle.value > 0 && Date().timeIntervalSince(idleSince) > idle.value { break }
                 Thread.sleep(forTimeInterval: 0.5)
             }
             if parent != nil { return }

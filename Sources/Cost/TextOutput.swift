@@ -1,18 +1,20 @@
 import Architecture
 import Foundation
 
+// How figures are written: JSON objects built byte by byte (the estimator's output) and text tables.
+
 /// Builds one JSON object with keys in a fixed order, as UTF-8 bytes, without going through a dictionary.
 /// `init(takingOver:)` continues a byte buffer (the `--jsonl` output), so nothing is copied.
-struct JSONObjectWriter {
-    private(set) var bytes: [UInt8]
+public struct JSONObjectWriter {
+    public private(set) var bytes: [UInt8]
     private var first = true
 
-    init() {
+    public init() {
         bytes = [UInt8(ascii: "{")]
     }
 
     /// Takes over `buffer` (leaving it empty) and appends to it; `finishedBytes()` gives it back.
-    init(takingOver buffer: inout [UInt8]) {
+    public init(takingOver buffer: inout [UInt8]) {
         bytes = []
         swap(&bytes, &buffer)
         bytes.append(UInt8(ascii: "{"))
@@ -26,30 +28,30 @@ struct JSONObjectWriter {
         bytes.appendLiteral("\":")
     }
 
-    mutating func add(_ name: StaticString, _ value: Int) {
+    public mutating func add(_ name: StaticString, _ value: Int) {
         key(name)
         ArchString.appendInteger(value, to: &bytes)
     }
 
     /// Already-encoded JSON (an array or object).
-    mutating func addRaw(_ name: StaticString, _ json: String) {
+    public mutating func addRaw(_ name: StaticString, _ json: String) {
         key(name)
         bytes.append(contentsOf: json.utf8)
     }
 
     /// A canonical arch string, written straight from the stages (ASCII, nothing to escape).
-    mutating func add(_ name: StaticString, arch stages: [StageSpec]) {
+    public mutating func add(_ name: StaticString, arch stages: [StageSpec]) {
         key(name)
         bytes.append(UInt8(ascii: "\""))
         ArchString.append(stages, to: &bytes)
         bytes.append(UInt8(ascii: "\""))
     }
-    mutating func add(_ name: StaticString, _ value: Double) {
+    public mutating func add(_ name: StaticString, _ value: Double) {
         key(name)
         if value.isFinite { ArchString.appendDecimal(value, to: &bytes) } else { bytes.appendLiteral("null") }
     }
-    mutating func add(_ name: StaticString, _ value: Bool) { key(name); bytes.append(contentsOf: (value ? "true" : "false").utf8) }
-    mutating func add(_ name: StaticString, _ value: String) {
+    public mutating func add(_ name: StaticString, _ value: Bool) { key(name); bytes.append(contentsOf: (value ? "true" : "false").utf8) }
+    public mutating func add(_ name: StaticString, _ value: String) {
         key(name)
         if value.utf8.allSatisfy(JSONObjectWriter.needsNoEscape) {
             bytes.append(UInt8(ascii: "\""))
@@ -60,20 +62,20 @@ struct JSONObjectWriter {
         }
     }
 
-    static func needsNoEscape(_ byte: UInt8) -> Bool {
+    public static func needsNoEscape(_ byte: UInt8) -> Bool {
         byte >= 0x20 && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\")
     }
 
     /// The buffer with the object closed.
-    consuming func finishedBytes() -> [UInt8] {
+    public consuming func finishedBytes() -> [UInt8] {
         bytes.append(UInt8(ascii: "}"))
         return bytes
     }
 
     /// The object as text, closed.
-    consuming func finished() -> String { String(decoding: finishedBytes(), as: UTF8.self) }
+    public consuming func finished() -> String { String(decoding: finishedBytes(), as: UTF8.self) }
 
-    static func quoted(_ value: String) -> String {
+    public static func quoted(_ value: String) -> String {
         // Fast path: nothing to escape (arch strings, names).
         if value.utf8.allSatisfy(needsNoEscape) {
             return "\"" + value + "\""
@@ -94,9 +96,9 @@ struct JSONObjectWriter {
     }
 }
 
-enum Format {
+public enum Format {
     /// 5288548 -> "5,288,548".
-    static func grouped(_ value: Int) -> String {
+    public static func grouped(_ value: Int) -> String {
         let digits = String(abs(value))
         var out = ""
         for (offset, character) in digits.enumerated() {
@@ -107,7 +109,7 @@ enum Format {
     }
 
     /// 385814752 -> "385.8M", 37745884192 -> "37.75G".
-    static func engineering(_ value: Double) -> String {
+    public static func engineering(_ value: Double) -> String {
         let magnitude = abs(value)
         if magnitude >= 1e9 { return String(format: "%.2fG", value / 1e9) }
         if magnitude >= 1e6 { return String(format: "%.1fM", value / 1e6) }
@@ -116,17 +118,17 @@ enum Format {
     }
 
     /// Bytes as MiB or KiB.
-    static func bytes(_ value: Int) -> String {
+    public static func bytes(_ value: Int) -> String {
         let v = Double(value)
         if v >= 1024 * 1024 * 1024 { return String(format: "%.2f GiB", v / 1024 / 1024 / 1024) }
         if v >= 1024 * 1024 { return String(format: "%.1f MiB", v / 1024 / 1024) }
         return String(format: "%.1f KiB", v / 1024)
     }
 
-    static func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+    public static func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
 
     /// Pads columns of text to a table, right-aligning all but the first `leftColumns` columns.
-    static func table(_ header: [String], _ rows: [[String]], leftColumns: Int = 1) -> String {
+    public static func table(_ header: [String], _ rows: [[String]], leftColumns: Int = 1) -> String {
         let all = [header] + rows
         let widths = (0..<header.count).map { column in all.map { $0[column].count }.max() ?? 0 }
         func line(_ cells: [String]) -> String {

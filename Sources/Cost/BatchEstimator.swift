@@ -3,19 +3,19 @@ import Cost
 import Foundation
 
 /// A bad line in a `--jsonl` stream.
-struct CandidateLineError: UserInputError {
-    var source: String
-    var line: Int
-    var message: String
-    var description: String { "\(source), line \(line): \(message)" }
+public struct CandidateLineError: UserInputError {
+    public var source: String
+    public var line: Int
+    public var message: String
+    public var description: String { "\(source), line \(line): \(message)" }
 }
 
-/// `efsearch estimate --jsonl`: one JSON object per line in (`arch`, `width`, `depth`, `resolution`, `stem`,
+/// The batch estimator behind `efsearch estimate --jsonl`: one JSON object per line in (`arch`, `width`, `depth`, `resolution`, `stem`,
 /// `head`, `classes`, and optionally `preset` and `activation`), one estimate per line out, in order.
 /// Missing keys take the preset's values, or EfficientNet-B0's without a preset.
-struct CandidateStream {
+public struct BatchEstimator {
     /// The keys a line may have.
-    enum Key: String, CaseIterable {
+    public enum Key: String, CaseIterable, Sendable {
         case arch, width, depth, resolution, stem, head, classes, preset, activation
 
         /// The key spelled by `bytes`, compared without making a string of them.
@@ -28,32 +28,32 @@ struct CandidateStream {
         private static let spellings = allCases.map { (utf8: Array($0.rawValue.utf8), key: $0) }
     }
 
-    var batch: Int
-    var machine: MachineProfile
+    public var batch: Int
+    public var machine: MachineProfile
     /// The calibrated latency model, when one applies.
-    var predictor: LatencyPredictor?
+    public var predictor: LatencyPredictor?
     /// The last arch string's bytes and its stages: consecutive lines often share an architecture at several scales.
     private var lastArch: (text: [UInt8], stages: [StageSpec])?
     private let defaultSpec = Presets.defaultSpec
     /// One line's fields, reused from line to line.
     private var fields: [FlatJSONField] = []
 
-    init(batch: Int, machine: MachineProfile, predictor: LatencyPredictor? = nil) {
+    public init(batch: Int, machine: MachineProfile, predictor: LatencyPredictor? = nil) {
         self.predictor = predictor
         self.batch = batch
         self.machine = machine
     }
 
     /// Lines a batch of a file holds: each of `jobs` workers takes a contiguous share of it.
-    static let batchLines = 8192
+    public static let batchLines = 8192
 
     /// Estimates every line of `path` ('-': standard input) and writes the results to standard output, in the
     /// order of the lines. A file is read whole and each batch of its lines split over `jobs` workers (copies of
     /// this stream); standard input is read line by line, so that results follow a producer as it writes.
     /// At a bad line, the results of the lines before it are written and the error names the line.
-    func run(path: String, jobs: Int = 1) throws {
+    public func run(path: String, jobs: Int = 1, to handle: FileHandle = .standardOutput) throws {
         let source = path == "-" ? "standard input" : path
-        var output = OutputBuffer()
+        var output = OutputBuffer(handle: handle)
         if path == "-" {
             var stream = self
             var number = 0
@@ -64,7 +64,7 @@ struct CandidateStream {
                     try line.withUTF8 { try stream.estimateLine(UnsafeRawBufferPointer($0), appendingTo: &output.pending) }
                 } catch {
                     output.flush()
-                    throw CandidateStream.failure(error, source: source, line: number)
+                    throw BatchEstimator.failure(error, source: source, line: number)
                 }
                 output.flushIfLarge()
             }
@@ -83,7 +83,7 @@ struct CandidateStream {
             var linesBefore = 0
             while start < bytes.count {
                 lines.removeAll(keepingCapacity: true)
-                while start < bytes.count && lines.count < CandidateStream.batchLines {
+                while start < bytes.count && lines.count < BatchEstimator.batchLines {
                     let newline = memchr(base + start, 0x0A, bytes.count - start)
                     let end = newline.map { UnsafeRawPointer($0) - base } ?? bytes.count
                     lines.append(start..<end)
@@ -112,7 +112,7 @@ struct CandidateStream {
     /// the first bad line. A worker touches only its own share while the batch runs, and the caller reads
     /// them after, so shares cross threads without locks.
     private final class Share: @unchecked Sendable {
-        private var stream: CandidateStream
+        private var stream: BatchEstimator
         private let source: String
         private var bytes = UnsafeRawBufferPointer(start: nil, count: 0)
         private var lines: ArraySlice<Range<Int>> = []
@@ -120,7 +120,7 @@ struct CandidateStream {
         private(set) var output: [UInt8] = []
         private(set) var failure: CandidateLineError?
 
-        init(_ stream: CandidateStream, source: String) {
+        init(_ stream: BatchEstimator, source: String) {
             self.stream = stream
             self.source = source
         }
@@ -140,7 +140,7 @@ struct CandidateStream {
                 do {
                     try stream.estimateLine(UnsafeRawBufferPointer(rebasing: bytes[range]), appendingTo: &output)
                 } catch {
-                    failure = CandidateStream.failure(error, source: source, line: firstLine + offset)
+                    failure = BatchEstimator.failure(error, source: source, line: firstLine + offset)
                     return
                 }
             }
@@ -153,20 +153,20 @@ struct CandidateStream {
     }
 
     /// Appends the estimate of one JSON line, and a newline, to `output`; a blank line gives nothing.
-    mutating func estimateLine(_ line: UnsafeRawBufferPointer, appendingTo output: inout [UInt8]) throws {
+    public mutating func estimateLine(_ line: UnsafeRawBufferPointer, appendingTo output: inout [UInt8]) throws {
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
         try estimate(line, appendingTo: &output)
         output.append(UInt8(ascii: "\n"))
     }
 
     /// Appends the estimate for one JSON line, as one JSON object, to `output`.
-    mutating func estimate(_ line: UnsafeRawBufferPointer, appendingTo output: inout [UInt8]) throws {
+    public mutating func estimate(_ line: UnsafeRawBufferPointer, appendingTo output: inout [UInt8]) throws {
         if FlatJSON.parse(line, into: &fields) {
             try estimate(line.bindMemory(to: UInt8.self), fields, appendingTo: &output)
         } else {
             // The general reader's fields, laid out in a buffer of their own the way the fast reader gives them.
             var text: [UInt8] = []
-            let fields = try CandidateStream.generalFields(of: line, into: &text)
+            let fields = try BatchEstimator.generalFields(of: line, into: &text)
             try text.withUnsafeBufferPointer { try estimate($0, fields, appendingTo: &output) }
         }
     }
@@ -232,7 +232,7 @@ struct CandidateStream {
             }
         }
         let network = try spec.resolve()
-        EstimateReport.appendJSON(network, CostModel.summary(of: network, batch: batch, machine: machine, predictor: predictor), to: &output)
+        CostReport.appendJSON(network, CostModel.summary(of: network, batch: batch, machine: machine, predictor: predictor), to: &output)
     }
 
     /// The fields of a line the fast reader declined, read with `JSONSerialization` (which also gives the error
@@ -263,8 +263,9 @@ struct CandidateStream {
     }
 }
 
-/// Collects output and writes it to standard output in large chunks.
+/// Collects output and writes it to a file (standard output) in large chunks.
 struct OutputBuffer {
+    var handle: FileHandle
     var pending: [UInt8] = []
 
     mutating func flushIfLarge() {
@@ -273,7 +274,7 @@ struct OutputBuffer {
 
     mutating func flush() {
         guard !pending.isEmpty else { return }
-        FileHandle.standardOutput.write(Data(pending))
+        handle.write(Data(pending))
         pending.removeAll(keepingCapacity: true)
     }
 }

@@ -1,26 +1,26 @@
 import Foundation
 
 /// One key and value of a flat JSON object, as ranges of the line's bytes (nothing is copied out of the line).
-struct FlatJSONField {
-    enum Value {
+public struct FlatJSONField {
+    public enum Value {
         /// A string's bytes, between the quotes.
         case string(Range<Int>)
         case number(Double)
     }
 
     /// The key's bytes, between the quotes.
-    var key: Range<Int>
-    var value: Value
+    public var key: Range<Int>
+    public var value: Value
 }
 
 /// Reads `{"key": value, ...}` lines whose values are plain strings (no escapes) or numbers: the shape
 /// of every candidate a search writes, read at about 1 us a line. It returns false for anything else
 /// (escapes, nested values, true/false/null, malformed text); callers then use `JSONSerialization`,
 /// which handles all of JSON and reports errors.
-enum FlatJSON {
+public enum FlatJSON {
     /// Replaces `fields` with the line's fields in order; false, with `fields` in no particular state, when the
     /// line is not a flat object of plain strings and numbers.
-    static func parse(_ line: UnsafeRawBufferPointer, into fields: inout [FlatJSONField]) -> Bool {
+    public static func parse(_ line: UnsafeRawBufferPointer, into fields: inout [FlatJSONField]) -> Bool {
         do {
             let bytes = line.bindMemory(to: UInt8.self)
             var index = 0

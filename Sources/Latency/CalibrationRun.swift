@@ -1,0 +1,209 @@
+import Architecture
+import Cost
+import Engine
+import Foundation
+
+/// Progress of long work: `(done, total, detail)`, in units of the work (networks timed, rounds).
+public typealias ProgressReport = (_ done: Double, _ total: Double, _ detail: String) -> Void
+
+/// How `efsearch calibrate` times and fits: the procedure, apart from the command line that sets it.
+public struct CalibrationSettings: Sendable {
+    public var threads: Int
+    public var batch = 1
+    /// Time to spend drawing and timing networks.
+    public var budgetSeconds = 180.0
+    public var seed: UInt64 = 0
+    /// Timed passes per network per round, the same to calibrate and to check.
+    public var runs = 10
+    /// Each series of timed passes lasts at least this long.
+    public var seriesSeconds = 0.1
+    /// Rounds over all the networks (nil: 3 to calibrate, 10 to check).
+    public var rounds: Int?
+    /// The share of calibration networks drawn from the built-in families.
+    public var familyShare = 0.25
+
+    public init(threads: Int) { self.threads = threads }
+}
+
+/// A calibration's outcome: the model, the timed units and blocks, and each network's whole-pass time.
+public struct CalibrationOutcome {
+    public var model: LatencyModel
+    public var samples: CalibrationSamples
+    public var passes: [(network: Network, seconds: Double)]
+
+    /// The samples and the whole passes as CSV (`--samples`): a pass's row holds the network (arch string;
+    /// resolution, stem, head, classes and activation) and its time.
+    public var samplesCSV: String {
+        let passes = passes.map { network, seconds in
+            "pass,\"\(network.archString)\",network,resolution=\(network.resolution) stem=\(network.stemChannels) head=\(network.headChannels) "
+                + "classes=\(network.classes) activation=\(network.activation.rawValue),\(seconds)"
+        }
+        return ([CalibrationSamples.csvHeader] + samples.csvLines + passes).joined(separator: "\n") + "\n"
+    }
+}
+
+extension Calibration {
+    /// Times seeded random networks (all four block types, kernels 3-7, 64-320 px; `familyShare` of them members
+    /// of the built-in families) block by block beside a reference network, and fits every unit and then whole
+    /// passes. The engine runs with `settings.threads` threads.
+    public static func run(_ settings: CalibrationSettings, key: CalibrationKey, note: (String) -> Void = { _ in },
+                           progress: ProgressReport? = nil) throws -> CalibrationOutcome {
+        Parallel.setThreads(settings.threads)
+        let batch = settings.batch, budget = settings.budgetSeconds
+        var networks = RandomNetworks(seed: settings.seed, resolutions: 64...320, familyShare: settings.familyShare)
+        // As many plain passes as a check times (`runs`), so that both time a network alike: with 4 here and 10
+        // in the check, the relative times came out 5% lower than the check's.
+        let rounds = settings.rounds ?? 3
+        let timer = try NetworkTimer(batch: batch, warmup: 2, runs: settings.runs, profiledRuns: 4, rounds: rounds, minimumSeconds: settings.seriesSeconds)
+        let fusedExpansions = InferenceKernels.fusesExpansions
+        let start = Date()
+        // First the networks: drawn and warmed up until their rounds fill the budget, and every unit has
+        // enough samples to fit (at most four budgets and 10 s).
+        var prepared: [NetworkTimer.Prepared] = []
+        var roundSeconds = 0.0
+        var counts: [LatencyUnit: Int] = [:]
+        let needed = [LatencyUnit.stem, .head, .classifier, .projection, .dense, .depthwise3, .depthwise5, .depthwise7, .squeezeExcite,
+                      fusedExpansions ? .expansion : .pointwise]
+        func enough() -> Bool {
+            prepared.count >= 8 && needed.allSatisfy { counts[$0, default: 0] >= 2 * LatencyFeatures.count }
+        }
+        while Date().timeIntervalSince(start) + Double(rounds) * roundSeconds < budget || !enough() {
+            let network = networks.next()
+            // Beyond 10 GMACs a pass takes a second or more, and teaches little more than a mid-sized one.
+            guard CostModel.summary(of: network).macs * batch <= 10_000_000_000 else { continue }
+            let ready = timer.prepare(network)
+            prepared.append(ready)
+            roundSeconds += timer.roundSeconds(of: ready)
+            CostModel.forEachLayer(of: network) { row in
+                if let unit = LatencyPredictor.unit(of: row, fusedExpansions: fusedExpansions) { counts[unit, default: 0] += 1 }
+            }
+            if Date().timeIntervalSince(start) + Double(rounds) * roundSeconds > 4 * budget + 10 { break }
+        }
+        // Then rounds over all of them, as a check times its networks: a network's rounds are a third of the
+        // calibration apart, not seconds, so that each measures the host over the whole calibration as a check
+        // does. (Against groups of six timed a few seconds apart, two calibrations each gave checks alike: 85-90%
+        // within 10%; a network's time still differs by 7-9% RMS between calibrations, from 3 rounds.)
+        note("timing \(prepared.count) networks in \(rounds) rounds of about \(Int(roundSeconds.rounded())) s")
+        let total = Double(prepared.count * rounds)
+        let timings = timer.profile(prepared) { progress?(Double($0), total, "round \(($0 - 1) / prepared.count + 1) of \(rounds)") }
+        // Timings relative to the reference network (`NetworkTimer`), made seconds at the reference's median
+        // speed over the whole calibration.
+        let reference = timer.probeSeconds
+        let cacheBytes = MachineBenchmark.level2CacheBytes.map(Double.init)
+        var samples = CalibrationSamples()
+        var passes: [(network: Network, seconds: Double)] = []
+        for (ready, timing) in zip(prepared, timings) {
+            let timed = Calibration.samples(ready.network, layers: timing.layers.mapValues { $0 * reference }, total: timing.total * reference, batch: batch,
+                                            threads: settings.threads, fusedExpansions: fusedExpansions,
+                                            lanes: InferenceKernels.vectorLanes, cacheBytes: cacheBytes)
+            samples.units += timed.units
+            samples.blocks += timed.blocks
+            passes.append((ready.network, timing.total * reference))
+        }
+        var model = try Calibration.fit(samples, key: key, networks: passes.map { ($0.network, $0.seconds) }, lanes: InferenceKernels.vectorLanes, cacheBytes: cacheBytes)
+        model.probeSeconds = reference
+        return CalibrationOutcome(model: model, samples: samples, passes: passes)
+    }
+}
+
+/// A check's figures: predicted against measured milliseconds.
+public struct CheckFigures: Sendable {
+    public var tau: Double, mape: Double, within5: Double, within10: Double
+
+    public init(predicted: [Double], measured: [Double]) {
+        tau = Statistics.kendallTau(predicted, measured)
+        mape = Statistics.meanAbsolutePercentageError(predicted: predicted, measured: measured)
+        within5 = Statistics.shareWithin(0.05, predicted: predicted, measured: measured)
+        within10 = Statistics.shareWithin(0.10, predicted: predicted, measured: measured)
+    }
+
+    public func add(to object: inout JSONObjectWriter) {
+        object.add("kendall_tau", tau)
+        object.add("mape", mape)
+        object.add("within_5", within5)
+        object.add("within_10", within10)
+    }
+
+    public var summary: String {
+        "Kendall tau \(Format.fixed(tau, 3)), mean absolute error \(Format.fixed(100 * mape, 1))%, within 5%: \(Format.fixed(100 * within5, 0))%, within 10%: \(Format.fixed(100 * within10, 0))%"
+    }
+}
+
+/// `calibrate --check`: a model's predictions against timed passes of networks it was never fitted on, and of
+/// the presets.
+public struct LatencyCheck {
+    public struct Row {
+        /// "random" (never used in a fit) or "preset".
+        public var group: String
+        public var name: String
+        public var network: Network
+        public var predicted: Double
+        public var measured: Double
+        /// Measured relative to the reference network beside it, at the reference's speed during the calibration.
+        public var corrected: Double?
+    }
+
+    /// The presets every check times beside its networks.
+    public static let presets = ["efficientnet-b0", "efficientnet-b1", "efficientnetv2-s", "mobilenetv2-100", "mnasnet-100"]
+
+    public var rows: [Row]
+    public var rounds: Int
+
+    public var random: [Row] { rows.filter { $0.group == "random" } }
+    public var presetRows: [Row] { rows.filter { $0.group == "preset" } }
+    /// Figures of the plain medians, and of the drift-corrected times when the model knows its reference's speed.
+    public var plain: CheckFigures { CheckFigures(predicted: random.map(\.predicted), measured: random.map(\.measured)) }
+    public var corrected: CheckFigures? {
+        random.allSatisfy { $0.corrected != nil } ? CheckFigures(predicted: random.map(\.predicted), measured: random.map { $0.corrected! }) : nil
+    }
+
+    /// The random networks of a check when no space is given: arch strings at 96-256 px, from a seed no
+    /// calibration uses.
+    public static func randomNetworks(count: Int, seed: UInt64) -> [(name: String, network: Network)] {
+        var networks = RandomNetworks(seed: checkSeed(seed), resolutions: 96...256)
+        return (0..<count).map { _ in let network = networks.next(); return (network.archString, network) }
+    }
+
+    /// A different seed from any calibration's: a check's networks were never used to fit.
+    public static func checkSeed(_ seed: UInt64) -> UInt64 { seed &+ 0x5EED_C4EC }
+
+    /// Times `networks` and the presets in `settings.rounds` (default 10) interleaved rounds and compares them
+    /// with `model`'s predictions.
+    public init(model: LatencyModel, modelFile: String?, networks: [(name: String, network: Network)], settings: CalibrationSettings,
+                progress: ProgressReport? = nil) throws {
+        Parallel.setThreads(settings.threads)
+        let predictor = model.predictor
+        var cases = networks.map { (group: "random", name: $0.name, network: $0.network) }
+        for preset in LatencyCheck.presets {
+            cases.append((group: "preset", name: preset, network: try Presets.named(preset).spec.resolve()))
+        }
+        var predictions: [Double] = []
+        for item in cases {
+            guard let predicted = predictor.seconds(of: item.network, batch: settings.batch) else {
+                throw CalibrationError(file: modelFile, message: "the model has no fit for a unit of \(item.name)")
+            }
+            predictions.append(predicted)
+        }
+        // Ten rounds: two checks of the same networks with five agreed to 4.8-6.2% RMS, with ten to 2.6-3.7%. The
+        // host's speed against the reference's decorrelates within a second, so rounds 25 s apart average it out.
+        rounds = settings.rounds ?? 10
+        let timer = try NetworkTimer(batch: settings.batch, warmup: 2, runs: settings.runs, rounds: rounds, minimumSeconds: settings.seriesSeconds)
+        let total = Double(cases.count * rounds)
+        let timings = timer.seconds(cases.map(\.network)) { progress?(Double($0), total, "") }
+        let reference = model.probeSeconds
+        rows = cases.indices.map { index in
+            Row(group: cases[index].group, name: cases[index].name, network: cases[index].network, predicted: predictions[index] * 1000,
+                measured: timings[index].median * 1000, corrected: reference.map { timings[index].relative * $0 * 1000 })
+        }
+    }
+
+    /// Every network in full (its scaled arch string, stem, head, classes, activation), so that another model can
+    /// predict it again (`estimate --arch A --stem S --head H ...`), with its predicted and measured times.
+    public var csv: String {
+        "group,network,resolution,stem,head,classes,activation,predicted_ms,measured_ms,drift_corrected_ms\n" + rows.map { row in
+            let n = row.network
+            return "\(row.group),\"\(row.name)\",\(n.resolution),\(n.stemChannels),\(n.headChannels),\(n.classes),\(n.activation.rawValue),"
+                + "\(row.predicted),\(row.measured),\(row.corrected.map { "\($0)" } ?? "")"
+        }.joined(separator: "\n") + "\n"
+    }
+}

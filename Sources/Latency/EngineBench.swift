@@ -1,0 +1,94 @@
+import Architecture
+import Cost
+import Engine
+import Foundation
+
+/// What `efsearch bench` times: eval-mode forward passes, or training steps (forward, loss, backward, SGD).
+public enum BenchMode: String, CaseIterable, Sendable { case inference, training }
+
+/// Timed passes of one network on the engine, with seeded weights, inputs and labels.
+public struct EngineBench {
+    public var mode = BenchMode.inference
+    public var batch = 1
+    public var warmup = 3
+    public var runs = 20
+    public var seed: UInt64 = 0
+    /// Also time the unfused inference path (one pass per unit), interleaved with the fused one.
+    public var compareUnfused = false
+    /// Also time each layer (inference).
+    public var perLayer = false
+
+    public init() {}
+
+    /// Sorted pass times in milliseconds, the unfused path's when compared, and per layer the mean time over
+    /// the timed runs (in the order the layers ran).
+    public struct Result: Sendable {
+        public var times: [Double]
+        public var unfusedTimes: [Double]
+        public var peakBytes: Int
+        /// Multiply-accumulates of one pass at the benchmark's batch.
+        public var macs: Double
+        public var layers: [(name: String, milliseconds: Double)]?
+
+        /// The `p` quantile (0...1) of sorted `times`, nearest rank.
+        public static func percentile(_ p: Double, of times: [Double]) -> Double {
+            times[min(times.count - 1, Int((Double(times.count - 1) * p).rounded()))]
+        }
+        public func percentile(_ p: Double) -> Double { Result.percentile(p, of: times) }
+        public var median: Double { percentile(0.5) }
+        public var unfusedMedian: Double? { unfusedTimes.isEmpty ? nil : Result.percentile(0.5, of: unfusedTimes) }
+    }
+
+    public func run(_ network: Network) throws -> Result {
+        let model = EfficientNetModel(network)
+        model.initialize(seed: seed)
+        let random = RandomGenerator(seed: seed &+ 1)
+        let x = Tensor(shape: [batch, network.resolution, network.resolution, 3])
+        for index in 0..<x.count { x[index] = Float(random.gaussian()) }
+        let labels = (0..<batch).map { _ in random.uniformInt(network.classes) }
+        let dLogits = Tensor(shape: [batch, network.classes])
+        let optimizer = SGD(learningRate: 0.01, momentum: 0.9)
+        let parameters = model.namedParameters().map(\.1)
+        var steps = 0
+        func step(fused: Bool) throws {
+            steps += 1
+            InferenceKernels.fused = fused
+            defer { InferenceKernels.fused = true }
+            switch mode {
+            case .inference:
+                _ = model.forward(x, training: false)
+            case .training:
+                model.zeroGradients()
+                let logits = model.forward(x, training: true, random: random)
+                let loss = CrossEntropy.lossAndGradient(logits: logits, labels: labels, smoothing: 0.1, gradient: dLogits)
+                guard loss.isFinite else { throw TrainingDiverged(step: steps, loss: loss) }
+                model.backward(dLogits)
+                optimizer.step(parameters)
+            }
+        }
+        for _ in 0..<warmup {
+            try step(fused: true)
+            if compareUnfused { try step(fused: false) }
+        }
+        var times: [Double] = [], unfusedTimes: [Double] = []
+        for run in 0..<runs {
+            // With compareUnfused the two paths alternate (and which goes first alternates), so that a noisy
+            // machine slows both alike.
+            for fused in compareUnfused ? (run % 2 == 0 ? [true, false] : [false, true]) : [true] {
+                let start = DispatchTime.now().uptimeNanoseconds
+                try step(fused: fused)
+                let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+                if fused { times.append(ms) } else { unfusedTimes.append(ms) }
+            }
+        }
+        let peakBytes = PeakMemory.residentBytes()
+        var layers: [(name: String, milliseconds: Double)]?
+        if perLayer {
+            let profiler = LayerProfiler()
+            for _ in 0..<runs { _ = model.forward(x, training: false, profiler: profiler) }
+            layers = profiler.order.map { ($0, Double(profiler.nanoseconds[$0]!) / Double(runs) / 1e6) }
+        }
+        return Result(times: times.sorted(), unfusedTimes: unfusedTimes.sorted(), peakBytes: peakBytes,
+                      macs: Double(CostModel.summary(of: network).macs) * Double(batch), layers: layers)
+    }
+}

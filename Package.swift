@@ -81,7 +81,7 @@ let package = Package(
         // Runs a search: strategies, the store and the evaluators (cost model, short training) together.
         .target(
             name: "SearchRunner",
-            dependencies: ["Architecture", "Cost", "Engine", "Training", "Search", "Store"]
+            dependencies: ["Architecture", "Cost", "Engine", "Training", "Search", "Store", "Latency"]
         ),
 
         // MARK: Executables

@@ -1,5 +1,4 @@
 import Architecture
-import Cost
 import Foundation
 
 /// A bad line in a `--jsonl` stream.

@@ -107,30 +107,19 @@ final class CandidateEvaluator {
         try files?.rungState(candidate: id, rung: rung)
     }
 
-    /// A model and trainer that continue a candidate from the end of `rung - 1`. When the saved state is missing,
+    /// A training session that continues a candidate from the end of `rung - 1`. When the saved state is missing,
     /// unreadable or not this candidate's, says why (logged and counted by the caller, which trains from epoch 0:
     /// the same weights, since every epoch's randomness comes from (seed, epoch), at the cost of the time).
     func resumeState(_ record: CandidateRecord, spec: NetworkSpec, dataset: Dataset, config: TrainingConfig,
-                     epoch: Int) throws -> Result<(EfficientNetModel, Trainer), RungStateProblem> {
+                     epoch: Int) throws -> Result<TrainingSession, TrainingStateProblem> {
         guard let id = record.id, let url = try statePath(candidate: id, rung: record.rung - 1) else {
-            return .failure(RungStateProblem(reason: "the run has no folder for rung states"))
+            return .failure(TrainingStateProblem(reason: "the run has no folder for rung states"))
         }
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            return .failure(RungStateProblem(reason: "\(url.path) is missing"))
-        }
-        let model: EfficientNetModel
-        do { model = try Checkpoint.load(url, expected: spec).model } catch {
-            return .failure(RungStateProblem(reason: "\(url.path) cannot be used: \(error)"))
-        }
-        let trainer = Trainer(model: model, spec: spec, dataset: dataset, config: config)
         do {
-            guard try OptimizerState.load(trainer.optimizer, parameters: trainer.parameters, beside: url.path, epoch: epoch) else {
-                return .failure(RungStateProblem(reason: "the optimizer state beside \(url.path) is missing or not of epoch \(epoch)"))
-            }
-        } catch {
-            return .failure(RungStateProblem(reason: "the optimizer state beside \(url.path) cannot be used: \(error)"))
+            return .success(try TrainingSession(resuming: url, epoch: epoch, spec: spec, dataset: dataset, config: config, strict: true))
+        } catch let problem as TrainingStateProblem {
+            return .failure(problem)
         }
-        return .success((model, trainer))
     }
 
     /// Trains (and times) the candidate when the fidelity asks for it. Under successive halving it trains the
@@ -149,7 +138,6 @@ final class CandidateEvaluator {
         let dataset = try dataset(resolution: spec.resolution, subset: setting?.subset)
         do {
             spec.classes = dataset.classes
-            let network = try spec.resolve()
             var training = TrainingConfig()
             training.epochs = halving?.maxEpochs ?? setting?.epochs ?? proxy.epochs
             training.batch = proxy.batch
@@ -159,8 +147,7 @@ final class CandidateEvaluator {
             let rung = halving == nil ? 0 : record.rung
             let endEpoch = halving?.rungs[rung] ?? training.epochs
             var startEpoch = halving?.startEpoch(rung: rung) ?? 0
-            let model: EfficientNetModel, trainer: Trainer
-            var resumed: (EfficientNetModel, Trainer)?
+            var resumed: TrainingSession?
             if startEpoch > 0 {
                 switch try resumeState(record, spec: spec, dataset: dataset, config: training, epoch: startEpoch) {
                 case .success(let state): resumed = state
@@ -169,15 +156,9 @@ final class CandidateEvaluator {
                     log("note: candidate \(record.id.map(String.init) ?? "?"), rung \(rung): its saved state of rung \(rung - 1) \(problem.reason); training it again from epoch 0")
                 }
             }
-            if let resumed {
-                (model, trainer) = resumed
-            } else {
-                startEpoch = 0
-                model = EfficientNetModel(network)
-                model.initialize(seed: UInt64(bitPattern: record.seed))
-                trainer = Trainer(model: model, spec: spec, dataset: dataset, config: training)
-            }
-            let outcome = trainer.run(startEpoch: startEpoch, endEpoch: endEpoch)
+            if resumed == nil { startEpoch = 0 }
+            let session = try resumed ?? TrainingSession(spec: spec, dataset: dataset, config: training, seed: UInt64(bitPattern: record.seed))
+            let outcome = session.trainer.run(startEpoch: startEpoch, endEpoch: endEpoch)
             record.trainSeconds = (rung > 0 ? record.trainSeconds ?? 0 : 0) + outcome.trainSeconds
             guard outcome.status == .done, let validation = outcome.validation else {
                 record.status = .failed
@@ -194,20 +175,19 @@ final class CandidateEvaluator {
             if let halving, let id = record.id {
                 if rung < halving.topRung, let files, let url = try statePath(candidate: id, rung: rung) {
                     try files.prepareFolder(for: url)
-                    try Checkpoint.save(model, spec: spec, to: url, extraMetadata: ["candidate": "\(id)", "epoch": "\(endEpoch)"])
-                    try OptimizerState.save(trainer.optimizer, beside: url.path, epoch: endEpoch)
+                    try session.save(to: url, metadata: ["candidate": "\(id)", "epoch": "\(endEpoch)"], optimizerEpoch: endEpoch)
                 }
             }
             if keepsCheckpoints, let files, let id = record.id {
                 let url = try files.checkpoint(candidate: id)
                 try files.prepareFolder(for: url)
-                try Checkpoint.save(model, spec: spec, to: url, extraMetadata: [
+                try session.save(to: url, metadata: [
                     "candidate": "\(id)", "accuracy": "\(validation.accuracy)", "seed": "\(record.seed)", "dataset": proxy.dataset,
                     "epochs": "\(endEpoch)",
-                ].merging(try dataset.evaluationPreprocessing(resolution: spec.resolution).metadata()) { _, new in new })
+                ].merging(try dataset.evaluationPreprocessing(resolution: spec.resolution).metadata()) { _, new in new }, optimizerEpoch: nil)
                 record.checkpoint = url.path
             }
-            if latency == .measured && record.latencyMeasuredMs == nil { record.latencyMeasuredMs = measureLatency(model, resolution: spec.resolution) }
+            if latency == .measured && record.latencyMeasuredMs == nil { record.latencyMeasuredMs = measureLatency(session.model, resolution: spec.resolution) }
             record.status = .done
             return observation
         } catch {
@@ -243,11 +223,6 @@ final class CandidateEvaluator {
         }
         return times.sorted()[times.count / 2]
     }
-}
-
-/// Why a candidate's saved rung state could not be used.
-struct RungStateProblem: Error {
-    var reason: String
 }
 
 /// Objectives, constraints and reward of a run, parsed once.

@@ -1,3 +1,4 @@
+import Architecture
 import ArgumentParser
 import Cost
 import Engine

@@ -1,3 +1,4 @@
+import Architecture
 import Cost
 import Foundation
 import Training

@@ -32,26 +32,14 @@ struct StoreOptions: ParsableArguments {
         RunCatalog(store: try open(readOnly: readOnly), readOnly: readOnly) { Console.note($0) }
     }
 
-    /// Resumes the run `resume` (once `check` accepts the flags given with it) or stores the new one `create`
-    /// makes, then runs it to the end, progress on standard error. Returns the store and the run.
-    /// With `workers` above 1, that many processes work on the run here, this one included: the others are
-    /// `efsearch worker` processes it starts on the same store, which stop when the run ends or this process does.
+    /// Runs a new or resumed run to its end (`RunExecution.execute`), progress on standard error; Ctrl-C leaves
+    /// everything finished stored. Returns the store and the run.
     func execute(resume: String?, grace: Double, workers: Int = 1, check: (_ name: String, _ store: String, RunConfiguration) throws -> Void,
                  create: (RunCatalog) throws -> (RunRecord, RunConfiguration)) throws -> (any Store, RunRecord) {
         let catalog = try catalog()
-        let record: RunRecord, configuration: RunConfiguration
-        if let resume {
-            (record, configuration) = try catalog.resume(resume) { try check(resume, catalog.store.location, $0) }
-            Console.note("resuming run \(record.name)")
-        } else {
-            (record, configuration) = try create(catalog)
-        }
-        let driver = try SearchDriver(store: catalog.store, run: record, configuration: configuration, grace: grace,
-                                      machine: MachineProfileCache.cached(threads: configuration.proxy.threads)) { Console.note($0) }
         SignalFlag.install()
-        let helpers = try LocalWorkers.start(workers - 1, run: record.name, store: catalog.store.location, grace: grace)
-        defer { LocalWorkers.stop(helpers) }
-        try driver.execute()
+        let record = try RunExecution.execute(catalog, resume: resume, grace: grace, workers: workers, executable: Bundle.main.executableURL,
+                                              check: check, create: create) { Console.note($0) }
         return (catalog.store, record)
     }
 }
@@ -192,40 +180,4 @@ enum SignalFlag {
             exit(130)
         }
     }
-}
-
-/// `--workers N`: the `efsearch worker` processes a search starts beside itself on one machine. They read the
-/// store's location from `EFSEARCH_STORE` (so a PostgreSQL password stays out of the process list), take the
-/// run's threads and numerics from the store like any worker, and watch this process: when it is gone (Ctrl-C,
-/// `kill -9`), they stop after their candidate in flight, which stays stored.
-enum LocalWorkers {
-    static func start(_ count: Int, run: String, store: String, grace: Double) throws -> [Process] {
-        guard count > 0 else { return [] }
-        guard let executable = Bundle.main.executableURL else { throw WorkerStartFailure(description: "cannot find the efsearch executable to start --workers") }
-        var environment = ProcessInfo.processInfo.environment
-        environment["EFSEARCH_STORE"] = store
-        return try (1...count).map { index in
-            let process = Process()
-            process.executableURL = executable
-            process.arguments = ["worker", "--run", run, "--grace", "\(grace)", "--parent", "\(getpid())", "--label", "worker \(index + 1)"]
-            process.environment = environment
-            do { try process.run() } catch { throw WorkerStartFailure(description: "could not start worker \(index + 1): \(error)") }
-            return process
-        }
-    }
-
-    /// Waits for the workers (they stop once the run is no longer running), ending them if they have not within
-    /// `patience` seconds.
-    static func stop(_ processes: [Process], patience: TimeInterval = 30) {
-        let deadline = Date().addingTimeInterval(patience)
-        for process in processes {
-            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
-            if process.isRunning { process.terminate() }
-        }
-    }
-}
-
-/// A local worker process that could not be started (not bad input: exit code 1).
-struct WorkerStartFailure: Error, CustomStringConvertible {
-    var description: String
 }

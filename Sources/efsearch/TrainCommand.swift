@@ -94,129 +94,40 @@ extension Efsearch {
 
             var options = ModelOptions()
             options.dropPathRate = dropPath.value
-            let model: EfficientNetModel
-            var startEpoch = 0
-            if let resume {
-                let (loaded, _, metadata) = try Checkpoint.load(URL(fileURLWithPath: resume), expected: spec, options: options)
-                model = loaded
-                startEpoch = Int(metadata["epoch"] ?? "0") ?? 0
-            } else {
-                model = EfficientNetModel(try spec.resolve(), options: options)
-                model.initialize(seed: seed)
-            }
-            let trainer = Trainer(model: model, spec: spec, dataset: dataset, config: config)
-            let preprocessing = dataset.evaluationPreprocessing(resolution: spec.resolution)
-            if let resume, try !OptimizerState.load(trainer.optimizer, parameters: trainer.parameters, beside: resume, epoch: startEpoch) {
-                Console.note("note: no optimizer state beside \(resume); momentum starts from zero")
-            }
-            let summary = CostModel.summary(of: model.network)
+            let session = try resume.map { path in
+                try TrainingSession(resuming: URL(fileURLWithPath: path), spec: spec, dataset: dataset, config: config, options: options, strict: false) { Console.note($0) }
+            } ?? TrainingSession(spec: spec, dataset: dataset, config: config, options: options, seed: seed)
+            let trainer = session.trainer
+            let preprocessing = try dataset.evaluationPreprocessing(resolution: spec.resolution).metadata()
+            let summary = CostModel.summary(of: session.model.network)
             if !json {
                 Console.note("training \(network.displayName) (\(Format.engineering(Double(summary.params))) params, \(Format.engineering(Double(summary.macs))) MACs at \(spec.resolution) px) on \(dataset.name): \(dataset.train.count) train / \(dataset.validation.count) val / \(dataset.test.count) test images, \(trainer.totalEpochs) epochs of \(trainer.stepsPerEpoch) steps")
             }
             let recorder = try recordRandomness.map { try RandomnessRecorder(path: $0) }
             if let recorder { trainer.randomnessObserver = recorder.write }
             defer { recorder?.close() }
+            /// The checkpoint after `epoch`, with the optimizer state beside it when every epoch is saved.
+            func save(epoch: Int) throws {
+                guard let out else { return }
+                try session.save(to: URL(fileURLWithPath: out), metadata: ["epoch": "\(epoch)", "seed": "\(seed)", "dataset": data.dataset].merging(preprocessing) { _, new in new },
+                                 optimizerEpoch: saveEveryEpoch ? epoch : nil)
+            }
             let progress = ProgressPrinter()
-            let outcome = try trainer.run(startEpoch: startEpoch, listener: progress) { epoch in
-                guard saveEveryEpoch, let out else { return }
-                try save(model, spec: spec, to: out, epoch: epoch, optimizer: trainer.optimizer, parameters: trainer.parameters, preprocessing: preprocessing)
+            let outcome = try trainer.run(startEpoch: session.startEpoch, listener: progress) { epoch in
+                if saveEveryEpoch { try save(epoch: epoch) }
             }
             progress.finish()
-            if outcome.status == .done, let out {
-                try save(model, spec: spec, to: out, epoch: outcome.epochs, optimizer: trainer.optimizer, parameters: trainer.parameters, preprocessing: preprocessing)
-            }
-            report(outcome, spec: spec, summary: summary, skippedImages: dataset.skipped.count)
-            if outcome.status != .done { throw ExitCode(3) }
-        }
-
-        func save(_ model: EfficientNetModel, spec: NetworkSpec, to path: String, epoch: Int, optimizer: Optimizer, parameters: [Parameter],
-                  preprocessing: EvaluationPreprocessing) throws {
-            try Checkpoint.save(model, spec: spec, to: URL(fileURLWithPath: path),
-                                extraMetadata: ["epoch": "\(epoch)", "seed": "\(seed)", "dataset": data.dataset].merging(try preprocessing.metadata()) { _, new in new })
-            if saveEveryEpoch { try OptimizerState.save(optimizer, beside: path, epoch: epoch) }
-        }
-
-        func report(_ outcome: TrainingOutcome, spec: NetworkSpec, summary: CostSummary, skippedImages: Int) {
+            if outcome.status == .done { try save(epoch: outcome.epochs) }
             if json {
-                var out = JSONObjectWriter()
-                out.add("status", outcome.status.rawValue)
-                if let reason = outcome.reason { out.add("reason", reason) }
-                out.add("val_accuracy", outcome.validation?.accuracy ?? .nan)
-                out.add("val_top5", outcome.validation?.top5 ?? .nan)
-                out.add("val_loss", outcome.validation?.loss ?? .nan)
-                out.add("test_accuracy", outcome.test?.accuracy ?? .nan)
-                out.add("test_top5", outcome.test?.top5 ?? .nan)
-                out.add("test_loss", outcome.test?.loss ?? .nan)
-                out.add("train_seconds", outcome.trainSeconds)
-                out.add("images_per_second", outcome.imagesPerSecond)
-                out.add("epochs", outcome.epochs)
-                out.add("steps", outcome.steps)
-                out.add("resolution", spec.resolution)
-                out.add("params", summary.params)
-                out.add("macs", summary.macs)
-                out.add("skipped_images", skippedImages)
-                let history = outcome.history.map { epoch -> String in
-                    var item = JSONObjectWriter()
-                    item.add("epoch", epoch.epoch)
-                    item.add("train_loss", epoch.trainLoss)
-                    item.add("val_accuracy", epoch.validation.accuracy)
-                    item.add("val_loss", epoch.validation.loss)
-                    item.add("resolution", epoch.resolution)
-                    return item.finished()
-                }
-                out.addRaw("history", "[" + history.joined(separator: ",") + "]")
-                print(out.finished())
-                return
+                print(outcome.json(resolution: spec.resolution, params: summary.params, macs: summary.macs, skippedImages: dataset.skipped.count))
+            } else {
+                if let reason = outcome.reason { Console.error(reason) }
+                print(outcome.text)
             }
-            if let reason = outcome.reason { Console.error(reason) }
-            if let validation = outcome.validation {
-                print("validation  accuracy \(Format.fixed(100 * validation.accuracy, 2))%  top-5 \(Format.fixed(100 * validation.top5, 2))%  loss \(Format.fixed(validation.loss, 4))")
-            }
-            if let test = outcome.test {
-                print("test        accuracy \(Format.fixed(100 * test.accuracy, 2))%  top-5 \(Format.fixed(100 * test.top5, 2))%  loss \(Format.fixed(test.loss, 4))")
-            }
-            print("\(outcome.status.rawValue): \(outcome.epochs) epochs, \(outcome.steps) steps in \(Format.fixed(outcome.trainSeconds, 1)) s of training, \(Format.fixed(outcome.imagesPerSecond, 0)) images/s")
+            if outcome.status != .done { throw ExitCode(3) }
         }
     }
 }
 
 extension OptimizerKind: ExpressibleByArgument {}
 extension LearningRateSchedule: ExpressibleByArgument {}
-
-/// Writes each training step's randomness as one JSON line: `epoch`, `step`, `indices`, `shifts` ([dy, dx, flip]
-/// in output pixels) or `boxes` ([left, top, right, bottom, flip] in source pixels), `dropout`, `drop_path`.
-final class RandomnessRecorder {
-    let handle: FileHandle
-
-    init(path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-            throw ValidationError("--record-randomness \(path): cannot create the file")
-        }
-        self.handle = handle
-    }
-
-    struct Line: Encodable {
-        var epoch: Int
-        var step: Int
-        var indices: [Int]
-        var shifts: [[Int]]?
-        var boxes: [[Double]]?
-        var dropout: [Float]
-        var dropPath: [[Float]]
-        enum CodingKeys: String, CodingKey { case epoch, step, indices, shifts, boxes, dropout, dropPath = "drop_path" }
-    }
-
-    func write(_ step: TrainingStepRandomness) {
-        var line = Line(epoch: step.epoch, step: step.step, indices: step.indices, dropout: step.dropout, dropPath: step.dropPath)
-        for plan in step.plans ?? [] {
-            switch plan {
-            case .shift(let dy, let dx, let flip): line.shifts = (line.shifts ?? []) + [[dy, dx, flip ? 1 : 0]]
-            case .box(let box, let flip): line.boxes = (line.boxes ?? []) + [[box.left, box.top, box.right, box.bottom, flip ? 1 : 0]]
-            }
-        }
-        guard let data = try? JSONEncoder().encode(line) else { return }
-        handle.write(data + Data("\n".utf8))
-    }
-
-    func close() { try? handle.close() }
-}

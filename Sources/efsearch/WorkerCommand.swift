@@ -33,31 +33,9 @@ extension Efsearch {
         }
 
         func run() throws {
-            let runName = try RunName(self.runName).text
-            let catalog = try storeOptions.catalog()
-            let waitUntil = Date().addingTimeInterval(wait.value)
-            while try catalog.store.run(named: runName) == nil && Date() < waitUntil { Thread.sleep(forTimeInterval: 0.5) }
-            let (record, configuration) = try catalog.open(runName)
             let prefix = label.map { "\($0): " } ?? ""
-            let driver = try SearchDriver(store: catalog.store, run: record, configuration: configuration, grace: grace.value,
-                                          machine: MachineProfileCache.cached(threads: configuration.proxy.threads)) { Console.note(prefix + $0) }
-            var idleSince = Date()
-            while true {
-                // Started by `--workers`: stop when the process that started this one is gone.
-                if let parent, getppid() != parent {
-                    Console.note("\(prefix)the run's process \(parent) has ended; stopping")
-                    return
-                }
-                if try driver.workOne() {
-                    idleSince = Date()
-                    continue
-                }
-                if try catalog.store.run(named: runName)?.status != .running { break }
-                if idle.value > 0 && Date().timeIntervalSince(idleSince) > idle.value { break }
-                Thread.sleep(forTimeInterval: 0.5)
-            }
-            if parent != nil { return }
-            Console.note("worker done: run \(runName) is \(try catalog.store.run(named: runName)?.status.rawValue ?? "gone")")
+            try RunExecution.work(try storeOptions.catalog(), run: try RunName(runName), grace: grace.value, idle: idle.value, wait: wait.value,
+                                  parent: parent) { Console.note(prefix + $0) }
         }
     }
 }

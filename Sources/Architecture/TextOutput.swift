@@ -1,4 +1,3 @@
-import Architecture
 import Foundation
 
 // How figures are written: JSON objects built byte by byte (the estimator's output) and text tables.

@@ -1,0 +1,116 @@
+import Architecture
+import Engine
+import Foundation
+
+/// Why a saved training state could not be used: missing, unreadable, another network's, or its optimizer state
+/// missing or of another epoch.
+public struct TrainingStateProblem: Error, CustomStringConvertible {
+    public var reason: String
+    public var description: String { reason }
+    public init(reason: String) { self.reason = reason }
+}
+
+/// One network's training, from its seed or from a saved state, and how it is saved: the weights with their
+/// metadata (timm's names and layouts, `Checkpoint`) and the optimizer state beside them (`OptimizerState`).
+/// `efsearch train` and the search's evaluator (successive halving's rung states, kept checkpoints) both train
+/// through it.
+public struct TrainingSession {
+    public let spec: NetworkSpec
+    public let model: EfficientNetModel
+    public let trainer: Trainer
+    /// The epoch training starts from: 0, or the saved state's.
+    public let startEpoch: Int
+
+    /// A new network with weights from `seed`.
+    public init(spec: NetworkSpec, dataset: Dataset, config: TrainingConfig, options: ModelOptions = ModelOptions(), seed: UInt64) throws {
+        self.spec = spec
+        model = EfficientNetModel(try spec.resolve(), options: options)
+        model.initialize(seed: seed)
+        trainer = Trainer(model: model, spec: spec, dataset: dataset, config: config)
+        startEpoch = 0
+    }
+
+    /// Continues from the state saved at `url` after `epoch` (nil: the epoch its metadata records). `strict` (a
+    /// search's rung state): anything missing or unusable, the optimizer state included, is a
+    /// `TrainingStateProblem`. Otherwise (`efsearch train --resume`) errors pass as they are, and a missing
+    /// optimizer state is told to `note` and momentum starts from zero.
+    public init(resuming url: URL, epoch: Int? = nil, spec: NetworkSpec, dataset: Dataset, config: TrainingConfig, options: ModelOptions = ModelOptions(),
+                strict: Bool, note: (String) -> Void = { _ in }) throws {
+        func problem(_ reason: String, _ error: Error) -> Error { strict ? TrainingStateProblem(reason: "\(reason): \(error)") : error }
+        if strict && !FileManager.default.fileExists(atPath: url.path) { throw TrainingStateProblem(reason: "\(url.path) is missing") }
+        let loaded: (model: EfficientNetModel, metadata: [String: String])
+        do {
+            let (model, _, metadata) = try Checkpoint.load(url, expected: spec, options: options)
+            loaded = (model, metadata)
+        } catch {
+            throw problem("\(url.path) cannot be used", error)
+        }
+        self.spec = spec
+        model = loaded.model
+        startEpoch = epoch ?? Int(loaded.metadata["epoch"] ?? "0") ?? 0
+        trainer = Trainer(model: model, spec: spec, dataset: dataset, config: config)
+        let found: Bool
+        do { found = try OptimizerState.load(trainer.optimizer, parameters: trainer.parameters, beside: url.path, epoch: startEpoch) } catch {
+            throw problem("the optimizer state beside \(url.path) cannot be used", error)
+        }
+        if !found {
+            if strict { throw TrainingStateProblem(reason: "the optimizer state beside \(url.path) is missing or not of epoch \(startEpoch)") }
+            note("note: no optimizer state beside \(url.path); momentum starts from zero")
+        }
+    }
+
+    /// Writes the weights with `metadata`, and with `optimizerEpoch` the optimizer state after that epoch beside
+    /// them, so that `init(resuming:)` continues from there.
+    public func save(to url: URL, metadata: [String: String], optimizerEpoch: Int?) throws {
+        try Checkpoint.save(model, spec: spec, to: url, extraMetadata: metadata)
+        if let optimizerEpoch { try OptimizerState.save(trainer.optimizer, beside: url.path, epoch: optimizerEpoch) }
+    }
+}
+
+extension TrainingOutcome {
+    /// The outcome as one JSON object (`efsearch train --json`): status, validation and test figures, time,
+    /// throughput, the network's size, and each epoch's history.
+    public func json(resolution: Int, params: Int, macs: Int, skippedImages: Int) -> String {
+        var out = JSONObjectWriter()
+        out.add("status", status.rawValue)
+        if let reason { out.add("reason", reason) }
+        out.add("val_accuracy", validation?.accuracy ?? .nan)
+        out.add("val_top5", validation?.top5 ?? .nan)
+        out.add("val_loss", validation?.loss ?? .nan)
+        out.add("test_accuracy", test?.accuracy ?? .nan)
+        out.add("test_top5", test?.top5 ?? .nan)
+        out.add("test_loss", test?.loss ?? .nan)
+        out.add("train_seconds", trainSeconds)
+        out.add("images_per_second", imagesPerSecond)
+        out.add("epochs", epochs)
+        out.add("steps", steps)
+        out.add("resolution", resolution)
+        out.add("params", params)
+        out.add("macs", macs)
+        out.add("skipped_images", skippedImages)
+        let history = history.map { epoch -> String in
+            var item = JSONObjectWriter()
+            item.add("epoch", epoch.epoch)
+            item.add("train_loss", epoch.trainLoss)
+            item.add("val_accuracy", epoch.validation.accuracy)
+            item.add("val_loss", epoch.validation.loss)
+            item.add("resolution", epoch.resolution)
+            return item.finished()
+        }
+        out.addRaw("history", "[" + history.joined(separator: ",") + "]")
+        return out.finished()
+    }
+
+    /// The outcome in three lines of text.
+    public var text: String {
+        var lines: [String] = []
+        if let validation {
+            lines.append("validation  accuracy \(Format.fixed(100 * validation.accuracy, 2))%  top-5 \(Format.fixed(100 * validation.top5, 2))%  loss \(Format.fixed(validation.loss, 4))")
+        }
+        if let test {
+            lines.append("test        accuracy \(Format.fixed(100 * test.accuracy, 2))%  top-5 \(Format.fixed(100 * test.top5, 2))%  loss \(Format.fixed(test.loss, 4))")
+        }
+        lines.append("\(status.rawValue): \(epochs) epochs, \(steps) steps in \(Format.fixed(trainSeconds, 1)) s of training, \(Format.fixed(imagesPerSecond, 0)) images/s")
+        return lines.joined(separator: "\n")
+    }
+}

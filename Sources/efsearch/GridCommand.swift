@@ -127,40 +127,7 @@ extension Efsearch {
                 print("run \(record.name) (store \(catalog.store.location)): grid over alpha <= \(axes.alphaMax), beta <= \(axes.betaMax), gamma <= \(axes.gammaMax), step \(axes.step); \(plan.points.count) points with |alpha*beta^2*gamma^2 - 2| <= \(axes.tolerance); proxy \(plan.base) x width \(plan.proxyWidth), depth \(plan.proxyDepth), \(plan.proxyResolution) px")
                 return (record, configuration)
             }
-            try GridReport.print(store: store, run: record, plan: gridPlan!)
-        }
-    }
-}
-
-enum GridReport {
-    /// The ranked table and the chosen coefficients.
-    static func print(store: any Store, run: RunRecord, plan: GridPlan) throws {
-        // One read of the observations: the table shows their losses, and they rank the points when the plan says so.
-        let losses = GridRanking.losses(try store.observations(runId: run.id!))
-        let rows = try GridRanking.ranked(store.candidates(runId: run.id!), losses: plan.rankingLosses { losses })
-        // A twin (same proxy network as the point before it) shares that point's figures.
-        func isTwin(_ candidate: CandidateRecord, _ point: GridPoint) -> Bool {
-            guard let first = try? GridPointCoding.decode(candidate.extra) else { return false }
-            return (first.alpha, first.beta, first.gamma) != (point.alpha, point.beta, point.gamma)
-        }
-        let table = rows.map { candidate, point in
-            [Format.fixed(point.alpha, 2), Format.fixed(point.beta, 2), Format.fixed(point.gamma, 2), Format.fixed(point.product, 3),
-             Format.fixed(point.flopsRatio ?? 0, 2), candidate.accuracy.map { Format.fixed(100 * $0, 1) + "%" } ?? "-",
-             candidate.accuracy == nil ? "-" : losses[candidate.id!].map { Format.fixed($0, 3) } ?? "-",
-             Format.engineering(Double(candidate.macs)), Format.engineering(Double(candidate.params)), "\(candidate.resolution)",
-             isTwin(candidate, point) ? "same network as above" : candidate.status.rawValue]
-        }
-        // The validation loss ranks the points within a rung (`GridRanking`); shown when the run has observations.
-        let showsLoss = !losses.isEmpty
-        let halving = rows.contains { $0.candidate.rung > 0 }
-        let header = ["alpha", "beta", "gamma", "a*b^2*g^2", "FLOPs ratio", "accuracy"] + (showsLoss ? ["val loss"] : []) + (halving ? ["rung"] : [])
-            + ["MACs", "params", "px", "status"]
-        let body = zip(rows, table).map { row, cells in
-            Array(cells[..<6]) + (showsLoss ? [cells[6]] : []) + (halving ? ["\(row.candidate.rung)"] : []) + Array(cells[7...])
-        }
-        Swift.print(Format.table(header, body))
-        if let best = rows.first {
-            Swift.print("chosen: alpha \(best.point.alpha), beta \(best.point.beta), gamma \(best.point.gamma) (efsearch scale --from-run \(run.name))")
+            print(try GridReport.text(store: store, run: record, plan: gridPlan!))
         }
     }
 }

@@ -128,7 +128,7 @@ extension Efsearch {
                 return (record, configuration)
             }
             print()
-            try FrontierReport.print(store: store, run: record, json: json)
+            try FrontierReport.lines(store: store, run: record, json: json).forEach { print($0) }
         }
     }
 }

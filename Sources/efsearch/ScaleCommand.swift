@@ -8,8 +8,11 @@ import Store
 /// A list of phi values: `3`, `1.5`, `0-7` (integers from 0 to 7) or `0,2,4`.
 struct PhiList: ExpressibleByArgument {
     var values: [Double]
+    /// As the user wrote it: what `--help` shows for the default.
+    var text: String
 
     init?(argument: String) {
+        text = argument
         if let range = PhiList.range(argument) {
             values = range
         } else {
@@ -25,7 +28,7 @@ struct PhiList: ExpressibleByArgument {
         return (low...high).map(Double.init)
     }
 
-    static var defaultValueDescription: String { "0-7" }
+    var defaultValueDescription: String { text }
 }
 
 extension Efsearch {
@@ -39,7 +42,7 @@ extension Efsearch {
 
             Examples:
               efsearch scale --phi 0-7                           # EfficientNet-B0..B7 from the paper's coefficients
-              efsearch scale mobilenetv2-100 --alpha 1.2 --beta 1.1 --gamma 1.15 --phi 1.5
+              efsearch scale --base mobilenetv2-100 --alpha 1.2 --beta 1.1 --gamma 1.15 --phi 1.5
               efsearch scale --from-run b0-grid --phi 0,2,4 --json
             """)
 

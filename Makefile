@@ -14,7 +14,7 @@ define install-missing
 	fi
 endef
 
-.PHONY: run test deps testdeps pydeps build bench golden check-onnx check-report check-infer check-docs clean
+.PHONY: run test deps testdeps pydeps build bench golden check-onnx check-report check-infer check-docs check-run clean
 
 ## Installs the Debian packages that are missing (OpenBLAS, GSL, SQLite, libpq, zlib, libjpeg-turbo and libpng headers).
 deps:
@@ -67,6 +67,18 @@ test: testdeps pydeps
 	python3 scripts/check_report.py --screenshots results/screenshots
 	python3 scripts/check_onnx.py
 	python3 scripts/check_infer.py
+	$(MAKE) check-run
+
+## The front door as a new user meets it: `make run`, then its report in headless Chromium (one mark per
+## candidate, the stored frontier, no script error) and its exports on disk.
+CHECK_RUN := check-run-$(shell date -u +%Y%m%d-%H%M%S)
+check-run:
+	$(MAKE) run RUN_NAME=$(CHECK_RUN)
+	python3 scripts/check_report.py --store results/efsearch.sqlite --run $(CHECK_RUN)
+	@for f in report.html candidates.csv frontier.csv run.json; do \
+		test -s notebooks-export/$(CHECK_RUN)/$$f || { echo "make run wrote no notebooks-export/$(CHECK_RUN)/$$f"; exit 1; }; \
+	done
+	@echo "make run: report and exports of $(CHECK_RUN) checked"
 
 ## `infer --image` against the documented preprocessing in Pillow and numpy (needs the release build).
 check-infer: build pydeps

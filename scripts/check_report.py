@@ -7,6 +7,9 @@ script error, unless the Pareto plot has one mark per finished candidate and its
 the candidates `efsearch frontier --json` lists. It also writes a 10,000-candidate report and requires it to stay
 under 2 MB, and saves screenshots (--screenshots DIR). The last line is `N passed, M failed`.
 
+With --store S --run NAME (repeatable), it checks those stored runs instead, e.g. the one `make run` made:
+  python3 scripts/check_report.py --store results/efsearch.sqlite --run demo-20261207-110839
+
 Needs Debian's chromium and a built efsearch (swift build -c release).
 """
 import argparse
@@ -74,8 +77,24 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "efsearch"))
     parser.add_argument("--screenshots", help="directory for report screenshots (PNG)")
+    parser.add_argument("--store", help="check runs of this store (with --run) instead of making new ones")
+    parser.add_argument("--run", action="append", default=[], help="a stored run to check (repeatable; needs --store)")
     args = parser.parse_args()
     passed = failed = 0
+    if args.store or args.run:
+        if not (args.store and args.run):
+            parser.error("--store and --run go together")
+        with tempfile.TemporaryDirectory() as directory:
+            for name in args.run:
+                try:
+                    result = check(args.binary, os.path.abspath(args.store), name, directory, None)
+                    passed += 1
+                    print(f"ok   {name}: {result['marks']} marks, frontier {result['frontier']}, no script errors")
+                except Exception as error:
+                    failed += 1
+                    print(f"FAIL {error}")
+        print(f"{passed} passed, {failed} failed")
+        sys.exit(0 if failed == 0 else 1)
     with tempfile.TemporaryDirectory() as directory:
         store = os.path.join(directory, "efsearch.sqlite")
         space = os.path.join(ROOT, "searchspaces", "efficientnet-b0.yaml")

@@ -129,16 +129,16 @@ func benchmarkEstimator() throws {
 func benchmarkGEMM() {
     print("gemm: cblas_sgemm from \(BLAS.sgemmLibraryPath) (core \(BLAS.coreName)); then the engine's portable GEMM")
     for numerics in Numerics.allCases {
-        BLAS.numerics = numerics
-        for threads in [1, ProcessInfo.processInfo.activeProcessorCount] {
-            BLAS.setThreads(threads)
-            for size in [128, 512, 1024] where numerics == .fast || threads == 1 {
-                print(String(format: "  %@ %4d^3  %d thread(s): %7.1f GFLOP/s", numerics.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0),
-                             size, threads, MachineBenchmark.gemmGFLOPS(size: size)))
+        EngineConfiguration.current.with { $0.numerics = numerics }.apply {
+            for threads in [1, ProcessInfo.processInfo.activeProcessorCount] {
+                BLAS.setThreads(threads)
+                for size in [128, 512, 1024] where numerics == .fast || threads == 1 {
+                    print(String(format: "  %@ %4d^3  %d thread(s): %7.1f GFLOP/s", numerics.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0),
+                                 size, threads, MachineBenchmark.gemmGFLOPS(size: size)))
+                }
             }
         }
     }
-    BLAS.numerics = .fast
     print(String(format: "  copy bandwidth (256 MiB, 1 thread): %.1f GB/s", MachineBenchmark.copyBandwidthGBs()))
 }
 

@@ -4,8 +4,8 @@ import Foundation
 
 /// Thin, shape-documented wrappers over OpenBLAS, or the engine's portable GEMM (`BLAS.numerics`).
 public enum BLAS {
-    /// Which GEMM every later call uses (process-wide; set before work starts, as with the thread count).
-    nonisolated(unsafe) public static var numerics: Numerics = .fast
+    /// Which GEMM a call uses: the numerics of the engine's settings in effect (`EngineConfiguration`).
+    public static var numerics: Numerics { EngineConfiguration.current.numerics }
 
     /// Sets the number of threads OpenBLAS uses for every later call.
     public static func setThreads(_ count: Int) {

@@ -37,12 +37,6 @@ public enum MachineBenchmark {
         return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
     }
 
-    /// The CPU and the kernel paths that decide a result's last bits: the engine's compiled code path and the
-    /// kernel OpenBLAS picked for this CPU.
-    public static func kernelDescription(threads: Int) -> String {
-        "\(cpuModel); \(threads) threads; engine AVX2+FMA; \(BLAS.numerics.kernelPath)"
-    }
-
     /// GFLOP/s of a square `size`^3 sgemm with OpenBLAS on the current thread count: the best of `runs`.
     public static func gemmGFLOPS(size: Int = 512, runs: Int = 5) -> Double {
         let count = size * size

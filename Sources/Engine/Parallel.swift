@@ -4,17 +4,9 @@ import Foundation
 /// How many threads the engine's own kernels use (OpenBLAS has its own setting: `BLAS.setThreads`).
 /// Work is split into the same chunks whatever the timing, so results do not depend on scheduling.
 public enum Parallel {
-    nonisolated(unsafe) public private(set) static var threads: Int = {
-        BLAS.setThreads(1)
-        return max(1, ProcessInfo.processInfo.activeProcessorCount)
-    }()
-
-    /// Sets the engine's thread count. OpenBLAS runs single-threaded: the engine splits GEMMs itself
-    /// (`Parallel.sgemm`), so that two thread pools never compete for the cores.
-    public static func setThreads(_ count: Int) {
-        threads = max(1, count)
-        BLAS.setThreads(1)
-    }
+    /// The engine's thread count (`EngineConfiguration.threads`). OpenBLAS runs single-threaded: the engine splits
+    /// GEMMs itself (`Parallel.sgemm`), so that two thread pools never compete for the cores.
+    public static var threads: Int { EngineConfiguration.current.threads }
 
     /// Runs `body(range)` over `0..<count` split into at most `threads` contiguous chunks.
     /// Each index is handled by exactly one chunk; chunk boundaries depend only on `count` and `threads`.

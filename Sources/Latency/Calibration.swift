@@ -18,11 +18,16 @@ public struct CalibrationError: UserInputError {
 }
 
 extension CalibrationKey {
-    /// The key of this machine for `threads` and `batch`. Its `blas` part names OpenBLAS's kernels and the
-    /// engine's inference kernels (AVX-512 or AVX2), which set the units' times.
+    /// The key of this machine under the engine settings `engine` at `batch`. Its `blas` part names OpenBLAS's
+    /// kernels and the engine's inference kernels (AVX-512 or AVX2), which set the units' times.
+    public static func current(engine: EngineConfiguration, batch: Int, efsearch: String) -> CalibrationKey {
+        CalibrationKey(cpu: MachineBenchmark.cpuModel, threads: engine.threads, batch: batch, efsearch: efsearch,
+                       blas: "OpenBLAS \(BLAS.coreName), \(engine.kernelISA.rawValue) kernels")
+    }
+
+    /// The key under the engine settings in effect with `threads` threads.
     public static func current(threads: Int, batch: Int, efsearch: String) -> CalibrationKey {
-        CalibrationKey(cpu: MachineBenchmark.cpuModel, threads: threads, batch: batch, efsearch: efsearch,
-                       blas: "OpenBLAS \(BLAS.coreName), \(InferenceKernels.isa.rawValue) kernels")
+        current(engine: EngineConfiguration.current.with { $0.threads = threads }, batch: batch, efsearch: efsearch)
     }
 }
 

@@ -23,6 +23,9 @@ public struct CalibrationSettings: Sendable {
     public var familyShare = 0.25
 
     public init(threads: Int) { self.threads = threads }
+
+    /// The engine's settings in effect, with this calibration's threads.
+    public var engine: EngineConfiguration { EngineConfiguration.current.with { $0.threads = threads } }
 }
 
 /// A calibration's outcome: the model, the timed units and blocks, and each network's whole-pass time.
@@ -48,7 +51,11 @@ extension Calibration {
     /// passes. The engine runs with `settings.threads` threads.
     public static func run(_ settings: CalibrationSettings, key: CalibrationKey, note: (String) -> Void = { _ in },
                            progress: ProgressReport? = nil) throws -> CalibrationOutcome {
-        Parallel.setThreads(settings.threads)
+        try settings.engine.apply { try timeAndFit(settings, key: key, note: note, progress: progress) }
+    }
+
+    private static func timeAndFit(_ settings: CalibrationSettings, key: CalibrationKey, note: (String) -> Void,
+                                   progress: ProgressReport?) throws -> CalibrationOutcome {
         let batch = settings.batch, budget = settings.budgetSeconds
         var networks = RandomNetworks(seed: settings.seed, resolutions: 64...320, familyShare: settings.familyShare)
         // As many plain passes as a check times (`runs`), so that both time a network alike: with 4 here and 10
@@ -171,7 +178,6 @@ public struct LatencyCheck {
     /// with `model`'s predictions.
     public init(model: LatencyModel, modelFile: String?, networks: [(name: String, network: Network)], settings: CalibrationSettings,
                 progress: ProgressReport? = nil) throws {
-        Parallel.setThreads(settings.threads)
         let predictor = model.predictor
         var cases = networks.map { (group: "random", name: $0.name, network: $0.network) }
         for preset in LatencyCheck.presets {
@@ -187,9 +193,11 @@ public struct LatencyCheck {
         // Ten rounds: two checks of the same networks with five agreed to 4.8-6.2% RMS, with ten to 2.6-3.7%. The
         // host's speed against the reference's decorrelates within a second, so rounds 25 s apart average it out.
         rounds = settings.rounds ?? 10
-        let timer = try NetworkTimer(batch: settings.batch, warmup: 2, runs: settings.runs, rounds: rounds, minimumSeconds: settings.seriesSeconds)
-        let total = Double(cases.count * rounds)
-        let timings = timer.seconds(cases.map(\.network)) { progress?(Double($0), total, "") }
+        let total = Double(cases.count * rounds), rounds = rounds
+        let timings = try settings.engine.apply {
+            let timer = try NetworkTimer(batch: settings.batch, warmup: 2, runs: settings.runs, rounds: rounds, minimumSeconds: settings.seriesSeconds)
+            return timer.seconds(cases.map(\.network)) { progress?(Double($0), total, "") }
+        }
         let reference = model.probeSeconds
         rows = cases.indices.map { index in
             Row(group: cases[index].group, name: cases[index].name, network: cases[index].network, predicted: predictions[index] * 1000,

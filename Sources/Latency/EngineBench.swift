@@ -52,8 +52,9 @@ public struct EngineBench {
         var steps = 0
         func step(fused: Bool) throws {
             steps += 1
-            InferenceKernels.fused = fused
-            defer { InferenceKernels.fused = true }
+            try EngineConfiguration.current.with { $0.fused = fused }.apply { try pass() }
+        }
+        func pass() throws {
             switch mode {
             case .inference:
                 _ = model.forward(x, training: false)

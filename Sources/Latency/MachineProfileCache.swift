@@ -29,6 +29,7 @@ public enum MachineProfileCache {
     public static func measure(threads: Int, note: (String) -> Void) -> MachineProfile {
         note("measuring this machine for the roofline (once; cached in \(directory.path)) ...")
         BLAS.setThreads(threads)
+        defer { BLAS.setThreads(1) }  // the engine runs OpenBLAS single-threaded and splits GEMMs itself
         let gflops = MachineBenchmark.gemmGFLOPS()
         let bandwidth = MachineBenchmark.copyBandwidthGBs()
         let entry = Entry(

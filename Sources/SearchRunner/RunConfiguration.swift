@@ -115,10 +115,9 @@ public struct ProxyTask: Codable, Equatable, Sendable {
         self.threads = threads
     }
 
-    /// Sets the engine up for this task's work: its thread count and GEMM.
-    public func configureEngine() {
-        Parallel.setThreads(threads)
-        BLAS.numerics = numerics ?? .fast
+    /// The engine's settings for this task's work: its thread count and GEMM.
+    public var engine: EngineConfiguration {
+        EngineConfiguration.current.with { $0.threads = threads; $0.numerics = numerics ?? .fast }
     }
 
     /// How to load the proxy dataset.

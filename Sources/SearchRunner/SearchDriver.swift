@@ -132,8 +132,12 @@ final class CandidateEvaluator {
             record.status = .done
             return nil
         }
-        proxy.configureEngine()
-        record.machine = MachineBenchmark.kernelDescription(threads: proxy.threads)
+        return try proxy.engine.apply { try train(&record, spec: spec, setting: setting) }
+    }
+
+    /// `evaluate`'s training, with the task's engine settings in effect.
+    private func train(_ record: inout CandidateRecord, spec: NetworkSpec, setting: ProxySetting?) throws -> ObservationRecord? {
+        record.machine = EngineConfiguration.current.machineDescription
         var spec = spec
         let dataset = try dataset(resolution: spec.resolution, subset: setting?.subset)
         do {
@@ -440,11 +444,12 @@ public final class SearchDriver {
     func score(_ batch: inout [CandidateRecord]) throws {
         let proxies = proxiesToScore
         guard !proxies.isEmpty else { return }
-        configuration.proxy.configureEngine()
-        for index in batch.indices {
-            let scores = try evaluator.zeroCostScores(try network(of: batch[index]), seed: batch[index].seed, proxies: proxies)
-            batch[index].synflow = scores.synflow
-            batch[index].naswot = scores.naswot
+        try configuration.proxy.engine.apply {
+            for index in batch.indices {
+                let scores = try evaluator.zeroCostScores(try network(of: batch[index]), seed: batch[index].seed, proxies: proxies)
+                batch[index].synflow = scores.synflow
+                batch[index].naswot = scores.naswot
+            }
         }
     }
 

@@ -56,9 +56,7 @@ extension Efsearch {
             Console.note("warning: this is a DEBUG build; timings mean nothing (swift build -c release)")
             #endif
             let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
-            Parallel.setThreads(threadCount)
-            BLAS.numerics = numerics
-            if let isa { InferenceKernels.preferred = isa }
+            EngineConfiguration(threads: threadCount, numerics: numerics, isa: isa ?? EngineConfiguration.environmentISA).install()
             if numerics == .fast, let advice = BLAS.coreAdvice { Console.note(advice) }
             let resolved = try network.spec().resolve()
             var bench = EngineBench()

@@ -27,7 +27,7 @@ extension Efsearch {
         @Flag(help: "Print one JSON object.") var json = false
 
         func run() throws {
-            if let threads { Parallel.setThreads(threads) }
+            if let threads { EngineConfiguration.current.with { $0.threads = threads }.install() }
             let (model, spec, metadata) = try Checkpoint.load(URL(fileURLWithPath: checkpoint))
             var dataset = try data.load(resolution: data.isFolder ? (resolution ?? spec.resolution) : nil, quiet: json)
             // The network is scored on inputs made as in its training run: its recorded normalisation and filter.

@@ -44,7 +44,7 @@ extension Efsearch {
         }
 
         func run() throws {
-            if let threads { Parallel.setThreads(threads) }
+            if let threads { EngineConfiguration.current.with { $0.threads = threads }.install() }
             let (model, spec, metadata) = try Checkpoint.load(URL(fileURLWithPath: checkpoint))
             let recorded = try EvaluationPreprocessing(metadata: metadata, source: checkpoint)
             let names: [String]

@@ -35,7 +35,7 @@ extension Efsearch {
         }
 
         func run() throws {
-            if let threads { Parallel.setThreads(threads) }
+            if let threads { EngineConfiguration.current.with { $0.threads = threads }.install() }
             var spec = try network.spec()
             let data = try DatasetSpec(parsing: dataset).load(resolution: spec.resolution)
             if network.classes == nil { spec.classes = data.classes }

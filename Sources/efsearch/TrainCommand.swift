@@ -60,8 +60,7 @@ extension Efsearch {
         }
 
         func run() throws {
-            if let threads { Parallel.setThreads(threads) }
-            BLAS.numerics = numerics
+            EngineConfiguration.current.with { $0.threads = threads ?? $0.threads; $0.numerics = numerics }.install()
             var spec = try network.spec()
             // Built-in sets train at their own resolution unless told; image folders at the network's.
             let folderResolution = network.resolution ?? spec.resolution

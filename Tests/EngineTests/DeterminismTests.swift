@@ -6,7 +6,7 @@ final class DeterminismTests: XCTestCase {
     /// The same seed and thread count give bitwise-identical weights after several training steps
     /// (dropout and drop-path on, so the seeded generator is exercised too).
     func testTrainingStepsAreBitwiseReproducible() throws {
-        Parallel.setThreads(2)
+        EngineConfiguration.current.with { $0.threads = 2 }.install()
         var spec = try Presets.named("efficientnet-b0").spec
         spec.width = 0.25; spec.depth = 0.25; spec.resolution = 32; spec.classes = 10
         func train() throws -> [Float] {

@@ -5,13 +5,10 @@ import XCTest
 /// The fused inference path (`InferenceKernels.fused`, on both instruction sets this CPU has) against the
 /// unfused reference path, block by block on random weights and batch-norm statistics.
 final class FusedInferenceTests: XCTestCase {
-    private var saved: (fused: Bool, preferred: KernelISA) = (true, .avx512)
-
-    override func setUp() { saved = (InferenceKernels.fused, InferenceKernels.preferred) }
-
-    override func tearDown() {
-        InferenceKernels.fused = saved.fused
-        InferenceKernels.preferred = saved.preferred
+    /// Runs `body` with fusion `fused`, the instruction set `isa` and `threads` threads (the settings in effect
+    /// where not given), then restores the settings before.
+    func engine<T>(fused: Bool, isa: KernelISA? = nil, threads: Int? = nil, _ body: () throws -> T) rethrows -> T {
+        try EngineConfiguration.current.with { $0.fused = fused; $0.isa = isa ?? $0.isa; $0.threads = threads ?? $0.threads }.apply(body)
     }
 
     /// The instruction sets this machine can run (AVX-512 only where the CPU has it).
@@ -70,14 +67,11 @@ final class FusedInferenceTests: XCTestCase {
             var input = TestData.tensor([2, 19, 19, model.stem.outChannels], seed: 3)
             for block in model.blocks.joined() {
                 input = TestData.tensor([2, input.shape[1], input.shape[2], block.spec.inChannels], seed: UInt64(blocksChecked), scale: 2)
-                InferenceKernels.fused = false
-                let reference = block.forward(input, training: false, random: nil).clone()
+                let reference = engine(fused: false) { block.forward(input, training: false, random: nil).clone() }
                 for isa in Self.instructionSets {
-                    InferenceKernels.fused = true
-                    InferenceKernels.preferred = isa
                     // Fresh buffers: what the previous pass left in them must not hide an output the kernels skip.
                     block.releaseCaches()
-                    let fused = block.forward(input, training: false, random: nil)
+                    let fused = engine(fused: true, isa: isa) { block.forward(input, training: false, random: nil) }
                     XCTAssertEqual(fused.shape, reference.shape)
                     let error = worstRelative(fused, reference)
                     XCTAssertLessThanOrEqual(error, 1e-5, "\(block.spec.name) (\(block.spec.type), k\(block.spec.kernel) s\(block.spec.stride) d\(block.spec.dilation) se \(block.spec.seChannels)) on \(isa): \(error)")
@@ -97,13 +91,10 @@ final class FusedInferenceTests: XCTestCase {
         for (networkIndex, network) in Self.networks.enumerated() {
             let model = try model(network.arch, outputStride: network.outputStride, seed: UInt64(20 + networkIndex))
             let x = TestData.tensor([3, 38, 38, 3], seed: 7, scale: 2)
-            InferenceKernels.fused = false
-            let reference = model.forward(x, training: false).clone()
+            let reference = engine(fused: false) { model.forward(x, training: false).clone() }
             for isa in Self.instructionSets {
-                InferenceKernels.fused = true
-                InferenceKernels.preferred = isa
                 model.releaseCaches()
-                let error = worstRelative(model.forward(x, training: false), reference)
+                let error = worstRelative(engine(fused: true, isa: isa) { model.forward(x, training: false) }, reference)
                 XCTAssertLessThanOrEqual(error, 1e-5, "network \(networkIndex) on \(isa): \(error)")
             }
         }
@@ -139,18 +130,12 @@ final class FusedInferenceTests: XCTestCase {
     /// convolution split over output channels, as the last network's last stage is on 2 threads, computes every
     /// output as one split over rows does).
     func testFusedLogitsDoNotDependOnThreads() throws {
-        let threads = Parallel.threads
-        defer { Parallel.setThreads(threads) }
-        InferenceKernels.fused = true
         for networkIndex in [0, Self.networks.count - 1] {
             let model = try model(Self.networks[networkIndex].arch, outputStride: Self.networks[networkIndex].outputStride, seed: 5)
             let x = TestData.tensor([2, 38, 38, 3], seed: 8)
             for isa in Self.instructionSets {
-                InferenceKernels.preferred = isa
-                Parallel.setThreads(1)
-                let one = model.forward(x, training: false).clone()
-                Parallel.setThreads(2)
-                let two = model.forward(x, training: false)
+                let one = engine(fused: true, isa: isa, threads: 1) { model.forward(x, training: false).clone() }
+                let two = engine(fused: true, isa: isa, threads: 2) { model.forward(x, training: false) }
                 XCTAssertEqual(one.array, two.array, "network \(networkIndex) on \(isa)")
             }
         }

@@ -33,15 +33,14 @@ final class GoldenLogitsTests: XCTestCase {
     func testTimmCheckpointsGiveTimmLogits() throws {
         let cases = try golden().timm
         XCTAssertGreaterThanOrEqual(cases.count, 3, "the fixture holds timm cases")
-        let saved = (InferenceKernels.fused, InferenceKernels.preferred)
-        defer { (InferenceKernels.fused, InferenceKernels.preferred) = saved }
         let paths: [(fused: Bool, isa: KernelISA)] = [(false, .avx2), (true, .avx2)] + (InferenceKernels.cpuHasAVX512 ? [(true, .avx512)] : [])
         for testCase in cases {
             let (model, spec, _) = try Checkpoint.load(TestData.fixture(testCase.file))
             XCTAssertEqual(spec.resolution, testCase.resolution)
             for path in paths {
-                (InferenceKernels.fused, InferenceKernels.preferred) = path
-                let logits = model.forward(TestData.goldenInput(batch: testCase.batch, resolution: testCase.resolution), training: false)
+                let logits = EngineConfiguration.current.with { $0.fused = path.fused; $0.isa = path.isa }.apply {
+                    model.forward(TestData.goldenInput(batch: testCase.batch, resolution: testCase.resolution), training: false)
+                }
                 assertClose(logits, testCase.logits, "\(testCase.name) (\(path.fused ? "fused" : "unfused"), \(path.isa))")
             }
         }

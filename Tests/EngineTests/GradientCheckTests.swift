@@ -4,7 +4,7 @@ import XCTest
 
 /// Finite-difference checks of every backward pass: ops, then each block type inside a small network.
 final class GradientCheckTests: XCTestCase {
-    override func setUp() { Parallel.setThreads(2) }
+    override func setUp() { EngineConfiguration.current.with { $0.threads = 2 }.install() }
 
     func testDenseAndDepthwiseConvolutionUnits() {
         let cases: [(ConvUnit.Kind, Int, Int, Int, Int, Int)] = [

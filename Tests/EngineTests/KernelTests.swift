@@ -116,16 +116,14 @@ final class KernelTests: XCTestCase {
     /// dY, on channel counts around the 16-float vector and row counts around the 64-row chunks.
     func testBatchNormTrainingKernelsAgreeBitwiseOnBothInstructionSets() throws {
         guard InferenceKernels.cpuHasAVX512 else { throw XCTSkip("this CPU has no AVX-512") }
-        let saved = InferenceKernels.preferred
-        defer { InferenceKernels.preferred = saved }
         let random = RandomGenerator(seed: 17)
         for (rows, channels) in [(1, 3), (63, 16), (130, 17), (700, 40), (2048, 70), (96, 129)] {
             let x = (0..<rows * channels).map { _ in Float(random.gaussian(sigma: 2) + 0.5) }
             let dY = (0..<rows * channels).map { _ in Float(random.gaussian()) }
             let gamma = (0..<channels).map { _ in Float(1 + random.gaussian(sigma: 0.2)) }
             let beta = (0..<channels).map { _ in Float(random.gaussian(sigma: 0.2)) }
-            func run(_ isa: KernelISA) -> [[Float]] {
-                InferenceKernels.preferred = isa
+            func run(_ isa: KernelISA) -> [[Float]] { EngineConfiguration.current.with { $0.isa = isa }.apply { runKernels() } }
+            func runKernels() -> [[Float]] {
                 var y = [Float](repeating: 0, count: rows * channels), dX = dY
                 var runningMean = [Float](repeating: 0.1, count: channels), runningVar = [Float](repeating: 0.9, count: channels)
                 var mean = [Float](repeating: 0, count: channels), invStd = mean, dGamma = mean, dBeta = mean

@@ -1,13 +1,13 @@
 import Engine
 import XCTest
 
-/// The portable GEMM (`BLAS.numerics = .portable`): right against a double-precision reference, and bitwise the
+/// The portable GEMM (`EngineConfiguration.numerics = .portable`): right against a double-precision reference, and bitwise the
 /// chain of fused multiply-adds it promises, whatever the shapes, transposes, thread split or OpenBLAS's kernels.
 final class PortableGEMMTests: XCTestCase {
-    override func tearDown() {
-        BLAS.numerics = .fast
-        Parallel.setThreads(ProcessInfo.processInfo.activeProcessorCount)
-    }
+    /// The engine's settings before each test, restored after it.
+    private var saved = EngineConfiguration.current
+    override func setUp() { saved = EngineConfiguration.current }
+    override func tearDown() { saved.install() }
 
     struct Case {
         var m, n, k: Int
@@ -42,7 +42,7 @@ final class PortableGEMMTests: XCTestCase {
     }
 
     func testAgreesWithADoublePrecisionReference() {
-        BLAS.numerics = .portable
+        EngineConfiguration.current.with { $0.numerics = .portable }.install()
         for (index, t) in Self.cases.enumerated() {
             let (a, b, c) = inputs(t, seed: UInt64(3 * index + 1))
             let out = gemm(t, a, b, c)
@@ -65,7 +65,7 @@ final class PortableGEMMTests: XCTestCase {
 
     /// Every element is exactly `fma(a[k-1] b[k-1], ... fma(a[0] b[0], 0))`, scaled by alpha, plus beta * C.
     func testEveryElementIsTheFixedChainOfFusedMultiplyAdds() {
-        BLAS.numerics = .portable
+        EngineConfiguration.current.with { $0.numerics = .portable }.install()
         for (index, t) in Self.cases.enumerated() {
             let (a, b, c) = inputs(t, seed: UInt64(7 * index + 1))
             let out = gemm(t, a, b, c)
@@ -87,12 +87,12 @@ final class PortableGEMMTests: XCTestCase {
 
     /// The engine's thread split (by rows or by columns) does not change a bit in portable mode.
     func testThreadSplitsChangeNothing() {
-        BLAS.numerics = .portable
+        EngineConfiguration.current.with { $0.numerics = .portable }.install()
         let (m, n, k) = (300, 120, 200)
         // Large enough for both shapes below (m x k and k x n, then n x k and k x m).
         let a = TestData.values(max(m, n) * k, seed: 11), b = TestData.values(max(m, n) * k, seed: 12)
         func run(threads: Int, m: Int, n: Int) -> [Float] {
-            Parallel.setThreads(threads)
+            EngineConfiguration.current.with { $0.threads = threads }.install()
             var c = [Float](repeating: 0, count: m * n)
             a.withUnsafeBufferPointer { pa in
                 b.withUnsafeBufferPointer { pb in

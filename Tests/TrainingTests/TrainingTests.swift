@@ -192,7 +192,7 @@ final class TrainerTests: XCTestCase {
     /// A tiny network on 128 synthetic images, with progressive resizing and drop-path on.
     func tinyTrainer(epochs: Int, lr: Float, seed: UInt64, model existing: EfficientNetModel? = nil,
                      arch: String = "ds_r1_k3_s1_c8_se0.25;ir_r1_k3_s2_e3_c16_se0.25;er_r1_k3_s2_e2_c24") throws -> Trainer {
-        Parallel.setThreads(2)
+        EngineConfiguration.current.with { $0.threads = 2 }.install()
         var data = try DatasetSpec(parsing: "synthetic:300")
         data.subset = 128
         let dataset = try data.load()

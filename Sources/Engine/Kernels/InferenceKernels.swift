@@ -19,21 +19,19 @@ public enum InferenceKernels {
     /// Whether this CPU (and OS) runs AVX-512 F/DQ/BW/VL.
     public static let cpuHasAVX512: Bool = efk_cpu_has_avx512() != 0
 
-    /// The preferred instruction set: AVX-512 unless `EFSEARCH_ISA=avx2` (or a test) says otherwise.
-    nonisolated(unsafe) public static var preferred: KernelISA =
-        ProcessInfo.processInfo.environment["EFSEARCH_ISA"]?.lowercased() == KernelISA.avx2.rawValue ? .avx2 : .avx512
+    /// The preferred instruction set (`EngineConfiguration.isa`: AVX-512 unless `EFSEARCH_ISA=avx2` or the
+    /// settings say otherwise).
+    public static var preferred: KernelISA { EngineConfiguration.current.isa }
 
     /// The instruction set used now: AVX-512 when preferred and available, and the numerics are `fast`
     /// (`portable` promises the same bits on every AVX2 machine, so it keeps the AVX2 kernels).
-    public static var isa: KernelISA {
-        preferred == .avx512 && cpuHasAVX512 && BLAS.numerics == .fast ? .avx512 : .avx2
-    }
+    public static var isa: KernelISA { EngineConfiguration.current.kernelISA }
 
     /// Block-level fusion in inference (on by default): batch norm and activation in the convolutions' epilogues,
     /// squeeze-excite's pooling inside the depthwise convolution, its gate folded into the projection's weights,
     /// and the residual added in the projection's epilogue. Off, every unit is its own pass (the reference path;
     /// `efsearch bench --compare-unfused` times both).
-    nonisolated(unsafe) public static var fused = true
+    public static var fused: Bool { EngineConfiguration.current.fused }
 
     /// Whether inference runs expansions in one pass with their depthwise convolutions (`EngineRules`):
     /// block fusion on, with the AVX-512 kernels.

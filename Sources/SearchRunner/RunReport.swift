@@ -184,7 +184,8 @@ public struct RunReport {
             do { try text.write(to: url, atomically: true, encoding: .utf8) } catch {
                 throw StoreError(location: url.path, message: "cannot write the report: \(error.localizedDescription)")
             }
-            written.append(url.path)
+            // As the folder was given (relative stays relative), as `export` says what it wrote.
+            written.append(directory.hasSuffix("/") ? directory + name : directory + "/" + name)
         }
         return written
     }

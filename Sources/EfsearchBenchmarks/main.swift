@@ -8,6 +8,7 @@ import Architecture
 import Cost
 import Engine
 import Foundation
+import Statistics
 
 #if DEBUG
 print("""

@@ -3,6 +3,7 @@ import CGSL
 import Cost
 import Engine
 import Foundation
+import Statistics
 
 /// A problem with a calibration: a file that cannot be read or is for another machine, a bad setting.
 public struct CalibrationError: UserInputError {
@@ -613,44 +614,5 @@ public enum Calibration {
         model.fitMAPE = Statistics.meanAbsolutePercentageError(predicted: pairs.map(\.0), measured: pairs.map(\.1))
         model.units[.network]?.rmsRelativeError = rmsRelative(pairs)
         return model
-    }
-}
-
-/// Figures of a check: predicted against measured.
-public enum Statistics {
-    public static func median(_ values: [Double]) -> Double {
-        guard !values.isEmpty else { return .nan }
-        let sorted = values.sorted()
-        let middle = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-    }
-
-    /// Mean of |predicted - measured| / measured, as a fraction.
-    public static func meanAbsolutePercentageError(predicted: [Double], measured: [Double]) -> Double {
-        guard !predicted.isEmpty else { return .nan }
-        return zip(predicted, measured).map { abs($0 - $1) / $1 }.reduce(0, +) / Double(predicted.count)
-    }
-
-    /// The share of pairs with |predicted / measured - 1| <= tolerance.
-    public static func shareWithin(_ tolerance: Double, predicted: [Double], measured: [Double]) -> Double {
-        guard !predicted.isEmpty else { return .nan }
-        return Double(zip(predicted, measured).filter { abs($0 / $1 - 1) <= tolerance + 1e-12 }.count) / Double(predicted.count)
-    }
-
-    /// Kendall's tau-b (ties in either list reduce the denominator).
-    public static func kendallTau(_ a: [Double], _ b: [Double]) -> Double {
-        precondition(a.count == b.count, "two lists of the same length")
-        var concordant = 0.0, discordant = 0.0, tiesA = 0.0, tiesB = 0.0
-        for i in 0..<a.count {
-            for j in (i + 1)..<a.count {
-                let da = a[i] - a[j], db = b[i] - b[j]
-                if da == 0 && db == 0 { continue }
-                if da == 0 { tiesA += 1; continue }
-                if db == 0 { tiesB += 1; continue }
-                if (da > 0) == (db > 0) { concordant += 1 } else { discordant += 1 }
-            }
-        }
-        let denominator = ((concordant + discordant + tiesA) * (concordant + discordant + tiesB)).squareRoot()
-        return denominator == 0 ? .nan : (concordant - discordant) / denominator
     }
 }

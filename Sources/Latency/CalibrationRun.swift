@@ -2,6 +2,7 @@ import Architecture
 import Cost
 import Engine
 import Foundation
+import Statistics
 
 /// Progress of long work: `(done, total, detail)`, in units of the work (networks timed, rounds).
 public typealias ProgressReport = (_ done: Double, _ total: Double, _ detail: String) -> Void

@@ -2,6 +2,7 @@ import Architecture
 import Cost
 import Engine
 import Foundation
+import Statistics
 
 /// What `efsearch bench` times: eval-mode forward passes, or training steps (forward, loss, backward, SGD).
 public enum BenchMode: String, CaseIterable, Sendable { case inference, training }
@@ -31,9 +32,7 @@ public struct EngineBench {
         public var layers: [(name: String, milliseconds: Double)]?
 
         /// The `p` quantile (0...1) of sorted `times`, nearest rank.
-        public static func percentile(_ p: Double, of times: [Double]) -> Double {
-            times[min(times.count - 1, Int((Double(times.count - 1) * p).rounded()))]
-        }
+        public static func percentile(_ p: Double, of times: [Double]) -> Double { Statistics.nearestRank(p, ofSorted: times) }
         public func percentile(_ p: Double) -> Double { Result.percentile(p, of: times) }
         public var median: Double { percentile(0.5) }
         public var unfusedMedian: Double? { unfusedTimes.isEmpty ? nil : Result.percentile(0.5, of: unfusedTimes) }

@@ -1,5 +1,5 @@
 import Architecture
-import Engine
+import Statistics
 import Foundation
 import Yams
 

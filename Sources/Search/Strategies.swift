@@ -1,5 +1,5 @@
 import CGSL
-import Engine
+import Statistics
 import Foundation
 
 /// A finished candidate as a strategy sees it; `metrics` is nil when the candidate failed.

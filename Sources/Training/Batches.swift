@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Statistics
 
 /// Turns images into network inputs: NHWC float tensors at a resolution, normalised, grey images replicated
 /// to 3 channels. The dataset's style decides the geometry:

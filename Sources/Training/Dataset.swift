@@ -1,6 +1,7 @@
 import Architecture
 import Engine
 import Foundation
+import Statistics
 
 /// A bad dataset: names the file (or the spec) and what was expected.
 public struct DatasetError: UserInputError {

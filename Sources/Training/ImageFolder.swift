@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Statistics
 
 /// Hears how far the first decoding of an image folder has got (called from worker threads, serialised).
 public protocol ImageDecodingListener: AnyObject {

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Statistics
 
 /// The built-in dataset: 10 classes of 32x32 RGB images, generated from a seed, that take real capacity to
 /// separate. The class is the object's shape or texture; its colour, size, position, the background, clutter

@@ -1,6 +1,7 @@
 import Architecture
 import Engine
 import Foundation
+import Statistics
 
 public enum OptimizerKind: String, Sendable, CaseIterable {
     case sgd, rmsprop, adamw

@@ -1,6 +1,7 @@
 import Architecture
 import Engine
 import Foundation
+import Statistics
 
 /// A candidate's zero-cost proxy scores (nil where not computed, or NASWOT's kernel was singular).
 public struct ZeroCostScores: Codable, Sendable, Equatable {

@@ -3,6 +3,7 @@ import CDynamicLinker
 import Engine
 import Foundation
 import XCTest
+import Statistics
 
 /// `libgsl` pulls in GSL's reference CBLAS, which defines `cblas_sgemm` too. These tests prove that a
 /// process linking both GSL and OpenBLAS calls OpenBLAS's.

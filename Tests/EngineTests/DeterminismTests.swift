@@ -1,6 +1,7 @@
 import Architecture
 import Engine
 import XCTest
+import Statistics
 
 final class DeterminismTests: XCTestCase {
     /// The same seed and thread count give bitwise-identical weights after several training steps

@@ -1,6 +1,7 @@
 import Architecture
 @testable import Engine
 import XCTest
+import Statistics
 
 /// The fused inference path (`InferenceKernels.fused`, on both instruction sets this CPU has) against the
 /// unfused reference path, block by block on random weights and batch-norm statistics.

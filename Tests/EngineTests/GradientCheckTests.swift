@@ -1,6 +1,7 @@
 import Architecture
 import Engine
 import XCTest
+import Statistics
 
 /// Finite-difference checks of every backward pass: ops, then each block type inside a small network.
 final class GradientCheckTests: XCTestCase {

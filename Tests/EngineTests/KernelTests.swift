@@ -1,6 +1,7 @@
 import Architecture
 import Engine
 import XCTest
+import Statistics
 
 /// Fast kernels against their plain reference versions.
 final class KernelTests: XCTestCase {

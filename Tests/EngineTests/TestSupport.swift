@@ -2,6 +2,7 @@ import Architecture
 import Engine
 import Foundation
 import XCTest
+import Statistics
 
 /// Deterministic test data.
 enum TestData {

@@ -3,6 +3,7 @@ import Cost
 import Foundation
 import Latency
 import XCTest
+import Statistics
 
 final class LatencyModelTests: XCTestCase {
     let key = CalibrationKey(cpu: "Test CPU", threads: 2, batch: 1, efsearch: "test", blas: "OpenBLAS Test")

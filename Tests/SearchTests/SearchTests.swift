@@ -3,6 +3,7 @@ import Engine
 import Foundation
 import Search
 import XCTest
+import Statistics
 
 /// The repository's searchspaces/ folder.
 let searchSpaces = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -145,14 +146,14 @@ final class StrategyTests: XCTestCase {
         // y's ranks are x's with the last two swapped: d^2 sums to 2, rho = 1 - 6 * 2 / (5 * 24) = 0.9;
         // 9 concordant pairs and 1 discordant of 10: tau = 0.8.
         let x: [Double] = [1, 2, 3, 4, 5], y: [Double] = [10, 20, 30, 50, 40]
-        XCTAssertEqual(RankCorrelation.spearman(x, y), 0.9, accuracy: 1e-12)
-        XCTAssertEqual(RankCorrelation.kendall(x, y), 0.8, accuracy: 1e-12)
-        XCTAssertEqual(RankCorrelation.spearman(x, x.map { -$0 }), -1, accuracy: 1e-12)
+        XCTAssertEqual(Statistics.spearman(x, y), 0.9, accuracy: 1e-12)
+        XCTAssertEqual(Statistics.kendallTau(x, y), 0.8, accuracy: 1e-12)
+        XCTAssertEqual(Statistics.spearman(x, x.map { -$0 }), -1, accuracy: 1e-12)
         // Ties: y = [1, 1, 2, 3]: 5 concordant, 0 discordant, one tie in y: tau-b = 5 / sqrt(6 * 5).
-        XCTAssertEqual(RankCorrelation.kendall([1, 2, 3, 4], [1, 1, 2, 3]), 5 / (30.0).squareRoot(), accuracy: 1e-12)
+        XCTAssertEqual(Statistics.kendallTau([1, 2, 3, 4], [1, 1, 2, 3]), 5 / (30.0).squareRoot(), accuracy: 1e-12)
         // Ranks 1.5, 1.5, 3, 4 against 1..4: Pearson of the ranks = 0.9486832980505138.
-        XCTAssertEqual(RankCorrelation.spearman([1, 2, 3, 4], [1, 1, 2, 3]), 0.9486832980505138, accuracy: 1e-12)
-        XCTAssertTrue(RankCorrelation.spearman([1, 2, 3], [4, 4, 4]).isNaN)
+        XCTAssertEqual(Statistics.spearman([1, 2, 3, 4], [1, 1, 2, 3]), 0.9486832980505138, accuracy: 1e-12)
+        XCTAssertTrue(Statistics.spearman([1, 2, 3], [4, 4, 4]).isNaN)
         // The interval holds the estimate and is reproducible from the seed.
         let a: [Double] = (0..<20).map { Double($0) }, b = a.enumerated().map { $0.element + Double(($0.offset * 7) % 5) * 2 }
         let c = RankCorrelation(a, b, resamples: 500, seed: 3)

@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import XCTest
 import Training
+import Statistics
 
 /// Image decoding against Pillow's (fixtures and expectations from scripts/make_image_fixtures.py), the image
 /// folder layout, its errors, and the decode-once cache.

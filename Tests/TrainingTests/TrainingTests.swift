@@ -3,6 +3,7 @@ import Engine
 import Foundation
 import Training
 import XCTest
+import Statistics
 
 final class DatasetTests: XCTestCase {
     var directory: URL!

@@ -1,4 +1,5 @@
 import Architecture
+import Statistics
 
 /// One block of a resolved network (`ds`, `ir`, `er` or `cn`), built from its `ResolvedBlock`, with
 /// timm's module names for its parts.

@@ -1,5 +1,6 @@
 import Architecture
 import Foundation
+import Statistics
 
 /// Options of the engine's models that are not part of the architecture.
 public struct ModelOptions: Sendable {

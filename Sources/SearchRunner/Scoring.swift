@@ -1,0 +1,56 @@
+import Architecture
+import Cost
+import Engine
+import Foundation
+import Search
+import Store
+import Training
+
+/// Objectives, constraints and reward of a run, parsed once.
+struct Scoring {
+    var objectives: [Objective]
+    var constraints: [Constraint]
+    var reward: Reward?
+
+    init(objectives: [String], constraints: [String], reward: String?, space: SearchSpace) throws {
+        self.objectives = try objectives.map(Objective.init(parsing:))
+        self.constraints = try constraints.map(Constraint.init(parsing:)) + space.constraints
+        self.reward = try reward.map(Reward.init(parsing:))
+    }
+
+    func metrics(_ record: CandidateRecord) -> Metrics {
+        Metrics(params: Double(record.params), macs: Double(record.macs), latencyEstimate: record.latencyEstimateMs,
+                latencyMeasured: record.latencyMeasuredMs, latencyPredicted: record.latencyPredictedMs, memory: Double(record.memoryBytes),
+                accuracy: record.accuracy, synflow: record.synflow, naswot: record.naswot)
+    }
+
+    /// The zero-cost proxies the objectives, constraints or reward name.
+    var proxies: Set<ZeroCostProxy> {
+        let metrics = objectives.map(\.metric) + constraints.map(\.metric) + (reward.map { [$0.metric] } ?? [])
+        return Set(metrics.compactMap { ZeroCostProxy(rawValue: $0.rawValue) })
+    }
+
+    func feasible(_ metrics: Metrics) -> Bool { constraints.allSatisfy { $0.holds(metrics) } }
+
+    /// Costs to minimise (the reward, when there is one, is one more objective to maximise).
+    func costs(_ metrics: Metrics) -> [Double]? {
+        guard feasible(metrics) else { return nil }
+        var result: [Double] = []
+        for objective in objectives {
+            guard let cost = objective.cost(metrics) else { return nil }
+            result.append(cost)
+        }
+        if let reward {
+            guard let value = reward.value(metrics) else { return nil }
+            result.append(-value)
+        }
+        return result
+    }
+
+    /// One number, higher is better (evolution): the reward, else the first objective.
+    func fitness(_ metrics: Metrics) -> Double? {
+        guard feasible(metrics) else { return nil }
+        if let reward { return reward.value(metrics) }
+        return objectives.first?.cost(metrics).map { -$0 }
+    }
+}

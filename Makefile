@@ -51,10 +51,10 @@ check-onnx: build pydeps
 check-report: build testdeps
 	python3 scripts/check_report.py --screenshots results/screenshots
 
-## The test suite in release mode (numeric tests are slow in debug builds), then again in a debug build so that
-## preconditions (the release Engine is built -Ounchecked), exclusivity checks and `#if DEBUG` invariants run.
-## The debug pass leaves out the command-line suite, whose short-training runs take minutes unoptimised; the
-## library code those tests drive is covered in-process by the other suites.
+## The whole test suite in release mode, then again in a debug build so that preconditions (the release Engine is
+## built -Ounchecked), exclusivity checks and `#if DEBUG` invariants run on every path the tests take, the
+## command-line suite's searches, workers, successive halving and calibration included (the numeric layers are
+## built -O in debug too, with their preconditions: see Package.swift).
 ## Then the docs check (every link resolves, every command block marked runnable in README.md and docs/ runs) and
 ## the checks against a real browser, ONNX Runtime and Pillow, with the binary the release pass built (a separate
 ## `swift build -c release` would compile everything again without testability).
@@ -62,7 +62,7 @@ check-report: build testdeps
 ## it afterwards, whatever the outcome): the store tests run against SQLite and PostgreSQL with the same code.
 test: testdeps pydeps
 	scripts/with_postgres.sh $(SWIFT) test -c release
-	scripts/with_postgres.sh $(SWIFT) test --skip EfsearchCLITests
+	scripts/with_postgres.sh $(SWIFT) test
 	python3 scripts/check_docs.py
 	python3 scripts/check_report.py --screenshots results/screenshots
 	python3 scripts/check_onnx.py

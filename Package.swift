@@ -5,6 +5,12 @@ import PackageDescription
 /// (debug builds keep them, so the tests still catch violations).
 let fastInReleaseBuilds: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
+/// The numeric layers are optimised in debug builds too (`-O`, not `-Ounchecked`): their preconditions, the
+/// exclusivity checks and `#if DEBUG` code still run, and the whole suite, command-line tests that train
+/// included, runs in a debug build in minutes instead of hours (their loops are 10-50x slower unoptimised).
+/// They hold no `assert`, which `-O` would drop.
+let optimisedInDebugBuilds: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "efsearch",
     platforms: [.macOS(.v15)],
@@ -52,20 +58,21 @@ let package = Package(
         // MARK: Library layers (each depends only on the ones above it)
         .target(name: "Architecture", swiftSettings: fastInReleaseBuilds),
         // The seeded random generator and the statistics every layer reports (GSL).
-        .target(name: "Statistics", dependencies: ["CGSL"], swiftSettings: fastInReleaseBuilds),
+        .target(name: "Statistics", dependencies: ["CGSL"], swiftSettings: fastInReleaseBuilds + optimisedInDebugBuilds),
         .target(name: "Cost", dependencies: ["Architecture"], swiftSettings: fastInReleaseBuilds),
         .target(
             name: "Engine",
             dependencies: ["Architecture", "Statistics", "CBLAS", "CGSL", "CDynamicLinker", "CEngineKernels"],
             // Kernels share raw buffers across threads by design (each chunk writes disjoint elements), which
             // Swift 6's Sendable checking cannot express: this target uses the Swift 5 language mode.
-            swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)), .swiftLanguageMode(.v5)] + fastInReleaseBuilds
+            swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)),
+                            .unsafeFlags(["-O", "-target-cpu", "haswell"], .when(configuration: .debug)), .swiftLanguageMode(.v5)] + fastInReleaseBuilds
         ),
 
         .target(
             name: "Training",
             dependencies: ["Architecture", "Engine", "Statistics", "CZlib", "CImageCodecs", "CCrypto"],
-            swiftSettings: fastInReleaseBuilds
+            swiftSettings: fastInReleaseBuilds + optimisedInDebugBuilds
         ),
         .target(
             name: "Search",

@@ -72,7 +72,7 @@ public struct ObjectiveError: UserInputError {
 }
 
 /// One objective: a metric and a direction (`accuracy`, `macs:min`, `accuracy:max`).
-public struct Objective: Sendable, Codable, Hashable, CustomStringConvertible {
+public struct Objective: Sendable, Hashable, CanonicalText {
     public var metric: Metric
     public var direction: Direction
 
@@ -102,11 +102,12 @@ public struct Objective: Sendable, Codable, Hashable, CustomStringConvertible {
         return direction == .minimize ? value : -value
     }
 
-    public var description: String { "\(metric.rawValue):\(direction.rawValue)" }
+    /// Canonical: the metric alone in its default direction (`accuracy`, `macs`), else `macs:max`.
+    public var description: String { direction == metric.defaultDirection ? metric.rawValue : "\(metric.rawValue):\(direction.rawValue)" }
 }
 
 /// A constraint such as `macs<=400M`, `params<2.5M`, `latency<=10` (ms), `accuracy>=0.5`.
-public struct Constraint: Sendable, Codable, Hashable, CustomStringConvertible {
+public struct Constraint: Sendable, Hashable, CanonicalText {
     public enum Comparison: String, Sendable, Codable { case lessOrEqual = "<=", less = "<", greaterOrEqual = ">=", greater = ">" }
     public var metric: Metric
     public var comparison: Comparison
@@ -149,12 +150,13 @@ public struct Constraint: Sendable, Codable, Hashable, CustomStringConvertible {
         }
     }
 
-    public var description: String { "\(metric.rawValue)\(comparison.rawValue)\(bound)" }
+    /// Canonical: `macs<=400000000`, `latency<12.5`.
+    public var description: String { "\(metric.rawValue)\(comparison.rawValue)\(canonicalNumber(bound))" }
 }
 
 /// The MnasNet reward `ACC * (X / T)^w`, with `w = alpha` when X <= T and `beta` otherwise
 /// (soft constraint: alpha = beta = -0.07; hard: alpha = 0, beta = -1).
-public struct Reward: Sendable, Codable, Hashable, CustomStringConvertible {
+public struct Reward: Sendable, Hashable, CanonicalText {
     public var metric: Metric
     public var target: Double
     public var alpha: Double
@@ -181,7 +183,45 @@ public struct Reward: Sendable, Codable, Hashable, CustomStringConvertible {
         return accuracy * pow(x / target, w)
     }
 
-    public var description: String { "\(metric.rawValue):\(target):\(alpha):\(beta)" }
+    /// Canonical: `macs:400000000:-0.07:-0.07`.
+    public var description: String { "\(metric.rawValue):\(canonicalNumber(target)):\(canonicalNumber(alpha)):\(canonicalNumber(beta))" }
+}
+
+/// A value that a run stores as its canonical text (`description`), read back with `init(parsing:)`: an
+/// objective, a constraint, a reward. Two settings are the same when their canonical texts are, however
+/// they were written (`macs<=400M`, `macs <= 400000000`).
+public protocol CanonicalText: Codable, CustomStringConvertible {
+    init(parsing text: String) throws
+}
+
+extension CanonicalText {
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        do { try self.init(parsing: text) } catch {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "\(error)")
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+/// A number as its shortest text: `400000000`, not `400000000.0` or `4e+08`; `0.25`, `-0.07`.
+public func canonicalNumber(_ value: Double) -> String {
+    if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+    return "\(value)"
+}
+
+extension Objective {
+    /// A comma-separated list of objectives, as `--objectives` takes it: `accuracy,macs`, `accuracy, latency:min`.
+    public static func list(parsing text: String) throws -> [Objective] {
+        let list = try text.split(separator: ",").map { try Objective(parsing: String($0).trimmingCharacters(in: .whitespaces)) }
+        guard !list.isEmpty else { throw ObjectiveError(text: text, message: "expected at least one objective, such as accuracy,macs") }
+        return list
+    }
 }
 
 /// Non-dominated sorting and crowding distance over costs to minimise.

@@ -210,8 +210,14 @@ struct LegacyConfiguration: Decodable {
             throw fail("made by efsearch 0.1.0, which stored only the path of its search space, and that file cannot be used now (\(error)); resume from the directory the run was started in, with the file as it was")
         }
         warn("note: run \(run.name) was made by efsearch 0.1.0, which stored only the path of its search space; \(space) was read now (sha256 \(stored.shortHash)) and stored with the run, which from now on uses that copy")
-        let plan = NasPlan(space: stored, strategy: strategy, budget: budget, objectives: objectives, constraints: constraints, reward: reward,
+        let plan: NasPlan
+        do {
+            plan = NasPlan(space: stored, strategy: strategy, budget: budget, objectives: try objectives.map(Objective.init(parsing:)),
+                           constraints: try constraints.map(Constraint.init(parsing:)), reward: try reward.map(Reward.init(parsing:)),
                            fidelity: fidelity, latency: latency, generation: generation, population: population, sample: sample, mutation: mutation)
+        } catch {
+            throw fail("stored objectives, constraints or reward cannot be read: \(error)")
+        }
         return RunConfiguration(seed: seed, proxy: proxy, plan: .nas(plan))
     }
 }

@@ -168,10 +168,11 @@ public struct NasPlan: Codable, Sendable {
     public var space: StoredSpace
     public var strategy: StrategyKind
     public var budget: Int
-    /// Objective texts (`accuracy`, `macs:min`, ...), parsed when the run is created and again when it is opened.
-    public var objectives: [String]
-    public var constraints: [String]
-    public var reward: String?
+    /// Parsed once, where the flags are read; stored as canonical text (`CanonicalText`), so that a stored run
+    /// reads back the same values and a resume compares values, not spellings.
+    public var objectives: [Objective]
+    public var constraints: [Constraint]
+    public var reward: Reward?
     public var fidelity: Fidelity
     public var latency: LatencySource
     /// Candidates per round.
@@ -185,9 +186,9 @@ public struct NasPlan: Codable, Sendable {
     /// Write each trained candidate's weights next to the store (`<store folder>/<run>/<id>.safetensors`).
     public var keepCheckpoints: Bool?
     /// `--prefilter PROXY:FRACTION`: train only the best FRACTION of each generation by a zero-cost proxy.
-    public var prefilter: String?
+    public var prefilter: Prefilter?
 
-    public init(space: StoredSpace, strategy: StrategyKind, budget: Int, objectives: [String], constraints: [String], reward: String?,
+    public init(space: StoredSpace, strategy: StrategyKind, budget: Int, objectives: [Objective], constraints: [Constraint], reward: Reward?,
                 fidelity: Fidelity, latency: LatencySource, generation: Int, population: Int, sample: Int, mutation: Double,
                 latencyModel: LatencyModel? = nil, keepCheckpoints: Bool = false) {
         self.latencyModel = latencyModel
@@ -306,7 +307,7 @@ public struct GridPlan: Codable, Sendable {
     }
 
     /// Objectives of the frontier: accuracy and MACs when training, MACs alone on estimates.
-    public var objectives: [String] { fidelity.trains ? ["accuracy", "macs"] : ["macs"] }
+    public var objectives: [Objective] { fidelity.trains ? [Objective(metric: .accuracy), Objective(metric: .macs)] : [Objective(metric: .macs)] }
 }
 
 /// One training setting of `efsearch proxy-check`: `epochs=2,resolution=32,subset=2000` (resolution and subset
@@ -377,6 +378,28 @@ public enum RunPlan: Sendable {
         }
     }
 
+    /// What ranks the run's candidates: a search's objectives, a grid's (accuracy and MACs when it trains), and a
+    /// proxy-check's accuracy and MACs.
+    public var objectives: [Objective] {
+        switch self {
+        case .nas(let plan): return plan.objectives
+        case .grid(let plan): return plan.objectives
+        case .proxyCheck: return [Objective(metric: .accuracy), Objective(metric: .macs)]
+        }
+    }
+
+    /// A search's constraints; other plans have none.
+    public var constraints: [Constraint] {
+        if case .nas(let plan) = self { return plan.constraints }
+        return []
+    }
+
+    /// A search's reward, when it has one.
+    public var reward: Reward? {
+        if case .nas(let plan) = self { return plan.reward }
+        return nil
+    }
+
     /// `nas`, `grid` or `proxy-check`.
     public var kind: String {
         switch self {
@@ -441,7 +464,7 @@ public struct RunConfiguration: Codable, Sendable {
 
 /// `--prefilter naswot:0.25`: of each generation, only the best quarter by NASWOT is trained; the rest are stored
 /// as pruned with their scores.
-public struct Prefilter: Equatable, Sendable {
+public struct Prefilter: Hashable, Sendable, CanonicalText {
     public var proxy: ZeroCostProxy
     public var fraction: Double
 
@@ -460,6 +483,9 @@ public struct Prefilter: Equatable, Sendable {
 
     /// How many of a generation of `count` are trained: ceil(fraction * count), at least one.
     public func kept(of count: Int) -> Int { max(1, Int((fraction * Double(count)).rounded(.up))) }
+
+    /// Canonical: `naswot:0.25`.
+    public var description: String { "\(proxy.rawValue):\(canonicalNumber(fraction))" }
 }
 
 /// A run setting that does not fit the others (names the flag).
@@ -476,13 +502,10 @@ public struct PlanError: UserInputError {
 }
 
 extension NasPlan {
-    /// Parses the objectives, constraints and reward, and checks that they fit the fidelity.
+    /// Checks that the objectives, constraints, reward and prefilter fit the fidelity.
     public func validate() throws {
-        let parsed = try objectives.map(Objective.init(parsing:))
-        guard !parsed.isEmpty else { throw PlanError(field: "--objectives", message: "expected at least one objective") }
-        for constraint in constraints { _ = try Constraint(parsing: constraint) }
-        if let reward { _ = try Reward(parsing: reward) }
-        if fidelity == .estimate, parsed.contains(where: { $0.metric == .accuracy }) || reward != nil {
+        guard !objectives.isEmpty else { throw PlanError(field: "--objectives", message: "expected at least one objective") }
+        if fidelity == .estimate, objectives.contains(where: { $0.metric == .accuracy }) || reward != nil {
             throw PlanError(field: "--fidelity estimate", message: "has no accuracy: use objectives macs, params, latency, memory and no --reward")
         }
         if latency == .predicted && latencyModel == nil {
@@ -494,8 +517,7 @@ extension NasPlan {
         if latency == .measured && !fidelity.trains {
             throw PlanError(field: "--latency measured", message: "needs --fidelity train (the candidates are built and timed on the engine)")
         }
-        if let prefilter {
-            _ = try Prefilter(parsing: prefilter)
+        if prefilter != nil {
             if !fidelity.trains { throw PlanError(field: "--prefilter", message: "needs --fidelity train or sh (it decides which candidates to train)") }
         }
         if budget < 1 { throw PlanError(field: "--budget", message: "\(budget) must be at least 1") }

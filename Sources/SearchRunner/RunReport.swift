@@ -23,30 +23,16 @@ public struct RunReport {
         self.machine = machine
     }
 
-    /// The run's objectives as the report labels them.
-    var objectives: [String] {
-        switch configuration.plan {
-        case .nas(let plan): return plan.objectives
-        case .grid(let plan): return plan.objectives
-        case .proxyCheck: return ["accuracy", "macs"]
-        }
-    }
+    /// The run's objectives as the report labels them (canonical text: `accuracy`, `macs:max`).
+    var objectives: [String] { configuration.plan.objectives.map(\.description) }
 
     /// The embedded data (JSON) the page draws from.
     public func data() throws -> String {
         let candidates = try store.candidates(runId: run.id!)
         let networks = try CandidateNetworks(configuration: configuration)
-        var scoring: Scoring
+        let scoring = Scoring(configuration.plan, space: networks.space)
         var predictor: LatencyPredictor?
-        switch configuration.plan {
-        case .nas(let plan):
-            scoring = try Scoring(objectives: plan.objectives, constraints: plan.constraints, reward: plan.reward, space: networks.space)
-            predictor = plan.latencyModel?.predictor
-        case .grid(let plan):
-            scoring = try Scoring(objectives: plan.objectives, constraints: [], reward: nil, space: networks.space)
-        case .proxyCheck:
-            scoring = try Scoring(objectives: ["accuracy", "macs"], constraints: [], reward: nil, space: networks.space)
-        }
+        if case .nas(let plan) = configuration.plan { predictor = plan.latencyModel?.predictor }
         let out = JSONText()
         try out.object {
             out.key("run") {

@@ -12,10 +12,11 @@ struct Scoring {
     var constraints: [Constraint]
     var reward: Reward?
 
-    init(objectives: [String], constraints: [String], reward: String?, space: SearchSpace) throws {
-        self.objectives = try objectives.map(Objective.init(parsing:))
-        self.constraints = try constraints.map(Constraint.init(parsing:)) + space.constraints
-        self.reward = try reward.map(Reward.init(parsing:))
+    /// The plan's objectives, constraints and reward, and the constraints of its space.
+    init(_ plan: RunPlan, space: SearchSpace) {
+        objectives = plan.objectives
+        constraints = plan.constraints + space.constraints
+        reward = plan.reward
     }
 
     func metrics(_ record: CandidateRecord) -> Metrics {

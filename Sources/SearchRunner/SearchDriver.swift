@@ -31,15 +31,13 @@ public final class SearchDriver {
         switch configuration.plan {
         case .nas(let plan):
             space = try plan.space.parse()
-            scoring = try Scoring(objectives: plan.objectives, constraints: plan.constraints, reward: plan.reward, space: space)
         case .grid(let plan):
             let base = try plan.proxyNetwork()
             space = SearchSpace(name: "grid", base: base, stages: [], resolution: [base.resolution], width: [1], depth: [1], constraints: [])
-            scoring = try Scoring(objectives: plan.objectives, constraints: [], reward: nil, space: space)
         case .proxyCheck(let plan):
             space = try plan.space.parse()
-            scoring = try Scoring(objectives: ["accuracy", "macs"], constraints: [], reward: nil, space: space)
         }
+        scoring = Scoring(configuration.plan, space: space)
         var keepsCheckpoints = false
         if case .nas(let plan) = configuration.plan, plan.keepCheckpoints == true { keepsCheckpoints = true }
         evaluator = try CandidateEvaluator(configuration: configuration, machine: machine, files: try RunFiles(store: store, run: run),
@@ -136,7 +134,7 @@ public final class SearchDriver {
                 break
             }
             try score(&batch)
-            if let prefilter = try plan.prefilter.map(Prefilter.init(parsing:)) { applyPrefilter(prefilter, to: &batch, generation: generation) }
+            if let prefilter = plan.prefilter { applyPrefilter(prefilter, to: &batch, generation: generation) }
             if plan.fidelity == .estimate {
                 for index in batch.indices {
                     batch[index].status = .done

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Search
 
 /// A number on the command line (seconds, epochs, a rate), shown in `--help` as a user writes it: `60`, not
 /// `60.0`; `5e-5`, not `5e-05`. It parses as `Value` itself does, so the value is the same to the bit.
@@ -20,4 +21,11 @@ struct Amount<Value: BinaryFloatingPoint & LosslessStringConvertible & Sendable>
     }
 
     var defaultValueDescription: String { description }
+}
+
+/// `--objectives accuracy,macs`: parsed once, where the flag is read (`Objective.list(parsing:)`).
+struct ObjectiveList: CustomStringConvertible {
+    var list: [Objective]
+    init(parsing text: String) throws { list = try Objective.list(parsing: text) }
+    var description: String { list.map(\.description).joined(separator: ",") }
 }

@@ -26,10 +26,10 @@ extension Efsearch {
         @Option(help: "Search-space file (YAML or JSON); its text is stored with the run.") var space: String?
         @Option(help: "Strategy (default: evolution).") var strategy: StrategyKind?
         @Option(help: "Candidates to evaluate (default: 12).") var budget: Int?
-        @Option(help: "Objectives, comma-separated: accuracy, macs, params, latency, memory, synflow, naswot, each optionally :min or :max (default: accuracy,macs when training, macs,params on estimates).")
-        var objectives: String?
-        @Option(name: .customLong("constraint"), help: "A constraint such as macs<=400M (repeatable).") var constraints: [String] = []
-        @Option(help: "MnasNet reward ACC * (X / T)^w as METRIC:T:W or METRIC:T:ALPHA:BETA, e.g. macs:400M:-0.07.") var reward: String?
+        @Option(help: "Objectives, comma-separated: accuracy, macs, params, latency, memory, synflow, naswot, each optionally :min or :max (default: accuracy,macs when training, macs,params on estimates).", transform: ObjectiveList.init(parsing:))
+        var objectives: ObjectiveList?
+        @Option(name: .customLong("constraint"), help: "A constraint such as macs<=400M (repeatable).", transform: Constraint.init(parsing:)) var constraints: [Constraint] = []
+        @Option(help: "MnasNet reward ACC * (X / T)^w as METRIC:T:W or METRIC:T:ALPHA:BETA, e.g. macs:400M:-0.07.", transform: Reward.init(parsing:)) var reward: Reward?
         @Option(help: "estimate (cost model only), train (short training on the proxy) or sh (successive halving over --rungs) (default: train; sh when a rung flag is given).") var fidelity: Fidelity?
         @Option(help: "Latency: predicted (the calibrated model), estimate (roofline) or measured (timed forward passes; with --fidelity train) (default: predicted when this machine is calibrated, else estimate).")
         var latency: LatencySource?
@@ -43,8 +43,8 @@ extension Efsearch {
         @Option(help: "Continue the run with this name.") var resume: String?
         @Option(help: "Seconds without a heartbeat before another worker takes a candidate over.") var grace: Amount<Double> = 60
         @Option(help: "Processes that work on the run on this machine, this one included; each trains with --threads threads (default: 1).") var workers: Int = 1
-        @Option(help: "Train only the best fraction of each generation by a zero-cost proxy, PROXY:FRACTION (synflow or naswot; e.g. naswot:0.25); the rest are stored as pruned.")
-        var prefilter: String?
+        @Option(help: "Train only the best fraction of each generation by a zero-cost proxy, PROXY:FRACTION (synflow or naswot; e.g. naswot:0.25); the rest are stored as pruned.", transform: Prefilter.init(parsing:))
+        var prefilter: Prefilter?
         @Flag(name: .customLong("keep-checkpoints"), help: "Write each trained candidate's weights to <store folder>/<run>/<id>.safetensors (path in the store).")
         var keepCheckpoints = false
         @Flag(help: "Print the frontier as JSON lines at the end.") var json = false
@@ -68,8 +68,7 @@ extension Efsearch {
         /// The plan of a new run: the flags with their defaults, the space read once.
         func plan(space path: String) throws -> NasPlan {
             let fidelity = try proxy.fidelity(given: self.fidelity, fallback: .train)
-            let objectiveList = (objectives ?? (fidelity.trains ? "accuracy,macs" : "macs,params"))
-                .split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            let objectiveList = objectives?.list ?? (fidelity.trains ? [Objective(metric: .accuracy), Objective(metric: .macs)] : [Objective(metric: .macs), Objective(metric: .params)])
             // The calibration for the workers' thread count at batch 1, stored with the run.
             let model = try latencyModel.load(threads: proxy.task.threads, batch: 1)
             let source = latency ?? (model != nil ? .predicted : .estimate)
@@ -104,7 +103,7 @@ extension Efsearch {
             check.compare("--seed", given: seed, stored: configuration.seed)
             check.compare("--strategy", given: strategy, stored: stored.strategy)
             check.compare("--budget", given: budget, stored: stored.budget)
-            check.compare("--objectives", given: objectives, stored: stored.objectives.joined(separator: ","))
+            check.compare("--objectives", given: objectives?.list, stored: stored.objectives)
             check.compare("--constraint", given: constraints.isEmpty ? nil : constraints, stored: stored.constraints)
             check.compare("--reward", given: reward, stored: stored.reward)
             check.compare("--fidelity", given: fidelity, stored: stored.fidelity)

@@ -304,9 +304,16 @@ final class SearchCLITests: XCTestCase {
         XCTAssertEqual(changed.status, 2, changed.stderr)
         XCTAssertTrue(changed.stderr.contains("--budget 500 differs from the stored 400"), changed.stderr)
         XCTAssertEqual(try export("cut").candidates.count, 200, "a refused resume adds nothing")
+        // The plan is compared as values: another spelling of the stored objectives is the same plan, another
+        // objective is not.
+        let otherObjective = try run(["nas", "--resume", "cut", "--objectives", "macs,latency", "--store", storePath], in: work)
+        XCTAssertEqual(otherObjective.status, 2, otherObjective.stderr)
+        XCTAssertTrue(otherObjective.stderr.contains("--objectives [macs, latency] differs from the stored [macs, params]"), otherObjective.stderr)
+        XCTAssertEqual(try export("cut").candidates.count, 200, "a refused resume adds nothing")
 
-        // From another directory, where space.yaml does not exist: the stored space is used.
-        let resumed = try run(["nas", "--resume", "cut", "--store", storePath], in: elsewhere)
+        // From another directory, where space.yaml does not exist: the stored space is used; `macs:min, params`
+        // is the stored `macs,params` written another way.
+        let resumed = try run(["nas", "--resume", "cut", "--objectives", "macs:min, params", "--store", storePath], in: elsewhere)
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         let whole = try export("whole"), cut = try export("cut")
         XCTAssertEqual(cut.candidates.count, 400)

@@ -68,6 +68,39 @@ final class SearchSpaceTests: XCTestCase {
         let hard = try Reward(parsing: "macs:300M:0:-1")
         XCTAssertEqual(hard.value(metrics)!, 0.7 * 3 / 3.9, accuracy: 1e-12)
     }
+
+    /// A run stores its settings as canonical text: however a setting was written, it reads back as the same
+    /// value, and two spellings of one value store the same text (a resume compares values, not spellings).
+    func testSettingsAreStoredAsCanonicalTextAndReadBackTheSame() throws {
+        let objectives: [(String, String)] = [("accuracy", "accuracy"), ("accuracy:max", "accuracy"), ("macs:min", "macs"), (" macs ", "macs"),
+                                              ("macs:max", "macs:max"), ("LATENCY:min", "latency"), ("naswot", "naswot"), ("params:max", "params:max")]
+        for (text, canonical) in objectives {
+            let objective = try Objective(parsing: text)
+            XCTAssertEqual(objective.description, canonical, text)
+            XCTAssertEqual(try Objective(parsing: objective.description), objective, text)
+        }
+        let constraints: [(String, String)] = [("macs<=400M", "macs<=400000000"), ("macs <= 400000000", "macs<=400000000"), ("params<2.5M", "params<2500000"),
+                                               ("latency<=12.5", "latency<=12.5"), ("accuracy>=0.5", "accuracy>=0.5"), ("memory>1G", "memory>1000000000")]
+        for (text, canonical) in constraints {
+            let constraint = try Constraint(parsing: text)
+            XCTAssertEqual(constraint.description, canonical, text)
+            XCTAssertEqual(try Constraint(parsing: constraint.description), constraint, text)
+        }
+        let rewards: [(String, String)] = [("macs:400M:-0.07", "macs:400000000:-0.07:-0.07"), ("latency:15:0:-1", "latency:15:0:-1")]
+        for (text, canonical) in rewards {
+            let reward = try Reward(parsing: text)
+            XCTAssertEqual(reward.description, canonical, text)
+            XCTAssertEqual(try Reward(parsing: reward.description), reward, text)
+        }
+        XCTAssertEqual(try Objective.list(parsing: "accuracy, macs"), try Objective.list(parsing: "accuracy,macs:min"))
+        XCTAssertThrowsError(try Objective.list(parsing: " , "))
+        // Stored as JSON strings, and read from the text earlier versions stored (the user's own spelling).
+        let encoded = try JSONEncoder().encode([try Objective(parsing: "accuracy:max"), try Objective(parsing: "macs:max")])
+        XCTAssertEqual(String(decoding: encoded, as: UTF8.self), #"["accuracy","macs:max"]"#)
+        let stored = try JSONDecoder().decode([Constraint].self, from: Data(#"["macs<=400M", "params < 5M"]"#.utf8))
+        XCTAssertEqual(stored, [try Constraint(parsing: "macs<=400000000"), try Constraint(parsing: "params<5000000")])
+        XCTAssertThrowsError(try JSONDecoder().decode([Objective].self, from: Data(#"["speed"]"#.utf8)))
+    }
 }
 
 final class StrategyTests: XCTestCase {

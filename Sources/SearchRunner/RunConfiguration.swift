@@ -40,12 +40,17 @@ public struct SuccessiveHalving: Codable, Equatable, Sendable {
 
     /// `--rungs 1,3,9`.
     public init(parsing text: String, eta: Int) throws {
+        try self.init(rungs: try SuccessiveHalving.rungs(parsing: text), eta: eta)
+    }
+
+    /// The epochs of `--rungs 1,3,9`, as whole numbers (checked as a schedule by `init(rungs:eta:)`).
+    public static func rungs(parsing text: String) throws -> [Int] {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         let numbers = parts.compactMap { Int($0) }
         guard numbers.count == parts.count else {
             throw PlanError(field: "--rungs", message: "\"\(text)\": expected whole numbers of epochs separated by commas, such as 1,3,9")
         }
-        try self.init(rungs: numbers, eta: eta)
+        return numbers
     }
 
     /// Rungs from `--min-epochs` growing by eta up to `--max-epochs` (the top rung is always `maxEpochs`).
@@ -97,7 +102,7 @@ public struct ProxyTask: Codable, Equatable, Sendable {
     /// Image folders: `imagenet` or `dataset` normalisation (nil: the dataset kind's default), the training
     /// crops' area range (`LOW,HIGH`; nil: 0.08,1), flips off, bad images left out. Absent in older runs.
     public var normalize: String?
-    public var cropScale: String?
+    public var cropScale: CropScale?
     public var noFlip: Bool?
     public var skipBadImages: Bool?
     /// Successive halving (`--fidelity sh`): the rungs and eta; `epochs` is then the top rung's.
@@ -125,7 +130,7 @@ public struct ProxyTask: Codable, Equatable, Sendable {
         var spec = try DatasetSpec(parsing: dataset)
         spec.subset = subset
         spec.normalization = normalize
-        if let cropScale { (spec.cropScaleLow, spec.cropScaleHigh) = try DatasetSpec.cropScale(parsing: cropScale) }
+        if let cropScale { (spec.cropScaleLow, spec.cropScaleHigh) = (cropScale.low, cropScale.high) }
         spec.allowsFlip = !(noFlip ?? false)
         spec.skipBadImages = skipBadImages ?? false
         return spec

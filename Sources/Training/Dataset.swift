@@ -151,14 +151,6 @@ public struct DatasetSpec: Sendable, Hashable {
         }
     }
 
-    /// Parses `--crop-scale LOW,HIGH` (0 < LOW <= HIGH <= 1).
-    public static func cropScale(parsing text: String) throws -> (Double, Double) {
-        let parts = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.count == 2, let low = parts[0], let high = parts[1], low > 0, low <= high, high <= 1 else {
-            throw DatasetError(source: "--crop-scale \(text)", message: "not a crop area range; expected LOW,HIGH with 0 < LOW <= HIGH <= 1, as in 0.08,1")
-        }
-        return (low, high)
-    }
 
     public init(kind: Kind, directory: String? = nil) {
         self.kind = kind
@@ -306,4 +298,29 @@ func channelStatistics(_ set: ImageSet) -> (mean: [Float], std: [Float]) {
     let std = zip(squares, mean).map { max(1e-3, ($0 / Double(max(1, pixels)) - $1 * $1).squareRoot()) }
     let m = mean.map(Float.init), s = std.map(Float.init)
     return set.channels == 3 ? (m, s) : ([m[0], m[0], m[0]], [s[0], s[0], s[0]])
+}
+
+/// `--crop-scale LOW,HIGH`: the area range of training crops (torchvision's `RandomResizedCrop` scale),
+/// 0 < LOW <= HIGH <= 1; canonical text `0.08,1`.
+public struct CropScale: Hashable, Sendable, CanonicalText {
+    public var low: Double
+    public var high: Double
+
+    /// torchvision's default, 0.08 to 1.
+    public static let standard = CropScale(low: 0.08, high: 1)
+
+    public init(low: Double, high: Double) {
+        self.low = low
+        self.high = high
+    }
+
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let low = parts[0], let high = parts[1], low > 0, low <= high, high <= 1 else {
+            throw DatasetError(source: "--crop-scale \(text)", message: "not a crop area range; expected LOW,HIGH with 0 < LOW <= HIGH <= 1, as in 0.08,1")
+        }
+        self.init(low: low, high: high)
+    }
+
+    public var description: String { "\(canonicalNumber(low)),\(canonicalNumber(high))" }
 }

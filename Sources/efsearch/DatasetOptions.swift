@@ -19,8 +19,8 @@ struct DatasetOptions: ParsableArguments {
     var normalize: String?
     @Option(help: "Image folders: the resampling filter, bilinear or bicubic (PIL's definitions, antialiased when shrinking).")
     var interpolation: Interpolation = .bilinear
-    @Option(name: .customLong("crop-scale"), help: "Image folders: the area range of training crops (RandomResizedCrop), as LOW,HIGH.")
-    var cropScale: String = "0.08,1"
+    @Option(name: .customLong("crop-scale"), help: "Image folders: the area range of training crops (RandomResizedCrop), as LOW,HIGH.", transform: CropScale.init(parsing:))
+    var cropScale: CropScale = .standard
     @Flag(name: .customLong("no-flip"), help: "No horizontal flips in training (digits, text: where a mirror image changes the class).")
     var noFlip = false
     @Flag(name: .customLong("skip-bad-images"), help: "Image folders: leave out corrupt or truncated images (counted in the output) instead of stopping.")
@@ -29,11 +29,6 @@ struct DatasetOptions: ParsableArguments {
     func validate() throws {
         if !(validationFraction >= 0 && validationFraction < 1) { throw ValidationError("--validation-fraction \(validationFraction) must be in [0, 1)") }
         if let normalize { do { try DatasetSpec.checkNormalization(normalize) } catch { throw ValidationError("\(error)") } }
-        _ = try cropScaleRange()
-    }
-
-    func cropScaleRange() throws -> (Double, Double) {
-        do { return try DatasetSpec.cropScale(parsing: cropScale) } catch { throw ValidationError("\(error)") }
     }
 
     var isFolder: Bool { (try? DatasetSpec(parsing: dataset))?.kind == .folder }
@@ -45,7 +40,7 @@ struct DatasetOptions: ParsableArguments {
         spec.validationFraction = validationFraction
         spec.normalization = normalize
         spec.interpolation = interpolation
-        (spec.cropScaleLow, spec.cropScaleHigh) = try cropScaleRange()
+        (spec.cropScaleLow, spec.cropScaleHigh) = (cropScale.low, cropScale.high)
         spec.skipBadImages = skipBadImages
         spec.allowsFlip = !noFlip
         return spec

@@ -68,11 +68,11 @@ struct ProxyOptions: ParsableArguments {
     @Option(help: "Proxy learning rate, SGD with a cosine schedule (default: 0.05; grid: 0.01).") var lr: Float?
     @Option(help: "Threads per worker (default: all cores).") var threads: Int?
     @Option(help: "Proxy normalisation: imagenet (default for image folders) or dataset.") var normalize: String?
-    @Option(name: .customLong("crop-scale"), help: "Image folders: the area range of training crops, LOW,HIGH (default 0.08,1).") var cropScale: String?
+    @Option(name: .customLong("crop-scale"), help: "Image folders: the area range of training crops, LOW,HIGH (default 0.08,1).", transform: CropScale.init(parsing:)) var cropScale: CropScale?
     @Flag(name: .customLong("no-flip"), help: "Image folders: no horizontal flips in training.") var noFlip = false
     @Flag(name: .customLong("skip-bad-images"), help: "Image folders: leave out corrupt images instead of stopping.") var skipBadImages = false
-    @Option(help: "Successive halving (implies --fidelity sh): the epochs trained in all at the end of each rung, increasing (default 1,3,9; grid: 2,6,18).")
-    var rungs: String?
+    @Option(help: "Successive halving (implies --fidelity sh): the epochs trained in all at the end of each rung, increasing (default 1,3,9; grid: 2,6,18).", transform: SuccessiveHalving.rungs(parsing:))
+    var rungs: [Int]?
     @Option(help: "Successive halving: the best 1/eta of a rung go on to the next (default: 3).") var eta: Int?
     @Option(name: .customLong("min-epochs"), help: "Successive halving: the first rung's epochs; the rungs grow by eta up to --max-epochs.") var minEpochs: Int?
     @Option(name: .customLong("max-epochs"), help: "Successive halving: the top rung's epochs.") var maxEpochs: Int?
@@ -88,7 +88,6 @@ struct ProxyOptions: ParsableArguments {
         // ArgumentParser reports only ValidationError from validate() as a usage error (exit 2).
         if let dataset { do { _ = try DatasetSpec(parsing: dataset) } catch { throw ValidationError("\(error)") } }
         if let normalize { do { try DatasetSpec.checkNormalization(normalize) } catch { throw ValidationError("\(error)") } }
-        if let cropScale { do { _ = try DatasetSpec.cropScale(parsing: cropScale) } catch { throw ValidationError("\(error)") } }
         if rungs != nil && (minEpochs != nil || maxEpochs != nil) {
             throw ValidationError("--rungs and --min-epochs/--max-epochs: give the rungs one way")
         }
@@ -104,7 +103,7 @@ struct ProxyOptions: ParsableArguments {
     /// The successive-halving schedule the flags describe (`defaultRungs` when they name none).
     func halving(defaultRungs: [Int]) throws -> SuccessiveHalving {
         let eta = self.eta ?? 3
-        if let rungs { return try SuccessiveHalving(parsing: rungs, eta: eta) }
+        if let rungs { return try SuccessiveHalving(rungs: rungs, eta: eta) }
         if minEpochs != nil || maxEpochs != nil {
             let low = minEpochs ?? 1
             return try SuccessiveHalving(minEpochs: low, maxEpochs: maxEpochs ?? low * eta * eta, eta: eta)
@@ -157,8 +156,7 @@ struct ProxyOptions: ParsableArguments {
         check.compare("--normalize", given: normalize, stored: stored.normalize)
         check.compare("--crop-scale", given: cropScale, stored: stored.cropScale)
         if noFlip { check.compare("--no-flip", given: "given", stored: stored.noFlip == true ? "given" : "not given") }
-        check.compare("--rungs", given: rungs.map { $0.replacingOccurrences(of: " ", with: "") },
-                      stored: stored.halving.map { $0.rungs.map(String.init).joined(separator: ",") })
+        check.compare("--rungs", given: rungs, stored: stored.halving?.rungs)
         check.compare("--numerics", given: numerics?.rawValue, stored: (stored.numerics ?? .fast).rawValue)
         check.compare("--eta", given: eta, stored: stored.halving?.eta)
         check.compare("--max-epochs", given: maxEpochs, stored: stored.halving?.maxEpochs)

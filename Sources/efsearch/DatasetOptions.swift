@@ -19,7 +19,7 @@ struct DatasetOptions: ParsableArguments {
     var normalize: String?
     @Option(help: "Image folders: the resampling filter, bilinear or bicubic (PIL's definitions, antialiased when shrinking).")
     var interpolation: Interpolation = .bilinear
-    @Option(name: .customLong("crop-scale"), help: "Image folders: the area range of training crops (RandomResizedCrop), as LOW,HIGH.", transform: CropScale.init(parsing:))
+    @Option(name: .customLong("crop-scale"), help: "Image folders: the area range of training crops (RandomResizedCrop), as LOW,HIGH (default: 0.08,1).", transform: CropScale.init(parsing:))
     var cropScale: CropScale = .standard
     @Flag(name: .customLong("no-flip"), help: "No horizontal flips in training (digits, text: where a mirror image changes the class).")
     var noFlip = false

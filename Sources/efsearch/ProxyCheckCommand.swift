@@ -41,7 +41,7 @@ extension Efsearch {
             if resume != nil && runName != nil { throw ValidationError("--run and --resume: --resume NAME already names the run") }
             if let sample, sample < 3 { throw ValidationError("--sample \(sample) must be at least 3 (a rank correlation needs pairs to compare)") }
             if let bootstrap, bootstrap < 0 { throw ValidationError("--bootstrap \(bootstrap) must be 0 or more") }
-            if proxy.asksForHalving { throw ValidationError("proxy-check trains each candidate at --short and --long; successive-halving flags do not apply") }
+            if proxy.flags.asksForHalving { throw ValidationError("proxy-check trains each candidate at --short and --long; successive-halving flags do not apply") }
             if proxy.epochs != nil { throw ValidationError("--epochs: proxy-check takes the epochs from --short and --long") }
             if !(grace.value > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
             if workers < 1 { throw ValidationError("--workers \(workers) must be at least 1") }

@@ -79,89 +79,27 @@ struct ProxyOptions: ParsableArguments {
     @Option(help: "The engine's GEMM: fast (OpenBLAS, its kernels per CPU) or portable (the engine's own, fixed order: the same bits on every x86-64 machine with AVX2, for workers on different machines). (default: fast)")
     var numerics: Numerics?
 
+    /// The flags as given, for the plan (`ProxyFlags`: defaults, successive halving's schedule, resume checks).
+    var flags: ProxyFlags {
+        ProxyFlags(dataset: dataset, subset: subset, epochs: epochs, batch: batch, lr: lr, threads: threads, normalize: normalize, cropScale: cropScale,
+                   noFlip: noFlip, skipBadImages: skipBadImages, rungs: rungs, eta: eta, minEpochs: minEpochs, maxEpochs: maxEpochs, numerics: numerics)
+    }
+
     func validate() throws {
-        if let epochs, epochs < 1 { throw ValidationError("--epochs \(epochs) must be at least 1") }
-        if let batch, batch < 1 { throw ValidationError("--batch \(batch) must be at least 1") }
-        if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr \(lr) must be greater than 0") }
-        if let threads, threads < 1 { throw ValidationError("--threads \(threads) must be at least 1") }
-        if let subset, subset < 1 { throw ValidationError("--subset \(subset) must be at least 1") }
         // ArgumentParser reports only ValidationError from validate() as a usage error (exit 2).
-        if let dataset { do { _ = try DatasetSpec(parsing: dataset) } catch { throw ValidationError("\(error)") } }
-        if let normalize { do { try DatasetSpec.checkNormalization(normalize) } catch { throw ValidationError("\(error)") } }
-        if rungs != nil && (minEpochs != nil || maxEpochs != nil) {
-            throw ValidationError("--rungs and --min-epochs/--max-epochs: give the rungs one way")
-        }
-        if asksForHalving && epochs != nil {
-            throw ValidationError("--epochs with successive halving: the top rung sets the epochs (--rungs or --max-epochs)")
-        }
-        if asksForHalving { do { _ = try halving(defaultRungs: [1, 3, 9]) } catch { throw ValidationError("\(error)") } }
+        do { try flags.validate() } catch { throw ValidationError("\(error)") }
     }
 
-    /// Whether a successive-halving flag was given.
-    var asksForHalving: Bool { rungs != nil || eta != nil || minEpochs != nil || maxEpochs != nil }
-
-    /// The successive-halving schedule the flags describe (`defaultRungs` when they name none).
-    func halving(defaultRungs: [Int]) throws -> SuccessiveHalving {
-        let eta = self.eta ?? 3
-        if let rungs { return try SuccessiveHalving(rungs: rungs, eta: eta) }
-        if minEpochs != nil || maxEpochs != nil {
-            let low = minEpochs ?? 1
-            return try SuccessiveHalving(minEpochs: low, maxEpochs: maxEpochs ?? low * eta * eta, eta: eta)
-        }
-        return try SuccessiveHalving(rungs: defaultRungs, eta: eta)
-    }
-
-    /// The fidelity the flags ask for: `given`, else successive halving when a rung flag is there, else `fallback`.
-    /// Rung flags with another fidelity are refused.
     func fidelity(given: Fidelity?, fallback: Fidelity) throws -> Fidelity {
-        if let given, given != .sh, asksForHalving {
-            throw ValidationError("--rungs, --eta, --min-epochs and --max-epochs are successive halving's: they need --fidelity sh, not \(given.rawValue)")
-        }
-        return given ?? (asksForHalving ? .sh : fallback)
+        do { return try flags.fidelity(given: given, fallback: fallback) } catch { throw ValidationError("\(error)") }
     }
 
-    /// The task for a run of `fidelity`, with the defaults filled in (successive halving's rungs included).
-    /// `defaultLearningRate` when `--lr` is not given (the grid's is lower: see `Efsearch.Grid.defaultLearningRate`).
     func task(fidelity: Fidelity, defaultRungs: [Int] = [1, 3, 9], defaultLearningRate: Float = 0.05) throws -> ProxyTask {
-        var task = self.task
-        if lr == nil { task.lr = defaultLearningRate }
-        if fidelity == .sh {
-            let halving = try halving(defaultRungs: defaultRungs)
-            task.halving = halving
-            task.epochs = halving.maxEpochs
-        }
-        return task
+        try flags.task(fidelity: fidelity, defaultRungs: defaultRungs, defaultLearningRate: defaultLearningRate)
     }
 
-    /// The task with the defaults filled in.
-    var task: ProxyTask {
-        var task = ProxyTask(dataset: dataset ?? "synthetic:3000", subset: subset, epochs: epochs ?? 3, batch: batch ?? 64, lr: lr ?? 0.05,
-                             threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        task.normalize = normalize
-        task.cropScale = cropScale
-        task.noFlip = noFlip ? true : nil
-        task.skipBadImages = skipBadImages ? true : nil
-        task.numerics = numerics == .portable ? .portable : nil
-        return task
-    }
-
-    /// Flags given again with `--resume` must match the stored task.
-    func compare(with stored: ProxyTask, _ check: inout ResumeCheck) {
-        check.compare("--dataset", given: dataset, stored: stored.dataset)
-        check.compare("--subset", given: subset, stored: stored.subset)
-        check.compare("--epochs", given: epochs, stored: stored.epochs)
-        check.compare("--batch", given: batch, stored: stored.batch)
-        check.compare("--lr", given: lr, stored: stored.lr)
-        check.compare("--threads", given: threads, stored: stored.threads)
-        check.compare("--normalize", given: normalize, stored: stored.normalize)
-        check.compare("--crop-scale", given: cropScale, stored: stored.cropScale)
-        if noFlip { check.compare("--no-flip", given: "given", stored: stored.noFlip == true ? "given" : "not given") }
-        check.compare("--rungs", given: rungs, stored: stored.halving?.rungs)
-        check.compare("--numerics", given: numerics?.rawValue, stored: (stored.numerics ?? .fast).rawValue)
-        check.compare("--eta", given: eta, stored: stored.halving?.eta)
-        check.compare("--max-epochs", given: maxEpochs, stored: stored.halving?.maxEpochs)
-        check.compare("--min-epochs", given: minEpochs, stored: stored.halving?.rungs.first)
-    }
+    var task: ProxyTask { flags.task }
+    func compare(with stored: ProxyTask, _ check: inout ResumeCheck) { flags.compare(with: stored, &check) }
 }
 
 extension StrategyKind: ExpressibleByArgument {}

@@ -56,20 +56,22 @@ extension Efsearch {
             if resume != nil && runName != nil { throw ValidationError("--run and --resume: --resume NAME already names the run") }
             if resume != nil && keepCheckpoints { throw ValidationError("--keep-checkpoints and --resume: a resumed run keeps its stored setting") }
             if resume != nil && latencyModel.latencyModel != nil { throw ValidationError("--latency-model and --resume: a resumed run keeps its stored latency model") }
-            if let budget, budget <= 0 { throw ValidationError("--budget \(budget) must be greater than 0") }
-            if let generation, generation < 1 { throw ValidationError("--generation \(generation) must be at least 1") }
-            if let population, population < 2 { throw ValidationError("--population \(population) must be at least 2") }
-            if let sample, sample < 1 { throw ValidationError("--sample \(sample) must be at least 1") }
-            if let mutation, !(mutation >= 0 && mutation <= 1) { throw ValidationError("--mutation \(mutation) must be in [0, 1]") }
+            do { try flags.validate() } catch { throw ValidationError("\(error)") }
             if !(grace.value > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
             if workers < 1 { throw ValidationError("--workers \(workers) must be at least 1") }
         }
 
-        /// The plan of a new run: the flags with their defaults, the space read once.
-        func plan(space path: String) throws -> NasPlan {
-            let fidelity = try proxy.fidelity(given: self.fidelity, fallback: .train)
-            let objectiveList = objectives?.list ?? (fidelity.trains ? [Objective(metric: .accuracy), Objective(metric: .macs)] : [Objective(metric: .macs), Objective(metric: .params)])
-            // The calibration for the workers' thread count at batch 1, stored with the run.
+        /// The plan flags as given (`NasFlags`: defaults, checks, resume comparison).
+        var flags: NasFlags {
+            var flags = NasFlags()
+            (flags.space, flags.strategy, flags.budget, flags.objectives, flags.constraints) = (space, strategy, budget, objectives?.list, constraints)
+            (flags.reward, flags.fidelity, flags.latency, flags.seed, flags.generation) = (reward, fidelity, latency, seed, generation)
+            (flags.population, flags.sample, flags.mutation, flags.prefilter, flags.keepCheckpoints) = (population, sample, mutation, prefilter, keepCheckpoints)
+            return flags
+        }
+
+        /// The plan of a new run, with the calibration for the workers' thread count at batch 1 stored with it.
+        func plan() throws -> NasPlan {
             let model = try latencyModel.load(threads: proxy.task.threads, batch: 1)
             let source = latency ?? (model != nil ? .predicted : .estimate)
             if let model {
@@ -77,48 +79,16 @@ extension Efsearch {
             } else if source == .estimate {
                 Console.note("latency: roofline estimate (no calibration for \(proxy.task.threads) threads here; efsearch calibrate makes one)")
             }
-            var plan = NasPlan(
-                space: try StoredSpace.read(path: path), strategy: strategy ?? .evolution, budget: budget ?? 12, objectives: objectiveList,
-                constraints: constraints, reward: reward, fidelity: fidelity, latency: source,
-                generation: generation ?? (fidelity == .train ? 4 : fidelity == .sh ? 9 : 1000), population: population ?? 8, sample: sample ?? 3,
-                mutation: mutation ?? 0.1, latencyModel: model, keepCheckpoints: keepCheckpoints)
-            plan.prefilter = prefilter
-            try plan.validate()
-            return plan
+            return try flags.plan(fidelity: try proxy.fidelity(given: fidelity, fallback: .train), latency: source, latencyModel: model)
         }
 
-        /// Refuses a resume whose flags differ from the stored run.
         func checkResume(_ name: String, store: String, configuration: RunConfiguration) throws {
-            guard case .nas(let stored) = configuration.plan else {
-                throw RunError(store: store, run: name, message: "is a \(configuration.plan.kind) run; resume it with efsearch \(configuration.plan.kind) --resume \(name)")
-            }
-            if let space {
-                let given = StoredSpace(path: space, text: try SearchSpace.readText(path: space))
-                if given.sha256 != stored.space.sha256 {
-                    throw RunError(store: store, run: name, message: "--space \(space) (sha256 \(given.shortHash)) differs from the run's stored space \(stored.space.path) (sha256 \(stored.space.shortHash)); a resumed run keeps its stored space (leave --space out, or start a new run)")
-                }
-            }
-            var check = ResumeCheck()
-            proxy.compare(with: configuration.proxy, &check)
-            check.compare("--seed", given: seed, stored: configuration.seed)
-            check.compare("--strategy", given: strategy, stored: stored.strategy)
-            check.compare("--budget", given: budget, stored: stored.budget)
-            check.compare("--objectives", given: objectives?.list, stored: stored.objectives)
-            check.compare("--constraint", given: constraints.isEmpty ? nil : constraints, stored: stored.constraints)
-            check.compare("--reward", given: reward, stored: stored.reward)
-            check.compare("--fidelity", given: fidelity, stored: stored.fidelity)
-            check.compare("--latency", given: latency, stored: stored.latency)
-            check.compare("--generation", given: generation, stored: stored.generation)
-            check.compare("--population", given: population, stored: stored.population)
-            check.compare("--sample", given: sample, stored: stored.sample)
-            check.compare("--mutation", given: mutation, stored: stored.mutation)
-            check.compare("--prefilter", given: prefilter, stored: stored.prefilter)
-            try check.verify(store: store, run: name)
+            try flags.compare(with: configuration, proxy: proxy.flags, run: name, store: store)
         }
 
         func run() throws {
             let (store, record) = try storeOptions.execute(resume: resume, grace: grace.value, workers: workers, check: checkResume) { catalog in
-                let plan = try plan(space: space!)
+                let plan = try plan()
                 let configuration = RunConfiguration(seed: seed ?? 0, proxy: try proxy.task(fidelity: plan.fidelity), plan: .nas(plan))
                 let record = try catalog.create(name: runName, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),
                                                 version: EfsearchVersion.current)

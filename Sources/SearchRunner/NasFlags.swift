@@ -1,0 +1,83 @@
+import Architecture
+import Cost
+import Foundation
+import Search
+
+/// The plan flags of `efsearch nas` as given (nil where left out): a new run's plan with the documented defaults
+/// (`plan`), the checks of their ranges (`validate`), and the comparison a `--resume` makes (`compare`).
+public struct NasFlags: Sendable {
+    public var space: String?
+    public var strategy: StrategyKind?
+    public var budget: Int?
+    public var objectives: [Objective]?
+    public var constraints: [Constraint] = []
+    public var reward: Reward?
+    public var fidelity: Fidelity?
+    public var latency: LatencySource?
+    public var seed: UInt64?
+    public var generation: Int?
+    public var population: Int?
+    public var sample: Int?
+    public var mutation: Double?
+    public var prefilter: Prefilter?
+    public var keepCheckpoints = false
+
+    public init() {}
+
+    /// Refuses values out of range.
+    public func validate() throws {
+        if let budget, budget <= 0 { throw FlagError("--budget \(budget) must be greater than 0") }
+        if let generation, generation < 1 { throw FlagError("--generation \(generation) must be at least 1") }
+        if let population, population < 2 { throw FlagError("--population \(population) must be at least 2") }
+        if let sample, sample < 1 { throw FlagError("--sample \(sample) must be at least 1") }
+        if let mutation, !(mutation >= 0 && mutation <= 1) { throw FlagError("--mutation \(mutation) must be in [0, 1]") }
+    }
+
+    /// The plan of a new run at `fidelity` (`ProxyFlags.fidelity`), with the space read once from `space`, the
+    /// latency source `latency` and the calibration stored with the run: the flags with their defaults (objectives
+    /// accuracy,macs when training and macs,params on estimates; 4 candidates a round when training, 9 with
+    /// successive halving, 1000 when estimating), checked as a whole (`NasPlan.validate`).
+    public func plan(fidelity: Fidelity, latency: LatencySource, latencyModel: LatencyModel?) throws -> NasPlan {
+        guard let space else { throw FlagError("--space is required (or --resume NAME)") }
+        let objectives = self.objectives
+            ?? (fidelity.trains ? [Objective(metric: .accuracy), Objective(metric: .macs)] : [Objective(metric: .macs), Objective(metric: .params)])
+        var plan = NasPlan(
+            space: try StoredSpace.read(path: space), strategy: strategy ?? .evolution, budget: budget ?? 12, objectives: objectives,
+            constraints: constraints, reward: reward, fidelity: fidelity, latency: latency,
+            generation: generation ?? (fidelity == .train ? 4 : fidelity == .sh ? 9 : 1000), population: population ?? 8, sample: sample ?? 3,
+            mutation: mutation ?? 0.1, latencyModel: latencyModel, keepCheckpoints: keepCheckpoints)
+        plan.prefilter = prefilter
+        try plan.validate()
+        return plan
+    }
+
+    /// Refuses a resume of run `name` whose flags differ from its stored configuration: another kind of run,
+    /// another space file (by SHA-256), or any plan value given again that differs from the stored one.
+    public func compare(with configuration: RunConfiguration, proxy: ProxyFlags, run name: String, store: String) throws {
+        guard case .nas(let stored) = configuration.plan else {
+            throw RunError(store: store, run: name, message: "is a \(configuration.plan.kind) run; resume it with efsearch \(configuration.plan.kind) --resume \(name)")
+        }
+        if let space {
+            let given = StoredSpace(path: space, text: try SearchSpace.readText(path: space))
+            if given.sha256 != stored.space.sha256 {
+                throw RunError(store: store, run: name, message: "--space \(space) (sha256 \(given.shortHash)) differs from the run's stored space \(stored.space.path) (sha256 \(stored.space.shortHash)); a resumed run keeps its stored space (leave --space out, or start a new run)")
+            }
+        }
+        var check = ResumeCheck()
+        proxy.compare(with: configuration.proxy, &check)
+        check.compare("--seed", given: seed, stored: configuration.seed)
+        check.compare("--strategy", given: strategy, stored: stored.strategy)
+        check.compare("--budget", given: budget, stored: stored.budget)
+        check.compare("--objectives", given: objectives, stored: stored.objectives)
+        check.compare("--constraint", given: constraints.isEmpty ? nil : constraints, stored: stored.constraints)
+        check.compare("--reward", given: reward, stored: stored.reward)
+        check.compare("--fidelity", given: fidelity, stored: stored.fidelity)
+        check.compare("--latency", given: latency, stored: stored.latency)
+        check.compare("--generation", given: generation, stored: stored.generation)
+        check.compare("--population", given: population, stored: stored.population)
+        check.compare("--sample", given: sample, stored: stored.sample)
+        check.compare("--mutation", given: mutation, stored: stored.mutation)
+        check.compare("--prefilter", given: prefilter, stored: stored.prefilter)
+        try check.verify(store: store, run: name)
+    }
+}

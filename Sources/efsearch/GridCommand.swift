@@ -56,57 +56,32 @@ extension Efsearch {
         func validate() throws {
             try checkRunName(runName, "--run")
             try checkRunName(resume, "--resume")
-            if let step, !(step > 0) { throw ValidationError("--step \(step) must be greater than 0") }
-            for (name, value) in [("--alpha-max", alphaMax), ("--beta-max", betaMax), ("--gamma-max", gammaMax)] {
-                if let value, !(value >= 1) { throw ValidationError("\(name) \(value) must be at least 1") }
-            }
-            if let tolerance, !(tolerance >= 0) { throw ValidationError("--tolerance \(tolerance) must be 0 or more") }
-            if let phi, !(phi > 0) { throw ValidationError("--phi \(phi) must be greater than 0") }
-            for (name, value) in [("--proxy-width", proxyWidth), ("--proxy-depth", proxyDepth)] {
-                if let value, !(value > 0) { throw ValidationError("\(name) \(value) must be greater than 0") }
-            }
-            if let proxyResolution, proxyResolution < 8 { throw ValidationError("--proxy-resolution \(proxyResolution) must be at least 8") }
+            do { try flags.validate() } catch { throw ValidationError("\(error)") }
             if !(grace.value > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
             if workers < 1 { throw ValidationError("--workers \(workers) must be at least 1") }
             if resume != nil && runName != nil { throw ValidationError("--run and --resume: --resume NAME already names the run") }
         }
 
-        var axes: GridAxes {
-            GridAxes(step: step ?? 0.1, alphaMax: alphaMax ?? 1.4, betaMax: betaMax ?? 1.3, gammaMax: gammaMax ?? 1.3, tolerance: tolerance ?? 0.1)
+        /// The plan flags as given (`GridFlags`: defaults, checks, resume comparison).
+        var flags: GridFlags {
+            var flags = GridFlags()
+            (flags.base, flags.phi, flags.step, flags.alphaMax, flags.betaMax, flags.gammaMax) = (base, phi, step, alphaMax, betaMax, gammaMax)
+            (flags.tolerance, flags.proxyWidth, flags.proxyDepth, flags.proxyResolution) = (tolerance, proxyWidth, proxyDepth, proxyResolution)
+            (flags.fidelity, flags.seed) = (fidelity, seed)
+            return flags
         }
 
-        /// The plan of a new grid run, its points enumerated once and stored.
+        /// The plan of a new grid run: successive halving unless --epochs or --fidelity says otherwise.
         func plan() throws -> GridPlan {
-            let axes = self.axes
-            let points = axes.points
-            guard !points.isEmpty else { throw ValidationError("no (alpha, beta, gamma) on this grid is within --tolerance \(axes.tolerance) of 2") }
-            let plan = GridPlan(base: base ?? "efficientnet-b0", proxyWidth: proxyWidth ?? 0.25, proxyDepth: proxyDepth ?? 0.25,
-                                proxyResolution: proxyResolution ?? 64, phi: phi ?? 1, axes: axes, points: points,
-                                fidelity: try proxy.fidelity(given: fidelity, fallback: proxy.epochs == nil ? .sh : .train))
-            _ = try plan.proxyNetwork().resolve()
+            let plan: GridPlan
+            do { plan = try flags.plan(fidelity: try proxy.fidelity(given: fidelity, fallback: proxy.epochs == nil ? .sh : .train)) } catch let error as FlagError {
+                throw ValidationError("\(error)")
+            }
             return plan
         }
 
-        /// Refuses a resume whose flags differ from the stored run.
         func checkResume(_ name: String, store: String, configuration: RunConfiguration) throws {
-            guard case .grid(let stored) = configuration.plan else {
-                throw RunError(store: store, run: name, message: "is a \(configuration.plan.kind) run; resume it with efsearch \(configuration.plan.kind) --resume \(name)")
-            }
-            var check = ResumeCheck()
-            proxy.compare(with: configuration.proxy, &check)
-            check.compare("--seed", given: seed, stored: configuration.seed)
-            check.compare("--base", given: base, stored: stored.base)
-            check.compare("--phi", given: phi, stored: stored.phi)
-            check.compare("--proxy-width", given: proxyWidth, stored: stored.proxyWidth)
-            check.compare("--proxy-depth", given: proxyDepth, stored: stored.proxyDepth)
-            check.compare("--proxy-resolution", given: proxyResolution, stored: stored.proxyResolution)
-            check.compare("--fidelity", given: fidelity, stored: stored.fidelity)
-            check.compare("--step", given: step, stored: stored.axes?.step)
-            check.compare("--alpha-max", given: alphaMax, stored: stored.axes?.alphaMax)
-            check.compare("--beta-max", given: betaMax, stored: stored.axes?.betaMax)
-            check.compare("--gamma-max", given: gammaMax, stored: stored.axes?.gammaMax)
-            check.compare("--tolerance", given: tolerance, stored: stored.axes?.tolerance)
-            try check.verify(store: store, run: name)
+            try flags.compare(with: configuration, proxy: proxy.flags, run: name, store: store)
         }
 
         func run() throws {

@@ -19,7 +19,9 @@ public struct EngineBench {
     /// Also time each layer (inference).
     public var perLayer = false
 
-    public init() {}
+    public init(mode: BenchMode = .inference, batch: Int = 1, warmup: Int = 3, runs: Int = 20) {
+        (self.mode, self.batch, self.warmup, self.runs) = (mode, batch, warmup, runs)
+    }
 
     /// Sorted pass times in milliseconds, the unfused path's when compared, and per layer the mean time over
     /// the timed runs (in the order the layers ran).
@@ -38,9 +40,17 @@ public struct EngineBench {
         public var unfusedMedian: Double? { unfusedTimes.isEmpty ? nil : Result.percentile(0.5, of: unfusedTimes) }
     }
 
+    /// Times `network` with weights from `seed`.
     public func run(_ network: Network) throws -> Result {
         let model = EfficientNetModel(network)
         model.initialize(seed: seed)
+        return try run(model)
+    }
+
+    /// Times `model` with its weights as they are (a trained candidate's, for a search's measured latency), on
+    /// inputs and labels from `seed`.
+    public func run(_ model: EfficientNetModel) throws -> Result {
+        let network = model.network
         let random = RandomGenerator(seed: seed &+ 1)
         let x = Tensor(shape: [batch, network.resolution, network.resolution, 3])
         for index in 0..<x.count { x[index] = Float(random.gaussian()) }

@@ -2,6 +2,7 @@ import Architecture
 import Cost
 import Engine
 import Foundation
+import Latency
 import Search
 import Store
 import Training
@@ -191,7 +192,7 @@ final class CandidateEvaluator {
                 ].merging(try dataset.evaluationPreprocessing(resolution: spec.resolution).metadata()) { _, new in new }, optimizerEpoch: nil)
                 record.checkpoint = url.path
             }
-            if latency == .measured && record.latencyMeasuredMs == nil { record.latencyMeasuredMs = measureLatency(session.model, resolution: spec.resolution) }
+            if latency == .measured && record.latencyMeasuredMs == nil { record.latencyMeasuredMs = measureLatency(session.model) }
             record.status = .done
             return observation
         } catch {
@@ -215,16 +216,9 @@ final class CandidateEvaluator {
         try files.removeEmptyFolders()
     }
 
-    /// Median of timed eval-mode forward passes at batch 1.
-    func measureLatency(_ model: EfficientNetModel, resolution: Int) -> Double {
-        let x = Tensor(shape: [1, resolution, resolution, 3])
-        for _ in 0..<3 { _ = model.forward(x, training: false) }
-        var times: [Double] = []
-        for _ in 0..<11 {
-            let start = DispatchTime.now().uptimeNanoseconds
-            _ = model.forward(x, training: false)
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-        }
-        return times.sorted()[times.count / 2]
+    /// The median of 11 timed eval-mode forward passes at batch 1 after 3 untimed ones, timed as `efsearch bench`
+    /// times (`EngineBench`).
+    func measureLatency(_ model: EfficientNetModel) -> Double {
+        (try? EngineBench(mode: .inference, batch: 1, warmup: 3, runs: 11).run(model).median) ?? .nan
     }
 }

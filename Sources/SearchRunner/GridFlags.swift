@@ -51,12 +51,8 @@ public struct GridFlags: Sendable {
 
     /// Refuses a resume of run `name` whose flags differ from its stored configuration.
     public func compare(with configuration: RunConfiguration, proxy: ProxyFlags, run name: String, store: String) throws {
-        guard case .grid(let stored) = configuration.plan else {
-            throw RunError(store: store, run: name, message: "is a \(configuration.plan.kind) run; resume it with efsearch \(configuration.plan.kind) --resume \(name)")
-        }
-        var check = ResumeCheck()
-        proxy.compare(with: configuration.proxy, &check)
-        check.compare("--seed", given: seed, stored: configuration.seed)
+        guard case .grid(let stored) = configuration.plan else { throw configuration.wrongKind(run: name, store: store) }
+        var check = ResumeCheck(configuration, proxy: proxy, seed: seed)
         check.compare("--base", given: base, stored: stored.base)
         check.compare("--phi", given: phi, stored: stored.phi)
         check.compare("--proxy-width", given: proxyWidth, stored: stored.proxyWidth)

@@ -54,18 +54,14 @@ public struct NasFlags: Sendable {
     /// Refuses a resume of run `name` whose flags differ from its stored configuration: another kind of run,
     /// another space file (by SHA-256), or any plan value given again that differs from the stored one.
     public func compare(with configuration: RunConfiguration, proxy: ProxyFlags, run name: String, store: String) throws {
-        guard case .nas(let stored) = configuration.plan else {
-            throw RunError(store: store, run: name, message: "is a \(configuration.plan.kind) run; resume it with efsearch \(configuration.plan.kind) --resume \(name)")
-        }
+        guard case .nas(let stored) = configuration.plan else { throw configuration.wrongKind(run: name, store: store) }
         if let space {
             let given = StoredSpace(path: space, text: try SearchSpace.readText(path: space))
             if given.sha256 != stored.space.sha256 {
                 throw RunError(store: store, run: name, message: "--space \(space) (sha256 \(given.shortHash)) differs from the run's stored space \(stored.space.path) (sha256 \(stored.space.shortHash)); a resumed run keeps its stored space (leave --space out, or start a new run)")
             }
         }
-        var check = ResumeCheck()
-        proxy.compare(with: configuration.proxy, &check)
-        check.compare("--seed", given: seed, stored: configuration.seed)
+        var check = ResumeCheck(configuration, proxy: proxy, seed: seed)
         check.compare("--strategy", given: strategy, stored: stored.strategy)
         check.compare("--budget", given: budget, stored: stored.budget)
         check.compare("--objectives", given: objectives, stored: stored.objectives)

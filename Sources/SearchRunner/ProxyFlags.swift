@@ -119,3 +119,19 @@ public struct ProxyFlags: Sendable {
         check.compare("--min-epochs", given: minEpochs, stored: stored.halving?.rungs.first)
     }
 }
+
+extension ResumeCheck {
+    /// The start of every resume's comparison: the stored proxy task and seed against the flags given again.
+    public init(_ configuration: RunConfiguration, proxy: ProxyFlags, seed: UInt64?) {
+        self.init()
+        proxy.compare(with: configuration.proxy, &self)
+        compare("--seed", given: seed, stored: configuration.seed)
+    }
+}
+
+extension RunConfiguration {
+    /// The error for resuming run `name` with another kind's command: it names the command that resumes it.
+    public func wrongKind(run name: String, store: String) -> RunError {
+        RunError(store: store, run: name, message: "is a \(plan.kind) run; resume it with efsearch \(plan.kind) --resume \(name)")
+    }
+}

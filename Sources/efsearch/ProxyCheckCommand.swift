@@ -51,12 +51,8 @@ extension Efsearch {
         }
 
         func checkResume(_ name: String, store: String, configuration: RunConfiguration) throws {
-            guard case .proxyCheck(let stored) = configuration.plan else {
-                throw RunError(store: store, run: name, message: "is a \(configuration.plan.kind) run; resume it with efsearch \(configuration.plan.kind) --resume \(name)")
-            }
-            var check = ResumeCheck()
-            proxy.compare(with: configuration.proxy, &check)
-            check.compare("--seed", given: seed, stored: configuration.seed)
+            guard case .proxyCheck(let stored) = configuration.plan else { throw configuration.wrongKind(run: name, store: store) }
+            var check = ResumeCheck(configuration, proxy: proxy.flags, seed: seed)
             check.compare("--sample", given: sample, stored: stored.sample)
             check.compare("--short", given: try short.map { try ProxySetting(parsing: $0, field: "--short") }, stored: stored.short)
             check.compare("--long", given: try long.map { try ProxySetting(parsing: $0, field: "--long") }, stored: stored.long)

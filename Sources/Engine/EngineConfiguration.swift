@@ -33,17 +33,17 @@ public struct EngineConfiguration: Equatable, Sendable, CustomStringConvertible 
     /// The settings in effect.
     public static var current: EngineConfiguration { decode(state.load(ordering: .relaxed)) }
 
-    /// Makes these the settings in effect from now on.
+    /// Makes these the settings in effect from now on (a command's, once), with OpenBLAS single-threaded.
     public func install() {
         BLAS.setThreads(1)
         EngineConfiguration.state.store(encoded, ordering: .sequentiallyConsistent)
     }
 
-    /// Runs `body` with these settings in effect, then restores the ones before (also when `body` throws).
+    /// Runs `body` with these settings in effect, then restores the ones before (also when `body` throws). Two
+    /// atomic stores and nothing else, so that it may wrap a single timed pass (`EngineBench`).
     public func apply<T>(_ body: () throws -> T) rethrows -> T {
-        let previous = EngineConfiguration.current
-        install()
-        defer { previous.install() }
+        let previous = EngineConfiguration.state.exchange(encoded, ordering: .sequentiallyConsistent)
+        defer { EngineConfiguration.state.store(previous, ordering: .sequentiallyConsistent) }
         return try body()
     }
 

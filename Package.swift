@@ -74,9 +74,11 @@ let package = Package(
             dependencies: ["Architecture", "Engine", "Statistics", "CZlib", "CImageCodecs", "CCrypto"],
             swiftSettings: fastInReleaseBuilds + optimisedInDebugBuilds
         ),
+        // A candidate's figures, declared once: the table that the stores, exports, report and objectives read.
+        .target(name: "Metrics"),
         .target(
             name: "Search",
-            dependencies: ["Architecture", "Statistics", "CGSL", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Architecture", "Metrics", "Statistics", "CGSL", .product(name: "Yams", package: "Yams")],
             swiftSettings: fastInReleaseBuilds
         ),
         // Latency models calibrated on the engine: timing, least-squares fits (GSL), checks.
@@ -85,19 +87,19 @@ let package = Package(
         .target(name: "ONNX", dependencies: ["Architecture", "Engine", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // The store's records and its protocol (no database library), and its two backends: SQLite through GRDB,
         // PostgreSQL through libpq.
-        .target(name: "Store"),
-        .target(name: "StoreBackends", dependencies: ["Store", "CLibPQ", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Store", dependencies: ["Metrics"]),
+        .target(name: "StoreBackends", dependencies: ["Store", "Metrics", "CLibPQ", .product(name: "GRDB", package: "GRDB.swift")]),
         // Runs a search: strategies, the store and the evaluators (cost model, short training) together.
         .target(
             name: "SearchRunner",
-            dependencies: ["Architecture", "Cost", "Engine", "Statistics", "Training", "Search", "Store", "Latency"]
+            dependencies: ["Architecture", "Cost", "Engine", "Metrics", "Statistics", "Training", "Search", "Store", "Latency"]
         ),
 
         // MARK: Executables
         .executableTarget(
             name: "efsearch",
             dependencies: [
-                "Architecture", "Cost", "Engine", "Statistics", "Training", "Search", "Store", "StoreBackends", "SearchRunner", "Latency", "ONNX",
+                "Architecture", "Cost", "Engine", "Metrics", "Statistics", "Training", "Search", "Store", "StoreBackends", "SearchRunner", "Latency", "ONNX",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastInReleaseBuilds
@@ -117,10 +119,10 @@ let package = Package(
         ),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Statistics", "Architecture", "CBLAS", "CDynamicLinker"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Statistics", "Architecture"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SearchTests", dependencies: ["Search", "Statistics", "Store", "StoreBackends", "Architecture", "Engine", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "SearchTests", dependencies: ["Search", "Metrics", "Statistics", "Store", "StoreBackends", "Architecture", "Engine", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Engine", "Architecture"]),
         .testTarget(name: "LatencyTests", dependencies: ["Latency", "Statistics", "Cost", "Architecture"]),
-        .testTarget(name: "SearchRunnerTests", dependencies: ["SearchRunner", "Search", "Store", "StoreBackends", "Cost"]),
-        .testTarget(name: "EfsearchCLITests", dependencies: ["efsearch", "Engine", "Training", "SearchRunner", "Store", "StoreBackends", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "SearchRunnerTests", dependencies: ["SearchRunner", "Metrics", "Search", "Store", "StoreBackends", "Cost"]),
+        .testTarget(name: "EfsearchCLITests", dependencies: ["efsearch", "Metrics", "Engine", "Training", "SearchRunner", "Store", "StoreBackends", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

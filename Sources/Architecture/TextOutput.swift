@@ -49,6 +49,15 @@ public struct JSONObjectWriter {
         key(name)
         if value.isFinite { ArchString.appendDecimal(value, to: &bytes) } else { bytes.appendLiteral("null") }
     }
+    /// A number under a name known only at run time (a metric's key); written as an integer when `integer`.
+    public mutating func add(named name: String, _ value: Double, integer: Bool) {
+        if !first { bytes.append(UInt8(ascii: ",")) }
+        first = false
+        bytes.append(contentsOf: JSONObjectWriter.quoted(name).utf8)
+        bytes.append(UInt8(ascii: ":"))
+        if integer, value.isFinite, abs(value) < 9e18 { ArchString.appendInteger(Int(value), to: &bytes) }
+        else if value.isFinite { ArchString.appendDecimal(value, to: &bytes) } else { bytes.appendLiteral("null") }
+    }
     public mutating func add(_ name: StaticString, _ value: Bool) { key(name); bytes.append(contentsOf: (value ? "true" : "false").utf8) }
     public mutating func add(_ name: StaticString, _ value: String) {
         key(name)

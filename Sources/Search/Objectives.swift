@@ -1,68 +1,6 @@
 import Architecture
 import Foundation
-
-/// The measured or estimated figures of a candidate.
-public struct Metrics: Sendable, Codable, Hashable {
-    public var params: Double
-    public var macs: Double
-    /// Roofline estimate, milliseconds.
-    public var latencyEstimate: Double
-    /// Timed forward pass on the engine, milliseconds (when measured).
-    public var latencyMeasured: Double?
-    public var memory: Double
-    public var accuracy: Double?
-
-    /// The calibrated latency model's prediction, when the run has one.
-    public var latencyPredicted: Double?
-    /// Zero-cost proxy scores of the untrained network (ln synflow, NASWOT's log |det K|), when computed.
-    public var synflow: Double?
-    public var naswot: Double?
-
-    public init(params: Double, macs: Double, latencyEstimate: Double, latencyMeasured: Double? = nil, latencyPredicted: Double? = nil,
-                memory: Double, accuracy: Double? = nil, synflow: Double? = nil, naswot: Double? = nil) {
-        self.synflow = synflow
-        self.naswot = naswot
-        self.latencyPredicted = latencyPredicted
-        self.params = params
-        self.macs = macs
-        self.latencyEstimate = latencyEstimate
-        self.latencyMeasured = latencyMeasured
-        self.memory = memory
-        self.accuracy = accuracy
-    }
-
-    /// A metric by name; latency is the measured one when there is one.
-    public func value(_ metric: Metric) -> Double? {
-        switch metric {
-        case .accuracy: return accuracy
-        case .macs: return macs
-        case .params: return params
-        case .latency: return latencyMeasured ?? latencyPredicted ?? latencyEstimate
-        case .memory: return memory
-        case .synflow: return synflow
-        case .naswot: return naswot
-        }
-    }
-}
-
-public enum Metric: String, Sendable, Codable, CaseIterable {
-    case accuracy, macs, params, latency, memory
-    /// Zero-cost proxies (higher predicts better accuracy).
-    case synflow, naswot
-
-    /// The direction that is better unless one is given.
-    public var defaultDirection: Direction { [.accuracy, .synflow, .naswot].contains(self) ? .maximize : .minimize }
-
-    /// "accuracy, macs, ... or naswot", for messages.
-    public static var names: String {
-        let all = allCases.map(\.rawValue)
-        return all.dropLast().joined(separator: ", ") + " or " + all.last!
-    }
-}
-
-public enum Direction: String, Sendable, Codable {
-    case minimize = "min", maximize = "max"
-}
+import Metrics
 
 /// A bad objective, constraint or reward.
 public struct ObjectiveError: UserInputError {
@@ -78,13 +16,16 @@ public struct Objective: Sendable, Hashable, CanonicalText {
 
     public init(metric: Metric, direction: Direction? = nil) {
         self.metric = metric
-        self.direction = direction ?? metric.defaultDirection
+        self.direction = direction ?? metric.direction
     }
 
-    public init(parsing text: String) throws {
+    public init(parsing text: String) throws { try self.init(parsing: text, in: .standard) }
+
+    /// An objective on a metric of `table`.
+    public init(parsing text: String, in table: MetricTable) throws {
         let parts = text.split(separator: ":").map { String($0).trimmingCharacters(in: .whitespaces) }
-        guard let first = parts.first, let metric = Metric(rawValue: first.lowercased()) else {
-            throw ObjectiveError(text: text, message: "unknown objective; expected \(Metric.names), optionally with :min or :max")
+        guard let first = parts.first, let metric = table.metric(named: first) else {
+            throw ObjectiveError(text: text, message: "unknown objective; expected \(table.names), optionally with :min or :max")
         }
         var direction: Direction?
         if parts.count == 2 {
@@ -97,13 +38,13 @@ public struct Objective: Sendable, Hashable, CanonicalText {
     }
 
     /// The value to minimise (negated for maximised metrics), or nil when the metric is missing.
-    public func cost(_ metrics: Metrics) -> Double? {
-        guard let value = metrics.value(metric) else { return nil }
+    public func cost(_ values: MetricValues) -> Double? {
+        guard let value = values[metric] else { return nil }
         return direction == .minimize ? value : -value
     }
 
     /// Canonical: the metric alone in its default direction (`accuracy`, `macs`), else `macs:max`.
-    public var description: String { direction == metric.defaultDirection ? metric.rawValue : "\(metric.rawValue):\(direction.rawValue)" }
+    public var description: String { direction == metric.direction ? metric.name : "\(metric.name):\(direction.rawValue)" }
 }
 
 /// A constraint such as `macs<=400M`, `params<2.5M`, `latency<=10` (ms), `accuracy>=0.5`.
@@ -113,13 +54,16 @@ public struct Constraint: Sendable, Hashable, CanonicalText {
     public var comparison: Comparison
     public var bound: Double
 
-    public init(parsing text: String) throws {
+    public init(parsing text: String) throws { try self.init(parsing: text, in: .standard) }
+
+    /// A constraint on a metric of `table`.
+    public init(parsing text: String, in table: MetricTable) throws {
         let compact = text.replacingOccurrences(of: " ", with: "")
         for comparison in [Comparison.lessOrEqual, .greaterOrEqual, .less, .greater] {
             guard let range = compact.range(of: comparison.rawValue) else { continue }
             let name = String(compact[..<range.lowerBound]).lowercased()
-            guard let metric = Metric(rawValue: name) else {
-                throw ObjectiveError(text: text, message: "unknown metric \"\(name)\"; expected \(Metric.names)")
+            guard let metric = table.metric(named: name) else {
+                throw ObjectiveError(text: text, message: "unknown metric \"\(name)\"; expected \(table.names)")
             }
             guard let bound = Constraint.number(String(compact[range.upperBound...])) else {
                 throw ObjectiveError(text: text, message: "the bound must be a number, optionally with K, M or G")
@@ -140,8 +84,8 @@ public struct Constraint: Sendable, Hashable, CanonicalText {
     }
 
     /// Whether `metrics` satisfy the constraint (an unknown metric value does not violate it).
-    public func holds(_ metrics: Metrics) -> Bool {
-        guard let value = metrics.value(metric) else { return true }
+    public func holds(_ values: MetricValues) -> Bool {
+        guard let value = values[metric] else { return true }
         switch comparison {
         case .lessOrEqual: return value <= bound
         case .less: return value < bound
@@ -151,7 +95,7 @@ public struct Constraint: Sendable, Hashable, CanonicalText {
     }
 
     /// Canonical: `macs<=400000000`, `latency<12.5`.
-    public var description: String { "\(metric.rawValue)\(comparison.rawValue)\(canonicalNumber(bound))" }
+    public var description: String { "\(metric.name)\(comparison.rawValue)\(canonicalNumber(bound))" }
 }
 
 /// The MnasNet reward `ACC * (X / T)^w`, with `w = alpha` when X <= T and `beta` otherwise
@@ -163,9 +107,12 @@ public struct Reward: Sendable, Hashable, CanonicalText {
     public var beta: Double
 
     /// `macs:400M:-0.07` or `latency:15:0:-1`.
-    public init(parsing text: String) throws {
+    public init(parsing text: String) throws { try self.init(parsing: text, in: .standard) }
+
+    /// A reward on a metric of `table`.
+    public init(parsing text: String, in table: MetricTable) throws {
         let parts = text.split(separator: ":").map(String.init)
-        guard parts.count == 3 || parts.count == 4, let metric = Metric(rawValue: parts[0]), metric != .accuracy,
+        guard parts.count == 3 || parts.count == 4, let metric = table.metric(named: parts[0]), metric != .accuracy,
               let target = Constraint.number(parts[1]), target > 0, let alpha = Double(parts[2]) else {
             throw ObjectiveError(text: text, message: "expected METRIC:TARGET:W or METRIC:TARGET:ALPHA:BETA, such as macs:400M:-0.07")
         }
@@ -177,20 +124,20 @@ public struct Reward: Sendable, Hashable, CanonicalText {
         self.beta = beta
     }
 
-    public func value(_ metrics: Metrics) -> Double? {
-        guard let accuracy = metrics.accuracy, let x = metrics.value(metric) else { return nil }
+    public func value(_ values: MetricValues) -> Double? {
+        guard let accuracy = values[.accuracy], let x = values[metric] else { return nil }
         let w = x <= target ? alpha : beta
         return accuracy * pow(x / target, w)
     }
 
     /// Canonical: `macs:400000000:-0.07:-0.07`.
-    public var description: String { "\(metric.rawValue):\(canonicalNumber(target)):\(canonicalNumber(alpha)):\(canonicalNumber(beta))" }
+    public var description: String { "\(metric.name):\(canonicalNumber(target)):\(canonicalNumber(alpha)):\(canonicalNumber(beta))" }
 }
 
 extension Objective {
     /// A comma-separated list of objectives, as `--objectives` takes it: `accuracy,macs`, `accuracy, latency:min`.
-    public static func list(parsing text: String) throws -> [Objective] {
-        let list = try text.split(separator: ",").map { try Objective(parsing: String($0).trimmingCharacters(in: .whitespaces)) }
+    public static func list(parsing text: String, in table: MetricTable = .standard) throws -> [Objective] {
+        let list = try text.split(separator: ",").map { try Objective(parsing: String($0).trimmingCharacters(in: .whitespaces), in: table) }
         guard !list.isEmpty else { throw ObjectiveError(text: text, message: "expected at least one objective, such as accuracy,macs") }
         return list
     }

@@ -1,14 +1,15 @@
 import CGSL
 import Statistics
 import Foundation
+import Metrics
 
 /// A finished candidate as a strategy sees it; `metrics` is nil when the candidate failed.
 public struct Observation: Sendable {
     public var id: Int
     public var genotype: Genotype
-    public var metrics: Metrics?
+    public var metrics: MetricValues?
 
-    public init(id: Int, genotype: Genotype, metrics: Metrics?) {
+    public init(id: Int, genotype: Genotype, metrics: MetricValues?) {
         self.id = id
         self.genotype = genotype
         self.metrics = metrics
@@ -132,12 +133,12 @@ public struct EvolutionStrategy: SearchStrategy {
     let population: Int, sample: Int
     let mutationProbability: Double
     /// Higher is better; nil for failed or infeasible candidates.
-    let fitness: (Metrics) -> Double?
+    let fitness: (MetricValues) -> Double?
     var members: [Observation] = []
     var proposed = 0
 
     public init(dimensions: [Dimension], seed: UInt64, population: Int = 20, sample: Int = 5, mutationProbability: Double = 0.1,
-                fitness: @escaping (Metrics) -> Double?) {
+                fitness: @escaping (MetricValues) -> Double?) {
         counts = dimensions.map(\.count)
         random = RandomGenerator(seed: seed)
         self.population = max(2, population)
@@ -185,12 +186,12 @@ public struct NSGA2Strategy: SearchStrategy {
     let population: Int
     let mutationProbability: Double
     /// Costs to minimise; nil for failed or infeasible candidates.
-    let costs: (Metrics) -> [Double]?
+    let costs: (MetricValues) -> [Double]?
     /// The surviving population with its front and crowding distance.
     var members: [(observation: Observation, costs: [Double], rank: Int, crowding: Double)] = []
     var proposed = 0
 
-    public init(dimensions: [Dimension], seed: UInt64, population: Int = 20, mutationProbability: Double = 0.1, costs: @escaping (Metrics) -> [Double]?) {
+    public init(dimensions: [Dimension], seed: UInt64, population: Int = 20, mutationProbability: Double = 0.1, costs: @escaping (MetricValues) -> [Double]?) {
         counts = dimensions.map(\.count)
         random = RandomGenerator(seed: seed)
         self.population = max(2, population)

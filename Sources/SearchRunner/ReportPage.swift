@@ -53,24 +53,15 @@ const errors = [];
 window.addEventListener("error", e => { errors.push(String(e.message)); });
 const D = JSON.parse(document.getElementById("data").textContent);
 const NS = "http://www.w3.org/2000/svg";
-const COLS = ["id", "status", "accuracy", "macs", "params", "latency_estimate_ms", "latency_predicted_ms", "latency_measured_ms",
-              "memory_bytes", "resolution", "front", "feasible", "alpha", "beta", "gamma", "arch", "train_seconds"];
+// The metric table (D.metrics) names the columns of each row: id, status, one value per metric, then the rest.
+const COLS = ["id", "status"].concat(D.metrics.map(m => m.key), ["resolution", "front", "feasible", "alpha", "beta", "gamma", "arch"]);
 const C = Object.fromEntries(COLS.map((name, i) => [name, i]));
 const rows = D.rows.map(r => { const o = {}; COLS.forEach((name, i) => { o[name] = r[i]; });
-  o.arch = String(r[C.arch]).split(".").map(i => D.blocks[+i]).join(";");
-  o.latency = o.latency_measured_ms ?? o.latency_predicted_ms ?? o.latency_estimate_ms; return o; });
+  o.arch = String(r[C.arch]).split(".").map(i => D.blocks[+i]).join(";"); return o; });
 const byId = new Map(rows.map(r => [r.id, r]));
-const METRICS = {
-  accuracy: { label: "accuracy %", get: r => r.accuracy == null ? null : 100 * r.accuracy, better: "max" },
-  macs: { label: "MACs", get: r => r.macs, better: "min" },
-  params: { label: "params", get: r => r.params, better: "min" },
-  latency: { label: "latency ms (measured, else predicted, else roofline)", get: r => r.latency, better: "min" },
-  latency_estimate_ms: { label: "roofline latency ms", get: r => r.latency_estimate_ms, better: "min" },
-  latency_predicted_ms: { label: "predicted latency ms", get: r => r.latency_predicted_ms, better: "min" },
-  latency_measured_ms: { label: "measured latency ms", get: r => r.latency_measured_ms, better: "min" },
-  memory_bytes: { label: "peak memory bytes", get: r => r.memory_bytes, better: "min" },
-  resolution: { label: "resolution px", get: r => r.resolution, better: "min" },
-};
+const METRICS = Object.fromEntries(D.metrics.map(m => [m.name,
+  { label: m.label, key: m.key, scale: m.scale, get: r => r[m.key] == null ? null : m.scale * r[m.key], better: m.better }]));
+METRICS.resolution = { label: "resolution px", key: "resolution", scale: 1, get: r => r.resolution, better: "min" };
 const available = Object.keys(METRICS).filter(k => rows.some(r => METRICS[k].get(r) != null));
 const objectiveNames = D.run.objectives.map(o => o.split(":")[0]).filter(o => METRICS[o]);
 
@@ -191,7 +182,8 @@ function drawGrid() {
     `${D.family.base} scaled by alpha ${D.family.point[0]}, beta ${D.family.point[1]}, gamma ${D.family.point[2]}: realised (red) against 2^phi (grey)`;
 }
 let sortKey = "id", sortDir = 1, page = 0;
-const TABLE = ["id", "status", "accuracy", "macs", "params", "latency_estimate_ms", "latency_predicted_ms", "latency_measured_ms", "memory_bytes", "resolution", "front", "arch"];
+const TABLE = ["id", "status"].concat(D.metrics.filter(m => m.stored === "yes" && rows.some(r => r[m.key] != null)).map(m => m.key), ["resolution", "front", "arch"]);
+const SCALE = Object.fromEntries(D.metrics.map(m => [m.key, m.scale]));
 function drawTable() {
   const head = document.querySelector("#table thead"), body = document.querySelector("#table tbody");
   head.innerHTML = ""; body.innerHTML = "";
@@ -207,7 +199,7 @@ function drawTable() {
   for (const r of sorted.slice(page * per, page * per + per)) {
     const row = document.createElement("tr"); if (r.front) row.className = "front";
     for (const k of TABLE) { const td = document.createElement("td"); let v = r[k];
-      if (k === "accuracy" && v != null) v = (100 * v).toFixed(1) + "%"; else if (k === "front") v = v ? "yes" : ""; else if (typeof v === "number") v = fmt(v);
+      if (SCALE[k] === 100 && v != null) v = (100 * v).toFixed(1) + "%"; else if (k === "front") v = v ? "yes" : ""; else if (typeof v === "number") v = fmt(v);
       td.textContent = v == null ? "-" : v; if (k === "arch") td.className = "arch"; row.appendChild(td); }
     row.addEventListener("click", () => show(r.id)); body.appendChild(row);
   }

@@ -1,20 +1,16 @@
 import Foundation
+import Metrics
 import Store
 
-/// One exported candidate: the columns of `candidates.csv` and the keys of `candidates.json` (absent when empty).
-public struct ExportRow: Codable, Equatable, Sendable {
+/// One exported candidate: the columns of `candidates.csv` and the keys of `candidates.json` (absent when empty):
+/// its id, generation and status, one column per stored metric of the table (by the metric's key, in the table's
+/// order), then the rest of its record.
+public struct ExportRow: Encodable, Equatable, Sendable {
     public var id: Int64
     public var generation: Int
     public var status: CandidateStatus
-    public var accuracy: Double?
-    public var top5: Double?
-    public var params: Int
-    public var macs: Int
-    public var latencyEstimateMs: Double
-    public var latencyMeasuredMs: Double?
-    public var latencyPredictedMs: Double?
-    public var memoryBytes: Int
-    public var trainSeconds: Double?
+    /// The candidate's figures; the export writes those of `table`.
+    public var metrics: MetricValues
     public var width: Double
     public var depth: Double
     public var resolution: Int
@@ -33,38 +29,26 @@ public struct ExportRow: Codable, Equatable, Sendable {
     public var machine: String?
     /// Successive halving: the highest rung reached (its figures are the candidate's); 0 otherwise.
     public var rung: Int
-    /// Zero-cost proxies of the untrained network, when the run computed them.
-    public var synflow: Double?
-    public var naswot: Double?
+    /// The metrics it exports.
+    public let table: MetricTable
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, generation, status, accuracy, top5, params, macs
-        case latencyEstimateMs = "latency_estimate_ms", latencyMeasuredMs = "latency_measured_ms", latencyPredictedMs = "latency_predicted_ms"
-        case memoryBytes = "memory_bytes"
-        case trainSeconds = "train_seconds"
-        case width, depth, resolution, stem, head
-        case onFrontier = "on_frontier"
-        case alpha, beta, gamma, arch, reason, checkpoint, machine, rung, synflow, naswot
-    }
+    /// The columns after the metrics.
+    static let recordColumns = ["width", "depth", "resolution", "stem", "head", "on_frontier", "alpha", "beta", "gamma", "arch", "reason",
+                                "checkpoint", "machine", "rung"]
 
-    /// The column names, in CSV order.
-    public static let columns = CodingKeys.allCases.map(\.stringValue)
+    /// The column names, in CSV order, for a table's metrics.
+    public static func columns(for table: MetricTable) -> [String] { ["id", "generation", "status"] + table.stored.map(\.key) + recordColumns }
 
-    public init(_ candidate: CandidateRecord) throws {
+    /// The column names of an export of efsearch's metrics.
+    public static let columns = columns(for: .standard)
+
+    public init(_ candidate: CandidateRecord, table: MetricTable = .standard) throws {
         // Grid candidates keep their coordinates in `extra`; proxy-check candidates keep their setting there.
         let point = candidate.extra.flatMap { try? GridPointCoding.decode($0) }
         id = candidate.id!
         generation = candidate.generation
         status = candidate.status
-        accuracy = candidate.accuracy
-        top5 = candidate.top5
-        params = candidate.params
-        macs = candidate.macs
-        latencyEstimateMs = candidate.latencyEstimateMs
-        latencyMeasuredMs = candidate.latencyMeasuredMs
-        latencyPredictedMs = candidate.latencyPredictedMs
-        memoryBytes = candidate.memoryBytes
-        trainSeconds = candidate.trainSeconds
+        metrics = candidate.metrics
         width = candidate.width
         depth = candidate.depth
         resolution = candidate.resolution
@@ -79,19 +63,57 @@ public struct ExportRow: Codable, Equatable, Sendable {
         checkpoint = candidate.checkpoint
         machine = candidate.machine
         rung = candidate.rung
-        synflow = candidate.synflow
-        naswot = candidate.naswot
+        self.table = table
+    }
+
+    /// A metric's value as the export writes it: whole-number metrics as integers.
+    static func text(_ value: Double, _ metric: Metric) -> String {
+        if metric.type == .integer, let whole = Int64(exactly: value) { return "\(whole)" }
+        return "\(value)"
     }
 
     /// The CSV fields in column order (empty for absent values; quoted where needed).
     public var csvFields: [String] {
         func text<T>(_ value: T?) -> String { value.map { "\($0)" } ?? "" }
-        let fields: [String] = [
-            "\(id)", "\(generation)", status.rawValue, text(accuracy), text(top5), "\(params)", "\(macs)", "\(latencyEstimateMs)",
-            text(latencyMeasuredMs), text(latencyPredictedMs), "\(memoryBytes)", text(trainSeconds), "\(width)", "\(depth)", "\(resolution)", "\(stem)", "\(head)",
-            "\(onFrontier)", text(alpha), text(beta), text(gamma), arch, text(reason), text(checkpoint), text(machine), "\(rung)", text(synflow), text(naswot),
+        let figures = table.stored.map { metric in metrics[metric].map { ExportRow.text($0, metric) } ?? "" }
+        let fields: [String] = ["\(id)", "\(generation)", status.rawValue] + figures + [
+            "\(width)", "\(depth)", "\(resolution)", "\(stem)", "\(head)", "\(onFrontier)", text(alpha), text(beta), text(gamma), arch, text(reason),
+            text(checkpoint), text(machine), "\(rung)",
         ]
         return fields.map(RunExport.csvQuoted)
+    }
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ name: String) { stringValue = name }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(id, forKey: Key("id"))
+        try c.encode(generation, forKey: Key("generation"))
+        try c.encode(status, forKey: Key("status"))
+        for metric in table.stored {
+            guard let value = metrics[metric] else { continue }
+            if metric.type == .integer, let whole = Int64(exactly: value) { try c.encode(whole, forKey: Key(metric.key)) } else { try c.encode(value, forKey: Key(metric.key)) }
+        }
+        try c.encode(width, forKey: Key("width"))
+        try c.encode(depth, forKey: Key("depth"))
+        try c.encode(resolution, forKey: Key("resolution"))
+        try c.encode(stem, forKey: Key("stem"))
+        try c.encode(head, forKey: Key("head"))
+        try c.encode(onFrontier, forKey: Key("on_frontier"))
+        try c.encodeIfPresent(alpha, forKey: Key("alpha"))
+        try c.encodeIfPresent(beta, forKey: Key("beta"))
+        try c.encodeIfPresent(gamma, forKey: Key("gamma"))
+        try c.encode(arch, forKey: Key("arch"))
+        try c.encodeIfPresent(reason, forKey: Key("reason"))
+        try c.encodeIfPresent(checkpoint, forKey: Key("checkpoint"))
+        try c.encodeIfPresent(machine, forKey: Key("machine"))
+        try c.encode(rung, forKey: Key("rung"))
     }
 }
 
@@ -159,7 +181,9 @@ public enum RunExport {
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
-    public static func csv(_ rows: [ExportRow]) -> String { csv(columns: ExportRow.columns, rows.map(\.csvFields)) }
+    public static func csv(_ rows: [ExportRow], table: MetricTable = .standard) -> String {
+        csv(columns: ExportRow.columns(for: table), rows.map(\.csvFields))
+    }
 
     /// A header line and one line per row of already quoted fields.
     static func csv(columns: [String], _ rows: [[String]]) -> String {
@@ -174,13 +198,14 @@ public enum RunExport {
     }
 
     /// Writes the files into `directory` (created if needed).
-    public static func write(store: any Store, run: RunRecord, configuration: RunConfiguration?, format: Format, directory: String) throws {
+    public static func write(store: any Store, run: RunRecord, configuration: RunConfiguration?, format: Format, directory: String,
+                             metrics table: MetricTable = .standard) throws {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw StoreError(location: directory, message: "cannot create the export directory: \(error.localizedDescription)")
         }
-        let rows = try store.candidates(runId: run.id!).map(ExportRow.init)
+        let rows = try store.candidates(runId: run.id!).map { try ExportRow($0, table: table) }
         let frontier = rows.filter(\.onFrontier)
         func write(_ name: String, _ data: Data) throws {
             let url = URL(fileURLWithPath: directory).appendingPathComponent(name)
@@ -190,7 +215,7 @@ public enum RunExport {
         }
         for (name, part) in [("candidates", rows), ("frontier", frontier)] {
             switch format {
-            case .csv: try write("\(name).csv", Data(csv(part).utf8))
+            case .csv: try write("\(name).csv", Data(csv(part, table: table).utf8))
             case .json: try write("\(name).json", try json(part) + Data("\n".utf8))
             }
         }
@@ -203,7 +228,7 @@ public enum RunExport {
         }
         let info = ExportedRun(name: run.name, command: run.command, config: configuration, seed: run.seed, version: run.version,
                                machine: run.machine, status: run.status, createdAt: run.createdAt, candidates: rows.count,
-                               frontier: frontier.count, columns: ExportRow.columns)
+                               frontier: frontier.count, columns: ExportRow.columns(for: table))
         try write("run.json", try json(info) + Data("\n".utf8))
     }
 }

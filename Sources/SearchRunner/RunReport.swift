@@ -2,6 +2,7 @@ import Architecture
 import Cost
 import Engine
 import Foundation
+import Metrics
 import Search
 import Store
 
@@ -15,12 +16,15 @@ public struct RunReport {
     let run: RunRecord
     let configuration: RunConfiguration
     let machine: MachineProfile
+    /// The metrics the page offers, in the order of its columns.
+    let metricTable: MetricTable
 
-    public init(store: any Store, run: RunRecord, configuration: RunConfiguration, machine: MachineProfile) {
+    public init(store: any Store, run: RunRecord, configuration: RunConfiguration, machine: MachineProfile, metrics: MetricTable = .standard) {
         self.store = store
         self.run = run
         self.configuration = configuration
         self.machine = machine
+        metricTable = metrics
     }
 
     /// The run's objectives as the report labels them (canonical text: `accuracy`, `macs:max`).
@@ -63,28 +67,33 @@ public struct RunReport {
                 archCodes.append(codes.joined(separator: "."))
             }
             out.key("blocks") { out.array(blocks) { out.string($0) } }
+            // The metric table: the page's axes, columns and labels. Each row has one value per metric, in order.
+            out.key("metrics") {
+                out.array(metricTable.metrics) { metric in
+                    out.object {
+                        out.field("name", metric.name)
+                        out.field("key", metric.key)
+                        out.field("label", metric.label)
+                        out.field("better", metric.direction.rawValue)
+                        out.field("scale", metric.displayScale)
+                        out.field("stored", metric.column != nil ? "yes" : "no")
+                    }
+                }
+            }
             out.key("rows") {
                 out.array(Array(zip(candidates, archCodes))) { candidate, code in
-                    let metrics = scoring.metrics(candidate)
                     let point = candidate.extra.flatMap { try? GridPointCoding.decode($0) }
                     out.raw("[")
                     out.number(Double(candidate.id!)); out.raw(",")
                     out.string(candidate.status.rawValue); out.raw(",")
-                    out.optional(candidate.accuracy); out.raw(",")
-                    out.number(Double(candidate.macs)); out.raw(",")
-                    out.number(Double(candidate.params)); out.raw(",")
-                    out.number(candidate.latencyEstimateMs); out.raw(",")
-                    out.optional(candidate.latencyPredictedMs); out.raw(",")
-                    out.optional(candidate.latencyMeasuredMs); out.raw(",")
-                    out.number(Double(candidate.memoryBytes)); out.raw(",")
+                    for metric in metricTable.metrics { out.optional(candidate.metrics[metric]); out.raw(",") }
                     out.number(Double(candidate.resolution)); out.raw(",")
                     out.raw(candidate.onFrontier ? "1," : "0,")
-                    out.raw(scoring.feasible(metrics) ? "1," : "0,")
+                    out.raw(scoring.feasible(candidate.metrics) ? "1," : "0,")
                     out.optional(point?.alpha); out.raw(",")
                     out.optional(point?.beta); out.raw(",")
                     out.optional(point?.gamma); out.raw(",")
-                    out.string(code); out.raw(",")
-                    out.optional(candidate.trainSeconds)
+                    out.string(code)
                     out.raw("]")
                 }
             }
@@ -179,17 +188,9 @@ public struct RunReport {
     /// The plots as standalone SVG (the run's first two objectives; candidate order against the first).
     func svgFiles() throws -> [(String, String)] {
         let candidates = try store.candidates(runId: run.id!).filter { $0.status == .done }
-        func value(_ metric: String, _ candidate: CandidateRecord) -> Double? {
-            switch metric.split(separator: ":").first.map(String.init) ?? metric {
-            case "accuracy": return candidate.accuracy.map { 100 * $0 }
-            case "macs": return Double(candidate.macs)
-            case "params": return Double(candidate.params)
-            case "latency": return candidate.latencyMeasuredMs ?? candidate.latencyPredictedMs ?? candidate.latencyEstimateMs
-            case "memory": return Double(candidate.memoryBytes)
-            case "synflow": return candidate.synflow
-            case "naswot": return candidate.naswot
-            default: return nil
-            }
+        func value(_ objective: String, _ candidate: CandidateRecord) -> Double? {
+            guard let metric = metricTable.metric(named: objective.split(separator: ":").first.map(String.init) ?? objective) else { return nil }
+            return candidate.metrics[metric].map { $0 * metric.displayScale }
         }
         let names = objectives.count >= 2 ? objectives : ["macs"] + objectives
         let (xName, yName) = (names[1], names[0])

@@ -1,5 +1,6 @@
 import Architecture
 import Foundation
+import Metrics
 import Search
 import Store
 
@@ -13,14 +14,10 @@ public enum FrontierReport {
             for candidate in frontier {
                 var out = JSONObjectWriter()
                 out.add("id", Int(candidate.id!))
-                if let accuracy = candidate.accuracy { out.add("accuracy", accuracy) }
-                out.add("macs", candidate.macs)
-                out.add("params", candidate.params)
-                out.add("latency_ms_estimate", candidate.latencyEstimateMs)
-                if let measured = candidate.latencyMeasuredMs { out.add("latency_ms_measured", measured) }
-                if let predicted = candidate.latencyPredictedMs { out.add("latency_ms_predicted", predicted) }
-                if let synflow = candidate.synflow { out.add("synflow", synflow) }
-                if let naswot = candidate.naswot { out.add("naswot", naswot) }
+                // Every stored metric it has, by the export's keys.
+                for metric in MetricTable.standard.stored {
+                    if let value = candidate.metrics[metric] { out.add(named: metric.key, value, integer: metric.type == .integer) }
+                }
                 if candidate.rung > 0 { out.add("rung", candidate.rung) }
                 out.add("resolution", candidate.resolution)
                 out.add("arch", candidate.arch)

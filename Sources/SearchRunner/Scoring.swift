@@ -2,6 +2,7 @@ import Architecture
 import Cost
 import Engine
 import Foundation
+import Metrics
 import Search
 import Store
 import Training
@@ -19,22 +20,16 @@ struct Scoring {
         reward = plan.reward
     }
 
-    func metrics(_ record: CandidateRecord) -> Metrics {
-        Metrics(params: Double(record.params), macs: Double(record.macs), latencyEstimate: record.latencyEstimateMs,
-                latencyMeasured: record.latencyMeasuredMs, latencyPredicted: record.latencyPredictedMs, memory: Double(record.memoryBytes),
-                accuracy: record.accuracy, synflow: record.synflow, naswot: record.naswot)
-    }
-
     /// The zero-cost proxies the objectives, constraints or reward name.
     var proxies: Set<ZeroCostProxy> {
         let metrics = objectives.map(\.metric) + constraints.map(\.metric) + (reward.map { [$0.metric] } ?? [])
-        return Set(metrics.compactMap { ZeroCostProxy(rawValue: $0.rawValue) })
+        return Set(metrics.compactMap { ZeroCostProxy(rawValue: $0.name) })
     }
 
-    func feasible(_ metrics: Metrics) -> Bool { constraints.allSatisfy { $0.holds(metrics) } }
+    func feasible(_ metrics: MetricValues) -> Bool { constraints.allSatisfy { $0.holds(metrics) } }
 
     /// Costs to minimise (the reward, when there is one, is one more objective to maximise).
-    func costs(_ metrics: Metrics) -> [Double]? {
+    func costs(_ metrics: MetricValues) -> [Double]? {
         guard feasible(metrics) else { return nil }
         var result: [Double] = []
         for objective in objectives {
@@ -49,7 +44,7 @@ struct Scoring {
     }
 
     /// One number, higher is better (evolution): the reward, else the first objective.
-    func fitness(_ metrics: Metrics) -> Double? {
+    func fitness(_ metrics: MetricValues) -> Double? {
         guard feasible(metrics) else { return nil }
         if let reward { return reward.value(metrics) }
         return objectives.first?.cost(metrics).map { -$0 }

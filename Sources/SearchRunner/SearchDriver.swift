@@ -231,7 +231,7 @@ public final class SearchDriver {
                 .map { $0.candidate.id! }.filter { seen.insert($0).inserted }.prefix(count).map { $0 }
         } else {
             let scored = entered.filter { $0.status == .done }.compactMap { candidate in
-                scoring.costs(scoring.metrics(candidate)).map { (candidate.id!, $0) }
+                scoring.costs(candidate.metrics).map { (candidate.id!, $0) }
             }
             chosen = Pareto.ranking(scored.map(\.1)).prefix(count).map { scored[$0.index].0 }
         }
@@ -286,17 +286,12 @@ public final class SearchDriver {
 
     func observation(_ candidate: CandidateRecord) throws -> Observation {
         Observation(id: Int(candidate.id!), genotype: try GenotypeCoding.decode(candidate.genotype),
-                    metrics: candidate.status == .done ? scoring.metrics(candidate) : nil)
+                    metrics: candidate.status == .done ? candidate.metrics : nil)
     }
 
     /// Marks the non-dominated feasible finished candidates.
     func updateFrontier() throws {
-        let scored = try store.finishedMetrics(runId: run.id!).compactMap { row in
-            let metrics = Metrics(params: Double(row.params), macs: Double(row.macs), latencyEstimate: row.latencyEstimateMs,
-                                  latencyMeasured: row.latencyMeasuredMs, latencyPredicted: row.latencyPredictedMs, memory: Double(row.memoryBytes),
-                                  accuracy: row.accuracy, synflow: row.synflow, naswot: row.naswot)
-            return scoring.costs(metrics).map { (row.id, $0) }
-        }
+        let scored = try store.finishedMetrics(runId: run.id!).compactMap { row in scoring.costs(row.values).map { (row.id, $0) } }
         let indices = Pareto.frontier(scored.map(\.1))
         #if DEBUG
         // Invariant: no frontier member dominates another.

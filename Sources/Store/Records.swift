@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 
 /// A store that cannot be opened or written: names the store (its path or URL, the password masked).
 public struct StoreError: Error, CustomStringConvertible {
@@ -83,23 +84,12 @@ public struct CandidateRecord: Codable, Sendable, Equatable {
     public var resolution: Int
     public var stem: Int
     public var head: Int
-    public var params: Int
-    public var macs: Int
-    public var latencyEstimateMs: Double
-    public var latencyMeasuredMs: Double?
-    /// The run's calibrated latency model's prediction (batch 1), when it has one.
-    public var latencyPredictedMs: Double?
-    public var memoryBytes: Int
-    public var accuracy: Double?
-    public var top5: Double?
-    public var trainSeconds: Double?
+    /// Its figures, one per stored metric of `MetricTable.standard` (or of the store's table); see the accessors below.
+    public var metrics = MetricValues()
     /// The trained weights (`nas --keep-checkpoints`): an absolute path to a safetensors file.
     public var checkpoint: String?
     /// Where a trained candidate was computed: CPU, threads and kernel paths (they decide a result's last bits).
     public var machine: String?
-    /// Zero-cost proxy scores of the untrained network (ln synflow, NASWOT's log |det K|), when the run computes them.
-    public var synflow: Double?
-    public var naswot: Double?
     /// The candidate's training seed (from the run seed and its key).
     public var seed: Int64
     /// Successive halving: the rung the candidate is at (or queued for, while pending); 0 otherwise. Its figures
@@ -127,10 +117,8 @@ public struct CandidateRecord: Codable, Sendable, Equatable {
         self.resolution = resolution
         self.stem = stem
         self.head = head
-        params = 0
-        macs = 0
-        latencyEstimateMs = 0
-        memoryBytes = 0
+        // The figures every candidate has (NOT NULL columns) start at 0 until the cost model fills them in.
+        for metric in MetricTable.standard.stored where metric.required { metrics[metric] = 0 }
         self.seed = seed
         rung = 0
         status = .pending
@@ -173,31 +161,13 @@ public struct ObservationRecord: Codable, Sendable, Equatable {
 /// The figures of a finished candidate.
 public struct FinishedMetrics: Sendable, Equatable {
     public var id: Int64
-    public var params: Int
-    public var macs: Int
-    public var latencyEstimateMs: Double
-    public var latencyMeasuredMs: Double?
-    public var latencyPredictedMs: Double?
-    public var memoryBytes: Int
-    public var accuracy: Double?
-    public var synflow: Double?
-    public var naswot: Double?
+    public var values: MetricValues
 
-    public init(id: Int64, params: Int, macs: Int, latencyEstimateMs: Double, latencyMeasuredMs: Double?, latencyPredictedMs: Double?,
-                memoryBytes: Int, accuracy: Double?, synflow: Double?, naswot: Double?) {
+    public init(id: Int64, values: MetricValues) {
         self.id = id
-        self.params = params
-        self.macs = macs
-        self.latencyEstimateMs = latencyEstimateMs
-        self.latencyMeasuredMs = latencyMeasuredMs
-        self.latencyPredictedMs = latencyPredictedMs
-        self.memoryBytes = memoryBytes
-        self.accuracy = accuracy
-        self.synflow = synflow
-        self.naswot = naswot
+        self.values = values
     }
 }
-
 
 /// The ids a run's candidates get when the run is copied into another store (`Store.importRun`).
 public struct ImportedIds {

@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 
 /// The runs and candidates of searches, whatever holds them (SQLite on one machine, PostgreSQL across machines).
 /// Every backend keeps the same schema under the same named, append-only migrations and gives the same
@@ -81,12 +82,21 @@ extension Store {
 /// The migrations every backend applies, in order, by name. A store that has one this list does not know was
 /// made by a newer efsearch and is refused. Never edit or reorder a name that has shipped: append.
 public enum StoreSchema {
-    public static let migrations = [
+    /// The literal migrations, in order; a metric added to the table after them brings its own (`metric NAME`).
+    public static let literalMigrations = [
         "v1: runs and candidates",
         "v2: predicted latency, kept checkpoints, machine",
         "v3: successive-halving rungs and their observations",
         "v4: zero-cost proxy scores",
     ]
+
+    /// Every migration of a store that keeps `table`'s metrics, in order.
+    public static func migrations(for table: MetricTable) -> [String] {
+        literalMigrations + table.stored.filter { $0.migration == nil }.map(\.migrationName)
+    }
+
+    /// The migrations of a store of the standard metrics.
+    public static let migrations = migrations(for: .standard)
 
     /// The message for a store whose schema is newer than this efsearch's.
     public static let newerSchemaMessage =

@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import Store
 
 /// The PostgreSQL store, for searches across machines: the same tables and columns as the SQLite store, under
@@ -7,6 +8,8 @@ import Store
 /// deadlock, a server restarting or out of connections) are retried with backoff, a bounded number of times.
 public final class PostgresStore: Store, @unchecked Sendable {
     public let address: PostgresAddress
+    /// The metrics its candidates table has a column for.
+    public let metricTable: MetricTable
     private let connection: PostgresConnection
     /// One statement or transaction at a time on the connection (the heartbeat thread shares it).
     private let lock = NSLock()
@@ -20,8 +23,12 @@ public final class PostgresStore: Store, @unchecked Sendable {
 
     /// Connects and brings the schema up to date. A server that cannot be reached, refuses the credentials or
     /// has no such database, and a schema newer than this efsearch's, are reported with the URL (password masked).
-    public init(address: PostgresAddress) throws {
+    /// `metrics`: the table whose metrics the store keeps (efsearch's own unless a test adds one).
+    public init(address: PostgresAddress, metrics: MetricTable = .standard) throws {
         self.address = address
+        metricTable = metrics
+        candidateColumns = PostgresStore.fieldColumns + metrics.stored.map { $0.column! }
+        selectCandidate = "SELECT id, \(PostgresStore.list(candidateColumns)) FROM candidates"
         var attempt = 0
         while true {
             do {
@@ -82,7 +89,17 @@ public final class PostgresStore: Store, @unchecked Sendable {
 
     // MARK: Schema
 
-    /// The DDL of each migration of `StoreSchema.migrations`, by name: the SQLite store's tables in PostgreSQL's types.
+    /// The DDL of each migration of a store of `table`'s metrics: the literal ones, then a column for each metric
+    /// that no literal migration made.
+    static func migrationSQL(for table: MetricTable) -> [String: String] {
+        var result = migrationSQL
+        for metric in table.stored where metric.migration == nil {
+            result[metric.migrationName] = "ALTER TABLE candidates ADD COLUMN \"\(metric.column!)\" \(metric.type == .integer ? "bigint" : "double precision");"
+        }
+        return result
+    }
+
+    /// The DDL of each literal migration of `StoreSchema.literalMigrations`, by name: the SQLite store's tables in PostgreSQL's types.
     static let migrationSQL: [String: String] = [
         "v1: runs and candidates": """
             CREATE TABLE runs (
@@ -162,9 +179,10 @@ public final class PostgresStore: Store, @unchecked Sendable {
             try connection.execute("SELECT pg_advisory_xact_lock(7261040911)")
             try connection.execute("CREATE TABLE IF NOT EXISTS efsearch_migrations (identifier text PRIMARY KEY, \"appliedAt\" timestamptz NOT NULL DEFAULT now())")
             let applied = Set(try connection.execute("SELECT identifier FROM efsearch_migrations").rows.compactMap { $0[0] })
-            guard applied.isSubset(of: StoreSchema.migrations) else { throw StoreError(location: location, message: StoreSchema.newerSchemaMessage) }
-            for name in StoreSchema.migrations where !applied.contains(name) {
-                guard let sql = PostgresStore.migrationSQL[name] else {
+            let migrations = StoreSchema.migrations(for: metricTable), sql = PostgresStore.migrationSQL(for: metricTable)
+            guard applied.isSubset(of: migrations) else { throw StoreError(location: location, message: StoreSchema.newerSchemaMessage) }
+            for name in migrations where !applied.contains(name) {
+                guard let sql = sql[name] else {
                     throw StoreError(location: location, message: "no PostgreSQL form of the migration \"\(name)\"")
                 }
                 try connection.execute(sql)
@@ -176,28 +194,28 @@ public final class PostgresStore: Store, @unchecked Sendable {
     // MARK: Records
 
     static let runColumns = ["name", "command", "config", "seed", "version", "machine", "createdAt", "finishedAt", "status"]
-    static let candidateColumns = [
-        "runId", "key", "generation", "genotype", "extra", "arch", "width", "depth", "resolution", "stem", "head", "params", "macs",
-        "latencyEstimateMs", "latencyMeasuredMs", "latencyPredictedMs", "memoryBytes", "accuracy", "top5", "trainSeconds", "checkpoint",
-        "machine", "synflow", "naswot", "seed", "rung", "status", "reason", "worker", "heartbeatAt", "createdAt", "finishedAt", "onFrontier",
-    ]
+    /// A candidate's own columns (the record's fields but its id), then one per stored metric of the table.
+    static let fieldColumns = Array(CandidateRecord.fieldColumns.dropFirst())
+    let candidateColumns: [String]
     static let observationColumns = ["runId", "candidateId", "rung", "epochs", "accuracy", "top5", "loss", "trainSeconds", "worker", "finishedAt"]
 
     static func list(_ columns: [String]) -> String { columns.map { "\"\($0)\"" }.joined(separator: ", ") }
     static func placeholders(_ count: Int, from first: Int = 1) -> String { (first..<first + count).map { "$\($0)" }.joined(separator: ", ") }
 
     static let selectRun = "SELECT id, \(list(runColumns)) FROM runs"
-    static let selectCandidate = "SELECT id, \(list(candidateColumns)) FROM candidates"
+    let selectCandidate: String
     static let selectObservation = "SELECT id, \(list(observationColumns)) FROM observations"
 
     static func values(_ run: RunRecord) -> [(any PostgresBindable)?] {
         [run.name, run.command, run.config, run.seed, run.version, run.machine, run.createdAt, run.finishedAt, run.status]
     }
 
-    static func values(_ c: CandidateRecord) -> [(any PostgresBindable)?] {
-        [c.runId, c.key, c.generation, c.genotype, c.extra, c.arch, c.width, c.depth, c.resolution, c.stem, c.head, c.params, c.macs,
-         c.latencyEstimateMs, c.latencyMeasuredMs, c.latencyPredictedMs, c.memoryBytes, c.accuracy, c.top5, c.trainSeconds, c.checkpoint,
-         c.machine, c.synflow, c.naswot, c.seed, c.rung, c.status, c.reason, c.worker, c.heartbeatAt, c.createdAt, c.finishedAt, c.onFrontier]
+    func values(_ c: CandidateRecord) -> [(any PostgresBindable)?] {
+        let fields: [(any PostgresBindable)?] = [
+            c.runId, c.key, c.generation, c.genotype, c.extra, c.arch, c.width, c.depth, c.resolution, c.stem, c.head, c.checkpoint, c.machine,
+            c.seed, c.rung, c.status, c.reason, c.worker, c.heartbeatAt, c.createdAt, c.finishedAt, c.onFrontier]
+        // Whole-number metrics go to bigint columns as integers.
+        return fields + metricTable.stored.map { metric in c.metrics[metric].map { value in metric.type == .integer ? Int64(exactly: value).map { $0 as any PostgresBindable } ?? value : value } }
     }
 
     static func values(_ o: ObservationRecord) -> [(any PostgresBindable)?] {
@@ -223,19 +241,8 @@ public final class PostgresStore: Store, @unchecked Sendable {
                                 arch: try r.string(), width: try r.double(), depth: try r.double(), resolution: try r.int(), stem: try r.int(),
                                 head: try r.int(), seed: 0)
         c.id = id
-        c.params = try r.int()
-        c.macs = try r.int()
-        c.latencyEstimateMs = try r.double()
-        c.latencyMeasuredMs = try r.optionalDouble()
-        c.latencyPredictedMs = try r.optionalDouble()
-        c.memoryBytes = try r.int()
-        c.accuracy = try r.optionalDouble()
-        c.top5 = try r.optionalDouble()
-        c.trainSeconds = try r.optionalDouble()
         c.checkpoint = r.optionalString()
         c.machine = r.optionalString()
-        c.synflow = try r.optionalDouble()
-        c.naswot = try r.optionalDouble()
         c.seed = try r.int64()
         c.rung = try r.int()
         c.status = try r.status(CandidateStatus.self)
@@ -245,6 +252,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
         c.createdAt = try r.date()
         c.finishedAt = try r.optionalDate()
         c.onFrontier = try r.bool()
+        for metric in metricTable.stored { c.metrics[metric] = try r.optionalDouble() }
         return c
     }
 
@@ -294,7 +302,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
 
     public func importRun(_ run: RunRecord, candidates: [CandidateRecord], observations: [ObservationRecord], replacing: Int64?) throws -> RunRecord {
         let insertRun = "INSERT INTO runs (\(Self.list(Self.runColumns))) VALUES (\(Self.placeholders(Self.runColumns.count))) RETURNING id"
-        let insertCandidate = "INSERT INTO candidates (\(Self.list(Self.candidateColumns))) VALUES (\(Self.placeholders(Self.candidateColumns.count))) RETURNING id"
+        let insertCandidate = "INSERT INTO candidates (\(Self.list(candidateColumns))) VALUES (\(Self.placeholders(candidateColumns.count))) RETURNING id"
         let insertObservation = "INSERT INTO observations (\(Self.list(Self.observationColumns))) VALUES (\(Self.placeholders(Self.observationColumns.count)))"
         return try transaction { connection, _ in
             // A retry after a COMMIT whose answer was lost finds the name taken by the copy itself: the unique
@@ -306,7 +314,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
             var stored = run
             stored.id = id
             let ids = try ImportedIds.insert(candidates, runId: id) { candidate in
-                guard let new = try connection.execute(insertCandidate, Self.values(candidate)).rows.first?[0].flatMap({ Int64($0) }) else {
+                guard let new = try connection.execute(insertCandidate, values(candidate)).rows.first?[0].flatMap({ Int64($0) }) else {
                     throw StoreError(location: location, message: "a candidate of run \(run.name) was not stored")
                 }
                 return new
@@ -326,10 +334,10 @@ public final class PostgresStore: Store, @unchecked Sendable {
     @discardableResult
     public func insert(_ candidates: [CandidateRecord]) throws -> [CandidateRecord] {
         guard !candidates.isEmpty else { return [] }
-        let sql = "INSERT INTO candidates (\(Self.list(Self.candidateColumns))) VALUES (\(Self.placeholders(Self.candidateColumns.count))) ON CONFLICT (\"runId\", key) DO NOTHING RETURNING id"
+        let sql = "INSERT INTO candidates (\(Self.list(candidateColumns))) VALUES (\(Self.placeholders(candidateColumns.count))) ON CONFLICT (\"runId\", key) DO NOTHING RETURNING id"
         return try transaction { connection, _ in
             try candidates.compactMap { candidate in
-                guard let id = try connection.execute(sql, Self.values(candidate)).rows.first?[0].flatMap({ Int64($0) }) else { return nil }
+                guard let id = try connection.execute(sql, values(candidate)).rows.first?[0].flatMap({ Int64($0) }) else { return nil }
                 var inserted = candidate
                 inserted.id = id
                 return inserted
@@ -351,7 +359,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
             WHERE id = (SELECT id FROM candidates
                         WHERE "runId" = $1 AND (status = 'pending' OR (status = 'running' AND "heartbeatAt" < now() - make_interval(secs => $3::float8)))
                         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-            RETURNING \(Self.list(["id"] + Self.candidateColumns))
+            RETURNING \(Self.list(["id"] + candidateColumns))
             """
         return try transaction { connection, _ in try connection.execute(sql, [runId, worker, grace]).rows.first.map(candidate) }
     }
@@ -364,7 +372,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
 
     public func complete(_ candidate: CandidateRecord, worker: String, observation: ObservationRecord?) throws -> Completion {
         guard let id = candidate.id else { throw StoreError(location: location, message: "candidate without id is not in the store") }
-        let assignments = Self.candidateColumns.enumerated().map { "\"\($1)\" = $\($0 + 2)" }.joined(separator: ", ")
+        let assignments = candidateColumns.enumerated().map { "\"\($1)\" = $\($0 + 2)" }.joined(separator: ", ")
         return try transaction { connection, retried in
             guard let row = try connection.execute("SELECT status, worker FROM candidates WHERE id = $1 FOR UPDATE", [id]).rows.first else {
                 throw StoreError(location: location, message: "candidate \(id) is not in the store")
@@ -380,7 +388,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
             var finished = candidate
             finished.finishedAt = finishedAt
             finished.worker = worker
-            try connection.execute("UPDATE candidates SET \(assignments) WHERE id = $1", [id] + Self.values(finished))
+            try connection.execute("UPDATE candidates SET \(assignments) WHERE id = $1", [id] + values(finished))
             if var observation {
                 observation.worker = worker
                 observation.finishedAt = finishedAt
@@ -412,11 +420,11 @@ public final class PostgresStore: Store, @unchecked Sendable {
     }
 
     public func candidates(runId: Int64) throws -> [CandidateRecord] {
-        try execute("\(Self.selectCandidate) WHERE \"runId\" = $1 ORDER BY id", [runId]).rows.map(candidate)
+        try execute("\(selectCandidate) WHERE \"runId\" = $1 ORDER BY id", [runId]).rows.map(candidate)
     }
 
     public func candidates(runId: Int64, generation: Int) throws -> [CandidateRecord] {
-        try execute("\(Self.selectCandidate) WHERE \"runId\" = $1 AND generation = $2 ORDER BY id", [runId, generation]).rows.map(candidate)
+        try execute("\(selectCandidate) WHERE \"runId\" = $1 AND generation = $2 ORDER BY id", [runId, generation]).rows.map(candidate)
     }
 
     public func openCount(runId: Int64, generation: Int) throws -> Int {
@@ -426,7 +434,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
     }
 
     public func candidate(id: Int64) throws -> CandidateRecord? {
-        try execute("\(Self.selectCandidate) WHERE id = $1", [id]).rows.first.map(candidate)
+        try execute("\(selectCandidate) WHERE id = $1", [id]).rows.first.map(candidate)
     }
 
     public func counts(runId: Int64) throws -> [CandidateStatus: Int] {
@@ -439,20 +447,20 @@ public final class PostgresStore: Store, @unchecked Sendable {
     }
 
     public func finishedMetrics(runId: Int64) throws -> [FinishedMetrics] {
-        let rows = try execute("""
-            SELECT id, params, macs, "latencyEstimateMs", "latencyMeasuredMs", "latencyPredictedMs", "memoryBytes", accuracy, synflow, naswot
-            FROM candidates WHERE "runId" = $1 AND status = 'done' ORDER BY id
-            """, [runId]).rows
+        let stored = metricTable.stored
+        let rows = try execute("SELECT id, \(Self.list(stored.map { $0.column! })) FROM candidates WHERE \"runId\" = $1 AND status = 'done' ORDER BY id",
+                               [runId]).rows
         return try rows.map { row in
             var r = PostgresRowReader(row, table: "\(location) candidates")
-            return FinishedMetrics(id: try r.int64(), params: try r.int(), macs: try r.int(), latencyEstimateMs: try r.double(),
-                                   latencyMeasuredMs: try r.optionalDouble(), latencyPredictedMs: try r.optionalDouble(), memoryBytes: try r.int(),
-                                   accuracy: try r.optionalDouble(), synflow: try r.optionalDouble(), naswot: try r.optionalDouble())
+            let id = try r.int64()
+            var values = MetricValues()
+            for metric in stored { values[metric] = try r.optionalDouble() }
+            return FinishedMetrics(id: id, values: values)
         }
     }
 
     public func frontier(runId: Int64) throws -> [CandidateRecord] {
-        try execute("\(Self.selectCandidate) WHERE \"runId\" = $1 AND \"onFrontier\" ORDER BY id", [runId]).rows.map(candidate)
+        try execute("\(selectCandidate) WHERE \"runId\" = $1 AND \"onFrontier\" ORDER BY id", [runId]).rows.map(candidate)
     }
 
     public func setFrontier(runId: Int64, ids: Set<Int64>) throws {

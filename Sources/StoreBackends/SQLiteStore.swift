@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Metrics
 import Store
 
 // MARK: GRDB conformances of the store's records (the records themselves do not depend on GRDB)
@@ -98,14 +99,20 @@ enum StoredDate {
 /// embedded default, for one machine.
 public final class SQLiteStore: Store, @unchecked Sendable {
     public let path: String
+    /// The metrics its candidates table has a column for.
+    public let metricTable: MetricTable
     /// The file's connections; for a read-only store with an older schema, an up-to-date copy in memory.
     let pool: any DatabaseWriter
 
     public var location: String { path }
     public var localFolder: URL { URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent() }
 
-    /// Migrations are named and append-only: never edit one that has shipped, add a new one.
-    static var migrator: DatabaseMigrator {
+    /// The migrations of a store of the standard metrics.
+    static var migrator: DatabaseMigrator { migrator(for: .standard) }
+
+    /// Migrations are named and append-only: never edit one that has shipped, add a new one. The literal ones
+    /// come first; then each metric of `table` that no literal one made gets its column by a migration of its own.
+    static func migrator(for table: MetricTable) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: runs and candidates") { db in
             try db.create(table: "runs") { t in
@@ -186,13 +193,18 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                 t.add(column: "naswot", .double)
             }
         }
+        for metric in table.stored where metric.migration == nil {
+            migrator.registerMigration(metric.migrationName) { db in
+                try db.alter(table: "candidates") { t in t.add(column: metric.column!, metric.type == .integer ? .integer : .double) }
+            }
+        }
         return migrator
     }
 
     /// Brings the schema up to date. Two processes that open a new store at the same moment both find no
     /// migration applied and both start the first one; the second one's fails ("table already exists") and rolls
     /// back. Each migration commits with its own record, so trying again finds it applied and goes on.
-    static func migrate(_ pool: DatabasePool) throws {
+    static func migrate(_ pool: DatabasePool, _ migrator: DatabaseMigrator) throws {
         try retrying(on: [.SQLITE_ERROR, .SQLITE_BUSY], attempts: 10, step: 0.05) { try migrator.migrate(pool) }
     }
 
@@ -221,8 +233,11 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// to date. `readOnly`: the file must exist, and nothing is written to it; a store with an older schema is
     /// read through an up-to-date copy in memory. A file that is not an SQLite database, or is damaged, is an
     /// error that says so.
-    public init(path: String, readOnly: Bool = false) throws {
+    /// `metrics`: the table whose metrics the store keeps (efsearch's own unless a test adds one).
+    public init(path: String, readOnly: Bool = false, metrics: MetricTable = .standard) throws {
         self.path = path
+        metricTable = metrics
+        let migrator = SQLiteStore.migrator(for: metrics)
         let exists = FileManager.default.fileExists(atPath: path)
         if readOnly && !exists {
             throw StoreError(location: path, message: "no such file; a command that stores runs (efsearch nas, grid or proxy-check) creates it")
@@ -247,17 +262,17 @@ public final class SQLiteStore: Store, @unchecked Sendable {
             guard check == ["ok"] else {
                 throw StoreError(location: path, message: "is damaged (SQLite's check: \(check.prefix(3).joined(separator: "; "))); \(SQLiteStore.restoreAdvice)")
             }
-            if try file.read({ db in try SQLiteStore.migrator.hasBeenSuperseded(db) }) {
+            if try file.read({ db in try migrator.hasBeenSuperseded(db) }) {
                 throw StoreError(location: path, message: StoreSchema.newerSchemaMessage)
             }
-            if readOnly, try !file.read({ db in try SQLiteStore.migrator.hasCompletedMigrations(db) }) {
+            if readOnly, try !file.read({ db in try migrator.hasCompletedMigrations(db) }) {
                 // Read-only: the schema is brought up to date in a copy, never in the file.
                 let copy = try DatabaseQueue(configuration: configuration)
                 try file.backup(to: copy)
-                try SQLiteStore.migrator.migrate(copy)
+                try migrator.migrate(copy)
                 pool = copy
             } else {
-                try SQLiteStore.migrate(file)
+                try SQLiteStore.migrate(file, migrator)
                 pool = file
             }
         } catch let error as StoreError {
@@ -391,21 +406,19 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     public func insert(_ candidates: [CandidateRecord]) throws -> [CandidateRecord] {
         // One prepared statement for the whole batch: a search on estimates inserts thousands a second.
         try writing { db in
+            let stored = metricTable.stored
+            let columns = CandidateRecord.fieldColumns.dropFirst() + stored.map { $0.column! }
             let statement = try db.makeStatement(sql: """
-                INSERT OR IGNORE INTO candidates (runId, key, generation, genotype, extra, arch, width, depth, resolution, stem, head,
-                    params, macs, latencyEstimateMs, latencyMeasuredMs, latencyPredictedMs, memoryBytes, accuracy, top5, trainSeconds, checkpoint,
-                    machine, seed, rung, status, reason, worker, heartbeatAt, createdAt, finishedAt, onFrontier, synflow, naswot)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT OR IGNORE INTO candidates (\(columns.joined(separator: ", ")))
+                VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))
                 """)
             return try candidates.compactMap { candidate in
                 var candidate = candidate
                 let values: [(any DatabaseValueConvertible)?] = [
                     candidate.runId, candidate.key, candidate.generation, candidate.genotype, candidate.extra, candidate.arch,
-                    candidate.width, candidate.depth, candidate.resolution, candidate.stem, candidate.head, candidate.params,
-                    candidate.macs, candidate.latencyEstimateMs, candidate.latencyMeasuredMs, candidate.latencyPredictedMs, candidate.memoryBytes,
-                    candidate.accuracy,
-                    candidate.top5, candidate.trainSeconds, candidate.checkpoint, candidate.machine, candidate.seed, candidate.rung, candidate.status, candidate.reason, candidate.worker,
-                    candidate.heartbeatAt, candidate.createdAt, candidate.finishedAt, candidate.onFrontier, candidate.synflow, candidate.naswot]
+                    candidate.width, candidate.depth, candidate.resolution, candidate.stem, candidate.head, candidate.checkpoint, candidate.machine,
+                    candidate.seed, candidate.rung, candidate.status, candidate.reason, candidate.worker, candidate.heartbeatAt, candidate.createdAt,
+                    candidate.finishedAt, candidate.onFrontier] + stored.map { candidate.metrics[$0] }
                 try statement.execute(arguments: StatementArguments(values))
                 guard db.changesCount > 0 else { return nil }
                 candidate.id = db.lastInsertedRowID
@@ -551,14 +564,13 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     /// The figures of a run's finished candidates, without decoding whole records (for the frontier).
     public func finishedMetrics(runId: Int64) throws -> [FinishedMetrics] {
         try reading { db in
-            try Row.fetchAll(db, sql: """
-                SELECT id, params, macs, latencyEstimateMs, latencyMeasuredMs, latencyPredictedMs, memoryBytes, accuracy, synflow, naswot
-                FROM candidates WHERE runId = ? AND status = ? ORDER BY id
+            let stored = metricTable.stored
+            return try Row.fetchAll(db, sql: """
+                SELECT id, \(stored.map { $0.column! }.joined(separator: ", ")) FROM candidates WHERE runId = ? AND status = ? ORDER BY id
                 """, arguments: [runId, CandidateStatus.done]).map { row in
-                FinishedMetrics(id: try row.decode(atIndex: 0), params: try row.decode(atIndex: 1), macs: try row.decode(atIndex: 2),
-                                latencyEstimateMs: try row.decode(atIndex: 3), latencyMeasuredMs: try row.decode(atIndex: 4),
-                                latencyPredictedMs: try row.decode(atIndex: 5), memoryBytes: try row.decode(atIndex: 6),
-                                accuracy: try row.decode(atIndex: 7), synflow: try row.decode(atIndex: 8), naswot: try row.decode(atIndex: 9))
+                var values = MetricValues()
+                for (index, metric) in stored.enumerated() { values[metric] = try row.decode(Double?.self, atIndex: index + 1) }
+                return FinishedMetrics(id: try row.decode(atIndex: 0), values: values)
             }
         }
     }

@@ -2,6 +2,7 @@ import Architecture
 import Engine
 import Foundation
 import Search
+import Metrics
 import XCTest
 import Statistics
 
@@ -60,7 +61,7 @@ final class SearchSpaceTests: XCTestCase {
         XCTAssertEqual(try Objective(parsing: "macs:max").direction, .maximize)
         XCTAssertThrowsError(try Objective(parsing: "speed"))
         let constraint = try Constraint(parsing: "macs <= 400M")
-        let metrics = Metrics(params: 5e6, macs: 3.9e8, latencyEstimate: 5, memory: 1e7, accuracy: 0.7)
+        let metrics = MetricValues([.params: 5e6, .macs: 3.9e8, .latencyEstimate: 5, .memory: 1e7, .accuracy: 0.7])
         XCTAssertTrue(constraint.holds(metrics))
         XCTAssertFalse(try Constraint(parsing: "params<5M").holds(metrics))
         let reward = try Reward(parsing: "macs:400M:-0.07")
@@ -123,8 +124,8 @@ final class StrategyTests: XCTestCase {
                 out += batch
                 strategy.observe(batch.enumerated().map { index, genotype in
                     Observation(id: round * 5 + index, genotype: genotype,
-                                metrics: Metrics(params: Double(genotype[0]), macs: Double(genotype[1] + genotype[3]), latencyEstimate: 1, memory: 1,
-                                                 accuracy: Double(genotype.reduce(0, +)) / 10))
+                                metrics: MetricValues([.params: Double(genotype[0]), .macs: Double(genotype[1] + genotype[3]), .latencyEstimate: 1, .memory: 1,
+                                                      .accuracy: Double(genotype.reduce(0, +)) / 10]))
                 })
             }
             return out
@@ -132,8 +133,8 @@ final class StrategyTests: XCTestCase {
         let makers: [(UInt64) throws -> SearchStrategy] = [
             { RandomStrategy(dimensions: self.dimensions, seed: $0) },
             { try SobolStrategy(dimensions: self.dimensions, seed: $0) },
-            { EvolutionStrategy(dimensions: self.dimensions, seed: $0, population: 6, sample: 3, fitness: { $0.accuracy }) },
-            { NSGA2Strategy(dimensions: self.dimensions, seed: $0, population: 6, costs: { [-$0.accuracy!, $0.macs] }) },
+            { EvolutionStrategy(dimensions: self.dimensions, seed: $0, population: 6, sample: 3, fitness: { $0[.accuracy] }) },
+            { NSGA2Strategy(dimensions: self.dimensions, seed: $0, population: 6, costs: { [-$0[.accuracy]!, $0[.macs]!] }) },
         ]
         for make in makers {
             let a = try run { try make(1) }, b = try run { try make(1) }, c = try run { try make(2) }
@@ -144,9 +145,9 @@ final class StrategyTests: XCTestCase {
     }
 
     func testEvolutionChildrenDifferFromTheirParents() {
-        var evolution = EvolutionStrategy(dimensions: dimensions, seed: 3, population: 4, sample: 2, mutationProbability: 0) { $0.accuracy }
+        var evolution = EvolutionStrategy(dimensions: dimensions, seed: 3, population: 4, sample: 2, mutationProbability: 0) { $0[.accuracy] }
         let parents = evolution.propose(4) { _ in true }
-        evolution.observe(parents.enumerated().map { Observation(id: $0, genotype: $1, metrics: Metrics(params: 1, macs: 1, latencyEstimate: 1, memory: 1, accuracy: Double($0))) })
+        evolution.observe(parents.enumerated().map { Observation(id: $0, genotype: $1, metrics: MetricValues([.params: 1, .macs: 1, .latencyEstimate: 1, .memory: 1, .accuracy: Double($0)])) })
         let children = evolution.propose(10) { _ in true }
         for child in children {
             XCTAssertTrue(parents.contains { parent in zip(parent, child).filter { $0 != $1 }.count == 1 }, "a child is one mutation away from a parent")

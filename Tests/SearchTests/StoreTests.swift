@@ -93,7 +93,7 @@ struct StoreContract: Sendable {
         run = try store.createRun(run)
         var full = Self.record(run.id!, "full")
         full.extra = "{\"alpha\": 1.2}"
-        full.params = Int.max
+        full.params = 1 << 53 - 1  // the largest whole number a metric's value holds exactly
         full.macs = 37_000_000_000
         full.latencyEstimateMs = 0.1 + 0.2
         full.latencyMeasuredMs = 1e-300
@@ -148,7 +148,7 @@ struct StoreContract: Sendable {
         XCTAssertEqual(try store.candidate(id: inserted[3].id!)?.rung, 1)
         XCTAssertNil(try store.candidate(id: inserted[3].id!)?.worker)
         XCTAssertEqual(try store.finishedMetrics(runId: run.id!).map(\.id), [inserted[0].id!, inserted[1].id!])
-        XCTAssertEqual(try store.finishedMetrics(runId: run.id!).map(\.accuracy), [0, 0.1])
+        XCTAssertEqual(try store.finishedMetrics(runId: run.id!).map { $0.values[.accuracy] }, [0, 0.1])
         try store.setFrontier(runId: run.id!, ids: [inserted[1].id!, inserted[2].id!])
         try store.setFrontier(runId: run.id!, ids: [inserted[0].id!, inserted[1].id!])
         XCTAssertEqual(try store.frontier(runId: run.id!).map(\.id!), [inserted[0].id!, inserted[1].id!])

@@ -187,7 +187,7 @@ final class CandidateEvaluator {
                 let url = try files.checkpoint(candidate: id)
                 try files.prepareFolder(for: url)
                 try session.save(to: url, metadata: [
-                    "candidate": "\(id)", "accuracy": "\(validation.accuracy)", "seed": "\(record.seed)", "dataset": proxy.dataset,
+                    "candidate": "\(id)", "accuracy": "\(validation.accuracy)", "seed": "\(record.seed)", "dataset": proxy.dataset.description,
                     "epochs": "\(endEpoch)",
                 ].merging(try dataset.evaluationPreprocessing(resolution: spec.resolution).metadata()) { _, new in new }, optimizerEpoch: nil)
                 record.checkpoint = url.path

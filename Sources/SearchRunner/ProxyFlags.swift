@@ -12,7 +12,7 @@ public struct FlagError: UserInputError {
 /// The proxy-task flags of `nas`, `grid` and `proxy-check` as given: nil where a flag was left out, so that a new
 /// run fills in the documented defaults (`task`) and `--resume` compares only the flags given again (`compare`).
 public struct ProxyFlags: Sendable {
-    public var dataset: String?
+    public var dataset: DatasetSource?
     public var subset: Int?
     public var epochs: Int?
     public var batch: Int?
@@ -28,7 +28,7 @@ public struct ProxyFlags: Sendable {
     public var maxEpochs: Int?
     public var numerics: Numerics?
 
-    public init(dataset: String?, subset: Int?, epochs: Int?, batch: Int?, lr: Float?, threads: Int?, normalize: String?, cropScale: CropScale?,
+    public init(dataset: DatasetSource?, subset: Int?, epochs: Int?, batch: Int?, lr: Float?, threads: Int?, normalize: String?, cropScale: CropScale?,
                 noFlip: Bool, skipBadImages: Bool, rungs: [Int]?, eta: Int?, minEpochs: Int?, maxEpochs: Int?, numerics: Numerics?) {
         (self.dataset, self.subset, self.epochs, self.batch, self.lr, self.threads) = (dataset, subset, epochs, batch, lr, threads)
         (self.normalize, self.cropScale, self.noFlip, self.skipBadImages) = (normalize, cropScale, noFlip, skipBadImages)
@@ -42,7 +42,6 @@ public struct ProxyFlags: Sendable {
         if let lr, !(lr > 0 && lr.isFinite) { throw FlagError("--lr \(lr) must be greater than 0") }
         if let threads, threads < 1 { throw FlagError("--threads \(threads) must be at least 1") }
         if let subset, subset < 1 { throw FlagError("--subset \(subset) must be at least 1") }
-        if let dataset { _ = try DatasetSpec(parsing: dataset) }
         if let normalize { try DatasetSpec.checkNormalization(normalize) }
         if rungs != nil && (minEpochs != nil || maxEpochs != nil) {
             throw FlagError("--rungs and --min-epochs/--max-epochs: give the rungs one way")
@@ -91,7 +90,7 @@ public struct ProxyFlags: Sendable {
 
     /// The task with the defaults filled in.
     public var task: ProxyTask {
-        var task = ProxyTask(dataset: dataset ?? "synthetic:3000", subset: subset, epochs: epochs ?? 3, batch: batch ?? 64, lr: lr ?? 0.05,
+        var task = ProxyTask(dataset: dataset ?? .synthetic(3000), subset: subset, epochs: epochs ?? 3, batch: batch ?? 64, lr: lr ?? 0.05,
                              threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
         task.normalize = normalize
         task.cropScale = cropScale

@@ -2,6 +2,7 @@ import Architecture
 import Foundation
 import Search
 import Store
+import Training
 
 /// A problem with a run that the user can fix: an unknown name, a resume whose settings differ from the stored
 /// ones, a stored configuration that cannot be used. Names the store and the run.
@@ -183,7 +184,9 @@ struct LegacyConfiguration: Decodable {
 
     func upgraded(run: RunRecord, store: any Store, fail: (String) -> RunError, warn: (String) -> Void) throws -> RunConfiguration {
         guard let fidelity = Fidelity(rawValue: self.fidelity) else { throw fail("stored fidelity \"\(self.fidelity)\"; expected estimate or train") }
-        let proxy = ProxyTask(dataset: dataset, subset: subset, epochs: epochs, batch: batch, lr: lr, threads: threads)
+        let source: DatasetSource
+        do { source = try DatasetSource(parsing: dataset) } catch { throw fail("stored dataset: \(error)") }
+        let proxy = ProxyTask(dataset: source, subset: subset, epochs: epochs, batch: batch, lr: lr, threads: threads)
         if kind == "grid" {
             // The grid's step, maxima and tolerance were not stored; its points were, one per candidate.
             let points = try store.candidates(runId: run.id!).map { candidate -> GridPoint in

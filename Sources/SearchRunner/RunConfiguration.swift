@@ -93,7 +93,8 @@ public enum LatencySource: String, Codable, CaseIterable, Sendable {
 
 /// The proxy task of `--fidelity train`.
 public struct ProxyTask: Codable, Equatable, Sendable {
-    public var dataset: String
+    /// Stored as its canonical text, as runs always stored it.
+    public var dataset: DatasetSource
     public var subset: Int?
     public var epochs: Int
     public var batch: Int
@@ -111,7 +112,7 @@ public struct ProxyTask: Codable, Equatable, Sendable {
     /// with AVX2, so that a candidate's figures do not depend on which worker trained it. Nil (older runs): fast.
     public var numerics: Numerics?
 
-    public init(dataset: String, subset: Int?, epochs: Int, batch: Int, lr: Float, threads: Int) {
+    public init(dataset: DatasetSource, subset: Int?, epochs: Int, batch: Int, lr: Float, threads: Int) {
         self.dataset = dataset
         self.subset = subset
         self.epochs = epochs
@@ -127,7 +128,7 @@ public struct ProxyTask: Codable, Equatable, Sendable {
 
     /// How to load the proxy dataset.
     public func datasetSpec() throws -> DatasetSpec {
-        var spec = try DatasetSpec(parsing: dataset)
+        var spec = DatasetSpec(source: dataset)
         spec.subset = subset
         spec.normalization = normalize
         if let cropScale { (spec.cropScaleLow, spec.cropScaleHigh) = (cropScale.low, cropScale.high) }

@@ -118,12 +118,66 @@ public struct Dataset: Sendable {
 /// How to load a dataset: `synthetic`, `synthetic:N` (N training images), `cifar10:DIR`, `cifar100:DIR`,
 /// `mnist:DIR` (also Fashion-MNIST), `folder:DIR` (an image folder), plus a deterministic validation split and
 /// optional subsets.
+/// What `--dataset` says, parsed once: a built-in set, or a kind of files and their folder. Stored as its canonical
+/// text (`synthetic`, `synthetic:3000`, `cifar10:data/cifar`, `folder:photos`).
+public struct DatasetSource: Sendable, Hashable, CanonicalText {
+    public var kind: DatasetSpec.Kind
+    /// The folder of the files (every kind but synthetic).
+    public var directory: String?
+    /// Synthetic: how many images (nil: the default, 6,000).
+    public var syntheticCount: Int?
+
+    /// The built-in synthetic set, of `count` images (the default 6,000 when nil).
+    public static func synthetic(_ count: Int? = nil) -> DatasetSource { DatasetSource(kind: .synthetic, directory: nil, syntheticCount: count) }
+
+    init(kind: DatasetSpec.Kind, directory: String?, syntheticCount: Int?) {
+        self.kind = kind
+        self.directory = directory
+        // 6,000 is the default: `synthetic` and `synthetic:6000` are one dataset.
+        self.syntheticCount = syntheticCount == DatasetSpec.defaultSyntheticCount ? nil : syntheticCount
+    }
+
+    /// Parses `synthetic`, `synthetic:8000`, `cifar10:DIR`, `cifar100:DIR`, `mnist:DIR`, `folder:DIR`.
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+        guard let name = parts.first, let kind = DatasetSpec.Kind(rawValue: name.lowercased()) else {
+            throw DatasetError(source: "--dataset \(text)", message: "unknown dataset; expected synthetic, synthetic:N, cifar10:DIR, cifar100:DIR, mnist:DIR or folder:DIR")
+        }
+        if kind == .synthetic {
+            var count: Int?
+            if parts.count == 2 {
+                guard let parsed = Int(parts[1]), parsed >= 100 else {
+                    throw DatasetError(source: "--dataset \(text)", message: "synthetic:N needs a whole number N of at least 100")
+                }
+                count = parsed
+            }
+            self.init(kind: kind, directory: nil, syntheticCount: count)
+        } else {
+            guard parts.count == 2, !parts[1].isEmpty else {
+                throw DatasetError(source: "--dataset \(text)", message: "\(kind.rawValue) needs a directory, as in \(kind.rawValue):data/\(kind.rawValue)")
+            }
+            self.init(kind: kind, directory: parts[1], syntheticCount: nil)
+        }
+    }
+
+    public var isFolder: Bool { kind == .folder }
+
+    /// Canonical: `synthetic`, `synthetic:3000`, `KIND:DIR`.
+    public var description: String {
+        switch kind {
+        case .synthetic: return syntheticCount.map { "synthetic:\($0)" } ?? "synthetic"
+        default: return "\(kind.rawValue):\(directory ?? "")"
+        }
+    }
+}
+
 public struct DatasetSpec: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable { case synthetic, cifar10, cifar100, mnist, folder }
 
     public var kind: Kind
     public var directory: String?
-    public var syntheticCount: Int = 6000
+    public var syntheticCount: Int = DatasetSpec.defaultSyntheticCount
+    public static let defaultSyntheticCount = 6000
     /// Share of the training files held out for validation (not when an image folder has `val`).
     public var validationFraction: Double = 0.1
     /// Keep only this many training images (class-balanced), or this fraction of them.
@@ -158,25 +212,12 @@ public struct DatasetSpec: Sendable, Hashable {
     }
 
     /// Parses `synthetic`, `synthetic:8000`, `cifar10:DIR`, `cifar100:DIR`, `mnist:DIR`, `folder:DIR`.
-    public init(parsing text: String) throws {
-        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
-        guard let name = parts.first, let kind = Kind(rawValue: name.lowercased()) else {
-            throw DatasetError(source: "--dataset \(text)", message: "unknown dataset; expected synthetic, synthetic:N, cifar10:DIR, cifar100:DIR, mnist:DIR or folder:DIR")
-        }
-        self.init(kind: kind)
-        if kind == .synthetic {
-            if parts.count == 2 {
-                guard let count = Int(parts[1]), count >= 100 else {
-                    throw DatasetError(source: "--dataset \(text)", message: "synthetic:N needs a whole number N of at least 100")
-                }
-                syntheticCount = count
-            }
-        } else {
-            guard parts.count == 2, !parts[1].isEmpty else {
-                throw DatasetError(source: "--dataset \(text)", message: "\(kind.rawValue) needs a directory, as in \(kind.rawValue):data/\(kind.rawValue)")
-            }
-            directory = parts[1]
-        }
+    public init(parsing text: String) throws { self.init(source: try DatasetSource(parsing: text)) }
+
+    /// The dataset `--dataset` names, with every other setting at its default.
+    public init(source: DatasetSource) {
+        self.init(kind: source.kind, directory: source.directory)
+        if let count = source.syntheticCount { syntheticCount = count }
     }
 
     /// The side of the squares an image folder is cached at for training and evaluating at `resolution`.

@@ -7,8 +7,8 @@ import Training
 
 /// Dataset flags shared by `train` and `eval`.
 struct DatasetOptions: ParsableArguments {
-    @Option(help: "synthetic (built in), synthetic:N, cifar10:DIR, cifar100:DIR, mnist:DIR (also Fashion-MNIST) or folder:DIR (DIR/train/<class>/*.jpg|png, optional DIR/val and DIR/test).")
-    var dataset: String = "synthetic"
+    @Option(help: "synthetic (built in), synthetic:N, cifar10:DIR, cifar100:DIR, mnist:DIR (also Fashion-MNIST) or folder:DIR (DIR/train/<class>/*.jpg|png, optional DIR/val and DIR/test).", transform: DatasetSource.init(parsing:))
+    var dataset: DatasetSource = .synthetic()
     @Option(help: "Train on this many images (class-balanced, deterministic).")
     var subset: Int?
     @Option(name: .customLong("subset-fraction"), help: "Train on this fraction of the images (class-balanced, deterministic).")
@@ -31,10 +31,10 @@ struct DatasetOptions: ParsableArguments {
         if let normalize { do { try DatasetSpec.checkNormalization(normalize) } catch { throw ValidationError("\(error)") } }
     }
 
-    var isFolder: Bool { (try? DatasetSpec(parsing: dataset))?.kind == .folder }
+    var isFolder: Bool { dataset.isFolder }
 
     func spec() throws -> DatasetSpec {
-        var spec = try DatasetSpec(parsing: dataset)
+        var spec = DatasetSpec(source: dataset)
         spec.subset = subset
         spec.subsetFraction = subsetFraction
         spec.validationFraction = validationFraction

@@ -22,7 +22,7 @@ extension Efsearch {
             """)
 
         @OptionGroup var network: NetworkOptions
-        @Option(help: "Dataset whose training images make NASWOT's batch (default: synthetic).") var dataset: String = "synthetic"
+        @Option(help: "Dataset whose training images make NASWOT's batch.", transform: DatasetSource.init(parsing:)) var dataset: DatasetSource = .synthetic()
         @Option(help: "NASWOT's batch size.") var batch: Int = 64
         @Option(help: "Seed of the network's weights and of the batch's images.") var seed: UInt64 = 0
         @Option(help: "Threads (default: all cores).") var threads: Int?
@@ -31,13 +31,12 @@ extension Efsearch {
         func validate() throws {
             if batch < 2 { throw ValidationError("--batch \(batch) must be at least 2 (NASWOT compares images)") }
             if let threads, threads < 1 { throw ValidationError("--threads \(threads) must be at least 1") }
-            do { _ = try DatasetSpec(parsing: dataset) } catch { throw ValidationError("\(error)") }
         }
 
         func run() throws {
             if let threads { EngineConfiguration.current.with { $0.threads = threads }.install() }
             var spec = try network.spec()
-            let data = try DatasetSpec(parsing: dataset).load(resolution: spec.resolution)
+            let data = try DatasetSpec(source: dataset).load(resolution: spec.resolution)
             if network.classes == nil { spec.classes = data.classes }
             let started = DispatchTime.now().uptimeNanoseconds
             var scorer = ZeroCostScorer(dataset: data, batchSize: batch, seed: seed)
@@ -47,7 +46,7 @@ extension Efsearch {
             if json {
                 var object: [String: Any] = [
                     "network": network.displayName, "resolution": spec.resolution, "classes": spec.classes, "params": summary.params,
-                    "macs": summary.macs, "batch": min(batch, data.train.count), "dataset": dataset, "seed": seed, "seconds": seconds,
+                    "macs": summary.macs, "batch": min(batch, data.train.count), "dataset": dataset.description, "seed": seed, "seconds": seconds,
                 ]
                 object["synflow"] = scores.synflow ?? NSNull()
                 object["naswot"] = scores.naswot ?? NSNull()

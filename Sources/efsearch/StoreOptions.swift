@@ -61,7 +61,7 @@ struct StoreFailure: UserInputError {
 /// The proxy task that `--fidelity train` uses (documented defaults that finish in minutes here). Every flag is
 /// optional so that `--resume` can tell a flag given again from a default.
 struct ProxyOptions: ParsableArguments {
-    @Option(help: "Proxy dataset: synthetic, synthetic:N, cifar10:DIR, ... (default: synthetic:3000).") var dataset: String?
+    @Option(help: "Proxy dataset: synthetic, synthetic:N, cifar10:DIR, ... (default: synthetic:3000).", transform: DatasetSource.init(parsing:)) var dataset: DatasetSource?
     @Option(help: "Train on this many proxy images (class-balanced).") var subset: Int?
     @Option(help: "Proxy epochs per candidate (default: 3).") var epochs: Int?
     @Option(help: "Proxy batch size (default: 64).") var batch: Int?

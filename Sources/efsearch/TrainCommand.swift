@@ -108,7 +108,7 @@ extension Efsearch {
             /// The checkpoint after `epoch`, with the optimizer state beside it when every epoch is saved.
             func save(epoch: Int) throws {
                 guard let out else { return }
-                try session.save(to: URL(fileURLWithPath: out), metadata: ["epoch": "\(epoch)", "seed": "\(seed)", "dataset": data.dataset].merging(preprocessing) { _, new in new },
+                try session.save(to: URL(fileURLWithPath: out), metadata: ["epoch": "\(epoch)", "seed": "\(seed)", "dataset": data.dataset.description].merging(preprocessing) { _, new in new },
                                  optimizerEpoch: saveEveryEpoch ? epoch : nil)
             }
             let progress = ProgressPrinter()

@@ -28,7 +28,7 @@ final class MetricTableTests: XCTestCase {
             let space = URL(fileURLWithPath: RunCatalogTests.tiny).deletingLastPathComponent().appendingPathComponent("efficientnet-b0.yaml").path
             let plan = NasPlan(space: try StoredSpace.read(path: space), strategy: .random, budget: 12, objectives: [Objective(metric: .macs)],
                                constraints: [], reward: nil, fidelity: .estimate, latency: .estimate, generation: 12, population: 8, sample: 3, mutation: 0.1)
-            configuration = RunConfiguration(seed: 5, proxy: ProxyTask(dataset: "synthetic", subset: nil, epochs: 1, batch: 8, lr: 0.1, threads: 1), plan: .nas(plan))
+            configuration = RunConfiguration(seed: 5, proxy: ProxyTask(dataset: .synthetic(), subset: nil, epochs: 1, batch: 8, lr: 0.1, threads: 1), plan: .nas(plan))
             let record = try catalog.create(name: "before", configuration: configuration, command: "test", version: "test")
             try SearchDriver(store: store, run: record, configuration: configuration, grace: 60, machine: .developmentMachine) { _ in }.execute()
         }

@@ -29,7 +29,7 @@ final class RunCatalogTests: XCTestCase {
         let plan = NasPlan(space: try StoredSpace.read(path: path), strategy: .random, budget: 5, objectives: [Objective(metric: .macs), Objective(metric: .params)], constraints: [],
                            reward: nil, fidelity: .estimate, latency: .estimate, generation: 5, population: 8, sample: 3, mutation: 0.1)
         try plan.validate()
-        return RunConfiguration(seed: 7, proxy: ProxyTask(dataset: "synthetic:3000", subset: nil, epochs: 3, batch: 64, lr: 0.05, threads: 2),
+        return RunConfiguration(seed: 7, proxy: ProxyTask(dataset: .synthetic(3000), subset: nil, epochs: 3, batch: 64, lr: 0.05, threads: 2),
                                 plan: .nas(plan))
     }
 
@@ -214,7 +214,7 @@ final class SearchDriverTests: XCTestCase {
         let space = URL(fileURLWithPath: RunCatalogTests.tiny).deletingLastPathComponent().appendingPathComponent("efficientnet-b0.yaml").path
         let plan = NasPlan(space: try StoredSpace.read(path: space), strategy: .nsga2, budget: 120, objectives: [Objective(metric: .macs), Objective(metric: .params)], constraints: [],
                            reward: nil, fidelity: .estimate, latency: .estimate, generation: 40, population: 20, sample: 3, mutation: 0.2)
-        let configuration = RunConfiguration(seed: 11, proxy: ProxyTask(dataset: "synthetic", subset: nil, epochs: 1, batch: 8, lr: 0.1, threads: 1),
+        let configuration = RunConfiguration(seed: 11, proxy: ProxyTask(dataset: .synthetic(), subset: nil, epochs: 1, batch: 8, lr: 0.1, threads: 1),
                                              plan: .nas(plan))
         var logged: [String] = []
         func search(_ name: String) throws -> [CandidateRecord] {

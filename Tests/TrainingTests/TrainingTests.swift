@@ -55,6 +55,27 @@ final class DatasetTests: XCTestCase {
 
     func load(_ text: String) throws -> Dataset { try DatasetSpec(parsing: text).load() }
 
+    /// `--dataset` is parsed once into a value and stored as its canonical text: two spellings of one dataset are
+    /// one value (a resume compares values), and the text earlier runs stored reads back as the same value.
+    func testDatasetSourceIsCanonical() throws {
+        let cases: [(String, String)] = [("synthetic", "synthetic"), ("synthetic:6000", "synthetic"), ("SYNTHETIC:3000", "synthetic:3000"),
+                                         ("cifar10:data/cifar", "cifar10:data/cifar"), ("folder:photos:2024", "folder:photos:2024")]
+        for (text, canonical) in cases {
+            let source = try DatasetSource(parsing: text)
+            XCTAssertEqual(source.description, canonical, text)
+            XCTAssertEqual(try DatasetSource(parsing: source.description), source, text)
+        }
+        XCTAssertEqual(try DatasetSource(parsing: "synthetic:6000"), .synthetic())
+        XCTAssertEqual(DatasetSpec(source: .synthetic(3000)).syntheticCount, 3000)
+        XCTAssertEqual(DatasetSpec(source: try DatasetSource(parsing: "folder:photos")).directory, "photos")
+        for bad in ["imagenet", "synthetic:12", "synthetic:x", "folder", "folder:", ""] {
+            XCTAssertThrowsError(try DatasetSource(parsing: bad), bad) { XCTAssertTrue("\($0)".hasPrefix("--dataset"), "\($0)") }
+        }
+        let stored = try JSONDecoder().decode([DatasetSource].self, from: Data(#"["synthetic:3000", "mnist:data/mnist"]"#.utf8))
+        XCTAssertEqual(stored.map(\.description), ["synthetic:3000", "mnist:data/mnist"])
+        XCTAssertEqual(String(decoding: try JSONEncoder().encode([DatasetSource.synthetic(3000)]), as: UTF8.self), #"["synthetic:3000"]"#)
+    }
+
     func testCIFARLoadsWithSplitsAndChannelOrder() throws {
         for batch in 1...5 { try writeCIFAR("data_batch_\(batch).bin", labels: (0..<20).map { UInt8(($0 + batch) % 10) }) }
         try writeCIFAR("test_batch.bin", labels: (0..<10).map { UInt8($0) })

@@ -41,3 +41,33 @@ public struct CompoundScaling: Hashable, Sendable, Codable {
         }
     }
 }
+
+/// The phi values of a family, as `efsearch scale --phi` takes them: `3`, `1.5`, `0-7` (the whole numbers 0 to 7)
+/// or `0,2,4`; each 0 or more.
+public struct PhiList: Sendable, Equatable, CustomStringConvertible {
+    public var values: [Double]
+    /// As written: what `--help` shows for the default.
+    public var text: String
+
+    public init(parsing text: String) throws {
+        self.text = text
+        let ends = text.split(separator: "-", omittingEmptySubsequences: false)
+        if ends.count == 2, let low = Int(ends[0]), let high = Int(ends[1]), low >= 0, low <= high, high - low <= 100 {
+            values = (low...high).map(Double.init)
+            return
+        }
+        let parts = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil && $0!.isFinite && $0! >= 0 }) else {
+            throw NetworkSpecError(field: "phi", message: "\"\(text)\": expected a number such as 1.5, whole numbers LOW-HIGH such as 0-7 (at most 101), or a list such as 0,2,4; each 0 or more")
+        }
+        values = parts.map { $0! }
+    }
+
+    /// The whole numbers of `range` (`0-7`).
+    public init(_ range: ClosedRange<Int>) {
+        values = range.map(Double.init)
+        text = "\(range.lowerBound)-\(range.upperBound)"
+    }
+
+    public var description: String { text }
+}

@@ -4,6 +4,13 @@
 /// and exits with status 2.
 public protocol UserInputError: Error, CustomStringConvertible {}
 
+/// A setting given with a value that is out of range or contradicts another: the message names the flag that sets
+/// it (`--runs 0 must be at least 1`).
+public struct FlagError: UserInputError {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
 /// A malformed timm-style arch string.
 public struct ArchStringError: UserInputError, Equatable {
     /// 1-based stage number (stages are separated by `;`), or nil for errors about the whole string.

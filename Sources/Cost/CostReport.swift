@@ -10,6 +10,14 @@ public enum CostReport {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// The JSON object of an estimate with a `layers` array, one object per layer (`estimate --per-layer --json`).
+    public static func json(_ network: Network, _ summary: CostSummary, layersAt batch: Int, machine: MachineProfile, predictor: LatencyPredictor?) -> String {
+        var out = JSONObjectWriter()
+        addFields(network, summary, to: &out)
+        out.addRaw("layers", layersJSON(CostModel.layers(of: network), batch: batch, machine: machine, predictor: predictor))
+        return out.finished()
+    }
+
     /// Appends the JSON object of an estimate to a byte buffer (the `--jsonl` hot path).
     public static func appendJSON(_ network: Network, _ summary: CostSummary, to buffer: inout [UInt8]) {
         var out = JSONObjectWriter(takingOver: &buffer)

@@ -25,6 +25,23 @@ public struct CalibrationSettings: Sendable {
 
     public init(threads: Int) { self.threads = threads }
 
+    public init(threads: Int, batch: Int, budgetSeconds: Double, seed: UInt64, runs: Int, seriesSeconds: Double, rounds: Int?, familyShare: Double) {
+        (self.threads, self.batch, self.budgetSeconds, self.seed) = (threads, batch, budgetSeconds, seed)
+        (self.runs, self.seriesSeconds, self.rounds, self.familyShare) = (runs, seriesSeconds, rounds, familyShare)
+    }
+
+    /// Refuses settings out of range, naming the flag that sets each.
+    public func validate() throws {
+        func fail(_ message: String) -> CalibrationError { CalibrationError(file: nil, message: message) }
+        if threads < 1 { throw fail("--threads \(threads) must be at least 1") }
+        if batch < 1 { throw fail("--batch \(batch) must be at least 1") }
+        if !(budgetSeconds > 0) { throw fail("--budget-seconds \(canonicalNumber(budgetSeconds)) must be greater than 0") }
+        if runs < 1 { throw fail("--runs \(runs) must be at least 1") }
+        if !(seriesSeconds >= 0 && seriesSeconds <= 60) { throw fail("--series-seconds \(canonicalNumber(seriesSeconds)) must be between 0 and 60") }
+        if !(familyShare >= 0 && familyShare <= 1) { throw fail("--family-share \(canonicalNumber(familyShare)) must be between 0 and 1") }
+        if let rounds, rounds < 1 { throw fail("--rounds \(rounds) must be at least 1") }
+    }
+
     /// The engine's settings in effect, with this calibration's threads.
     public var engine: EngineConfiguration { EngineConfiguration.current.with { $0.threads = threads } }
 }

@@ -19,8 +19,19 @@ public struct EngineBench {
     /// Also time each layer (inference).
     public var perLayer = false
 
-    public init(mode: BenchMode = .inference, batch: Int = 1, warmup: Int = 3, runs: Int = 20) {
+    public init(mode: BenchMode = .inference, batch: Int = 1, warmup: Int = 3, runs: Int = 20, seed: UInt64 = 0, compareUnfused: Bool = false,
+                perLayer: Bool = false) {
         (self.mode, self.batch, self.warmup, self.runs) = (mode, batch, warmup, runs)
+        (self.seed, self.compareUnfused, self.perLayer) = (seed, compareUnfused, perLayer)
+    }
+
+    /// Refuses settings out of range or that contradict each other, naming the flags.
+    public func validate() throws {
+        if compareUnfused && mode == .training { throw FlagError("--compare-unfused times inference passes; use it with --mode inference") }
+        if perLayer && mode == .training { throw FlagError("--per-layer times inference passes; use it with --mode inference") }
+        if batch < 1 { throw FlagError("--batch \(batch) must be at least 1") }
+        if runs < 1 { throw FlagError("--runs \(runs) must be at least 1") }
+        if warmup < 0 { throw FlagError("--warmup \(warmup) must be 0 or more") }
     }
 
     /// Sorted pass times in milliseconds, the unfused path's when compared, and per layer the mean time over

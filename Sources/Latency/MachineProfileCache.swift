@@ -1,3 +1,4 @@
+import Architecture
 import Cost
 import Engine
 import Foundation
@@ -80,5 +81,20 @@ extension LatencyModel {
             return nil
         }
         return model
+    }
+}
+
+extension MachineProfileCache {
+    /// What `efsearch machine` prints: the BLAS that `cblas_sgemm` resolved to and its kernels, the threads, the
+    /// roofline's two figures and where they are cached.
+    public static func describe(_ profile: MachineProfile, threads: Int) -> String {
+        let chosen = ProcessInfo.processInfo.environment[BLAS.chosenCoreVariable].map { _ in ", chosen by efsearch: OpenBLAS did not recognise this CPU" } ?? ""
+        return """
+            cblas_sgemm  \(BLAS.sgemmLibraryPath) (OpenBLAS core \(BLAS.coreName)\(chosen))
+            threads      \(threads)
+            GEMM         \(Format.fixed(profile.peakGFLOPS, 1)) GFLOP/s (sgemm 512^3, \(profile.source))
+            bandwidth    \(Format.fixed(profile.bandwidthGBs, 1)) GB/s (256 MiB copy, \(profile.source))
+            cache        \(file(threads: threads).path)
+            """
     }
 }

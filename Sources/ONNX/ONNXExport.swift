@@ -115,6 +115,27 @@ public struct ONNXExporter {
     }
 
     /// Writes the model to `path` (a temporary name, then renamed).
+    /// Exports the checkpoint `file` to `path` (loading checks every tensor's name and shape against the spec in its
+    /// metadata); its metadata, the spec, `version` and the input and output descriptions go into the model's
+    /// metadata properties. Returns a line saying what was written.
+    public func export(checkpoint file: String, to path: String, version: String) throws -> String {
+        let url = URL(fileURLWithPath: file)
+        let (_, spec, _) = try Checkpoint.load(url)
+        let (tensors, metadata) = try Safetensors.read(url)
+        var properties = metadata.merging(Checkpoint.metadata(for: spec)) { _, new in new }
+        properties["efsearch_version"] = version
+        properties["input"] = "input: float32 NCHW [N, 3, \(spec.resolution), \(spec.resolution)], normalised per channel as in training"
+        properties["output"] = "logits: float32 [N, \(spec.classes)]"
+        let model = try self.model(spec: spec, tensors: tensors, metadata: properties, file: file)
+        try ONNXExporter.write(model, to: path)
+        let batchText: String
+        switch batch {
+        case .fixed(let n): batchText = "\(n)"
+        case .dynamic: batchText = "batch"
+        }
+        return "wrote \(path): opset \(opset), \(model.graph.node.count) nodes, input [\(batchText), 3, \(spec.resolution), \(spec.resolution)]"
+    }
+
     public static func write(_ model: Onnx_ModelProto, to path: String) throws {
         let data: Data
         do { data = try model.serializedData() } catch {

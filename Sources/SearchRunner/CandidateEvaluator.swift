@@ -186,10 +186,10 @@ final class CandidateEvaluator {
             if keepsCheckpoints, let files, let id = record.id {
                 let url = try files.checkpoint(candidate: id)
                 try files.prepareFolder(for: url)
-                try session.save(to: url, metadata: [
+                try session.saveForInference(to: url, dataset: dataset, metadata: [
                     "candidate": "\(id)", "accuracy": "\(validation.accuracy)", "seed": "\(record.seed)", "dataset": proxy.dataset.description,
                     "epochs": "\(endEpoch)",
-                ].merging(try dataset.evaluationPreprocessing(resolution: spec.resolution).metadata()) { _, new in new }, optimizerEpoch: nil)
+                ])
                 record.checkpoint = url.path
             }
             if latency == .measured && record.latencyMeasuredMs == nil { record.latencyMeasuredMs = measureLatency(session.model) }

@@ -1,3 +1,4 @@
+import Architecture
 import Foundation
 
 /// The plan flags of `efsearch grid` as given (nil where left out): the new run's plan with the documented
@@ -17,6 +18,16 @@ public struct GridFlags: Sendable {
     public var seed: UInt64?
 
     public init() {}
+
+    /// The proxy's learning rate unless `--lr` says otherwise: lower than `nas`'s 0.05, because the grid's points
+    /// differ little, and at 0.05 some of them trained unstably (a validation loss of 7.9 after 3 epochs) and two
+    /// seeds ranked them unlike each other; at 0.01 the first rung's validation losses agree between seeds
+    /// (README, grid section).
+    public static let defaultLearningRate: Float = 0.01
+    /// Successive halving's rungs unless `--rungs` says otherwise: every point 2 epochs, the best third on to 6,
+    /// the best of those to 18. After one epoch (`nas`'s 1,3,9) the losses ordered the points less alike
+    /// between seeds (README, grid section); 2,6,18 takes about 2.5 minutes here.
+    public static let defaultRungs = [2, 6, 18]
 
     /// Refuses values out of range.
     public func validate() throws {

@@ -37,7 +37,16 @@ public struct NasFlags: Sendable {
     /// latency source `latency` and the calibration stored with the run: the flags with their defaults (objectives
     /// accuracy,macs when training and macs,params on estimates; 4 candidates a round when training, 9 with
     /// successive halving, 1000 when estimating), checked as a whole (`NasPlan.validate`).
-    public func plan(fidelity: Fidelity, latency: LatencySource, latencyModel: LatencyModel?) throws -> NasPlan {
+    /// The plan of a new run, with `latencyModel` (the calibration that applies to the workers, if any) stored with
+    /// it: latency is predicted by it unless `--latency` says otherwise, the roofline estimate without one. `note`
+    /// hears which latency the run uses.
+    public func plan(fidelity: Fidelity, latencyModel: LatencyModel?, threads: Int, note: (String) -> Void) throws -> NasPlan {
+        let latency = self.latency ?? (latencyModel != nil ? .predicted : .estimate)
+        if let latencyModel {
+            note("latency: \(latency == .predicted ? "predicted" : latency.rawValue + ", and predicted beside it") by the calibration of \(latencyModel.createdAt.prefix(10)) (\(latencyModel.key))")
+        } else if latency == .estimate {
+            note("latency: roofline estimate (no calibration for \(threads) threads here; efsearch calibrate makes one)")
+        }
         guard let space else { throw FlagError("--space is required (or --resume NAME)") }
         let objectives = self.objectives
             ?? (fidelity.trains ? [Objective(metric: .accuracy), Objective(metric: .macs)] : [Objective(metric: .macs), Objective(metric: .params)])

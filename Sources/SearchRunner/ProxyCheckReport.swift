@@ -1,3 +1,4 @@
+import Architecture
 import Foundation
 import Search
 import Store
@@ -63,5 +64,21 @@ public struct ProxyCheckReport: Sendable {
                       "short_train_seconds": number(shortSeconds), "long_train_seconds": number(longSeconds),
                       "proxies": predictors.map { fields($0.correlation).merging(["name": $0.name]) { _, new in new } }]) { _, new in new }
         return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+    }
+}
+
+extension ProxyCheckReport {
+    /// The report as text: a table of each predictor's rank correlations with their intervals, and the training time.
+    public func text(plan: ProxyCheckPlan) -> String {
+        func row(_ name: String, _ c: RankCorrelation) -> [String] {
+            [name, Format.fixed(c.spearman, 3), "[\(Format.fixed(c.spearmanInterval[0], 2)), \(Format.fixed(c.spearmanInterval[1], 2))]",
+             Format.fixed(c.kendall, 3), "[\(Format.fixed(c.kendallInterval[0], 2)), \(Format.fixed(c.kendallInterval[1], 2))]"]
+        }
+        return [
+            "rank correlation with the long setting's accuracy (\(plan.long)), \(candidates) candidates\(missing > 0 ? " (\(missing) without both results)" : ""):",
+            Format.table(["predictor", "spearman", "95% interval", "kendall", "95% interval"],
+                         [row("short (\(plan.short))", short)] + predictors.map { row($0.name, $0.correlation) }, leftColumns: 1),
+            String(format: "training: short %.0f s, long %.0f s in all", shortSeconds, longSeconds),
+        ].joined(separator: "\n")
     }
 }

@@ -3,12 +3,6 @@ import Engine
 import Foundation
 import Training
 
-/// A flag given with a value that is out of range or contradicts another (names the flag; exit 2).
-public struct FlagError: UserInputError {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// The proxy-task flags of `nas`, `grid` and `proxy-check` as given: nil where a flag was left out, so that a new
 /// run fills in the documented defaults (`task`) and `--resume` compares only the flags given again (`compare`).
 public struct ProxyFlags: Sendable {

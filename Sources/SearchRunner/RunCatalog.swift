@@ -90,6 +90,18 @@ public struct RunCatalog {
     /// The stored configuration of a run. A run made by efsearch 0.1.0 (format 1: the space's path only, no grid
     /// parameters) is converted once: its space file is read, with a warning, and the result stored with the run
     /// (in a read-only catalog, used without being stored). A failed store of the upgrade is an error.
+    /// The weights a run kept for its candidate `id` (`nas --keep-checkpoints`).
+    public func keptCheckpoint(run name: String, candidate id: Int64) throws -> String {
+        let record = try record(name)
+        guard let candidate = try store.candidate(id: id), candidate.runId == record.id else {
+            throw RunError(store: store.location, run: record.name, message: "has no candidate \(id) (efsearch frontier \(record.name) lists its best ones' ids)")
+        }
+        guard let path = candidate.checkpoint else {
+            throw RunError(store: store.location, run: record.name, message: "kept no weights for candidate \(id) (\(candidate.status.rawValue); weights are kept by nas --keep-checkpoints with --fidelity train)")
+        }
+        return path
+    }
+
     public func configuration(of record: RunRecord) throws -> RunConfiguration {
         let data = Data(record.config.utf8)
         func fail(_ message: String) -> RunError { RunError(store: store.location, run: record.name, message: message) }

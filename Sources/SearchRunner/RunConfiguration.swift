@@ -171,6 +171,14 @@ public struct StoredSpace: Codable, Equatable, Sendable {
 
 /// `efsearch nas`: a search over a space with a strategy.
 public struct NasPlan: Codable, Sendable {
+    /// A line on what a new run searches: the space's name, its varying choices and size, strategy, budget, fidelity.
+    public func summary(halving: SuccessiveHalving?) throws -> String {
+        let parsed = try space.parse()
+        return "\(parsed.name), \(parsed.dimensions.filter { $0.count > 1 }.count) varying choices, about \(Format.engineering(parsed.size)) candidates; "
+            + "\(strategy.rawValue), budget \(budget), fidelity \(fidelity.rawValue)\(halving.map { " (\($0.description))" } ?? "")"
+    }
+
+
     public var space: StoredSpace
     public var strategy: StrategyKind
     public var budget: Int
@@ -269,6 +277,14 @@ public struct GridPoint: Codable, Equatable, Sendable {
 
 /// `efsearch grid --phi`: the compound-scaling grid search on a shrunken base.
 public struct GridPlan: Codable, Sendable {
+    /// A line on what a new grid run trains: the grid's bounds and step, its points, the proxy.
+    public var summary: String {
+        let bounds = axes.map { "grid over alpha <= \($0.alphaMax), beta <= \($0.betaMax), gamma <= \($0.gammaMax), step \($0.step); " } ?? ""
+        return bounds + "\(points.count) points\(axes.map { " with |alpha*beta^2*gamma^2 - 2| <= \($0.tolerance)" } ?? ""); "
+            + "proxy \(base) x width \(proxyWidth), depth \(proxyDepth), \(proxyResolution) px"
+    }
+
+
     /// The base network (a preset name) and how it is shrunk to the proxy.
     public var base: String
     public var proxyWidth: Double

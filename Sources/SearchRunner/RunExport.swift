@@ -241,6 +241,18 @@ public enum GridRanking {
         try ranked(store.candidates(runId: runId), losses: plan.rankingLosses { losses(try store.observations(runId: runId)) })
     }
 
+    /// The best point of the grid run `name` and the run's base network (`scale --from-run`).
+    public static func best(of name: String, in catalog: RunCatalog) throws -> (point: GridPoint, base: String) {
+        let (record, configuration) = try catalog.open(name)
+        guard case .grid(let plan) = configuration.plan else {
+            throw RunError(store: catalog.store.location, run: name, message: "is a \(configuration.plan.kind) run; --from-run takes a grid run")
+        }
+        guard let best = try ranked(store: catalog.store, runId: record.id!, plan: plan).first else {
+            throw RunError(store: catalog.store.location, run: name, message: "has no grid points")
+        }
+        return (best.point, plan.base)
+    }
+
     /// Each candidate's validation loss at its highest observed rung.
     public static func losses(_ observations: [ObservationRecord]) -> [Int64: Double] {
         var result: [Int64: (rung: Int, loss: Double)] = [:]

@@ -1,3 +1,4 @@
+import Architecture
 import Foundation
 import Store
 
@@ -22,6 +23,22 @@ public struct StoreCopy {
         public var replaced: Bool
         /// The run was still running in the source: the copy is a snapshot.
         public var wasRunning: Bool
+
+        /// One JSON object: the run, what was copied, from and to where.
+        public func json(from source: String, to target: String) -> String {
+            var out = JSONObjectWriter()
+            out.add("run", run)
+            out.add("candidates", candidates)
+            out.add("observations", observations)
+            out.add("replaced", replaced)
+            out.add("from", source)
+            out.add("to", target)
+            return out.finished()
+        }
+
+        public var text: String {
+            "copied run \(run): \(candidates) candidates, \(observations) observations\(replaced ? " (replaced the target's)" : "")"
+        }
     }
 
     /// Copies the runs named `names` (every run when empty). Every run's name is checked first (a stored name that

@@ -109,6 +109,11 @@ public enum StoreLocation: Equatable, Sendable {
     case sqlite(path: String)
     case postgres(PostgresAddress)
 
+    /// What `--store` names when it is given, else `$EFSEARCH_STORE` when set, else `results/efsearch.sqlite`.
+    public static func text(given: String?) -> String {
+        given ?? ProcessInfo.processInfo.environment["EFSEARCH_STORE"].flatMap { $0.isEmpty ? nil : $0 } ?? "results/efsearch.sqlite"
+    }
+
     /// Reads a `--store` value (or `$EFSEARCH_STORE`): a URL with the postgresql or postgres scheme, else a path.
     public init(parsing text: String) throws {
         let trimmed = text.trimmingCharacters(in: .whitespaces)

@@ -273,6 +273,9 @@ public final class SQLiteStore: Store, @unchecked Sendable {
                 pool = copy
             } else {
                 try SQLiteStore.migrate(file, migrator)
+                // The readers that checked the file opened before the migration: a `SELECT *` they prepare can miss
+                // the columns it added (seen with a metric's column). New readers see the schema as it is now.
+                file.invalidateReadOnlyConnections()
                 pool = file
             }
         } catch let error as StoreError {

@@ -71,3 +71,115 @@ public enum Inference {
         }
     }
 }
+
+/// The held-out part of a dataset that `efsearch eval` scores.
+public enum EvaluationSplit: String, CaseIterable, Sendable { case val, test }
+
+extension Inference {
+    /// Scores a loaded checkpoint on a split of `dataset` (loaded from `source`), its inputs made as in its training
+    /// run: the normalisation, filter and crop the checkpoint recorded replace the dataset's. `normalize`: what the
+    /// user asked for, noted as ignored when the checkpoint recorded another.
+    public static func evaluate(_ model: EfficientNetModel, spec: NetworkSpec, metadata: [String: String], file: String, dataset: Dataset,
+                                source: DatasetSource, split: EvaluationSplit, resolution: Int?, normalize: String?,
+                                note: (String) -> Void) throws -> Evaluation {
+        var dataset = dataset
+        if let recorded = try EvaluationPreprocessing(metadata: metadata, source: file), recorded.style == dataset.style {
+            if let normalize, normalize != recorded.normalization {
+                note("note: --normalize \(normalize) ignored: the checkpoint was trained with \(recorded.normalization) normalisation")
+            }
+            (dataset.mean, dataset.std) = (recorded.mean, recorded.std)
+            dataset.interpolation = recorded.interpolation
+            dataset.cropFraction = recorded.cropFraction
+        }
+        guard spec.classes == dataset.classes else {
+            throw CheckpointError(file: file, message: "the network has \(spec.classes) classes but \(dataset.name) has \(dataset.classes)")
+        }
+        let set = split == .val ? dataset.validation : dataset.test
+        if set.count == 0 {
+            throw DatasetError(source: "--split \(split.rawValue)", message: split == .test && source.isFolder
+                               ? "\(source) has no test folder (DIR/test/<class>/...)" : "\(dataset.name) has no \(split.rawValue) images")
+        }
+        return Trainer.evaluate(model, set, batches: BatchMaker(dataset: dataset), resolution: resolution ?? spec.resolution, batchSize: 200)
+    }
+}
+
+extension Evaluation {
+    /// One JSON object: the split, accuracy, top-5, loss and the number of images.
+    public func json(split: EvaluationSplit) -> String {
+        var out = JSONObjectWriter()
+        out.add("split", split.rawValue)
+        out.add("accuracy", accuracy)
+        out.add("top5", top5)
+        out.add("loss", loss)
+        out.add("count", count)
+        return out.finished()
+    }
+
+    public func text(split: EvaluationSplit) -> String {
+        "\(split.rawValue): accuracy \(Format.fixed(100 * accuracy, 2))%  top-5 \(Format.fixed(100 * top5, 2))%  loss \(Format.fixed(loss, 4))  (\(count) images)"
+    }
+}
+
+extension Inference {
+    /// Runs the checkpoint `file` in eval mode on image files (prepared as its evaluation prepared its inputs) or on
+    /// the tensor of a safetensors file (`input`), writes the logits to `output` when given, and returns each input's
+    /// `top` classes.
+    public static func run(checkpoint file: String, images: [String], input: String?, output: String?, top: Int,
+                           note: (String) -> Void) throws -> [Result] {
+        let (model, spec, metadata) = try Checkpoint.load(URL(fileURLWithPath: file))
+        let recorded = try EvaluationPreprocessing(metadata: metadata, source: file)
+        let names: [String]
+        let x: Tensor
+        if let input {
+            x = try tensor(file: input, spec: spec)
+            names = (0..<x.shape[0]).map { "\(input)[\($0)]" }
+            if let recorded, x.shape[1] != recorded.resolution || x.shape[2] != recorded.resolution {
+                note("note: the input is \(x.shape[1])x\(x.shape[2]) px; the network was evaluated at \(recorded.resolution) px")
+            }
+        } else {
+            guard let recorded else {
+                throw CheckpointError(file: file, message: "records no preprocessing (it was written before efsearch recorded it); retrain it, or prepare the images yourself and use --input")
+            }
+            x = try self.images(images, recorded)
+            names = images
+        }
+        let logits = model.forward(x, training: false)
+        if let output {
+            try Safetensors.write([("logits", Safetensors.Entry(shape: logits.shape, floats: logits.data, count: logits.count))],
+                                  metadata: ["checkpoint": file], to: URL(fileURLWithPath: output))
+            note("wrote \(output): logits \(logits.shape)")
+        }
+        return results(logits, names: names, classNames: recorded?.classNames ?? [], top: top)
+    }
+
+    /// One JSON object: the checkpoint, and each input's top classes and logits.
+    public static func json(checkpoint: String, _ results: [Result]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        struct Output: Codable { var checkpoint: String; var results: [Result] }
+        return String(decoding: (try? encoder.encode(Output(checkpoint: checkpoint, results: results))) ?? Data(), as: UTF8.self)
+    }
+
+    /// Each input's name, then its top classes with their probabilities.
+    public static func text(_ results: [Result]) -> String {
+        results.flatMap { result in
+            [result.input] + result.top.map { prediction in
+                let percent = Format.fixed(100 * prediction.probability, 2)
+                return "  " + String(repeating: " ", count: max(0, 7 - percent.count)) + percent + "%  \(prediction.className)"
+            }
+        }.joined(separator: "\n")
+    }
+}
+
+extension Dataset {
+    /// What an image folder's load did, in a line: classes and images, decoded or read from the cache, images left
+    /// out and other files ignored (nil for the built-in sets).
+    public var loadSummary: String? {
+        guard style == .centerCrop else { return nil }
+        var parts = ["\(classes) classes", "\(train.count) train / \(validation.count) val / \(test.count) test images"]
+        parts.append(decodedNow ? "decoded to \(resolution) px squares and cached" : "read from the \(resolution) px cache")
+        if !skipped.isEmpty { parts.append("\(skipped.count) bad image\(skipped.count == 1 ? "" : "s") skipped") }
+        if ignoredFiles > 0 { parts.append("\(ignoredFiles) non-image file\(ignoredFiles == 1 ? "" : "s") ignored") }
+        return "\(name): " + parts.joined(separator: ", ")
+    }
+}

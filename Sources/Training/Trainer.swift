@@ -37,6 +37,17 @@ public struct TrainingConfig: Sendable {
     public var evaluationBatch = 200
 
     public init() {}
+
+    /// Refuses values out of range, naming the flag that sets each.
+    public func validate() throws {
+        if epochs < 1 { throw FlagError("--epochs \(epochs) must be at least 1") }
+        if let steps, steps < 1 { throw FlagError("--steps \(steps) must be at least 1") }
+        if batch < 1 { throw FlagError("--batch \(batch) must be at least 1") }
+        if !(learningRate > 0 && learningRate.isFinite) { throw FlagError("--lr \(learningRate) must be a number greater than 0") }
+        if !(labelSmoothing >= 0 && labelSmoothing < 1) { throw FlagError("--label-smoothing \(labelSmoothing) must be in [0, 1)") }
+        if let dropout, !(dropout >= 0 && dropout < 1) { throw FlagError("--dropout \(dropout) must be in [0, 1)") }
+        if !(dropPath >= 0 && dropPath < 1) { throw FlagError("--drop-path \(dropPath) must be in [0, 1)") }
+    }
 }
 
 public struct Evaluation: Sendable, Codable {

@@ -67,6 +67,39 @@ public struct TrainingSession {
     }
 }
 
+extension TrainingSession {
+    /// Weights for inference: `metadata` with how `dataset`'s evaluation prepares an input at this network's
+    /// resolution (normalisation, filter, crop, class names), which `infer`, `eval` and ONNX export read back.
+    public func saveForInference(to url: URL, dataset: Dataset, metadata: [String: String], optimizerEpoch: Int? = nil) throws {
+        let preprocessing = try dataset.evaluationPreprocessing(resolution: spec.resolution).metadata()
+        try save(to: url, metadata: metadata.merging(preprocessing) { _, new in new }, optimizerEpoch: optimizerEpoch)
+    }
+
+    /// Trains from `startEpoch` to the end (`efsearch train`). With `checkpoint`, the weights (and `metadata`, the
+    /// epoch and the evaluation's preprocessing) are written when training finished, and after every epoch with
+    /// the optimizer state beside them when `everyEpoch`, so that `init(resuming:)` continues from any epoch.
+    public func run(listener: TrainingListener?, dataset: Dataset, checkpoint: URL?, everyEpoch: Bool, metadata: [String: String]) throws -> TrainingOutcome {
+        func save(epoch: Int) throws {
+            guard let checkpoint else { return }
+            try saveForInference(to: checkpoint, dataset: dataset, metadata: metadata.merging(["epoch": "\(epoch)"]) { _, new in new },
+                                 optimizerEpoch: everyEpoch ? epoch : nil)
+        }
+        let outcome = try trainer.run(startEpoch: startEpoch, listener: listener) { epoch in
+            if everyEpoch { try save(epoch: epoch) }
+        }
+        if outcome.status == .done { try save(epoch: outcome.epochs) }
+        return outcome
+    }
+}
+
+extension Dataset {
+    /// The resolution a network trains at on this dataset: `given` (`--resolution`), else an image folder's at the
+    /// network's own, a built-in set's own resolution.
+    public func trainingResolution(given: Int?, network: Int) -> Int {
+        given ?? (style == .centerCrop ? network : resolution)
+    }
+}
+
 extension TrainingOutcome {
     /// The outcome as one JSON object (`efsearch train --json`): status, validation and test figures, time,
     /// throughput, the network's size, and each epoch's history.

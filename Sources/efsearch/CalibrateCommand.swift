@@ -1,8 +1,5 @@
-import Architecture
 import ArgumentParser
 import Cost
-import Engine
-import Foundation
 import Latency
 import Search
 
@@ -28,7 +25,7 @@ extension Efsearch {
               efsearch calibrate --out device.json        # then, elsewhere: efsearch estimate ... --latency-model device.json
             """)
 
-        @Option(help: "Threads of the engine (default: all cores).") var threads: Int?
+        @OptionGroup var threads: ThreadOptions
         @Option(help: "Batch size of the timed passes.") var batch: Int = 1
         @Option(name: .customLong("budget-seconds"), help: "Time to spend drawing and timing networks (a calibration takes about this long).") var budgetSeconds: Amount<Double> = 180
         @Option(help: "Write the model here (default: the cache directory).") var out: String?
@@ -45,29 +42,15 @@ extension Efsearch {
         @Flag(help: "Print one JSON object.") var json = false
 
         func validate() throws {
-            if let threads, threads < 1 { throw ValidationError("--threads \(threads) must be at least 1") }
-            if batch < 1 { throw ValidationError("--batch \(batch) must be at least 1") }
-            if !(budgetSeconds.value > 0) { throw ValidationError("--budget-seconds \(budgetSeconds) must be greater than 0") }
+            do { try settings.validate() } catch { throw ValidationError("\(error)") }
             if let check, check < 2 { throw ValidationError("--check \(check) must be at least 2 (a ranking needs two networks)") }
-            if runs < 1 { throw ValidationError("--runs \(runs) must be at least 1") }
-            if !(seriesSeconds >= 0 && seriesSeconds <= 60) { throw ValidationError("--series-seconds \(seriesSeconds) must be between 0 and 60") }
-            if !(familyShare >= 0 && familyShare <= 1) { throw ValidationError("--family-share \(familyShare) must be between 0 and 1") }
-            if let rounds, rounds < 1 { throw ValidationError("--rounds \(rounds) must be at least 1") }
             if check == nil && (space != nil || csv != nil) { throw ValidationError("--space and --csv go with --check") }
         }
 
-        var threadCount: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
-
+        var threadCount: Int { threads.count }
         var settings: CalibrationSettings {
-            var settings = CalibrationSettings(threads: threadCount)
-            settings.batch = batch
-            settings.budgetSeconds = budgetSeconds.value
-            settings.seed = seed
-            settings.runs = runs
-            settings.seriesSeconds = seriesSeconds
-            settings.rounds = rounds
-            settings.familyShare = familyShare
-            return settings
+            CalibrationSettings(threads: threadCount, batch: batch, budgetSeconds: budgetSeconds.value, seed: seed, runs: runs, seriesSeconds: seriesSeconds,
+                                rounds: rounds, familyShare: familyShare)
         }
 
         func run() throws {
@@ -77,45 +60,16 @@ extension Efsearch {
         func calibrate() throws {
             let key = CalibrationKey.current(threads: threadCount, batch: batch, efsearch: EfsearchVersion.current)
             let path = out ?? LatencyModel.cacheFile(in: MachineProfileCache.directory, key: key)
-            // Check the destination before spending minutes.
-            let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
-            do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
-                throw CalibrationError(file: path, message: "cannot create \(directory.path): \(error.localizedDescription)")
-            }
-            guard FileManager.default.isWritableFile(atPath: directory.path) else { throw CalibrationError(file: path, message: "its folder is not writable") }
+            try LatencyModel.prepareDestination(path)
             if !json { Console.note("calibrating \(key) for about \(Int(budgetSeconds.value)) s") }
             let progress = ProgressBar("calibrate")
             let outcome = try Calibration.run(settings, key: key, note: { if !json { Console.note($0) } }, progress: progress.report)
             progress.finish()
-            let model = outcome.model
-            try model.save(path)
-            if let file = samples {
-                do { try outcome.samplesCSV.write(toFile: file, atomically: true, encoding: .utf8) } catch {
-                    throw CalibrationError(file: nil, message: "cannot write --samples \(file): \(error.localizedDescription)")
-                }
-            }
-            if json {
-                var object = JSONObjectWriter()
-                object.add("file", path)
-                object.add("networks", model.networks)
-                object.add("fit_mape", model.fitMAPE)
-                let units = LatencyUnit.allCases.compactMap { unit in
-                    model.units[unit].map { "\"\(unit.rawValue)\":{\"samples\":\($0.samples),\"rms_relative_error\":\($0.rmsRelativeError)}" }
-                }
-                object.addRaw("units", "{" + units.joined(separator: ",") + "}")
-                print(object.finished())
-                return
-            }
-            var rows: [[String]] = []
-            for unit in LatencyUnit.allCases {
-                guard let fit = model.units[unit] else { continue }
-                rows.append([unit.rawValue, "\(fit.samples)", Format.fixed(100 * fit.rmsRelativeError, 1) + "%"])
-                if !ProgressBar.isTerminalOutput { Console.note("\(unit.rawValue): \(fit.samples) timed units, RMS error \(Format.fixed(100 * fit.rmsRelativeError, 1))%") }
-            }
-            print(Format.table(["unit", "samples", "RMS rel. error"], rows, leftColumns: 1))
-            print("\(model.networks) networks timed; end to end the fit is off by \(Format.fixed(100 * model.fitMAPE, 1))% on average (in sample)")
-            print("wrote \(path)")
-            print("check it on networks it has not seen: efsearch calibrate --check 40\(out.map { " --latency-model \($0)" } ?? "")")
+            try outcome.model.save(path)
+            if let samples { try outcome.writeSamples(to: samples) }
+            if json { return print(outcome.model.fitJSON(file: path)) }
+            if !ProgressBar.isTerminalOutput { outcome.model.fitLines.forEach(Console.note) }
+            print(outcome.model.fitText(file: path, given: out))
         }
 
         func runCheck(count: Int) throws {
@@ -129,47 +83,8 @@ extension Efsearch {
             let progress = ProgressBar("check")
             let check = try LatencyCheck(model: model, modelFile: latency.latencyModel, networks: networks, settings: settings, progress: progress.report)
             progress.finish()
-            if let csv {
-                do { try check.csv.write(toFile: csv, atomically: true, encoding: .utf8) } catch {
-                    throw CalibrationError(file: nil, message: "cannot write --csv \(csv): \(error.localizedDescription)")
-                }
-            }
-            let presets = check.presetRows
-            if json {
-                var object = JSONObjectWriter()
-                object.add("count", check.random.count)
-                check.plain.add(to: &object)
-                if let corrected = check.corrected {
-                    var nested = JSONObjectWriter()
-                    corrected.add(to: &nested)
-                    object.addRaw("drift_corrected", nested.finished())
-                }
-                object.add("threads", threadCount)
-                object.add("batch", batch)
-                object.add("rounds", check.rounds)
-                object.add("runs", runs)
-                object.add("series_seconds", seriesSeconds)
-                let items = presets.map { row -> String in
-                    var item = JSONObjectWriter()
-                    item.add("name", row.name)
-                    item.add("resolution", row.network.resolution)
-                    item.add("predicted_ms", row.predicted)
-                    item.add("measured_ms", row.measured)
-                    if let value = row.corrected { item.add("drift_corrected_ms", value) }
-                    return item.finished()
-                }
-                object.addRaw("presets", "[" + items.joined(separator: ",") + "]")
-                print(object.finished())
-                return
-            }
-            print("\(check.random.count) networks never used in the fit, batch \(batch), \(threadCount) threads, \(check.rounds) rounds of at least \(runs) passes and \(Format.fixed(seriesSeconds, 2)) s each:")
-            print("measured (median of all passes):  \(check.plain.summary)")
-            if let corrected = check.corrected { print("drift-corrected (to the reference): \(corrected.summary)") }
-            print()
-            print(Format.table(["preset", "px", "predicted ms", "measured ms", "error", "corrected ms", "error"], presets.map { row in
-                [row.name, "\(row.network.resolution)", Format.fixed(row.predicted, 2), Format.fixed(row.measured, 2), Format.fixed(100 * (row.predicted / row.measured - 1), 1) + "%",
-                 row.corrected.map { Format.fixed($0, 2) } ?? "-", row.corrected.map { Format.fixed(100 * (row.predicted / $0 - 1), 1) + "%" } ?? "-"]
-            }, leftColumns: 1))
+            if let csv { try check.writeCSV(to: csv) }
+            print(json ? check.json(settings: settings) : check.text(settings: settings))
         }
     }
 }

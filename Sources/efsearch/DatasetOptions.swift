@@ -1,30 +1,19 @@
-import Architecture
 import ArgumentParser
-import Cost
-import Engine
-import Foundation
 import Training
 
 /// Dataset flags shared by `train` and `eval`.
 struct DatasetOptions: ParsableArguments {
     @Option(help: "synthetic (built in), synthetic:N, cifar10:DIR, cifar100:DIR, mnist:DIR (also Fashion-MNIST) or folder:DIR (DIR/train/<class>/*.jpg|png, optional DIR/val and DIR/test).", transform: DatasetSource.init(parsing:))
     var dataset: DatasetSource = .synthetic()
-    @Option(help: "Train on this many images (class-balanced, deterministic).")
-    var subset: Int?
-    @Option(name: .customLong("subset-fraction"), help: "Train on this fraction of the images (class-balanced, deterministic).")
-    var subsetFraction: Double?
-    @Option(name: .customLong("validation-fraction"), help: "Share of the training files held out for validation (image folders with DIR/val: unused).")
-    var validationFraction: Double = 0.1
-    @Option(help: "Input normalisation: imagenet (ImageNet's mean and std; the default for image folders) or dataset (the training images' own; the default otherwise).")
-    var normalize: String?
-    @Option(help: "Image folders: the resampling filter, bilinear or bicubic (PIL's definitions, antialiased when shrinking).")
-    var interpolation: Interpolation = .bilinear
+    @Option(help: "Train on this many images (class-balanced, deterministic).") var subset: Int?
+    @Option(name: .customLong("subset-fraction"), help: "Train on this fraction of the images (class-balanced, deterministic).") var subsetFraction: Double?
+    @Option(name: .customLong("validation-fraction"), help: "Share of the training files held out for validation (image folders with DIR/val: unused).") var validationFraction: Double = 0.1
+    @Option(help: "Input normalisation: imagenet (ImageNet's mean and std; the default for image folders) or dataset (the training images' own; the default otherwise).") var normalize: String?
+    @Option(help: "Image folders: the resampling filter, bilinear or bicubic (PIL's definitions, antialiased when shrinking).") var interpolation: Interpolation = .bilinear
     @Option(name: .customLong("crop-scale"), help: "Image folders: the area range of training crops (RandomResizedCrop), as LOW,HIGH (default: 0.08,1).", transform: CropScale.init(parsing:))
     var cropScale: CropScale = .standard
-    @Flag(name: .customLong("no-flip"), help: "No horizontal flips in training (digits, text: where a mirror image changes the class).")
-    var noFlip = false
-    @Flag(name: .customLong("skip-bad-images"), help: "Image folders: leave out corrupt or truncated images (counted in the output) instead of stopping.")
-    var skipBadImages = false
+    @Flag(name: .customLong("no-flip"), help: "No horizontal flips in training (digits, text: where a mirror image changes the class).") var noFlip = false
+    @Flag(name: .customLong("skip-bad-images"), help: "Image folders: leave out corrupt or truncated images (counted in the output) instead of stopping.") var skipBadImages = false
 
     func validate() throws {
         if !(validationFraction >= 0 && validationFraction < 1) { throw ValidationError("--validation-fraction \(validationFraction) must be in [0, 1)") }
@@ -51,18 +40,8 @@ struct DatasetOptions: ParsableArguments {
         let progress = DecodingProgressBar()
         let dataset = try spec().load(resolution: resolution, listener: progress)
         progress.finish()
-        if !quiet { DatasetOptions.describe(dataset) }
+        if !quiet, let summary = dataset.loadSummary { Console.note(summary) }
         return dataset
-    }
-
-    /// One note on what an image folder's load did: decoded or read from the cache, images left out.
-    static func describe(_ dataset: Dataset) {
-        guard dataset.style == .centerCrop else { return }
-        var parts = ["\(dataset.classes) classes", "\(dataset.train.count) train / \(dataset.validation.count) val / \(dataset.test.count) test images"]
-        parts.append(dataset.decodedNow ? "decoded to \(dataset.resolution) px squares and cached" : "read from the \(dataset.resolution) px cache")
-        if !dataset.skipped.isEmpty { parts.append("\(dataset.skipped.count) bad image\(dataset.skipped.count == 1 ? "" : "s") skipped") }
-        if dataset.ignoredFiles > 0 { parts.append("\(dataset.ignoredFiles) non-image file\(dataset.ignoredFiles == 1 ? "" : "s") ignored") }
-        Console.note("\(dataset.name): " + parts.joined(separator: ", "))
     }
 }
 

@@ -1,9 +1,5 @@
-import Architecture
 import ArgumentParser
-import Cost
-import Foundation
 import SearchRunner
-import Store
 
 extension Efsearch {
     /// `efsearch grid --phi 1`: the compound-scaling grid search of the EfficientNet paper, on a proxy.
@@ -24,16 +20,6 @@ extension Efsearch {
               efsearch scale --from-run b0-grid --phi 0-7         # the family from the best point
             """)
 
-        /// The proxy's learning rate unless `--lr` says otherwise: lower than `nas`'s 0.05, because the grid's points
-        /// differ little, and at 0.05 some of them trained unstably (a validation loss of 7.9 after 3 epochs) and two
-        /// seeds ranked them unlike each other; at 0.01 the first rung's validation losses agree between seeds
-        /// (README, grid section).
-        static let defaultLearningRate: Float = 0.01
-        /// Successive halving's rungs unless `--rungs` says otherwise: every point 2 epochs, the best third on to 6,
-        /// the best of those to 18. After one epoch (`nas`'s 1,3,9) the losses ordered the points less alike
-        /// between seeds (README, grid section); 2,6,18 takes about 2.5 minutes here.
-        static let defaultRungs = [2, 6, 18]
-
         @OptionGroup var storeOptions: StoreOptions
         @OptionGroup var proxy: ProxyOptions
         @Option(help: "Base network, a preset (default: efficientnet-b0).") var base: String?
@@ -48,18 +34,10 @@ extension Efsearch {
         @Option(name: .customLong("proxy-resolution"), help: "Proxy resolution before scaling (default: 64).") var proxyResolution: Int?
         @Option(help: "estimate, train or sh (successive halving over --rungs, default 2,6,18 with eta 3) (default: sh; train when --epochs is given).") var fidelity: Fidelity?
         @Option(help: "Seed (default: 0).") var seed: UInt64?
-        @Option(name: .customLong("run"), help: "Name of the run (default: generated).") var runName: String?
-        @Option(help: "Continue the run with this name.") var resume: String?
-        @Option(help: "Seconds without a heartbeat before a candidate is taken over.") var grace: Amount<Double> = 60
-        @Option(help: "Processes that work on the run on this machine, this one included; each trains with --threads threads (default: 1).") var workers: Int = 1
+        @OptionGroup var runOptions: RunOptions
 
         func validate() throws {
-            try checkRunName(runName, "--run")
-            try checkRunName(resume, "--resume")
             do { try flags.validate() } catch { throw ValidationError("\(error)") }
-            if !(grace.value > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
-            if workers < 1 { throw ValidationError("--workers \(workers) must be at least 1") }
-            if resume != nil && runName != nil { throw ValidationError("--run and --resume: --resume NAME already names the run") }
         }
 
         /// The plan flags as given (`GridFlags`: defaults, checks, resume comparison).
@@ -72,13 +50,7 @@ extension Efsearch {
         }
 
         /// The plan of a new grid run: successive halving unless --epochs or --fidelity says otherwise.
-        func plan() throws -> GridPlan {
-            let plan: GridPlan
-            do { plan = try flags.plan(fidelity: try proxy.fidelity(given: fidelity, fallback: proxy.epochs == nil ? .sh : .train)) } catch let error as FlagError {
-                throw ValidationError("\(error)")
-            }
-            return plan
-        }
+        func plan() throws -> GridPlan { try flags.plan(fidelity: try proxy.flags.fidelity(given: fidelity, fallback: proxy.epochs == nil ? .sh : .train)) }
 
         func checkResume(_ name: String, store: String, configuration: RunConfiguration) throws {
             try flags.compare(with: configuration, proxy: proxy.flags, run: name, store: store)
@@ -90,17 +62,13 @@ extension Efsearch {
                 try checkResume(name, store: store, configuration: configuration)
                 if case .grid(let stored) = configuration.plan { gridPlan = stored }
             }
-            let (store, record) = try storeOptions.execute(resume: resume, grace: grace.value, workers: workers, check: check) { catalog in
+            let (store, record) = try storeOptions.execute(runOptions, check: check) { _ in
                 let plan = try plan()
                 gridPlan = plan
-                let configuration = RunConfiguration(seed: seed ?? 0, proxy: try proxy.task(fidelity: plan.fidelity, defaultRungs: Self.defaultRungs,
-                                                                           defaultLearningRate: Self.defaultLearningRate),
-                                                     plan: .grid(plan))
-                let record = try catalog.create(name: runName, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),
-                                                version: EfsearchVersion.current)
-                let axes = plan.axes!
-                print("run \(record.name) (store \(catalog.store.location)): grid over alpha <= \(axes.alphaMax), beta <= \(axes.betaMax), gamma <= \(axes.gammaMax), step \(axes.step); \(plan.points.count) points with |alpha*beta^2*gamma^2 - 2| <= \(axes.tolerance); proxy \(plan.base) x width \(plan.proxyWidth), depth \(plan.proxyDepth), \(plan.proxyResolution) px")
-                return (record, configuration)
+                return RunConfiguration(seed: seed ?? 0, proxy: try proxy.flags.task(fidelity: plan.fidelity, defaultRungs: GridFlags.defaultRungs,
+                                                                             defaultLearningRate: GridFlags.defaultLearningRate), plan: .grid(plan))
+            } announce: { record, _, store in
+                print("run \(record.name) (store \(store)): \(gridPlan!.summary)")
             }
             print(try GridReport.text(store: store, run: record, plan: gridPlan!))
         }

@@ -1,10 +1,7 @@
-import Architecture
 import ArgumentParser
-import Cost
-import Foundation
 import Search
 import SearchRunner
-import Store
+import Training
 
 extension Efsearch {
     /// `efsearch nas`: architecture search over a search-space file.
@@ -39,26 +36,18 @@ extension Efsearch {
         @Option(help: "Evolution / NSGA-II population (default: 8).") var population: Int?
         @Option(help: "Evolution sample size (default: 3).") var sample: Int?
         @Option(help: "Per-choice mutation probability (default: 0.1).") var mutation: Double?
-        @Option(name: .customLong("run"), help: "Name of the run (default: generated).") var runName: String?
-        @Option(help: "Continue the run with this name.") var resume: String?
-        @Option(help: "Seconds without a heartbeat before another worker takes a candidate over.") var grace: Amount<Double> = 60
-        @Option(help: "Processes that work on the run on this machine, this one included; each trains with --threads threads (default: 1).") var workers: Int = 1
+        @OptionGroup var runOptions: RunOptions
         @Option(help: "Train only the best fraction of each generation by a zero-cost proxy, PROXY:FRACTION (synflow or naswot; e.g. naswot:0.25); the rest are stored as pruned.", transform: Prefilter.init(parsing:))
         var prefilter: Prefilter?
-        @Flag(name: .customLong("keep-checkpoints"), help: "Write each trained candidate's weights to <store folder>/<run>/<id>.safetensors (path in the store).")
-        var keepCheckpoints = false
+        @Flag(name: .customLong("keep-checkpoints"), help: "Write each trained candidate's weights to <store folder>/<run>/<id>.safetensors (path in the store).") var keepCheckpoints = false
         @Flag(help: "Print the frontier as JSON lines at the end.") var json = false
 
         func validate() throws {
-            try checkRunName(runName, "--run")
-            try checkRunName(resume, "--resume")
+            let resume = runOptions.resume
             if resume == nil && space == nil { throw ValidationError("--space is required (or --resume NAME)") }
-            if resume != nil && runName != nil { throw ValidationError("--run and --resume: --resume NAME already names the run") }
             if resume != nil && keepCheckpoints { throw ValidationError("--keep-checkpoints and --resume: a resumed run keeps its stored setting") }
             if resume != nil && latencyModel.latencyModel != nil { throw ValidationError("--latency-model and --resume: a resumed run keeps its stored latency model") }
             do { try flags.validate() } catch { throw ValidationError("\(error)") }
-            if !(grace.value > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
-            if workers < 1 { throw ValidationError("--workers \(workers) must be at least 1") }
         }
 
         /// The plan flags as given (`NasFlags`: defaults, checks, resume comparison).
@@ -72,14 +61,8 @@ extension Efsearch {
 
         /// The plan of a new run, with the calibration for the workers' thread count at batch 1 stored with it.
         func plan() throws -> NasPlan {
-            let model = try latencyModel.load(threads: proxy.task.threads, batch: 1)
-            let source = latency ?? (model != nil ? .predicted : .estimate)
-            if let model {
-                Console.note("latency: \(source == .predicted ? "predicted" : source.rawValue + ", and predicted beside it") by the calibration of \(model.createdAt.prefix(10)) (\(model.key))")
-            } else if source == .estimate {
-                Console.note("latency: roofline estimate (no calibration for \(proxy.task.threads) threads here; efsearch calibrate makes one)")
-            }
-            return try flags.plan(fidelity: try proxy.fidelity(given: fidelity, fallback: .train), latency: source, latencyModel: model)
+            let model = try latencyModel.load(threads: proxy.flags.task.threads, batch: 1)
+            return try flags.plan(fidelity: try proxy.flags.fidelity(given: fidelity, fallback: .train), latencyModel: model, threads: proxy.flags.task.threads) { Console.note($0) }
         }
 
         func checkResume(_ name: String, store: String, configuration: RunConfiguration) throws {
@@ -87,14 +70,12 @@ extension Efsearch {
         }
 
         func run() throws {
-            let (store, record) = try storeOptions.execute(resume: resume, grace: grace.value, workers: workers, check: checkResume) { catalog in
+            let (store, record) = try storeOptions.execute(runOptions, check: checkResume) { _ in
                 let plan = try plan()
-                let configuration = RunConfiguration(seed: seed ?? 0, proxy: try proxy.task(fidelity: plan.fidelity), plan: .nas(plan))
-                let record = try catalog.create(name: runName, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),
-                                                version: EfsearchVersion.current)
-                let searchSpace = try plan.space.parse()
-                print("run \(record.name) (store \(catalog.store.location)): \(searchSpace.name), \(searchSpace.dimensions.filter { $0.count > 1 }.count) varying choices, about \(Format.engineering(searchSpace.size)) candidates; \(plan.strategy.rawValue), budget \(plan.budget), fidelity \(plan.fidelity.rawValue)\(configuration.proxy.halving.map { " (\($0.description))" } ?? "")")
-                return (record, configuration)
+                return RunConfiguration(seed: seed ?? 0, proxy: try proxy.flags.task(fidelity: plan.fidelity), plan: .nas(plan))
+            } announce: { record, configuration, store in
+                guard case .nas(let plan) = configuration.plan else { return }
+                print("run \(record.name) (store \(store)): \(try plan.summary(halving: configuration.proxy.halving))")
             }
             print()
             try FrontierReport.lines(store: store, run: record, json: json).forEach { print($0) }

@@ -6,32 +6,15 @@ import ArgumentParser
 /// A preset gives all values; `--arch` and the other flags override them. Without a preset the defaults
 /// are EfficientNet-B0's.
 struct NetworkOptions: ParsableArguments {
-    @Argument(help: "A preset network (see `efsearch presets`); default efficientnet-b0 unless --arch is given.")
-    var preset: String?
-
-    @Option(help: "A timm arch string: stages separated by ';', block strings in a stage by ','.")
-    var arch: String?
-
-    @Option(help: "Width (channel) multiplier.")
-    var width: Double?
-
-    @Option(help: "Depth (repeats) multiplier.")
-    var depth: Double?
-
-    @Option(help: "Input resolution in pixels.")
-    var resolution: Int?
-
-    @Option(help: "Stem channels before width scaling.")
-    var stem: Int?
-
-    @Option(help: "Head channels before width scaling; 0 for no head convolution.")
-    var head: Int?
-
-    @Option(help: "Number of classes.")
-    var classes: Int?
-
-    @Option(help: "Activation: silu, relu or relu6.")
-    var activation: Activation?
+    @Argument(help: "A preset network (see `efsearch presets`); default efficientnet-b0 unless --arch is given.") var preset: String?
+    @Option(help: "A timm arch string: stages separated by ';', block strings in a stage by ','.") var arch: String?
+    @Option(help: "Width (channel) multiplier.") var width: Double?
+    @Option(help: "Depth (repeats) multiplier.") var depth: Double?
+    @Option(help: "Input resolution in pixels.") var resolution: Int?
+    @Option(help: "Stem channels before width scaling.") var stem: Int?
+    @Option(help: "Head channels before width scaling; 0 for no head convolution.") var head: Int?
+    @Option(help: "Number of classes.") var classes: Int?
+    @Option(help: "Activation: silu, relu or relu6.") var activation: Activation?
 
     /// The network these options describe, checked.
     func spec() throws -> NetworkSpec {

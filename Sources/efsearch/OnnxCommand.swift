@@ -1,9 +1,6 @@
-import Architecture
 import ArgumentParser
-import Engine
-import Foundation
 import ONNX
-import SearchRunner
+import Store
 
 /// `--batch` of `efsearch onnx`: a number or `dynamic`.
 extension ONNXBatch: ExpressibleByArgument {
@@ -46,7 +43,7 @@ extension Efsearch {
             """)
 
         @Option(help: "The checkpoint (.safetensors).") var checkpoint: String?
-        @Option(name: .customLong("run"), help: "With --id: a candidate of a run made with --keep-checkpoints.") var runName: String?
+        @Option(name: .customLong("run"), help: "With --id: a candidate of a run made with --keep-checkpoints.", transform: RunName.init) var runName: RunName?
         @Option(help: "The candidate's id (efsearch frontier NAME lists them).") var id: Int64?
         @OptionGroup var storeOptions: StoreOptions
         @Option(help: "Where to write the model (.onnx).") var out: String
@@ -54,45 +51,15 @@ extension Efsearch {
         @Option(help: "Batch dimension of the input: a number, or dynamic.") var batch: ONNXBatch = .fixed(1)
 
         func validate() throws {
-            try checkRunName(runName, "--run")
             if (checkpoint == nil) == (runName == nil || id == nil) { throw ValidationError("give --checkpoint FILE, or --run NAME with --id ID") }
             if checkpoint != nil && (runName != nil || id != nil) { throw ValidationError("--checkpoint, or --run with --id: not both") }
             if !ONNXExporter.opsets.contains(opset) { throw ValidationError("--opset \(opset): expected \(ONNXExporter.opsets.lowerBound)-\(ONNXExporter.opsets.upperBound)") }
         }
 
-        /// The checkpoint file: given, or the one a run kept for the candidate.
-        func checkpointPath() throws -> String {
-            if let checkpoint { return checkpoint }
-            let catalog = try storeOptions.catalog(readOnly: true)
-            let record = try catalog.record(runName!)
-            guard let candidate = try catalog.store.candidate(id: id!), candidate.runId == record.id else {
-                throw RunError(store: catalog.store.location, run: record.name, message: "has no candidate \(id!) (efsearch frontier \(record.name) lists its best ones' ids)")
-            }
-            guard let path = candidate.checkpoint else {
-                throw RunError(store: catalog.store.location, run: record.name, message: "kept no weights for candidate \(id!) (\(candidate.status.rawValue); weights are kept by nas --keep-checkpoints with --fidelity train)")
-            }
-            return path
-        }
-
         func run() throws {
-            let checkpoint = try checkpointPath()
-            let url = URL(fileURLWithPath: checkpoint)
-            // Loading checks every tensor's name and shape against the spec in the metadata.
-            let (_, spec, _) = try Checkpoint.load(url)
-            let (tensors, metadata) = try Safetensors.read(url)
-            var properties = metadata.merging(Checkpoint.metadata(for: spec)) { _, new in new }
-            properties["efsearch_version"] = EfsearchVersion.current
-            properties["input"] = "input: float32 NCHW [N, 3, \(spec.resolution), \(spec.resolution)], normalised per channel as in training"
-            properties["output"] = "logits: float32 [N, \(spec.classes)]"
-            let exporter = ONNXExporter(opset: opset, batch: batch)
-            let model = try exporter.model(spec: spec, tensors: tensors, metadata: properties, file: checkpoint)
-            try ONNXExporter.write(model, to: out)
-            let batchText: String
-            switch batch {
-            case .fixed(let n): batchText = "\(n)"
-            case .dynamic: batchText = "batch"
-            }
-            print("wrote \(out): opset \(opset), \(model.graph.node.count) nodes, input [\(batchText), 3, \(spec.resolution), \(spec.resolution)]")
+            // The checkpoint given, or the one a run kept for the candidate.
+            let file = try checkpoint ?? storeOptions.catalog(readOnly: true).keptCheckpoint(run: runName!.text, candidate: id!)
+            print(try ONNXExporter(opset: opset, batch: batch).export(checkpoint: file, to: out, version: EfsearchVersion.current))
         }
     }
 }

@@ -1,6 +1,6 @@
 import Architecture
-import Cost
 import Foundation
+import SearchRunner
 import Training
 
 /// Progress on standard error: a bar redrawn in place on a terminal, one line per epoch otherwise.

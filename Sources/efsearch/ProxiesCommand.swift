@@ -1,8 +1,5 @@
-import Architecture
 import ArgumentParser
-import Cost
-import Engine
-import Foundation
+import SearchRunner
 import Training
 
 extension Efsearch {
@@ -25,39 +22,19 @@ extension Efsearch {
         @Option(help: "Dataset whose training images make NASWOT's batch.", transform: DatasetSource.init(parsing:)) var dataset: DatasetSource = .synthetic()
         @Option(help: "NASWOT's batch size.") var batch: Int = 64
         @Option(help: "Seed of the network's weights and of the batch's images.") var seed: UInt64 = 0
-        @Option(help: "Threads (default: all cores).") var threads: Int?
+        @OptionGroup var threads: ThreadOptions
         @Flag(help: "Print one JSON object.") var json = false
 
         func validate() throws {
             if batch < 2 { throw ValidationError("--batch \(batch) must be at least 2 (NASWOT compares images)") }
-            if let threads, threads < 1 { throw ValidationError("--threads \(threads) must be at least 1") }
         }
 
         func run() throws {
-            if let threads { EngineConfiguration.current.with { $0.threads = threads }.install() }
-            var spec = try network.spec()
-            let data = try DatasetSpec(source: dataset).load(resolution: spec.resolution)
-            if network.classes == nil { spec.classes = data.classes }
-            let started = DispatchTime.now().uptimeNanoseconds
-            var scorer = ZeroCostScorer(dataset: data, batchSize: batch, seed: seed)
-            let scores = try scorer.scores(spec, networkSeed: seed)
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-            let summary = CostModel.summary(of: try spec.resolve())
-            if json {
-                var object: [String: Any] = [
-                    "network": network.displayName, "resolution": spec.resolution, "classes": spec.classes, "params": summary.params,
-                    "macs": summary.macs, "batch": min(batch, data.train.count), "dataset": dataset.description, "seed": seed, "seconds": seconds,
-                ]
-                object["synflow"] = scores.synflow ?? NSNull()
-                object["naswot"] = scores.naswot ?? NSNull()
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-                print(String(decoding: data, as: UTF8.self))
-                return
-            }
-            print("\(network.displayName) at \(spec.resolution) px, \(spec.classes) classes: \(Format.engineering(Double(summary.params))) params, \(Format.engineering(Double(summary.macs))) MACs")
-            print("synflow (ln): \(scores.synflow.map { String(format: "%.4f", $0) } ?? "overflow")")
-            print("naswot (log |det K|, \(min(batch, data.train.count)) images of \(dataset)): \(scores.naswot.map { String(format: "%.4f", $0) } ?? "singular kernel")")
-            Console.note(String(format: "%.2f s", seconds))
+            threads.install()
+            let report = try ZeroCostReport(name: network.displayName, spec: try network.spec(), keepClasses: network.classes != nil, dataset: dataset,
+                                            batch: batch, seed: seed)
+            print(json ? report.json : report.text)
+            if !json { Console.note(String(format: "%.2f s", report.seconds)) }
         }
     }
 }

@@ -1,10 +1,5 @@
-import Architecture
 import ArgumentParser
-import Cost
-import Foundation
-import Search
 import SearchRunner
-import Store
 
 extension Efsearch {
     /// `efsearch proxy-check`: does a short training setting (or a zero-cost proxy) rank candidates as a long one does?
@@ -28,23 +23,15 @@ extension Efsearch {
         @Option(help: "The long setting (default: epochs=12).") var long: String?
         @Option(help: "Bootstrap resamples for the 95% intervals (default: 1000).") var bootstrap: Int?
         @Option(help: "Seed of the sample, the trainings and the bootstrap (default: 0).") var seed: UInt64?
-        @Option(name: .customLong("run"), help: "Name of the run (default: generated).") var runName: String?
-        @Option(help: "Continue the run with this name.") var resume: String?
-        @Option(help: "Seconds without a heartbeat before another worker takes a candidate over.") var grace: Amount<Double> = 60
-        @Option(help: "Processes that work on the run on this machine, this one included; each trains with --threads threads (default: 1).") var workers: Int = 1
+        @OptionGroup var runOptions: RunOptions
         @Flag(help: "Print one JSON object.") var json = false
 
         func validate() throws {
-            try checkRunName(runName, "--run")
-            try checkRunName(resume, "--resume")
-            if resume == nil && space == nil { throw ValidationError("--space is required (or --resume NAME)") }
-            if resume != nil && runName != nil { throw ValidationError("--run and --resume: --resume NAME already names the run") }
+            if runOptions.resume == nil && space == nil { throw ValidationError("--space is required (or --resume NAME)") }
             if let sample, sample < 3 { throw ValidationError("--sample \(sample) must be at least 3 (a rank correlation needs pairs to compare)") }
             if let bootstrap, bootstrap < 0 { throw ValidationError("--bootstrap \(bootstrap) must be 0 or more") }
             if proxy.flags.asksForHalving { throw ValidationError("proxy-check trains each candidate at --short and --long; successive-halving flags do not apply") }
             if proxy.epochs != nil { throw ValidationError("--epochs: proxy-check takes the epochs from --short and --long") }
-            if !(grace.value > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
-            if workers < 1 { throw ValidationError("--workers \(workers) must be at least 1") }
             for (flag, text) in [("--short", short), ("--long", long)] {
                 if let text { do { _ = try ProxySetting(parsing: text, field: flag) } catch { throw ValidationError("\(error)") } }
             }
@@ -61,32 +48,20 @@ extension Efsearch {
         }
 
         func run() throws {
-            let (store, record) = try storeOptions.execute(resume: resume, grace: grace.value, workers: workers, check: checkResume) { catalog in
+            let (store, record) = try storeOptions.execute(runOptions, check: checkResume) { _ in
                 let plan = ProxyCheckPlan(
                     space: try StoredSpace.read(path: space!), sample: sample ?? 16,
                     short: try ProxySetting(parsing: short ?? "epochs=3", field: "--short"),
                     long: try ProxySetting(parsing: long ?? "epochs=12", field: "--long"), bootstrap: bootstrap ?? 1000)
-                let configuration = RunConfiguration(seed: seed ?? 0, proxy: proxy.task, plan: .proxyCheck(plan))
-                let record = try catalog.create(name: runName, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),
-                                                version: EfsearchVersion.current)
-                Console.note("run \(record.name) (store \(catalog.store.location)): proxy-check of \(plan.sample) candidates, short \(plan.short), long \(plan.long)")
-                return (record, configuration)
+                return RunConfiguration(seed: seed ?? 0, proxy: proxy.flags.task, plan: .proxyCheck(plan))
+            } announce: { record, configuration, store in
+                guard case .proxyCheck(let plan) = configuration.plan else { return }
+                Console.note("run \(record.name) (store \(store)): proxy-check of \(plan.sample) candidates, short \(plan.short), long \(plan.long)")
             }
             let configuration = try RunCatalog(store: store) { Console.note($0) }.configuration(of: record)
             guard case .proxyCheck(let plan) = configuration.plan else { return }
             let report = ProxyCheckReport(candidates: try store.candidates(runId: record.id!), resamples: plan.bootstrap, seed: configuration.seed)
-            if json {
-                print(try report.json(run: record.name, plan: plan))
-                return
-            }
-            func row(_ name: String, _ c: RankCorrelation) -> [String] {
-                [name, Format.fixed(c.spearman, 3), "[\(Format.fixed(c.spearmanInterval[0], 2)), \(Format.fixed(c.spearmanInterval[1], 2))]",
-                 Format.fixed(c.kendall, 3), "[\(Format.fixed(c.kendallInterval[0], 2)), \(Format.fixed(c.kendallInterval[1], 2))]"]
-            }
-            print("rank correlation with the long setting's accuracy (\(plan.long)), \(report.candidates) candidates\(report.missing > 0 ? " (\(report.missing) without both results)" : ""):")
-            print(Format.table(["predictor", "spearman", "95% interval", "kendall", "95% interval"],
-                               [row("short (\(plan.short))", report.short)] + report.predictors.map { row($0.name, $0.correlation) }, leftColumns: 1))
-            print(String(format: "training: short %.0f s, long %.0f s in all", report.shortSeconds, report.longSeconds))
+            print(json ? try report.json(run: record.name, plan: plan) : report.text(plan: plan))
         }
     }
 }

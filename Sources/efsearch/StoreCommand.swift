@@ -1,7 +1,4 @@
-import Architecture
 import ArgumentParser
-import Cost
-import Foundation
 import SearchRunner
 import Store
 import StoreBackends
@@ -34,44 +31,16 @@ extension Efsearch.StoreGroup {
 
         @Argument(help: "The store to copy from.") var from: String
         @Argument(help: "The store to copy to (created when it is an SQLite file that does not exist).") var to: String
-        @Option(name: .customLong("run"), help: "A run to copy (repeatable; default: every run).") var runs: [String] = []
+        @Option(name: .customLong("run"), help: "A run to copy (repeatable; default: every run).", transform: RunName.init) var runs: [RunName] = []
         @Flag(help: "Replace runs of the same name in the target.") var replace = false
         @Flag(help: "JSON lines, one per copied run.") var json = false
 
-        func validate() throws {
-            for run in runs { try checkRunName(run, "--run") }
-        }
-
         func run() throws {
-            let source: any Store, target: any Store
-            do {
-                source = try openStore(from, readOnly: true)
-                target = try openStore(to)
-            } catch let error as StoreError {
-                throw StoreFailure(error)
-            }
-            guard source.location != target.location else {
-                throw StoreFailure(StoreError(location: target.location, message: "is both FROM and TO; expected two different stores"))
-            }
-            let copied: [StoreCopy.Copied]
-            do {
-                copied = try StoreCopy(from: source, to: target).copy(runs: runs, replace: replace)
-            } catch let error as StoreError {
-                throw StoreFailure(error)
-            }
+            let source = try openStore(from, readOnly: true), target = try openStore(to)
+            guard source.location != target.location else { throw StoreError(location: target.location, message: "is both FROM and TO; expected two different stores") }
+            let copied = try StoreCopy(from: source, to: target).copy(runs: runs.map(\.text), replace: replace)
             for run in copied {
-                if json {
-                    var out = JSONObjectWriter()
-                    out.add("run", run.run)
-                    out.add("candidates", run.candidates)
-                    out.add("observations", run.observations)
-                    out.add("replaced", run.replaced)
-                    out.add("from", source.location)
-                    out.add("to", target.location)
-                    print(out.finished())
-                } else {
-                    print("copied run \(run.run): \(run.candidates) candidates, \(run.observations) observations\(run.replaced ? " (replaced the target's)" : "")")
-                }
+                print(json ? run.json(from: source.location, to: target.location) : run.text)
                 if run.wasRunning { Console.note("note: run \(run.run) was still running in \(source.location); the copy is a snapshot") }
             }
             if copied.isEmpty && !json { print("\(source.location) has no runs; nothing copied") }

@@ -1,9 +1,6 @@
-import Architecture
 import ArgumentParser
-import Cost
 import Engine
 import Foundation
-import Latency
 import Search
 import SearchRunner
 import Store
@@ -16,15 +13,9 @@ struct StoreOptions: ParsableArguments {
     var store: String?
 
     /// The store's path or URL: the flag, else `$EFSEARCH_STORE`, else the default file.
-    var location: String { StoreOptions.resolve(store) }
+    var location: String { StoreLocation.text(given: store) }
 
-    static func resolve(_ given: String?) -> String {
-        given ?? ProcessInfo.processInfo.environment["EFSEARCH_STORE"].flatMap { $0.isEmpty ? nil : $0 } ?? "results/efsearch.sqlite"
-    }
-
-    func open(readOnly: Bool = false) throws -> any Store {
-        do { return try openStore(location, readOnly: readOnly) } catch let error as StoreError { throw StoreFailure(error) }
-    }
+    func open(readOnly: Bool = false) throws -> any Store { try openStore(location, readOnly: readOnly) }
 
     /// The store's runs, with warnings on standard error. `readOnly` for commands that only read: nothing is
     /// written to the store.
@@ -33,29 +24,36 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// Runs a new or resumed run to its end (`RunExecution.execute`), progress on standard error; Ctrl-C leaves
-    /// everything finished stored. Returns the store and the run.
-    func execute(resume: String?, grace: Double, workers: Int = 1, check: (_ name: String, _ store: String, RunConfiguration) throws -> Void,
-                 create: (RunCatalog) throws -> (RunRecord, RunConfiguration)) throws -> (any Store, RunRecord) {
+    /// everything finished stored. A new run gets the configuration `create` makes, and `announce` says what it is.
+    /// Returns the store and the run.
+    func execute(_ run: RunOptions, check: (_ name: String, _ store: String, RunConfiguration) throws -> Void,
+                 create: (RunCatalog) throws -> RunConfiguration, announce: (RunRecord, RunConfiguration, String) throws -> Void) throws -> (any Store, RunRecord) {
         let catalog = try catalog()
         SignalFlag.install()
-        let record = try RunExecution.execute(catalog, resume: resume, grace: grace, workers: workers, executable: Bundle.main.executableURL,
-                                              check: check, create: create) { Console.note($0) }
+        let record = try RunExecution.execute(catalog, resume: run.resume?.text, grace: run.grace.value, workers: run.workers,
+                                              executable: Bundle.main.executableURL, check: check, create: { catalog in
+            let configuration = try create(catalog)
+            let record = try catalog.create(name: run.name?.text, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),
+                                            version: EfsearchVersion.current)
+            try announce(record, configuration, catalog.store.location)
+            return (record, configuration)
+        }) { Console.note($0) }
         return (catalog.store, record)
     }
 }
 
-/// Checks a run name given on the command line (`--run`, `--resume`, a command's argument) before anything is
-/// done with it: the same rule as every name read from a store (`RunName`).
-func checkRunName(_ name: String?, _ flag: String) throws {
-    guard let name else { return }
-    do { _ = try RunName(name) } catch { throw ValidationError("\(flag): \(error)") }
-}
+/// `--run`, `--resume`, `--grace` and `--workers`: how `nas`, `grid` and `proxy-check` start or continue a run.
+struct RunOptions: ParsableArguments {
+    @Option(name: .customLong("run"), help: "Name of the run (default: generated).", transform: RunName.init) var name: RunName?
+    @Option(help: "Continue the run with this name.", transform: RunName.init) var resume: RunName?
+    @Option(help: "Seconds without a heartbeat before another worker takes a candidate over.") var grace: Amount<Double> = 60
+    @Option(help: "Processes that work on the run on this machine, this one included; each trains with --threads threads (default: 1).") var workers: Int = 1
 
-/// A store problem reported as bad input (exit code 2).
-struct StoreFailure: UserInputError {
-    var error: StoreError
-    init(_ error: StoreError) { self.error = error }
-    var description: String { error.description }
+    func validate() throws {
+        if resume != nil && name != nil { throw ValidationError("--run and --resume: --resume NAME already names the run") }
+        if !(grace.value > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
+        if workers < 1 { throw ValidationError("--workers \(workers) must be at least 1") }
+    }
 }
 
 /// The proxy task that `--fidelity train` uses (documented defaults that finish in minutes here). Every flag is
@@ -89,17 +87,6 @@ struct ProxyOptions: ParsableArguments {
         // ArgumentParser reports only ValidationError from validate() as a usage error (exit 2).
         do { try flags.validate() } catch { throw ValidationError("\(error)") }
     }
-
-    func fidelity(given: Fidelity?, fallback: Fidelity) throws -> Fidelity {
-        do { return try flags.fidelity(given: given, fallback: fallback) } catch { throw ValidationError("\(error)") }
-    }
-
-    func task(fidelity: Fidelity, defaultRungs: [Int] = [1, 3, 9], defaultLearningRate: Float = 0.05) throws -> ProxyTask {
-        try flags.task(fidelity: fidelity, defaultRungs: defaultRungs, defaultLearningRate: defaultLearningRate)
-    }
-
-    var task: ProxyTask { flags.task }
-    func compare(with stored: ProxyTask, _ check: inout ResumeCheck) { flags.compare(with: stored, &check) }
 }
 
 extension StrategyKind: ExpressibleByArgument {}

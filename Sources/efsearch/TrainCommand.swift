@@ -3,6 +3,7 @@ import ArgumentParser
 import Cost
 import Engine
 import Foundation
+import SearchRunner
 import Training
 
 extension Efsearch {
@@ -38,7 +39,7 @@ extension Efsearch {
         @Flag(name: .customLong("no-augment"), help: "No random crops or flips.") var noAugment = false
         @Flag(name: .customLong("no-shuffle"), help: "Visit the training images in file order every epoch.") var noShuffle = false
         @Option(help: "Seed of the weights, the batch order and the augmentation.") var seed: UInt64 = 0
-        @Option(help: "Threads (default: all cores).") var threads: Int?
+        @OptionGroup var threads: ThreadOptions
         @Option(help: "The engine's GEMM: fast (OpenBLAS) or portable (the same bits on every x86-64 machine with AVX2).") var numerics: Numerics = .fast
         @Option(help: "Checkpoint to write (.safetensors).") var out: String?
         @Flag(name: .customLong("save-every-epoch"), help: "Also write --out after every epoch (with the optimizer state beside it).") var saveEveryEpoch = false
@@ -47,76 +48,50 @@ extension Efsearch {
         @Option(name: .customLong("record-randomness"), help: ArgumentHelp("Write every step's batch order, augmentation and dropout / drop-path scales as JSON lines (scripts/parity_train.py replays them in PyTorch).", visibility: .hidden))
         var recordRandomness: String?
 
+        /// The training settings the flags give (the resolution is the network's, set when the dataset is known).
+        var config: TrainingConfig {
+            var c = TrainingConfig()
+            (c.epochs, c.steps, c.batch, c.optimizer, c.learningRate, c.momentum, c.schedule) = (epochs, steps, batch, optimizer, lr, momentum, schedule)
+            (c.weightDecay, c.warmupEpochs, c.labelSmoothing, c.dropout, c.dropPath) = (weightDecay.value, warmupEpochs.value, labelSmoothing, dropout, dropPath.value)
+            (c.progressiveStart, c.augment, c.shuffle, c.seed) = (progressive, !noAugment, !noShuffle, seed)
+            return c
+        }
+
         func validate() throws {
-            if epochs < 1 { throw ValidationError("--epochs \(epochs) must be at least 1") }
-            if let steps, steps < 1 { throw ValidationError("--steps \(steps) must be at least 1") }
-            if batch < 1 { throw ValidationError("--batch \(batch) must be at least 1") }
-            if !(lr > 0 && lr.isFinite) { throw ValidationError("--lr \(lr) must be a number greater than 0") }
-            if !(labelSmoothing >= 0 && labelSmoothing < 1) { throw ValidationError("--label-smoothing \(labelSmoothing) must be in [0, 1)") }
-            if let dropout, !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout \(dropout) must be in [0, 1)") }
-            if !(dropPath.value >= 0 && dropPath.value < 1) { throw ValidationError("--drop-path \(dropPath) must be in [0, 1)") }
-            if let threads, threads < 1 { throw ValidationError("--threads \(threads) must be at least 1") }
+            do { try config.validate() } catch { throw ValidationError("\(error)") }
             if saveEveryEpoch && out == nil { throw ValidationError("--save-every-epoch needs --out") }
         }
 
         func run() throws {
-            EngineConfiguration.current.with { $0.threads = threads ?? $0.threads; $0.numerics = numerics }.install()
+            EngineConfiguration.current.with { $0.threads = threads.count; $0.numerics = numerics }.install()
             var spec = try network.spec()
             // Built-in sets train at their own resolution unless told; image folders at the network's.
-            let folderResolution = network.resolution ?? spec.resolution
-            let dataset = try data.load(resolution: data.isFolder ? folderResolution : nil, quiet: json)
+            let dataset = try data.load(resolution: data.isFolder ? network.resolution ?? spec.resolution : nil, quiet: json)
             spec.classes = dataset.classes
-            spec.resolution = data.isFolder ? folderResolution : (network.resolution ?? dataset.resolution)
+            spec.resolution = dataset.trainingResolution(given: network.resolution, network: spec.resolution)
             var smallest = spec
             smallest.resolution = min(spec.resolution, progressive ?? spec.resolution)
             do { _ = try smallest.resolve() } catch {
                 throw ValidationError("--resolution \(smallest.resolution) px does not fit this network: \(error)")
             }
-            var config = TrainingConfig()
-            config.epochs = epochs
-            config.steps = steps
-            config.batch = batch
-            config.optimizer = optimizer
-            config.learningRate = lr
-            config.momentum = momentum
-            config.weightDecay = weightDecay.value
-            config.schedule = schedule
-            config.warmupEpochs = warmupEpochs.value
-            config.labelSmoothing = labelSmoothing
-            config.dropout = dropout
-            config.dropPath = dropPath.value
+            var config = self.config
             config.resolution = spec.resolution
-            config.progressiveStart = progressive
-            config.augment = !noAugment
-            config.shuffle = !noShuffle
-            config.seed = seed
-
             var options = ModelOptions()
             options.dropPathRate = dropPath.value
             let session = try resume.map { path in
                 try TrainingSession(resuming: URL(fileURLWithPath: path), spec: spec, dataset: dataset, config: config, options: options, strict: false) { Console.note($0) }
             } ?? TrainingSession(spec: spec, dataset: dataset, config: config, options: options, seed: seed)
-            let trainer = session.trainer
-            let preprocessing = try dataset.evaluationPreprocessing(resolution: spec.resolution).metadata()
             let summary = CostModel.summary(of: session.model.network)
             if !json {
-                Console.note("training \(network.displayName) (\(Format.engineering(Double(summary.params))) params, \(Format.engineering(Double(summary.macs))) MACs at \(spec.resolution) px) on \(dataset.name): \(dataset.train.count) train / \(dataset.validation.count) val / \(dataset.test.count) test images, \(trainer.totalEpochs) epochs of \(trainer.stepsPerEpoch) steps")
+                Console.note("training \(network.displayName) (\(Format.engineering(Double(summary.params))) params, \(Format.engineering(Double(summary.macs))) MACs at \(spec.resolution) px) on \(dataset.name): \(dataset.train.count) train / \(dataset.validation.count) val / \(dataset.test.count) test images, \(session.trainer.totalEpochs) epochs of \(session.trainer.stepsPerEpoch) steps")
             }
             let recorder = try recordRandomness.map { try RandomnessRecorder(path: $0) }
-            if let recorder { trainer.randomnessObserver = recorder.write }
+            if let recorder { session.trainer.randomnessObserver = recorder.write }
             defer { recorder?.close() }
-            /// The checkpoint after `epoch`, with the optimizer state beside it when every epoch is saved.
-            func save(epoch: Int) throws {
-                guard let out else { return }
-                try session.save(to: URL(fileURLWithPath: out), metadata: ["epoch": "\(epoch)", "seed": "\(seed)", "dataset": data.dataset.description].merging(preprocessing) { _, new in new },
-                                 optimizerEpoch: saveEveryEpoch ? epoch : nil)
-            }
             let progress = ProgressPrinter()
-            let outcome = try trainer.run(startEpoch: session.startEpoch, listener: progress) { epoch in
-                if saveEveryEpoch { try save(epoch: epoch) }
-            }
+            let outcome = try session.run(listener: progress, dataset: dataset, checkpoint: out.map { URL(fileURLWithPath: $0) }, everyEpoch: saveEveryEpoch,
+                                          metadata: ["seed": "\(seed)", "dataset": data.dataset.description])
             progress.finish()
-            if outcome.status == .done { try save(epoch: outcome.epochs) }
             if json {
                 print(outcome.json(resolution: spec.resolution, params: summary.params, macs: summary.macs, skippedImages: dataset.skipped.count))
             } else {

@@ -1,6 +1,4 @@
 import ArgumentParser
-import Foundation
-import Latency
 import SearchRunner
 import Store
 
@@ -18,7 +16,7 @@ extension Efsearch {
             """)
 
         @OptionGroup var storeOptions: StoreOptions
-        @Option(name: .customLong("run"), help: "The run to work on.") var runName: String
+        @Option(name: .customLong("run"), help: "The run to work on.", transform: RunName.init) var runName: RunName
         @Option(help: "Seconds without a heartbeat before a candidate is taken over.") var grace: Amount<Double> = 60
         @Option(help: "Stop after this many seconds without work (0: wait for the run to finish).") var idle: Amount<Double> = 0
         @Option(help: "Wait up to this many seconds for the run to appear (workers started before the coordinator).") var wait: Amount<Double> = 0
@@ -26,7 +24,6 @@ extension Efsearch {
         @Option(help: .hidden) var label: String?
 
         func validate() throws {
-            try checkRunName(runName, "--run")
             if !(grace.value > 0) { throw ValidationError("--grace \(grace) must be greater than 0") }
             if !(idle.value >= 0) { throw ValidationError("--idle \(idle) must be 0 or more") }
             if !(wait.value >= 0) { throw ValidationError("--wait \(wait) must be 0 or more") }
@@ -34,7 +31,7 @@ extension Efsearch {
 
         func run() throws {
             let prefix = label.map { "\($0): " } ?? ""
-            try RunExecution.work(try storeOptions.catalog(), run: try RunName(runName), grace: grace.value, idle: idle.value, wait: wait.value,
+            try RunExecution.work(try storeOptions.catalog(), run: runName, grace: grace.value, idle: idle.value, wait: wait.value,
                                   parent: parent) { Console.note(prefix + $0) }
         }
     }

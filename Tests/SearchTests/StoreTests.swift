@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Metrics
 import Store
 @testable import StoreBackends
 import Synchronization
@@ -13,6 +14,8 @@ struct StoreContract: Sendable {
     let addFutureMigration: @Sendable () throws -> Void
     /// How many processes claim at once in the concurrency check.
     let claimers: Int
+    /// Opens the same store keeping `table`'s metrics (a test's longer table).
+    let openWithMetrics: @Sendable (MetricTable) throws -> any Store
 
     static func record(_ runId: Int64, _ key: String) -> CandidateRecord {
         CandidateRecord(runId: runId, key: key, generation: 0, genotype: "[]", arch: key, width: 1, depth: 1, resolution: 32, stem: 8, head: 8, seed: 1)
@@ -204,6 +207,33 @@ struct StoreContract: Sendable {
         XCTAssertEqual(try store.integrityCheck(), "ok")
     }
 
+    /// A metric appended to the table (a real one and a whole-number one) gets its column by a migration of its own
+    /// in a store made before it; its values round-trip through an insert, a completion and the frontier's query, and
+    /// older candidates have none; an efsearch without it then refuses the store as newer.
+    func metricAddedToTheTableGetsItsColumn() throws {
+        let energy = Metric(name: "energy_mj", unit: "mJ", direction: .minimize)
+        let operations = Metric(name: "operations", type: .integer, direction: .minimize)
+        let old = try open()
+        let run = try Self.newRun(old)
+        try old.insert([Self.record(run.id!, "before")])
+        let store = try openWithMetrics(MetricTable.standard.adding(energy).adding(operations))
+        XCTAssertThrowsError(try open()) { XCTAssertTrue("\($0)".contains("newer efsearch"), "\($0)") }
+        var added = Self.record(run.id!, "after")
+        added.metrics[energy] = 0.125
+        added.metrics[operations] = Double(1 << 40)
+        try store.insert([added])
+        var claimed = try XCTUnwrap(try store.claim(runId: run.id!, worker: "w", grace: 60))
+        XCTAssertEqual(claimed.key, "before")
+        XCTAssertNil(claimed.metrics[energy], "a candidate made before the metric has no value, not a zero")
+        claimed.metrics[energy] = 2.5
+        claimed.status = .done
+        XCTAssertEqual(try store.complete(claimed, worker: "w"), .stored)
+        let read = try store.candidates(runId: run.id!)
+        XCTAssertEqual(read.map { $0.metrics[energy] }, [2.5, 0.125])
+        XCTAssertEqual(read.map { $0.metrics[operations] }, [nil, Double(1 << 40)])
+        XCTAssertEqual(try store.finishedMetrics(runId: run.id!).map { $0.values[energy] }, [2.5])
+    }
+
     func newerSchemaIsRefused() throws {
         _ = try open()
         try addFutureMigration()
@@ -221,7 +251,7 @@ final class SQLiteStoreTests: XCTestCase {
         contract = StoreContract(open: { try SQLiteStore(path: path) }, addFutureMigration: {
             let queue = try DatabaseQueue(path: path)
             try queue.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99: from the future')") }
-        }, claimers: 8)
+        }, claimers: 8, openWithMetrics: { try SQLiteStore(path: path, metrics: $0) })
     }
 
     func testClaimsAreExclusiveAndStaleOnesAreTakenOver() throws { try contract.claimsAreExclusiveAndStaleOnesAreTakenOver() }
@@ -230,6 +260,7 @@ final class SQLiteStoreTests: XCTestCase {
     func testRungsObservationsFrontierAndDeletion() throws { try contract.rungsObservationsFrontierAndDeletion() }
     func testNewerSchemaIsRefused() throws { try contract.newerSchemaIsRefused() }
     func testImportRunIsWholeOrNothing() throws { try contract.importRunIsWholeOrNothing() }
+    func testAMetricAddedToTheTableGetsItsColumn() throws { try contract.metricAddedToTheTableGetsItsColumn() }
 
     /// A read-only open (`runs`, `export`, `report`, ...) writes nothing: a missing file is an error and is not
     /// created; a store with an older schema is read through an up-to-date copy and its file keeps its bytes.
@@ -345,7 +376,10 @@ final class PostgresStoreTests: XCTestCase {
         contract = StoreContract(open: { try openStore(url) }, addFutureMigration: {
             let connection = try PostgresConnection(url: url)
             try connection.execute("INSERT INTO efsearch_migrations (identifier) VALUES ($1)", ["v99: from the future"])
-        }, claimers: 32)
+        }, claimers: 32, openWithMetrics: { table in
+            guard case .postgres(let address) = try StoreLocation(parsing: url) else { throw StoreError(location: url, message: "not a PostgreSQL URL") }
+            return try PostgresStore(address: address, metrics: table)
+        })
     }
 
     func testClaimsAreExclusiveAndStaleOnesAreTakenOver() throws { try contract.claimsAreExclusiveAndStaleOnesAreTakenOver() }
@@ -355,6 +389,7 @@ final class PostgresStoreTests: XCTestCase {
     func testRungsObservationsFrontierAndDeletion() throws { try contract.rungsObservationsFrontierAndDeletion() }
     func testNewerSchemaIsRefused() throws { try contract.newerSchemaIsRefused() }
     func testImportRunIsWholeOrNothing() throws { try contract.importRunIsWholeOrNothing() }
+    func testAMetricAddedToTheTableGetsItsColumn() throws { try contract.metricAddedToTheTableGetsItsColumn() }
 
     /// 32 stores opened at the same instant on a new database: the migrations run once, nobody fails.
     func testSimultaneousFirstOpensMigrateOnce() throws {

@@ -1,0 +1,112 @@
+import Architecture
+import Cost
+import Foundation
+
+// How `efsearch calibrate` reports a fit and a check: one JSON object, or tables.
+
+extension LatencyModel {
+    /// The fit as one JSON object: where the model was written, networks timed, in-sample error, each unit's fit.
+    public func fitJSON(file: String) -> String {
+        var object = JSONObjectWriter()
+        object.add("file", file)
+        object.add("networks", networks)
+        object.add("fit_mape", fitMAPE)
+        let fits = LatencyUnit.allCases.compactMap { unit in
+            units[unit].map { "\"\(unit.rawValue)\":{\"samples\":\($0.samples),\"rms_relative_error\":\($0.rmsRelativeError)}" }
+        }
+        object.addRaw("units", "{" + fits.joined(separator: ",") + "}")
+        return object.finished()
+    }
+
+    /// The fit as a table of units and a summary, with the command that checks it.
+    public func fitText(file: String, given out: String?) -> String {
+        let rows = LatencyUnit.allCases.compactMap { unit in
+            units[unit].map { [unit.rawValue, "\($0.samples)", Format.fixed(100 * $0.rmsRelativeError, 1) + "%"] }
+        }
+        return [
+            Format.table(["unit", "samples", "RMS rel. error"], rows, leftColumns: 1),
+            "\(networks) networks timed; end to end the fit is off by \(Format.fixed(100 * fitMAPE, 1))% on average (in sample)",
+            "wrote \(file)",
+            "check it on networks it has not seen: efsearch calibrate --check 40\(out.map { " --latency-model \($0)" } ?? "")",
+        ].joined(separator: "\n")
+    }
+
+    /// One line per fitted unit, for a log that is not a terminal.
+    public var fitLines: [String] {
+        LatencyUnit.allCases.compactMap { unit in
+            units[unit].map { "\(unit.rawValue): \($0.samples) timed units, RMS error \(Format.fixed(100 * $0.rmsRelativeError, 1))%" }
+        }
+    }
+
+    /// Makes the folder of `path` and checks that it can be written, before minutes are spent timing.
+    public static func prepareDestination(_ path: String) throws {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
+            throw CalibrationError(file: path, message: "cannot create \(directory.path): \(error.localizedDescription)")
+        }
+        guard FileManager.default.isWritableFile(atPath: directory.path) else { throw CalibrationError(file: path, message: "its folder is not writable") }
+    }
+}
+
+/// Writes a CSV that a flag asked for (`--samples`, `--csv`); an error names the flag and the file when it cannot.
+func writeCSV(_ text: String, to file: String, flag: String) throws {
+    do { try text.write(toFile: file, atomically: true, encoding: .utf8) } catch {
+        throw CalibrationError(file: nil, message: "cannot write \(flag) \(file): \(error.localizedDescription)")
+    }
+}
+
+extension CalibrationOutcome {
+    /// Every timed block and unit, and every whole pass (`--samples`).
+    public func writeSamples(to file: String) throws { try writeCSV(samplesCSV, to: file, flag: "--samples") }
+}
+
+extension LatencyCheck {
+    /// Each network's predicted and measured milliseconds (`--csv`).
+    public func writeCSV(to file: String) throws { try Latency.writeCSV(csv, to: file, flag: "--csv") }
+
+    /// The check as one JSON object: the random networks' figures (measured, and drift-corrected), the settings,
+    /// and each preset's predicted and measured time.
+    public func json(settings: CalibrationSettings) -> String {
+        var object = JSONObjectWriter()
+        object.add("count", random.count)
+        plain.add(to: &object)
+        if let corrected {
+            var nested = JSONObjectWriter()
+            corrected.add(to: &nested)
+            object.addRaw("drift_corrected", nested.finished())
+        }
+        object.add("threads", settings.threads)
+        object.add("batch", settings.batch)
+        object.add("rounds", rounds)
+        object.add("runs", settings.runs)
+        object.add("series_seconds", settings.seriesSeconds)
+        let items = presetRows.map { row -> String in
+            var item = JSONObjectWriter()
+            item.add("name", row.name)
+            item.add("resolution", row.network.resolution)
+            item.add("predicted_ms", row.predicted)
+            item.add("measured_ms", row.measured)
+            if let value = row.corrected { item.add("drift_corrected_ms", value) }
+            return item.finished()
+        }
+        object.addRaw("presets", "[" + items.joined(separator: ",") + "]")
+        return object.finished()
+    }
+
+    /// The check as text: the figures, then a table of the presets.
+    public func text(settings: CalibrationSettings) -> String {
+        var lines = [
+            "\(random.count) networks never used in the fit, batch \(settings.batch), \(settings.threads) threads, \(rounds) rounds of at least "
+                + "\(settings.runs) passes and \(Format.fixed(settings.seriesSeconds, 2)) s each:",
+            "measured (median of all passes):  \(plain.summary)",
+        ]
+        if let corrected { lines.append("drift-corrected (to the reference): \(corrected.summary)") }
+        func error(_ predicted: Double, _ measured: Double) -> String { Format.fixed(100 * (predicted / measured - 1), 1) + "%" }
+        let rows = presetRows.map { row in
+            [row.name, "\(row.network.resolution)", Format.fixed(row.predicted, 2), Format.fixed(row.measured, 2), error(row.predicted, row.measured),
+             row.corrected.map { Format.fixed($0, 2) } ?? "-", row.corrected.map { error(row.predicted, $0) } ?? "-"]
+        }
+        lines += ["", Format.table(["preset", "px", "predicted ms", "measured ms", "error", "corrected ms", "error"], rows, leftColumns: 1)]
+        return lines.joined(separator: "\n")
+    }
+}

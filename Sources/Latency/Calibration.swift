@@ -224,7 +224,7 @@ public final class NetworkTimer {
         let random = RandomGenerator(seed: 2)
         let count = batch * network.resolution * network.resolution * 3
         let x = Tensor(shape: [batch, network.resolution, network.resolution, 3], values: (0..<count).map { _ in Float(random.gaussian()) })
-        let fastest = max((0..<warmup).map { _ in seconds { _ = model.forward(x, training: false) } }.min() ?? 1, 1e-6)
+        let fastest = max((0..<warmup).map { _ in PassClock.seconds { _ = model.forward(x, training: false) } }.min() ?? 1, 1e-6)
         return Prepared(network: network, model: model, input: x, passes: max(runs, Int((minimumSeconds / fastest).rounded(.up))),
                         passSeconds: fastest)
     }
@@ -241,16 +241,10 @@ public final class NetworkTimer {
         warmupFactor * (network.passSeconds * Double(network.passes + 1 + profiledRuns) + probe.passSeconds * Double(probe.passes + 1))
     }
 
-    static func seconds(_ body: () -> Void) -> Double {
-        let start = DispatchTime.now().uptimeNanoseconds
-        body()
-        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    }
-
     /// A series: one untimed pass, then `passes` timed back to back.
     static func series(_ network: Prepared) -> [Double] {
         _ = network.model.forward(network.input, training: false)
-        return (0..<network.passes).map { _ in seconds { _ = network.model.forward(network.input, training: false) } }
+        return (0..<network.passes).map { _ in PassClock.seconds { _ = network.model.forward(network.input, training: false) } }
     }
 
     /// A series of the reference network; its median pass, recorded.

@@ -96,9 +96,7 @@ public struct EngineBench {
             // With compareUnfused the two paths alternate (and which goes first alternates), so that a noisy
             // machine slows both alike.
             for fused in compareUnfused ? (run % 2 == 0 ? [true, false] : [false, true]) : [true] {
-                let start = DispatchTime.now().uptimeNanoseconds
-                try step(fused: fused)
-                let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+                let ms = try PassClock.seconds { try step(fused: fused) } * 1000
                 if fused { times.append(ms) } else { unfusedTimes.append(ms) }
             }
         }
@@ -111,5 +109,15 @@ public struct EngineBench {
         }
         return Result(times: times.sorted(), unfusedTimes: unfusedTimes.sorted(), peakBytes: peakBytes,
                       macs: Double(CostModel.summary(of: network).macs) * Double(batch), layers: layers)
+    }
+}
+
+/// The clock every engine timing reads (`bench` and a search's measured latency through `EngineBench`,
+/// calibration's series through `NetworkTimer`): the monotonic clock around one call, in seconds.
+public enum PassClock {
+    public static func seconds(_ body: () throws -> Void) rethrows -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 }

@@ -27,7 +27,7 @@ public protocol SearchStrategy {
 
 /// The strategies `efsearch nas --strategy` offers.
 public enum StrategyKind: String, Codable, Sendable, CaseIterable {
-    case grid, random, sobol, evolution, nsga2
+    case grid, random, sobol, evolution, nsga2, tpe
 }
 
 /// Draws genotypes from `next` until `count` are accepted, giving up after 1000 draws per wanted genotype

@@ -21,6 +21,8 @@ public struct NasFlags: Sendable {
     public var mutation: Double?
     public var prefilter: Prefilter?
     public var keepCheckpoints = false
+    /// TPE: random candidates before the model proposes.
+    public var startup: Int?
 
     public init() {}
 
@@ -31,15 +33,16 @@ public struct NasFlags: Sendable {
         if let population, population < 2 { throw FlagError("--population \(population) must be at least 2") }
         if let sample, sample < 1 { throw FlagError("--sample \(sample) must be at least 1") }
         if let mutation, !(mutation >= 0 && mutation <= 1) { throw FlagError("--mutation \(mutation) must be in [0, 1]") }
+        if let startup, startup < 1 { throw FlagError("--startup \(startup) must be at least 1 (the model needs observations to start from)") }
+        if startup != nil, let strategy, strategy != .tpe { throw FlagError("--startup goes with --strategy tpe") }
     }
 
-    /// The plan of a new run at `fidelity` (`ProxyFlags.fidelity`), with the space read once from `space`, the
-    /// latency source `latency` and the calibration stored with the run: the flags with their defaults (objectives
-    /// accuracy,macs when training and macs,params on estimates; 4 candidates a round when training, 9 with
-    /// successive halving, 1000 when estimating), checked as a whole (`NasPlan.validate`).
-    /// The plan of a new run, with `latencyModel` (the calibration that applies to the workers, if any) stored with
-    /// it: latency is predicted by it unless `--latency` says otherwise, the roofline estimate without one. `note`
-    /// hears which latency the run uses.
+    /// The plan of a new run at `fidelity` (`ProxyFlags.fidelity`), with the space read once from `space` and
+    /// `latencyModel` (the calibration that applies to the workers, if any) stored with it: the flags with their
+    /// defaults (objectives accuracy,macs when training and macs,params on estimates; 4 candidates a round when
+    /// training, 9 with successive halving, 1000 when estimating; latency predicted by the model unless `--latency`
+    /// says otherwise, the roofline estimate without one), checked as a whole (`NasPlan.validate`). `note` hears
+    /// which latency the run uses.
     public func plan(fidelity: Fidelity, latencyModel: LatencyModel?, threads: Int, note: (String) -> Void) throws -> NasPlan {
         let latency = self.latency ?? (latencyModel != nil ? .predicted : .estimate)
         if let latencyModel {
@@ -56,6 +59,7 @@ public struct NasFlags: Sendable {
             generation: generation ?? (fidelity == .train ? 4 : fidelity == .sh ? 9 : 1000), population: population ?? 8, sample: sample ?? 3,
             mutation: mutation ?? 0.1, latencyModel: latencyModel, keepCheckpoints: keepCheckpoints)
         plan.prefilter = prefilter
+        if plan.strategy == .tpe { plan.startup = startup ?? 10 } else if startup != nil { throw FlagError("--startup goes with --strategy tpe") }
         try plan.validate()
         return plan
     }
@@ -83,6 +87,7 @@ public struct NasFlags: Sendable {
         check.compare("--sample", given: sample, stored: stored.sample)
         check.compare("--mutation", given: mutation, stored: stored.mutation)
         check.compare("--prefilter", given: prefilter, stored: stored.prefilter)
+        check.compare("--startup", given: startup, stored: stored.startup)
         try check.verify(store: store, run: name)
     }
 }

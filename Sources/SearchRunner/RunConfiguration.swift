@@ -178,7 +178,6 @@ public struct NasPlan: Codable, Sendable {
             + "\(strategy.rawValue), budget \(budget), fidelity \(fidelity.rawValue)\(halving.map { " (\($0.description))" } ?? "")"
     }
 
-
     public var space: StoredSpace
     public var strategy: StrategyKind
     public var budget: Int
@@ -201,6 +200,8 @@ public struct NasPlan: Codable, Sendable {
     public var keepCheckpoints: Bool?
     /// `--prefilter PROXY:FRACTION`: train only the best FRACTION of each generation by a zero-cost proxy.
     public var prefilter: Prefilter?
+    /// `--strategy tpe`: uniform random candidates before the model proposes (absent for other strategies).
+    public var startup: Int?
 
     public init(space: StoredSpace, strategy: StrategyKind, budget: Int, objectives: [Objective], constraints: [Constraint], reward: Reward?,
                 fidelity: Fidelity, latency: LatencySource, generation: Int, population: Int, sample: Int, mutation: Double,

@@ -59,6 +59,8 @@ public final class SearchDriver {
         case .nsga2:
             return NSGA2Strategy(dimensions: dimensions, seed: configuration.seed, population: plan.population,
                                  mutationProbability: plan.mutation, costs: { scoring.costs($0) })
+        case .tpe:
+            return TPEStrategy(dimensions: dimensions, seed: configuration.seed, startup: plan.startup ?? 10, costs: { scoring.costs($0) })
         }
     }
 

@@ -36,6 +36,7 @@ extension Efsearch {
         @Option(help: "Evolution / NSGA-II population (default: 8).") var population: Int?
         @Option(help: "Evolution sample size (default: 3).") var sample: Int?
         @Option(help: "Per-choice mutation probability (default: 0.1).") var mutation: Double?
+        @Option(help: "TPE: uniform random candidates before the model proposes (default: 10).") var startup: Int?
         @OptionGroup var runOptions: RunOptions
         @Option(help: "Train only the best fraction of each generation by a zero-cost proxy, PROXY:FRACTION (synflow or naswot; e.g. naswot:0.25); the rest are stored as pruned.", transform: Prefilter.init(parsing:))
         var prefilter: Prefilter?
@@ -55,7 +56,7 @@ extension Efsearch {
             var flags = NasFlags()
             (flags.space, flags.strategy, flags.budget, flags.objectives, flags.constraints) = (space, strategy, budget, objectives?.list, constraints)
             (flags.reward, flags.fidelity, flags.latency, flags.seed, flags.generation) = (reward, fidelity, latency, seed, generation)
-            (flags.population, flags.sample, flags.mutation, flags.prefilter, flags.keepCheckpoints) = (population, sample, mutation, prefilter, keepCheckpoints)
+            (flags.population, flags.sample, flags.mutation, flags.prefilter, flags.keepCheckpoints, flags.startup) = (population, sample, mutation, prefilter, keepCheckpoints, startup)
             return flags
         }
 

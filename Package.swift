@@ -106,7 +106,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "efsearch-benchmarks",
-            dependencies: ["Architecture", "Cost", "Engine", "Statistics"],
+            dependencies: ["Architecture", "Cost", "Engine", "Metrics", "Search", "Statistics", "CZlib"],
             path: "Sources/EfsearchBenchmarks"
         ),
 

@@ -4,6 +4,7 @@
 //   swift run -c release efsearch-benchmarks estimator  # cost-model candidates per second
 //   swift run -c release efsearch-benchmarks gemm       # sgemm GFLOP/s: OpenBLAS (and which library serves it), the portable GEMM
 //   swift run -c release efsearch-benchmarks search     # nas on estimates: candidates per second, stored
+//   swift run -c release efsearch-benchmarks strategies # each strategy replayed on a table of a whole space: hypervolume by budget
 import Architecture
 import Cost
 import Engine
@@ -168,11 +169,13 @@ switch which {
 case "estimator": try benchmarkEstimator()
 case "gemm": benchmarkGEMM()
 case "search": try benchmarkSearch()
+case "strategies": try benchmarkStrategies()
 case "all":
     benchmarkGEMM()
     try benchmarkEstimator()
     try benchmarkSearch()
+    try benchmarkStrategies()
 default:
-    print("usage: efsearch-benchmarks [all|estimator|gemm|search]")
+    print("usage: efsearch-benchmarks [all|estimator|gemm|search|strategies]")
     exit(2)
 }

@@ -12,9 +12,9 @@ import Statistics
 ///   uniform prior kernel (weight `priorWeight`); a candidate's kernel gives its own choice of each dimension
 ///   `1 + priorWeight / k` and every choice `priorWeight / k` before normalising (k kernels), as Optuna's;
 /// - `candidates` genotypes are drawn from the "below" estimator l(x) and the one with the largest
-///   log l(x) - log g(x) is proposed.
-/// A generation's proposals come from one model; the driver's `accept` keeps them distinct (a draw that repeats an
-/// earlier candidate is drawn again). Deterministic for a seed and the observations in order.
+///   log l(x) - log g(x) that is a new candidate is proposed (the driver's `accept` says which are new).
+/// A generation's proposals come from one model, kept distinct by `accept`. Deterministic for a seed and the
+/// observations in order.
 public struct TPEStrategy: SearchStrategy {
     let counts: [Int]
     let random: RandomGenerator
@@ -42,11 +42,22 @@ public struct TPEStrategy: SearchStrategy {
 
     public mutating func propose(_ count: Int, accept: (Genotype) -> Bool) -> [Genotype] {
         let model = observed.filter { $0.costs != nil }.count >= 2 ? split() : nil
-        let alreadyProposed = proposed
-        let result = drawAccepted(count, accept: accept) { accepted in
-            guard let model, alreadyProposed + accepted >= startup else { return counts.map { random.uniformInt($0) } }
+        var result: [Genotype] = []
+        var attempts = 0
+        while result.count < count && attempts < 1000 * max(1, count) {
+            attempts += 1
+            guard let model, proposed + result.count >= startup else {
+                let genotype = counts.map { random.uniformInt($0) }
+                if accept(genotype) { result.append(genotype) }
+                continue
+            }
+            // The best-scoring draw that `accept` takes (a new candidate): the model often prefers one already proposed.
             let draws = (0..<candidates).map { _ in model.below.sample(random) }
-            return draws.max { model.score($0) < model.score($1) }
+            let scores = draws.map(model.score)
+            for index in draws.indices.sorted(by: { (scores[$0], -$0) > (scores[$1], -$1) }) where accept(draws[index]) {
+                result.append(draws[index])
+                break
+            }
         }
         proposed += result.count
         return result

@@ -29,12 +29,14 @@ public struct ExportRow: Encodable, Equatable, Sendable {
     public var machine: String?
     /// Successive halving: the highest rung reached (its figures are the candidate's); 0 otherwise.
     public var rung: Int
+    /// The space's choice indices (a JSON array), as the strategy proposed it: with the space, the candidate again.
+    public var genotype: String
     /// The metrics it exports.
     public let table: MetricTable
 
     /// The columns after the metrics.
     static let recordColumns = ["width", "depth", "resolution", "stem", "head", "on_frontier", "alpha", "beta", "gamma", "arch", "reason",
-                                "checkpoint", "machine", "rung"]
+                                "checkpoint", "machine", "rung", "genotype"]
 
     /// The column names, in CSV order, for a table's metrics.
     public static func columns(for table: MetricTable) -> [String] { ["id", "generation", "status"] + table.stored.map(\.key) + recordColumns }
@@ -63,6 +65,7 @@ public struct ExportRow: Encodable, Equatable, Sendable {
         checkpoint = candidate.checkpoint
         machine = candidate.machine
         rung = candidate.rung
+        genotype = candidate.genotype
         self.table = table
     }
 
@@ -78,7 +81,7 @@ public struct ExportRow: Encodable, Equatable, Sendable {
         let figures = table.stored.map { metric in metrics[metric].map { ExportRow.text($0, metric) } ?? "" }
         let fields: [String] = ["\(id)", "\(generation)", status.rawValue] + figures + [
             "\(width)", "\(depth)", "\(resolution)", "\(stem)", "\(head)", "\(onFrontier)", text(alpha), text(beta), text(gamma), arch, text(reason),
-            text(checkpoint), text(machine), "\(rung)",
+            text(checkpoint), text(machine), "\(rung)", genotype,
         ]
         return fields.map(RunExport.csvQuoted)
     }
@@ -114,6 +117,7 @@ public struct ExportRow: Encodable, Equatable, Sendable {
         try c.encodeIfPresent(checkpoint, forKey: Key("checkpoint"))
         try c.encodeIfPresent(machine, forKey: Key("machine"))
         try c.encode(rung, forKey: Key("rung"))
+        try c.encode(genotype, forKey: Key("genotype"))
     }
 }
 

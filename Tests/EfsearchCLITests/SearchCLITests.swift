@@ -109,6 +109,8 @@ final class SearchCLITests: XCTestCase {
             (["frontier", "nothing"], "no such run"),
             (["nas", "--space", tiny, "--dataset", "imagenet:/x"], "unknown dataset"),
             (["train", "--dataset", "synthetic:12"], "at least 100"),
+            (["nas", "--space", tiny, "--strategy", "tpe", "--startup", "0"], "--startup"),
+            (["nas", "--space", tiny, "--startup", "5"], "--startup goes with --strategy tpe"),
             (["proxies", "efficientnet-b0", "--dataset", "folder"], "needs a directory"),
             (["eval", "--checkpoint", "x.safetensors", "--dataset", "cifar10:"], "needs a directory"),
             (["nas", "--space", tiny, "--fidelity", "sh", "--eta", "1"], "--eta"),

@@ -86,38 +86,30 @@ public struct ExportRow: Encodable, Equatable, Sendable {
         return fields.map(RunExport.csvQuoted)
     }
 
-    struct Key: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(_ name: String) { stringValue = name }
-        init?(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
     public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: Key.self)
-        try c.encode(id, forKey: Key("id"))
-        try c.encode(generation, forKey: Key("generation"))
-        try c.encode(status, forKey: Key("status"))
+        var c = encoder.container(keyedBy: ColumnKey.self)
+        try c.encode(id, forKey: ColumnKey("id"))
+        try c.encode(generation, forKey: ColumnKey("generation"))
+        try c.encode(status, forKey: ColumnKey("status"))
         for metric in table.stored {
             guard let value = metrics[metric] else { continue }
-            if metric.type == .integer, let whole = Int64(exactly: value) { try c.encode(whole, forKey: Key(metric.key)) } else { try c.encode(value, forKey: Key(metric.key)) }
+            if metric.type == .integer, let whole = Int64(exactly: value) { try c.encode(whole, forKey: ColumnKey(metric.key)) } else { try c.encode(value, forKey: ColumnKey(metric.key)) }
         }
-        try c.encode(width, forKey: Key("width"))
-        try c.encode(depth, forKey: Key("depth"))
-        try c.encode(resolution, forKey: Key("resolution"))
-        try c.encode(stem, forKey: Key("stem"))
-        try c.encode(head, forKey: Key("head"))
-        try c.encode(onFrontier, forKey: Key("on_frontier"))
-        try c.encodeIfPresent(alpha, forKey: Key("alpha"))
-        try c.encodeIfPresent(beta, forKey: Key("beta"))
-        try c.encodeIfPresent(gamma, forKey: Key("gamma"))
-        try c.encode(arch, forKey: Key("arch"))
-        try c.encodeIfPresent(reason, forKey: Key("reason"))
-        try c.encodeIfPresent(checkpoint, forKey: Key("checkpoint"))
-        try c.encodeIfPresent(machine, forKey: Key("machine"))
-        try c.encode(rung, forKey: Key("rung"))
-        try c.encode(genotype, forKey: Key("genotype"))
+        try c.encode(width, forKey: ColumnKey("width"))
+        try c.encode(depth, forKey: ColumnKey("depth"))
+        try c.encode(resolution, forKey: ColumnKey("resolution"))
+        try c.encode(stem, forKey: ColumnKey("stem"))
+        try c.encode(head, forKey: ColumnKey("head"))
+        try c.encode(onFrontier, forKey: ColumnKey("on_frontier"))
+        try c.encodeIfPresent(alpha, forKey: ColumnKey("alpha"))
+        try c.encodeIfPresent(beta, forKey: ColumnKey("beta"))
+        try c.encodeIfPresent(gamma, forKey: ColumnKey("gamma"))
+        try c.encode(arch, forKey: ColumnKey("arch"))
+        try c.encodeIfPresent(reason, forKey: ColumnKey("reason"))
+        try c.encodeIfPresent(checkpoint, forKey: ColumnKey("checkpoint"))
+        try c.encodeIfPresent(machine, forKey: ColumnKey("machine"))
+        try c.encode(rung, forKey: ColumnKey("rung"))
+        try c.encode(genotype, forKey: ColumnKey("genotype"))
     }
 }
 

@@ -1,17 +1,18 @@
 import Foundation
 import Metrics
 
+/// A key known only at run time: a column or an export's column (a metric's).
+public struct ColumnKey: CodingKey {
+    public var stringValue: String
+    public var intValue: Int? { nil }
+    public init(_ name: String) { stringValue = name }
+    public init?(stringValue: String) { self.stringValue = stringValue }
+    public init?(intValue: Int) { nil }
+}
+
 /// A candidate's columns: its own fields by name, and one column per stored metric (whatever the table), so that
 /// the stores and the JSON of a record follow the metric table without a list of their own.
 extension CandidateRecord {
-    struct ColumnKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(_ name: String) { stringValue = name }
-        init?(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
     /// The columns that are fields of the record, not metrics.
     public static let fieldColumns = [
         "id", "runId", "key", "generation", "genotype", "extra", "arch", "width", "depth", "resolution", "stem", "head", "checkpoint", "machine",

@@ -1,3 +1,8 @@
+/// efsearch's version, as runs, latency models and exported models record it.
+public enum EfsearchVersion {
+    public static let current = "0.1.0"
+}
+
 /// An error caused by what a user gave efsearch (an arch string, a flag, a file), as opposed to a bug.
 ///
 /// Its `description` names the field, the value and what was expected. The command-line tool prints it

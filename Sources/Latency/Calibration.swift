@@ -27,7 +27,7 @@ extension CalibrationKey {
     }
 
     /// The key under the engine settings in effect with `threads` threads.
-    public static func current(threads: Int, batch: Int, efsearch: String) -> CalibrationKey {
+    public static func current(threads: Int, batch: Int, efsearch: String = EfsearchVersion.current) -> CalibrationKey {
         current(engine: EngineConfiguration.current.with { $0.threads = threads }, batch: batch, efsearch: efsearch)
     }
 }

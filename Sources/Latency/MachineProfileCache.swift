@@ -57,7 +57,7 @@ extension LatencyModel {
     /// The model that applies at `threads` and `batch`: `file` when given (it must be for the same batch; one from
     /// another machine is used, and `note` says so), else this machine's cached calibration for that key, or nil
     /// (with a note when a cached model exists but cannot be used).
-    public static func applicable(file: String?, threads: Int, batch: Int, efsearch: String, note: (String) -> Void) throws -> LatencyModel? {
+    public static func applicable(file: String?, threads: Int, batch: Int, efsearch: String = EfsearchVersion.current, note: (String) -> Void) throws -> LatencyModel? {
         let here = CalibrationKey.current(threads: threads, batch: batch, efsearch: efsearch)
         if let file {
             let model = try LatencyModel.load(file)

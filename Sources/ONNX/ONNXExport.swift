@@ -118,7 +118,7 @@ public struct ONNXExporter {
     /// Exports the checkpoint `file` to `path` (loading checks every tensor's name and shape against the spec in its
     /// metadata); its metadata, the spec, `version` and the input and output descriptions go into the model's
     /// metadata properties. Returns a line saying what was written.
-    public func export(checkpoint file: String, to path: String, version: String) throws -> String {
+    public func export(checkpoint file: String, to path: String, version: String = EfsearchVersion.current) throws -> String {
         let url = URL(fileURLWithPath: file)
         let (_, spec, _) = try Checkpoint.load(url)
         let (tensors, metadata) = try Safetensors.read(url)

@@ -2,6 +2,7 @@ import Architecture
 import Cost
 import Foundation
 import Search
+import Store
 
 /// The plan flags of `efsearch nas` as given (nil where left out): a new run's plan with the documented defaults
 /// (`plan`), the checks of their ranges (`validate`), and the comparison a `--resume` makes (`compare`).
@@ -23,6 +24,8 @@ public struct NasFlags: Sendable {
     public var keepCheckpoints = false
     /// TPE: random candidates before the model proposes.
     public var startup: Int?
+    /// `--replay RUN`: answer the candidates from this run's stored results (implies `--fidelity replay`).
+    public var replay: RunName?
 
     public init() {}
 
@@ -44,6 +47,7 @@ public struct NasFlags: Sendable {
     /// says otherwise, the roofline estimate without one), checked as a whole (`NasPlan.validate`). `note` hears
     /// which latency the run uses.
     public func plan(fidelity: Fidelity, latencyModel: LatencyModel?, threads: Int, note: (String) -> Void) throws -> NasPlan {
+        let fidelity = replay != nil && self.fidelity == nil ? Fidelity.replay : fidelity
         let latency = self.latency ?? (latencyModel != nil ? .predicted : .estimate)
         if let latencyModel {
             note("latency: \(latency == .predicted ? "predicted" : latency.rawValue + ", and predicted beside it") by the calibration of \(latencyModel.createdAt.prefix(10)) (\(latencyModel.key))")
@@ -59,6 +63,7 @@ public struct NasFlags: Sendable {
             generation: generation ?? (fidelity == .train ? 4 : fidelity == .sh ? 9 : 1000), population: population ?? 8, sample: sample ?? 3,
             mutation: mutation ?? 0.1, latencyModel: latencyModel, keepCheckpoints: keepCheckpoints)
         plan.prefilter = prefilter
+        plan.replay = replay?.text
         if plan.strategy == .tpe { plan.startup = startup ?? 10 } else if startup != nil { throw FlagError("--startup goes with --strategy tpe") }
         try plan.validate()
         return plan
@@ -88,6 +93,7 @@ public struct NasFlags: Sendable {
         check.compare("--mutation", given: mutation, stored: stored.mutation)
         check.compare("--prefilter", given: prefilter, stored: stored.prefilter)
         check.compare("--startup", given: startup, stored: stored.startup)
+        check.compare("--replay", given: replay?.text, stored: stored.replay)
         try check.verify(store: store, run: name)
     }
 }

@@ -37,8 +37,11 @@ public struct RunCatalog {
     }
 
     /// Stores a new run with its configuration; `name` nil gives `run-YYYYMMDD-HHMMSS-PID`.
-    public func create(name: String?, configuration: RunConfiguration, command: String, version: String) throws -> RunRecord {
+    public func create(name: String?, configuration: RunConfiguration, command: String, version: String = EfsearchVersion.current) throws -> RunRecord {
         let name = try name.map { try RunName($0) } ?? RunName(RunCatalog.generatedName())
+        if case .nas(let plan) = configuration.plan, let source = plan.replay, try store.run(named: source) == nil {
+            throw RunError(store: store.location, run: source, message: "does not exist: --replay names a finished run of this store (efsearch runs lists them)")
+        }
         return try store.createRun(RunRecord(
             name: name.text, command: command, config: try configuration.encoded(),
             seed: Int64(bitPattern: configuration.seed), version: version, machine: RunCatalog.machineDescription()))

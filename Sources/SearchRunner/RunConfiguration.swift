@@ -14,9 +14,12 @@ public enum Fidelity: String, Codable, CaseIterable, Sendable {
     /// Successive halving: every candidate trains to the first rung; the best 1/eta of each rung (by Pareto rank
     /// on the run's objectives) train on from their checkpoint to the next.
     case sh
+    /// Each candidate answered from an earlier run's stored results (`--replay RUN`): a strategy benchmarked on a
+    /// finished search in seconds. A candidate the earlier run does not have fails, with the reason, and is counted.
+    case replay
 
     /// Whether candidates are trained.
-    public var trains: Bool { self != .estimate }
+    public var trains: Bool { self == .train || self == .sh }
 }
 
 /// Successive halving's schedule: the epochs a candidate has trained in all when each rung ends (increasing), and
@@ -202,6 +205,8 @@ public struct NasPlan: Codable, Sendable {
     public var prefilter: Prefilter?
     /// `--strategy tpe`: uniform random candidates before the model proposes (absent for other strategies).
     public var startup: Int?
+    /// `--replay RUN`: the run (of the same store) whose stored results answer the candidates.
+    public var replay: String?
 
     public init(space: StoredSpace, strategy: StrategyKind, budget: Int, objectives: [Objective], constraints: [Constraint], reward: Reward?,
                 fidelity: Fidelity, latency: LatencySource, generation: Int, population: Int, sample: Int, mutation: Double,
@@ -528,6 +533,9 @@ extension NasPlan {
     /// Checks that the objectives, constraints, reward and prefilter fit the fidelity.
     public func validate() throws {
         guard !objectives.isEmpty else { throw PlanError(field: "--objectives", message: "expected at least one objective") }
+        if (fidelity == .replay) != (replay != nil) {
+            throw PlanError(field: "--replay", message: "names the run whose results answer the candidates, and only with --fidelity replay")
+        }
         if fidelity == .estimate, objectives.contains(where: { $0.metric == .accuracy }) || reward != nil {
             throw PlanError(field: "--fidelity estimate", message: "has no accuracy: use objectives macs, params, latency, memory and no --reward")
         }

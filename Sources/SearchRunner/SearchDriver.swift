@@ -122,6 +122,9 @@ public final class SearchDriver {
             strategy.observe(try observations(generation: g))
             generation = g + 1
         }
+        // `--replay RUN`: the earlier run's results, by candidate key.
+        let answers = try plan.replay.map { try ReplayAnswers(store: store, run: $0) }
+        var missing = 0
         while created < plan.budget {
             let count = min(plan.generation, plan.budget - created)
             var batch: [CandidateRecord] = []
@@ -135,7 +138,11 @@ public final class SearchDriver {
                 log("the space has no new candidates left after \(created)")
                 break
             }
-            try score(&batch)
+            if plan.fidelity == .replay {
+                missing += answers!.answer(&batch)
+            } else {
+                try score(&batch)
+            }
             if let prefilter = plan.prefilter { applyPrefilter(prefilter, to: &batch, generation: generation) }
             if plan.fidelity == .estimate {
                 for index in batch.indices {
@@ -146,7 +153,7 @@ public final class SearchDriver {
             let inserted = try store.insert(batch)
             created += batch.count
             switch plan.fidelity {
-            case .estimate:
+            case .estimate, .replay:
                 strategy.observe(try inserted.map(observation))  // already finished: no need to read them back
             case .train, .sh:
                 try finish(generation: generation)
@@ -155,6 +162,9 @@ public final class SearchDriver {
             let counts = try store.counts(runId: run.id!)
             log("generation \(generation + 1): \(created)/\(plan.budget) candidates (\(counts[.done, default: 0]) done, \(counts[.failed, default: 0]) failed\(counts[.pruned].map { ", \($0) pruned" } ?? ""))")
             generation += 1
+        }
+        if let answers, missing > 0 {
+            log("replay: \(missing) candidates were not in run \(answers.source) and are stored as failed")
         }
         try updateFrontier()
         try store.setRunStatus(run.id!, .done)

@@ -58,7 +58,7 @@ extension Efsearch {
         }
 
         func calibrate() throws {
-            let key = CalibrationKey.current(threads: threadCount, batch: batch, efsearch: EfsearchVersion.current)
+            let key = CalibrationKey.current(threads: threadCount, batch: batch)
             let path = out ?? LatencyModel.cacheFile(in: MachineProfileCache.directory, key: key)
             try LatencyModel.prepareDestination(path)
             if !json { Console.note("calibrating \(key) for about \(Int(budgetSeconds.value)) s") }

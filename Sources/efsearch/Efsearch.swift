@@ -63,10 +63,6 @@ struct Efsearch: ParsableCommand {
     }
 }
 
-enum EfsearchVersion {
-    static let current = "0.1.0"
-}
-
 /// Prints to standard error.
 enum Console {
     static func error(_ message: String) {

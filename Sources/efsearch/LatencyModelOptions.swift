@@ -8,6 +8,6 @@ struct LatencyModelOptions: ParsableArguments {
 
     /// The model that applies at `threads` and `batch` (`LatencyModel.applicable`), notes on standard error unless `quiet`.
     func load(threads: Int, batch: Int, quiet: Bool = false) throws -> LatencyModel? {
-        try LatencyModel.applicable(file: latencyModel, threads: threads, batch: batch, efsearch: EfsearchVersion.current) { if !quiet { Console.note($0) } }
+        try LatencyModel.applicable(file: latencyModel, threads: threads, batch: batch) { if !quiet { Console.note($0) } }
     }
 }

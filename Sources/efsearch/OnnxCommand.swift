@@ -59,7 +59,7 @@ extension Efsearch {
         func run() throws {
             // The checkpoint given, or the one a run kept for the candidate.
             let file = try checkpoint ?? storeOptions.catalog(readOnly: true).keptCheckpoint(run: runName!.text, candidate: id!)
-            print(try ONNXExporter(opset: opset, batch: batch).export(checkpoint: file, to: out, version: EfsearchVersion.current))
+            print(try ONNXExporter(opset: opset, batch: batch).export(checkpoint: file, to: out))
         }
     }
 }

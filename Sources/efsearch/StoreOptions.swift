@@ -33,8 +33,7 @@ struct StoreOptions: ParsableArguments {
         let record = try RunExecution.execute(catalog, resume: run.resume?.text, grace: run.grace.value, workers: run.workers,
                                               executable: Bundle.main.executableURL, check: check, create: { catalog in
             let configuration = try create(catalog)
-            let record = try catalog.create(name: run.name?.text, configuration: configuration, command: CommandLine.arguments.joined(separator: " "),
-                                            version: EfsearchVersion.current)
+            let record = try catalog.create(name: run.name?.text, configuration: configuration, command: CommandLine.arguments.joined(separator: " "))
             try announce(record, configuration, catalog.store.location)
             return (record, configuration)
         }) { Console.note($0) }

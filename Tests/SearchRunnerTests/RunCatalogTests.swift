@@ -263,4 +263,49 @@ final class SearchDriverTests: XCTestCase {
             XCTAssertEqual(candidate.onFrontier, !dominated, "candidate \(candidate.id!)")
         }
     }
+
+    /// `--replay RUN`: a search answered from an earlier run's results: a candidate the earlier run has gets its
+    /// figures exactly, one it lacks fails with the reason; a replay of a run that does not exist is refused.
+    func testReplayAnswersFromAnEarlierRun() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-replay-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: directory.appendingPathComponent("efsearch.sqlite").path)
+        let catalog = RunCatalog(store: store) { _ in }
+        func plan(_ strategy: StrategyKind, budget: Int, replay: String?) throws -> RunConfiguration {
+            var plan = NasPlan(space: try StoredSpace.read(path: RunCatalogTests.tiny), strategy: strategy, budget: budget,
+                               objectives: [Objective(metric: .naswot), Objective(metric: .macs)], constraints: [], reward: nil,
+                               fidelity: replay == nil ? .estimate : .replay, latency: .estimate, generation: 10, population: 8, sample: 3, mutation: 0.1)
+            plan.replay = replay
+            try plan.validate()
+            return RunConfiguration(seed: 2, proxy: ProxyTask(dataset: .synthetic(), subset: nil, epochs: 1, batch: 8, lr: 0.1, threads: 1), plan: .nas(plan))
+        }
+        func search(_ name: String, _ configuration: RunConfiguration) throws -> [CandidateRecord] {
+            let record = try catalog.create(name: name, configuration: configuration, command: "test", version: "test")
+            try SearchDriver(store: store, run: record, configuration: configuration, grace: 60, machine: .developmentMachine) { _ in }.execute()
+            return try store.candidates(runId: record.id!)
+        }
+        let earlier = try search("earlier", try plan(.random, budget: 60, replay: nil))
+        let replayed = try search("replayed", try plan(.tpe, budget: 40, replay: "earlier"))
+        XCTAssertEqual(replayed.count, 40)
+        let known = Dictionary(uniqueKeysWithValues: earlier.map { ($0.key, $0) })
+        var missing = 0
+        for candidate in replayed {
+            if let source = known[candidate.key] {
+                XCTAssertEqual(candidate.status, .done)
+                XCTAssertEqual(candidate.metrics, source.metrics, candidate.key)
+            } else {
+                missing += 1
+                XCTAssertEqual(candidate.status, .failed)
+                XCTAssertEqual(candidate.reason, "not in the replayed run earlier")
+            }
+        }
+        XCTAssertGreaterThan(missing, 0, "60 of 3,456 candidates cannot answer every proposal")
+        XCTAssertLessThan(missing, 40)
+        XCTAssertThrowsError(try catalog.create(name: "nowhere", configuration: try plan(.tpe, budget: 10, replay: "nosuchrun"), command: "test")) {
+            XCTAssertTrue("\($0)".contains("does not exist"), "\($0)")
+        }
+        let unnamed = NasPlan(space: try StoredSpace.read(path: RunCatalogTests.tiny), strategy: .random, budget: 10, objectives: [Objective(metric: .macs)],
+                              constraints: [], reward: nil, fidelity: .replay, latency: .estimate, generation: 10, population: 8, sample: 3, mutation: 0.1)
+        XCTAssertThrowsError(try unnamed.validate()) { XCTAssertTrue("\($0)".contains("--replay"), "\($0)") }
+    }
 }

@@ -124,6 +124,6 @@ let package = Package(
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Engine", "Architecture"]),
         .testTarget(name: "LatencyTests", dependencies: ["Latency", "Statistics", "Cost", "Architecture"]),
         .testTarget(name: "SearchRunnerTests", dependencies: ["SearchRunner", "Metrics", "Search", "Store", "StoreBackends", "Cost"]),
-        .testTarget(name: "EfsearchCLITests", dependencies: ["efsearch", "Metrics", "Engine", "Training", "SearchRunner", "Store", "StoreBackends", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "EfsearchCLITests", dependencies: ["efsearch", "Metrics", "Engine", "Statistics", "Training", "SearchRunner", "Store", "StoreBackends", .product(name: "GRDB", package: "GRDB.swift")]),
     ]
 )

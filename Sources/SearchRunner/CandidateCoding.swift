@@ -33,7 +33,7 @@ public struct CandidateNetworks {
     public func setting(of candidate: CandidateRecord) throws -> ProxySetting? {
         guard case .proxyCheck(let plan) = plan else { return nil }
         let name = try ProxyCheckCoding.decode(candidate.extra)
-        guard let setting = plan.setting(name) else { throw GenotypeError(text: name, message: "expected the setting short or long") }
+        guard let setting = plan.setting(name) else { throw GenotypeError(text: name, message: "expected the setting short, long or reseeded") }
         return setting
     }
 

@@ -380,16 +380,21 @@ public struct ProxyCheckPlan: Codable, Sendable {
     public var long: ProxySetting
     /// Bootstrap resamples for the intervals.
     public var bootstrap: Int
+    /// `--noise-floor`: each candidate also trained at the short setting with another seed, so that the report gives
+    /// the short setting against itself (nil in older runs: no).
+    public var noiseFloor: Bool?
 
-    public init(space: StoredSpace, sample: Int, short: ProxySetting, long: ProxySetting, bootstrap: Int) {
+    public init(space: StoredSpace, sample: Int, short: ProxySetting, long: ProxySetting, bootstrap: Int, noiseFloor: Bool = false) {
         self.space = space
         self.sample = sample
         self.short = short
         self.long = long
         self.bootstrap = bootstrap
+        self.noiseFloor = noiseFloor ? true : nil
     }
 
-    public func setting(_ name: String) -> ProxySetting? { name == "short" ? short : name == "long" ? long : nil }
+    /// The settings a candidate is trained at: short, long, and `reseeded` (the short one under another seed).
+    public func setting(_ name: String) -> ProxySetting? { name == "short" || name == "reseeded" ? short : name == "long" ? long : nil }
 }
 
 /// What a run does: a search, a grid, or a proxy check.

@@ -12,7 +12,8 @@ extension SearchDriver {
     // MARK: proxy-check
 
     /// Samples the candidates (seeded random draws of the space) and stores each twice, at the short setting
-    /// (generation 0) and the long one (generation 1), both with the same training seed; then trains them all.
+    /// (generation 0) and the long one (generation 1), both with the same training seed, and with `noiseFloor` a
+    /// third time at the short setting with another seed (generation 2); then trains them all.
     func proxyCheck(_ plan: ProxyCheckPlan) throws {
         if try store.candidates(runId: run.id!).isEmpty {
             var strategy = RandomStrategy(dimensions: space.dimensions, seed: configuration.seed)
@@ -24,10 +25,11 @@ extension SearchDriver {
                 return true
             }
             var records: [CandidateRecord] = []
-            for (generation, name) in ["short", "long"].enumerated() {
+            for (generation, name) in (["short", "long"] + (plan.noiseFloor == true ? ["reseeded"] : [])).enumerated() {
                 for base in bases {
                     var record = base
                     record.key = base.key + "/" + name
+                    if name == "reseeded" { record.seed = Int64(bitPattern: CandidateEvaluator.seed(runSeed: configuration.seed &+ 1, key: base.key)) }
                     record.generation = generation
                     record.extra = ProxyCheckCoding.encode(setting: name)
                     let spec = try network(of: record)
@@ -40,8 +42,7 @@ extension SearchDriver {
             try store.insert(records)
             log("proxy-check: \(bases.count) candidates, each at \(plan.short) and at \(plan.long)")
         }
-        try finish(generation: 0)
-        try finish(generation: 1)
+        for generation in 0..<(plan.noiseFloor == true ? 3 : 2) { try finish(generation: generation) }
         try store.setRunStatus(run.id!, .done)
     }
 

@@ -24,6 +24,7 @@ extension Efsearch {
         @Option(help: "Bootstrap resamples for the 95% intervals (default: 1000).") var bootstrap: Int?
         @Option(help: "Seed of the sample, the trainings and the bootstrap (default: 0).") var seed: UInt64?
         @OptionGroup var runOptions: RunOptions
+        @Flag(name: .customLong("noise-floor"), help: "Also train each candidate at --short with another seed: the short setting against itself, the best a predictor can do.") var noiseFloor = false
         @Flag(help: "Print one JSON object.") var json = false
 
         func validate() throws {
@@ -44,6 +45,7 @@ extension Efsearch {
             check.compare("--short", given: try short.map { try ProxySetting(parsing: $0, field: "--short") }, stored: stored.short)
             check.compare("--long", given: try long.map { try ProxySetting(parsing: $0, field: "--long") }, stored: stored.long)
             check.compare("--bootstrap", given: bootstrap, stored: stored.bootstrap)
+            if noiseFloor { check.compare("--noise-floor", given: true, stored: stored.noiseFloor ?? false) }
             try check.verify(store: store, run: name)
         }
 
@@ -52,7 +54,7 @@ extension Efsearch {
                 let plan = ProxyCheckPlan(
                     space: try StoredSpace.read(path: space!), sample: sample ?? 16,
                     short: try ProxySetting(parsing: short ?? "epochs=3", field: "--short"),
-                    long: try ProxySetting(parsing: long ?? "epochs=12", field: "--long"), bootstrap: bootstrap ?? 1000)
+                    long: try ProxySetting(parsing: long ?? "epochs=12", field: "--long"), bootstrap: bootstrap ?? 1000, noiseFloor: noiseFloor)
                 return RunConfiguration(seed: seed ?? 0, proxy: proxy.flags.task, plan: .proxyCheck(plan))
             } announce: { record, configuration, store in
                 guard case .proxyCheck(let plan) = configuration.plan else { return }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import SearchRunner
+import Statistics
 import XCTest
 
 /// `efsearch nas`, `worker`, `grid`, `frontier`, `export` through the binary, against real stores.
@@ -522,6 +523,30 @@ final class SearchCLITests: XCTestCase {
         let again = try run(["proxy-check", "--resume", "check", "--json", "--store", storePath])
         XCTAssertEqual(again.status, 0, again.stderr)
         XCTAssertEqual(again.stdout, first.stdout)
+        XCTAssertNil(object["noise_floor"], "only with --noise-floor")
+        // --noise-floor: a third training of each candidate at the short setting, another seed; its correlation with
+        // the first equals the one computed here from the stored accuracies.
+        let floor = try run(arguments + ["--run", "floor", "--noise-floor"])
+        XCTAssertEqual(floor.status, 0, floor.stderr)
+        let figures = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(floor.stdout.utf8)) as? [String: Any], floor.stdout)
+        let noise = try XCTUnwrap(figures["noise_floor"] as? [String: Any], floor.stdout)
+        let floorRows = try export("floor").candidates
+        XCTAssertEqual(floorRows.count, 12, "each candidate at short, long and short again")
+        XCTAssertEqual(Set(floorRows.map { $0["generation"]! }), ["0", "1", "2"])
+        let firsts = floorRows.filter { $0["generation"] == "0" }.map { Double($0["accuracy"]!)! }
+        let seconds = floorRows.filter { $0["generation"] == "2" }.map { Double($0["accuracy"]!)! }
+        let expected = Statistics.spearman(firsts, seconds)  // NaN (null) when a side is constant, as at chance here
+        if expected.isNaN { XCTAssertTrue(noise["spearman"] is NSNull, "\(noise)") } else {
+            XCTAssertEqual(try XCTUnwrap(noise["spearman"] as? Double), expected, accuracy: 1e-12)
+        }
+        // The third training is the same network at the same setting under another seed.
+        let original = try XCTUnwrap(floorRows.first { $0["generation"] == "0" })
+        let twin = try XCTUnwrap(floorRows.first { $0["generation"] == "2" && $0["arch"] == original["arch"] })
+        func seed(_ row: [String: String]) throws -> Int64 {
+            let shown = try run(["show", row["id"]!, "--store", storePath])
+            return try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])?["seed"] as? Int64, shown.stdout)
+        }
+        XCTAssertNotEqual(try seed(original), try seed(twin))
     }
 
     /// `efsearch proxies` computes a fixture network's synflow as PyTorch did (scripts/make_zero_cost_golden.py, arch-small).

@@ -46,7 +46,8 @@ public struct TPEStrategy: SearchStrategy {
         var attempts = 0
         while result.count < count && attempts < 1000 * max(1, count) {
             attempts += 1
-            guard let model, proposed + result.count >= startup else {
+            // Random until `startup` candidates were proposed, or observed (a warm start's count too).
+            guard let model, proposed + result.count >= startup || observed.count >= startup else {
                 let genotype = counts.map { random.uniformInt($0) }
                 if accept(genotype) { result.append(genotype) }
                 continue

@@ -26,6 +26,8 @@ public struct NasFlags: Sendable {
     public var startup: Int?
     /// `--replay RUN`: answer the candidates from this run's stored results (implies `--fidelity replay`).
     public var replay: RunName?
+    /// `--warm-start RUN`: the strategy first observes this run's finished candidates.
+    public var warmStart: RunName?
 
     public init() {}
 
@@ -64,6 +66,7 @@ public struct NasFlags: Sendable {
             mutation: mutation ?? 0.1, latencyModel: latencyModel, keepCheckpoints: keepCheckpoints)
         plan.prefilter = prefilter
         plan.replay = replay?.text
+        plan.warmStart = warmStart?.text
         if plan.strategy == .tpe { plan.startup = startup ?? 10 } else if startup != nil { throw FlagError("--startup goes with --strategy tpe") }
         try plan.validate()
         return plan
@@ -94,6 +97,7 @@ public struct NasFlags: Sendable {
         check.compare("--prefilter", given: prefilter, stored: stored.prefilter)
         check.compare("--startup", given: startup, stored: stored.startup)
         check.compare("--replay", given: replay?.text, stored: stored.replay)
+        check.compare("--warm-start", given: warmStart?.text, stored: stored.warmStart)
         try check.verify(store: store, run: name)
     }
 }

@@ -39,12 +39,28 @@ public struct RunCatalog {
     /// Stores a new run with its configuration; `name` nil gives `run-YYYYMMDD-HHMMSS-PID`.
     public func create(name: String?, configuration: RunConfiguration, command: String, version: String = EfsearchVersion.current) throws -> RunRecord {
         let name = try name.map { try RunName($0) } ?? RunName(RunCatalog.generatedName())
-        if case .nas(let plan) = configuration.plan, let source = plan.replay, try store.run(named: source) == nil {
-            throw RunError(store: store.location, run: source, message: "does not exist: --replay names a finished run of this store (efsearch runs lists them)")
+        if case .nas(let plan) = configuration.plan {
+            if let source = plan.replay, try store.run(named: source) == nil {
+                throw RunError(store: store.location, run: source, message: "does not exist: --replay names a finished run of this store (efsearch runs lists them)")
+            }
+            if let source = plan.warmStart { _ = try warmStart(source, for: plan) }
         }
         return try store.createRun(RunRecord(
             name: name.text, command: command, config: try configuration.encoded(),
             seed: Int64(bitPattern: configuration.seed), version: version, machine: RunCatalog.machineDescription()))
+    }
+
+    /// The finished candidates of run `name` that a new run of `plan` may start from (`--warm-start`): the run must
+    /// be a search of the same space (by SHA-256); otherwise an error says why.
+    public func warmStart(_ name: String, for plan: NasPlan) throws -> [CandidateRecord] {
+        let (record, configuration) = try open(name)
+        guard case .nas(let earlier) = configuration.plan else {
+            throw RunError(store: store.location, run: name, message: "is a \(configuration.plan.kind) run; --warm-start takes a nas run of the same space")
+        }
+        guard earlier.space.sha256 == plan.space.sha256 else {
+            throw RunError(store: store.location, run: name, message: "searched another space (\(earlier.space.path), sha256 \(earlier.space.shortHash)) than \(plan.space.path) (sha256 \(plan.space.shortHash)); --warm-start takes a run of the same space")
+        }
+        return try store.candidates(runId: record.id!).filter { $0.status == .done || $0.status == .failed }
     }
 
     /// The run with this name, or an error that lists the runs there are (those with valid names).

@@ -207,6 +207,8 @@ public struct NasPlan: Codable, Sendable {
     public var startup: Int?
     /// `--replay RUN`: the run (of the same store) whose stored results answer the candidates.
     public var replay: String?
+    /// `--warm-start RUN`: a run of the same store and space whose finished candidates the strategy observes first.
+    public var warmStart: String?
 
     public init(space: StoredSpace, strategy: StrategyKind, budget: Int, objectives: [Objective], constraints: [Constraint], reward: Reward?,
                 fidelity: Fidelity, latency: LatencySource, generation: Int, population: Int, sample: Int, mutation: Double,

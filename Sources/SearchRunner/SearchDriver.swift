@@ -100,6 +100,12 @@ public final class SearchDriver {
     /// The whole search (or the rest of it, after a resume).
     func search(_ plan: NasPlan) throws {
         var strategy = try makeStrategy(plan)
+        if let source = plan.warmStart {
+            // An earlier search of the space seeds the strategy: it observes that run's finished candidates first.
+            let earlier = try RunCatalog(store: store) { _ in }.warmStart(source, for: plan)
+            strategy.observe(try earlier.map(observation))
+            log("warm start: \(earlier.count) candidates of run \(source) observed")
+        }
         let existing = try store.candidates(runId: run.id!)
         var keys = Set<String>()
         var created = 0

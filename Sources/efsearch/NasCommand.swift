@@ -39,6 +39,7 @@ extension Efsearch {
         @Option(help: "Per-choice mutation probability (default: 0.1).") var mutation: Double?
         @Option(help: "TPE: uniform random candidates before the model proposes (default: 10).") var startup: Int?
         @Option(help: "Answer each candidate from this earlier run's stored results (implies --fidelity replay): a strategy benchmarked on a finished search.", transform: RunName.init) var replay: RunName?
+        @Option(name: .customLong("warm-start"), help: "First show the strategy the finished candidates of this earlier search of the same space.", transform: RunName.init) var warmStart: RunName?
         @OptionGroup var runOptions: RunOptions
         @Option(help: "Train only the best fraction of each generation by a zero-cost proxy, PROXY:FRACTION (synflow or naswot; e.g. naswot:0.25); the rest are stored as pruned.", transform: Prefilter.init(parsing:))
         var prefilter: Prefilter?
@@ -59,7 +60,7 @@ extension Efsearch {
             (flags.space, flags.strategy, flags.budget, flags.objectives, flags.constraints) = (space, strategy, budget, objectives?.list, constraints)
             (flags.reward, flags.fidelity, flags.latency, flags.seed, flags.generation) = (reward, fidelity, latency, seed, generation)
             (flags.population, flags.sample, flags.mutation, flags.prefilter, flags.keepCheckpoints) = (population, sample, mutation, prefilter, keepCheckpoints)
-            (flags.startup, flags.replay) = (startup, replay)
+            (flags.startup, flags.replay, flags.warmStart) = (startup, replay, warmStart)
             return flags
         }
 

@@ -115,6 +115,7 @@ final class SearchCLITests: XCTestCase {
             (["nas", "--space", tiny, "--replay", "nosuchrun", "--objectives", "macs"], "does not exist"),
             (["nas", "--space", tiny, "--fidelity", "replay", "--objectives", "macs"], "--replay"),
             (["nas", "--space", tiny, "--replay", "../x"], "a run name has"),
+            (["nas", "--space", tiny, "--warm-start", "nosuchrun", "--fidelity", "estimate", "--objectives", "macs"], "no such run"),
             (["proxies", "efficientnet-b0", "--dataset", "folder"], "needs a directory"),
             (["eval", "--checkpoint", "x.safetensors", "--dataset", "cifar10:"], "needs a directory"),
             (["nas", "--space", tiny, "--fidelity", "sh", "--eta", "1"], "--eta"),

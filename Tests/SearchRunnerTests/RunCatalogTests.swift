@@ -308,4 +308,35 @@ final class SearchDriverTests: XCTestCase {
                               constraints: [], reward: nil, fidelity: .replay, latency: .estimate, generation: 10, population: 8, sample: 3, mutation: 0.1)
         XCTAssertThrowsError(try unnamed.validate()) { XCTAssertTrue("\($0)".contains("--replay"), "\($0)") }
     }
+
+    /// `--warm-start RUN`: the strategy first observes an earlier search's finished candidates (TPE then models
+    /// from its first generation, instead of drawing at random); a run of another space is refused with the reason.
+    func testWarmStartSeedsTheStrategy() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-warm-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: directory.appendingPathComponent("efsearch.sqlite").path)
+        let catalog = RunCatalog(store: store) { _ in }
+        func configuration(_ space: String, strategy: StrategyKind, budget: Int, warmStart: String?) throws -> RunConfiguration {
+            var plan = NasPlan(space: try StoredSpace.read(path: space), strategy: strategy, budget: budget, objectives: [Objective(metric: .macs), Objective(metric: .params)],
+                               constraints: [], reward: nil, fidelity: .estimate, latency: .estimate, generation: 10, population: 8, sample: 3, mutation: 0.1)
+            if strategy == .tpe { plan.startup = 10 }
+            plan.warmStart = warmStart
+            return RunConfiguration(seed: 6, proxy: ProxyTask(dataset: .synthetic(), subset: nil, epochs: 1, batch: 8, lr: 0.1, threads: 1), plan: .nas(plan))
+        }
+        func search(_ name: String, _ configuration: RunConfiguration) throws -> [CandidateRecord] {
+            let record = try catalog.create(name: name, configuration: configuration, command: "test", version: "test")
+            try SearchDriver(store: store, run: record, configuration: configuration, grace: 60, machine: .developmentMachine) { _ in }.execute()
+            return try store.candidates(runId: record.id!)
+        }
+        _ = try search("earlier", try configuration(RunCatalogTests.tiny, strategy: .random, budget: 30, warmStart: nil))
+        let cold = try search("cold", try configuration(RunCatalogTests.tiny, strategy: .tpe, budget: 10, warmStart: nil))
+        let warm = try search("warm", try configuration(RunCatalogTests.tiny, strategy: .tpe, budget: 10, warmStart: "earlier"))
+        let again = try search("again", try configuration(RunCatalogTests.tiny, strategy: .tpe, budget: 10, warmStart: "earlier"))
+        XCTAssertNotEqual(cold.map(\.key), warm.map(\.key), "the first generation comes from the model, not the random start-up")
+        XCTAssertEqual(warm.map(\.key), again.map(\.key), "a warm start is reproducible")
+        let other = URL(fileURLWithPath: RunCatalogTests.tiny).deletingLastPathComponent().appendingPathComponent("efficientnet-b0.yaml").path
+        XCTAssertThrowsError(try catalog.create(name: "mismatch", configuration: try configuration(other, strategy: .tpe, budget: 10, warmStart: "earlier"), command: "test")) {
+            XCTAssertTrue("\($0)".contains("searched another space"), "\($0)")
+        }
+    }
 }

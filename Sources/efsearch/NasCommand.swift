@@ -28,7 +28,7 @@ extension Efsearch {
         var objectives: ObjectiveList?
         @Option(name: .customLong("constraint"), help: "A constraint such as macs<=400M (repeatable).", transform: Constraint.init(parsing:)) var constraints: [Constraint] = []
         @Option(help: "MnasNet reward ACC * (X / T)^w as METRIC:T:W or METRIC:T:ALPHA:BETA, e.g. macs:400M:-0.07.", transform: Reward.init(parsing:)) var reward: Reward?
-        @Option(help: "estimate (cost model only), train (short training on the proxy) or sh (successive halving over --rungs) (default: train; sh when a rung flag is given).") var fidelity: Fidelity?
+        @Option(help: "estimate (cost model only), train (short training on the proxy), sh (successive halving over --rungs) or replay (with --replay RUN) (default: train; sh when a rung flag is given; replay with --replay).") var fidelity: Fidelity?
         @Option(help: "Latency: predicted (the calibrated model), estimate (roofline) or measured (timed forward passes; with --fidelity train) (default: predicted when this machine is calibrated, else estimate).")
         var latency: LatencySource?
         @OptionGroup var latencyModel: LatencyModelOptions

@@ -24,7 +24,6 @@ struct StrategyBenchmark {
     let keys: [Genotype: String]
     let reference: [Double]
     let wholeVolume: Double
-    let genotypes: [Genotype]
 
     /// Costs to minimise, or nil for a candidate that breaks the space's constraints.
     func costs(_ values: MetricValues) -> [Double]? {
@@ -38,19 +37,16 @@ struct StrategyBenchmark {
         let rows = try StrategyBenchmark.readTable(table)
         self.rows = rows
         var keys: [Genotype: String] = [:]
-        var genotypes: [Genotype] = []
         var grid = GridStrategy(dimensions: space.dimensions)
         while true {
             let batch = grid.propose(1000) { _ in true }
             if batch.isEmpty { break }
             for genotype in batch {
-                genotypes.append(genotype)
                 guard let network = try? space.network(for: genotype).resolve() else { continue }
                 keys[genotype] = SearchSpace.key(network)
             }
         }
         self.keys = keys
-        self.genotypes = genotypes
         let missing = Set(keys.values).subtracting(rows.keys)
         guard missing.isEmpty else {
             throw NSError(domain: "strategies", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(table) lacks \(missing.count) candidates of the space, e.g. \(missing.first!); make it again"])

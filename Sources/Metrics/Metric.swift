@@ -1,10 +1,10 @@
-/// A candidate's figures, declared once.
-///
-/// `MetricTable.standard` is the one list of what a candidate can be measured by. The stores derive their
-/// columns from it (a metric added to it gets its column by a migration named after it), the export writes one
-/// column per metric in its order, the report offers every metric as an axis and a table column, and objectives,
-/// constraints and rewards name metrics by `name`. Adding a metric is a line in that table plus the code that
-/// computes it (docs/contributing.md, "Adding a metric").
+// A candidate's figures, declared once.
+//
+// `MetricTable.standard` is the one list of what a candidate can be measured by. The stores derive their
+// columns from it (a metric added to it gets its column by a migration named after it), the export writes one
+// column per metric in its order, the report offers every metric as an axis and a table column, and objectives,
+// constraints and rewards name metrics by `name`. Adding a metric is a line in that table plus the code that
+// computes it (docs/contributing.md, "Adding a metric").
 
 /// Which way is better.
 public enum Direction: String, Sendable, Codable {

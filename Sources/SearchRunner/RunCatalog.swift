@@ -50,9 +50,9 @@ public struct RunCatalog {
             seed: Int64(bitPattern: configuration.seed), version: version, machine: RunCatalog.machineDescription()))
     }
 
-    /// The finished candidates of run `name` that a new run of `plan` may start from (`--warm-start`): the run must
-    /// be a search of the same space (by SHA-256); otherwise an error says why.
-    public func warmStart(_ name: String, for plan: NasPlan) throws -> [CandidateRecord] {
+    /// The run `name` that a new run of `plan` may start from (`--warm-start`): a search of the same space (by
+    /// SHA-256); otherwise an error says why.
+    public func warmStart(_ name: String, for plan: NasPlan) throws -> RunRecord {
         let (record, configuration) = try open(name)
         guard case .nas(let earlier) = configuration.plan else {
             throw RunError(store: store.location, run: name, message: "is a \(configuration.plan.kind) run; --warm-start takes a nas run of the same space")
@@ -60,7 +60,7 @@ public struct RunCatalog {
         guard earlier.space.sha256 == plan.space.sha256 else {
             throw RunError(store: store.location, run: name, message: "searched another space (\(earlier.space.path), sha256 \(earlier.space.shortHash)) than \(plan.space.path) (sha256 \(plan.space.shortHash)); --warm-start takes a run of the same space")
         }
-        return try store.candidates(runId: record.id!).filter { $0.status == .done || $0.status == .failed }
+        return record
     }
 
     /// The run with this name, or an error that lists the runs there are (those with valid names).
@@ -106,9 +106,6 @@ public struct RunCatalog {
         return (record, configuration)
     }
 
-    /// The stored configuration of a run. A run made by efsearch 0.1.0 (format 1: the space's path only, no grid
-    /// parameters) is converted once: its space file is read, with a warning, and the result stored with the run
-    /// (in a read-only catalog, used without being stored). A failed store of the upgrade is an error.
     /// The weights a run kept for its candidate `id` (`nas --keep-checkpoints`).
     public func keptCheckpoint(run name: String, candidate id: Int64) throws -> String {
         let record = try record(name)
@@ -121,6 +118,9 @@ public struct RunCatalog {
         return path
     }
 
+    /// The stored configuration of a run. A run made by efsearch 0.1.0 (format 1: the space's path only, no grid
+    /// parameters) is converted once: its space file is read, with a warning, and the result stored with the run
+    /// (in a read-only catalog, used without being stored). A failed store of the upgrade is an error.
     public func configuration(of record: RunRecord) throws -> RunConfiguration {
         let data = Data(record.config.utf8)
         func fail(_ message: String) -> RunError { RunError(store: store.location, run: record.name, message: message) }

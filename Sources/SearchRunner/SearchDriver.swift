@@ -102,7 +102,8 @@ public final class SearchDriver {
         var strategy = try makeStrategy(plan)
         if let source = plan.warmStart {
             // An earlier search of the space seeds the strategy: it observes that run's finished candidates first.
-            let earlier = try RunCatalog(store: store) { _ in }.warmStart(source, for: plan)
+            let record = try RunCatalog(store: store) { _ in }.warmStart(source, for: plan)
+            let earlier = try store.candidates(runId: record.id!).filter { $0.status == .done || $0.status == .failed }
             strategy.observe(try earlier.map(observation))
             log("warm start: \(earlier.count) candidates of run \(source) observed")
         }

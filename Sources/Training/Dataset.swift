@@ -115,9 +115,6 @@ public struct Dataset: Sendable {
     }
 }
 
-/// How to load a dataset: `synthetic`, `synthetic:N` (N training images), `cifar10:DIR`, `cifar100:DIR`,
-/// `mnist:DIR` (also Fashion-MNIST), `folder:DIR` (an image folder), plus a deterministic validation split and
-/// optional subsets.
 /// What `--dataset` says, parsed once: a built-in set, or a kind of files and their folder. Stored as its canonical
 /// text (`synthetic`, `synthetic:3000`, `cifar10:data/cifar`, `folder:photos`).
 public struct DatasetSource: Sendable, Hashable, CanonicalText {
@@ -171,6 +168,9 @@ public struct DatasetSource: Sendable, Hashable, CanonicalText {
     }
 }
 
+/// How to load a dataset: `synthetic`, `synthetic:N` (N training images), `cifar10:DIR`, `cifar100:DIR`,
+/// `mnist:DIR` (also Fashion-MNIST), `folder:DIR` (an image folder), plus a deterministic validation split and
+/// optional subsets.
 public struct DatasetSpec: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable { case synthetic, cifar10, cifar100, mnist, folder }
 

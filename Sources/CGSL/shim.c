@@ -49,3 +49,67 @@ int cgsl_log_abs_determinant(const double *a, size_t n, double *logdet, int *sig
     gsl_matrix_free(A);
     return status;
 }
+
+int cgsl_cholesky_decompose(double *a, size_t n) {
+    if (n == 0) return GSL_EINVAL;
+    gsl_matrix_view view = gsl_matrix_view_array(a, n, n);
+    return gsl_linalg_cholesky_decomp1(&view.matrix);
+}
+
+int cgsl_cholesky_invert(double *a, size_t n) {
+    if (n == 0) return GSL_EINVAL;
+    gsl_matrix_view view = gsl_matrix_view_array(a, n, n);
+    return gsl_linalg_cholesky_invert(&view.matrix);
+}
+
+#include <gsl/gsl_multimin.h>
+
+typedef struct {
+    cgsl_objective objective;
+    void *context;
+} cgsl_minimize_context;
+
+static double cgsl_f(const gsl_vector *x, void *params) {
+    cgsl_minimize_context *c = params;
+    return c->objective(x->data, NULL, x->size, c->context);
+}
+
+static void cgsl_df(const gsl_vector *x, void *params, gsl_vector *g) {
+    cgsl_minimize_context *c = params;
+    c->objective(x->data, g->data, x->size, c->context);
+}
+
+static void cgsl_fdf(const gsl_vector *x, void *params, double *f, gsl_vector *g) {
+    cgsl_minimize_context *c = params;
+    *f = c->objective(x->data, g->data, x->size, c->context);
+}
+
+int cgsl_minimize_bfgs(size_t n, double *x, cgsl_objective objective, void *context, size_t max_iterations,
+                       double gradient_tolerance, double *minimum) {
+    if (n == 0) return GSL_EINVAL;
+    cgsl_minimize_context c = {objective, context};
+    gsl_multimin_function_fdf function = {&cgsl_f, &cgsl_df, &cgsl_fdf, n, &c};
+    gsl_vector *start = gsl_vector_alloc(n);
+    for (size_t i = 0; i < n; i++) gsl_vector_set(start, i, x[i]);
+    gsl_multimin_fdfminimizer *s = gsl_multimin_fdfminimizer_alloc(gsl_multimin_fdfminimizer_vector_bfgs2, n);
+    gsl_multimin_fdfminimizer_set(s, &function, start, 0.1, 0.1);
+    int status = GSL_CONTINUE;
+    for (size_t iteration = 0; iteration < max_iterations && status == GSL_CONTINUE; iteration++) {
+        if (gsl_multimin_fdfminimizer_iterate(s)) break;  // no further progress along the line
+        status = gsl_multimin_test_gradient(s->gradient, gradient_tolerance);
+    }
+    for (size_t i = 0; i < n; i++) x[i] = gsl_vector_get(s->x, i);
+    *minimum = s->f;
+    gsl_multimin_fdfminimizer_free(s);
+    gsl_vector_free(start);
+    return status == GSL_SUCCESS ? GSL_SUCCESS : GSL_CONTINUE;
+}
+
+#include <gsl/gsl_blas.h>
+
+int cgsl_solve_lower_many(const double *l, size_t n, double *b, size_t m) {
+    if (n == 0 || m == 0) return GSL_EINVAL;
+    gsl_matrix_const_view L = gsl_matrix_const_view_array(l, n, n);
+    gsl_matrix_view B = gsl_matrix_view_array(b, n, m);
+    return gsl_blas_dtrsm(CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, 1.0, &L.matrix, &B.matrix);
+}

@@ -43,9 +43,12 @@ public struct Metric: Sendable, Hashable, CustomStringConvertible {
     /// The named, literal store migration that created the column; nil for a column that the stores add by the
     /// migration `metric <name>` that this table implies (every metric added after the table was introduced).
     public let migration: String?
+    /// The cost model gives it from the architecture alone, for any candidate before it is evaluated (free to
+    /// compute: model-based strategies take it exactly and model only the others).
+    public let fromCostModel: Bool
 
     public init(name: String, key: String? = nil, type: ValueType = .real, unit: String = "", direction: Direction, label: String? = nil,
-                storage: Storage? = nil, required: Bool = false, displayScale: Double = 1, migration: String? = nil) {
+                storage: Storage? = nil, required: Bool = false, displayScale: Double = 1, migration: String? = nil, fromCostModel: Bool = false) {
         self.name = name
         self.key = key ?? name
         self.type = type
@@ -56,6 +59,7 @@ public struct Metric: Sendable, Hashable, CustomStringConvertible {
         self.required = required
         self.displayScale = displayScale
         self.migration = migration
+        self.fromCostModel = fromCostModel
     }
 
     /// Its column of the candidates table, when it is stored.
@@ -124,24 +128,27 @@ extension Metric {
     public static let accuracy = Metric(name: "accuracy", direction: .maximize, label: "accuracy %", displayScale: 100, migration: v1)
     public static let top5 = Metric(name: "top5", direction: .maximize, label: "top-5 accuracy %", displayScale: 100, migration: v1)
     /// Parameters, counted as timm counts them.
-    public static let params = Metric(name: "params", type: .integer, direction: .minimize, required: true, migration: v1)
+    public static let params = Metric(name: "params", type: .integer, direction: .minimize, required: true, migration: v1, fromCostModel: true)
     /// Multiply-accumulates of one image's forward pass, as fvcore counts them.
-    public static let macs = Metric(name: "macs", type: .integer, direction: .minimize, label: "MACs", required: true, migration: v1)
+    public static let macs = Metric(name: "macs", type: .integer, direction: .minimize, label: "MACs", required: true, migration: v1, fromCostModel: true)
     /// The best latency figure a candidate has: measured, else the calibrated model's, else the roofline estimate.
     public static let latency = Metric(name: "latency", key: "latency", unit: "ms", direction: .minimize,
                                        label: "latency ms (measured, else predicted, else roofline)",
                                        storage: .firstOf([.latencyMeasured, .latencyPredicted, .latencyEstimate]))
     public static let latencyEstimate = Metric(name: "latency_estimate", key: "latency_estimate_ms", unit: "ms", direction: .minimize,
-                                               label: "roofline latency ms", storage: .column("latencyEstimateMs"), required: true, migration: v1)
+                                               label: "roofline latency ms", storage: .column("latencyEstimateMs"), required: true, migration: v1,
+                                               fromCostModel: true)
     /// A timed forward pass on the engine (`--measure-latency`).
     public static let latencyMeasured = Metric(name: "latency_measured", key: "latency_measured_ms", unit: "ms", direction: .minimize,
                                                label: "measured latency ms", storage: .column("latencyMeasuredMs"), migration: v1)
     /// The calibrated latency model's prediction, batch 1.
     public static let latencyPredicted = Metric(name: "latency_predicted", key: "latency_predicted_ms", unit: "ms", direction: .minimize,
-                                                label: "predicted latency ms", storage: .column("latencyPredictedMs"), migration: v2)
+                                                label: "predicted latency ms", storage: .column("latencyPredictedMs"), migration: v2,
+                                                fromCostModel: true)
     /// Peak activation and weight memory of inference, bytes.
     public static let memory = Metric(name: "memory", key: "memory_bytes", type: .integer, unit: "bytes", direction: .minimize,
-                                      label: "peak memory bytes", storage: .column("memoryBytes"), required: true, migration: v1)
+                                      label: "peak memory bytes", storage: .column("memoryBytes"), required: true, migration: v1,
+                                      fromCostModel: true)
     public static let trainSeconds = Metric(name: "train_seconds", unit: "s", direction: .minimize, label: "training seconds",
                                             storage: .column("trainSeconds"), migration: v1)
     /// Zero-cost proxies of the untrained network (ln synflow, NASWOT's log |det K|): higher predicts better accuracy.

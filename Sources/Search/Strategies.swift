@@ -27,7 +27,10 @@ public protocol SearchStrategy {
 
 /// The strategies `efsearch nas --strategy` offers.
 public enum StrategyKind: String, Codable, Sendable, CaseIterable {
-    case grid, random, sobol, evolution, nsga2, tpe
+    case grid, random, sobol, evolution, nsga2, tpe, bo
+
+    /// The strategies that fit a model to the observations after a random start-up (`--startup`).
+    public var isModelBased: Bool { self == .tpe || self == .bo }
 }
 
 /// Draws genotypes from `next` until `count` are accepted, giving up after 1000 draws per wanted genotype

@@ -22,7 +22,7 @@ public struct NasFlags: Sendable {
     public var mutation: Double?
     public var prefilter: Prefilter?
     public var keepCheckpoints = false
-    /// TPE: random candidates before the model proposes.
+    /// TPE and BO: random candidates before the model proposes.
     public var startup: Int?
     /// `--replay RUN`: answer the candidates from this run's stored results (implies `--fidelity replay`).
     public var replay: RunName?
@@ -39,7 +39,7 @@ public struct NasFlags: Sendable {
         if let sample, sample < 1 { throw FlagError("--sample \(sample) must be at least 1") }
         if let mutation, !(mutation >= 0 && mutation <= 1) { throw FlagError("--mutation \(mutation) must be in [0, 1]") }
         if let startup, startup < 1 { throw FlagError("--startup \(startup) must be at least 1 (the model needs observations to start from)") }
-        if startup != nil, let strategy, strategy != .tpe { throw FlagError("--startup goes with --strategy tpe") }
+        if startup != nil, let strategy, !strategy.isModelBased { throw FlagError("--startup goes with --strategy tpe or bo") }
     }
 
     /// The plan of a new run at `fidelity` (`ProxyFlags.fidelity`), with the space read once from `space` and
@@ -67,7 +67,7 @@ public struct NasFlags: Sendable {
         plan.prefilter = prefilter
         plan.replay = replay?.text
         plan.warmStart = warmStart?.text
-        if plan.strategy == .tpe { plan.startup = startup ?? 10 } else if startup != nil { throw FlagError("--startup goes with --strategy tpe") }
+        if plan.strategy.isModelBased { plan.startup = startup ?? 10 } else if startup != nil { throw FlagError("--startup goes with --strategy tpe or bo") }
         try plan.validate()
         return plan
     }

@@ -49,4 +49,34 @@ struct Scoring {
         if let reward { return reward.value(metrics) }
         return objectives.first?.cost(metrics).map { -$0 }
     }
+
+    /// The costs as `--strategy bo` sees them. A cost is free when its metric comes from the cost model (or is
+    /// `latency` and the run does not measure it) and `probe`, the cost model's figures of one network, has it;
+    /// the reward and every other cost are modelled. Constraints on free metrics are checked before modelling.
+    func freeObjectives(measuresLatency: Bool, probe: MetricValues, metrics: @escaping (Genotype) -> MetricValues?) -> FreeObjectives {
+        let free = { (metric: Metric) in (metric.fromCostModel || (metric == .latency && !measuresLatency)) && probe[metric] != nil }
+        let (objectives, reward) = (self.objectives, self.reward)
+        let isFree = objectives.map { free($0.metric) } + (reward == nil ? [] : [false])
+        let freeConstraints = constraints.filter { free($0.metric) }
+        return FreeObjectives(
+            isFree: isFree,
+            assess: { genotype in
+                guard let values = metrics(genotype) else { return nil }
+                let costs = objectives.map { $0.cost(values) ?? 0 } + (reward == nil ? [] : [0])
+                let features = [Metric.macs, .params].map { log(max(values[$0] ?? 1, 1)) }
+                return Assessment(costs: costs, features: features, feasible: freeConstraints.allSatisfy { $0.holds(values) })
+            },
+            modelled: { values in
+                var modelled: [Double] = []
+                for (index, objective) in objectives.enumerated() where !isFree[index] {
+                    guard let cost = objective.cost(values) else { return nil }
+                    modelled.append(cost)
+                }
+                if let reward {
+                    guard let value = reward.value(values) else { return nil }
+                    modelled.append(-value)
+                }
+                return modelled
+            })
+    }
 }

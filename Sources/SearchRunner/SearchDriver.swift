@@ -2,6 +2,7 @@ import Architecture
 import Cost
 import Engine
 import Foundation
+import Metrics
 import Search
 import Store
 import Training
@@ -61,6 +62,13 @@ public final class SearchDriver {
                                  mutationProbability: plan.mutation, costs: { scoring.costs($0) })
         case .tpe:
             return TPEStrategy(dimensions: dimensions, seed: configuration.seed, startup: plan.startup ?? 10, costs: { scoring.costs($0) })
+        case .bo:
+            let probe = record(space.dimensions.map { _ in 0 }, generation: 0)?.metrics ?? MetricValues()
+            let problem = scoring.freeObjectives(measuresLatency: plan.latency == .measured, probe: probe) { [unowned self] genotype in
+                self.record(genotype, generation: 0)?.metrics
+            }
+            return BayesianStrategy(dimensions: dimensions, seed: configuration.seed, startup: plan.startup ?? 10, problem: problem,
+                                    costs: { scoring.costs($0) })
         }
     }
 

@@ -37,7 +37,7 @@ extension Efsearch {
         @Option(help: "Evolution / NSGA-II population (default: 8).") var population: Int?
         @Option(help: "Evolution sample size (default: 3).") var sample: Int?
         @Option(help: "Per-choice mutation probability (default: 0.1).") var mutation: Double?
-        @Option(help: "TPE: uniform random candidates before the model proposes (default: 10).") var startup: Int?
+        @Option(help: "TPE and BO: uniform random candidates before the model proposes (default: 10).") var startup: Int?
         @Option(help: "Answer each candidate from this earlier run's stored results (implies --fidelity replay): a strategy benchmarked on a finished search.", transform: RunName.init) var replay: RunName?
         @Option(name: .customLong("warm-start"), help: "First show the strategy the finished candidates of this earlier search of the same space.", transform: RunName.init) var warmStart: RunName?
         @OptionGroup var runOptions: RunOptions

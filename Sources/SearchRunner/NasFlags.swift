@@ -28,6 +28,8 @@ public struct NasFlags: Sendable {
     public var replay: RunName?
     /// `--warm-start RUN`: the strategy first observes this run's finished candidates.
     public var warmStart: RunName?
+    /// `--enqueue FILE`: candidates to evaluate first (`Enqueue`).
+    public var enqueue: String?
 
     public init() {}
 
@@ -67,9 +69,19 @@ public struct NasFlags: Sendable {
         plan.prefilter = prefilter
         plan.replay = replay?.text
         plan.warmStart = warmStart?.text
+        plan.enqueue = try enqueue.map { try enqueuedEntries(path: $0, space: plan.space) }
         if plan.strategy.isModelBased { plan.startup = startup ?? 10 } else if startup != nil { throw FlagError("--startup goes with --strategy tpe or bo") }
         try plan.validate()
         return plan
+    }
+
+    /// The entries of an `--enqueue` file, each checked to be a candidate of the space.
+    func enqueuedEntries(path: String, space: StoredSpace) throws -> [String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw FlagError("--enqueue \(path): cannot read the file") }
+        let entries = Enqueue.entries(text)
+        guard !entries.isEmpty else { throw FlagError("--enqueue \(path): no candidates in the file (one preset or arch string per line)") }
+        _ = try Enqueue.genotypes(text, file: path, space: try space.parse())
+        return entries.map(\.text)
     }
 
     /// Refuses a resume of run `name` whose flags differ from its stored configuration: another kind of run,
@@ -98,6 +110,7 @@ public struct NasFlags: Sendable {
         check.compare("--startup", given: startup, stored: stored.startup)
         check.compare("--replay", given: replay?.text, stored: stored.replay)
         check.compare("--warm-start", given: warmStart?.text, stored: stored.warmStart)
+        check.compare("--enqueue", given: try enqueue.map { try enqueuedEntries(path: $0, space: stored.space) }, stored: stored.enqueue)
         try check.verify(store: store, run: name)
     }
 }

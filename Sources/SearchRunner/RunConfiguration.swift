@@ -203,12 +203,14 @@ public struct NasPlan: Codable, Sendable {
     public var keepCheckpoints: Bool?
     /// `--prefilter PROXY:FRACTION`: train only the best FRACTION of each generation by a zero-cost proxy.
     public var prefilter: Prefilter?
-    /// `--strategy tpe`: uniform random candidates before the model proposes (absent for other strategies).
+    /// `--strategy tpe` or `bo`: uniform random candidates before the model proposes (absent for other strategies).
     public var startup: Int?
     /// `--replay RUN`: the run (of the same store) whose stored results answer the candidates.
     public var replay: String?
     /// `--warm-start RUN`: a run of the same store and space whose finished candidates the strategy observes first.
     public var warmStart: String?
+    /// `--enqueue FILE`: the file's entries (presets or arch strings, `Enqueue`), evaluated first, in order.
+    public var enqueue: [String]?
 
     public init(space: StoredSpace, strategy: StrategyKind, budget: Int, objectives: [Objective], constraints: [Constraint], reward: Reward?,
                 fidelity: Fidelity, latency: LatencySource, generation: Int, population: Int, sample: Int, mutation: Double,

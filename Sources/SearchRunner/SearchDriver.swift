@@ -108,6 +108,9 @@ public final class SearchDriver {
     /// The whole search (or the rest of it, after a resume).
     func search(_ plan: NasPlan) throws {
         var strategy = try makeStrategy(plan)
+        if let entries = plan.enqueue {
+            strategy = EnqueuedFirst(try Enqueue.genotypes(entries.joined(separator: "\n"), file: "(stored with the run)", space: space), then: strategy)
+        }
         if let source = plan.warmStart {
             // An earlier search of the space seeds the strategy: it observes that run's finished candidates first.
             let record = try RunCatalog(store: store) { _ in }.warmStart(source, for: plan)

@@ -14,7 +14,7 @@ extension Efsearch {
             stored copy from any directory. Settings given again with --resume must equal the stored ones.
 
             Examples:
-              efsearch nas --space searchspaces/tiny.yaml --strategy evolution --budget 12 --objectives accuracy,macs --seed 1
+              efsearch nas --space searchspaces/tiny.yaml --strategy bo --budget 12 --objectives accuracy,macs --seed 1
               efsearch worker --run NAME          # more processes on the same run (same store)
               efsearch nas --resume NAME          # continue after Ctrl-C or a crash
             """)
@@ -29,8 +29,7 @@ extension Efsearch {
         @Option(name: .customLong("constraint"), help: "A constraint such as macs<=400M (repeatable).", transform: Constraint.init(parsing:)) var constraints: [Constraint] = []
         @Option(help: "MnasNet reward ACC * (X / T)^w as METRIC:T:W or METRIC:T:ALPHA:BETA, e.g. macs:400M:-0.07.", transform: Reward.init(parsing:)) var reward: Reward?
         @Option(help: "estimate (cost model only), train (short training on the proxy), sh (successive halving over --rungs) or replay (with --replay RUN) (default: train; sh when a rung flag is given; replay with --replay).") var fidelity: Fidelity?
-        @Option(help: "Latency: predicted (the calibrated model), estimate (roofline) or measured (timed forward passes; with --fidelity train) (default: predicted when this machine is calibrated, else estimate).")
-        var latency: LatencySource?
+        @Option(help: "Latency: predicted (the calibrated model), estimate (roofline) or measured (timed forward passes; with --fidelity train) (default: predicted when this machine is calibrated, else estimate).") var latency: LatencySource?
         @OptionGroup var latencyModel: LatencyModelOptions
         @Option(help: "Seed of the search and of every candidate's training (default: 0).") var seed: UInt64?
         @Option(help: "Candidates per round, a successive-halving bracket with --fidelity sh (default: 4 when training, 9 with sh, 1000 when estimating).") var generation: Int?
@@ -40,6 +39,7 @@ extension Efsearch {
         @Option(help: "TPE and BO: uniform random candidates before the model proposes (default: 10).") var startup: Int?
         @Option(help: "Answer each candidate from this earlier run's stored results (implies --fidelity replay): a strategy benchmarked on a finished search.", transform: RunName.init) var replay: RunName?
         @Option(name: .customLong("warm-start"), help: "First show the strategy the finished candidates of this earlier search of the same space.", transform: RunName.init) var warmStart: RunName?
+        @Option(help: "A file of candidates to evaluate first, one preset or arch string (as the export's arch column, optionally @RESOLUTION) per line; each must be a candidate of the space.") var enqueue: String?
         @OptionGroup var runOptions: RunOptions
         @Option(help: "Train only the best fraction of each generation by a zero-cost proxy, PROXY:FRACTION (synflow or naswot; e.g. naswot:0.25); the rest are stored as pruned.", transform: Prefilter.init(parsing:))
         var prefilter: Prefilter?
@@ -60,7 +60,7 @@ extension Efsearch {
             (flags.space, flags.strategy, flags.budget, flags.objectives, flags.constraints) = (space, strategy, budget, objectives?.list, constraints)
             (flags.reward, flags.fidelity, flags.latency, flags.seed, flags.generation) = (reward, fidelity, latency, seed, generation)
             (flags.population, flags.sample, flags.mutation, flags.prefilter, flags.keepCheckpoints) = (population, sample, mutation, prefilter, keepCheckpoints)
-            (flags.startup, flags.replay, flags.warmStart) = (startup, replay, warmStart)
+            (flags.startup, flags.replay, flags.warmStart, flags.enqueue) = (startup, replay, warmStart, enqueue)
             return flags
         }
 

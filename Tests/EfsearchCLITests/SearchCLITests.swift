@@ -99,8 +99,12 @@ final class SearchCLITests: XCTestCase {
     func testBadSearchInputExitsWithTwo() throws {
         let badSpace = directory.appendingPathComponent("bad.yaml").path
         try "stages: [{kernel: []}]\n".write(toFile: badSpace, atomically: true, encoding: .utf8)
+        let badEnqueue = directory.appendingPathComponent("enqueue.txt").path
+        try "# first the base network at width 1\nefficientnet-b0\n".write(toFile: badEnqueue, atomically: true, encoding: .utf8)
         let cases: [([String], String)] = [
             (["nas", "--space", badSpace], "stages[1].kernel"),
+            (["nas", "--space", tiny, "--enqueue", badEnqueue], "line 2: \"efficientnet-b0\": not a candidate of the space tiny"),
+            (["nas", "--space", tiny, "--enqueue", directory.appendingPathComponent("none.txt").path], "cannot read the file"),
             (["nas", "--space", tiny, "--budget", "0"], "--budget"),
             (["nas", "--space", tiny, "--strategy", "annealing"], "--strategy"),
             (["nas", "--space", tiny, "--objectives", "speed"], "speed"),
@@ -111,7 +115,8 @@ final class SearchCLITests: XCTestCase {
             (["nas", "--space", tiny, "--dataset", "imagenet:/x"], "unknown dataset"),
             (["train", "--dataset", "synthetic:12"], "at least 100"),
             (["nas", "--space", tiny, "--strategy", "tpe", "--startup", "0"], "--startup"),
-            (["nas", "--space", tiny, "--startup", "5"], "--startup goes with --strategy tpe"),
+            (["nas", "--space", tiny, "--startup", "5"], "--startup goes with --strategy tpe or bo"),
+            (["nas", "--space", tiny, "--strategy", "bo", "--startup", "0"], "--startup"),
             (["nas", "--space", tiny, "--replay", "nosuchrun", "--objectives", "macs"], "does not exist"),
             (["nas", "--space", tiny, "--fidelity", "replay", "--objectives", "macs"], "--replay"),
             (["nas", "--space", tiny, "--replay", "../x"], "a run name has"),
@@ -259,6 +264,40 @@ final class SearchCLITests: XCTestCase {
         let key = { (rows: [[String: String]]) in rows.map { $0["arch"]! + "@" + $0["resolution"]! + " " + $0["accuracy"]! } }
         XCTAssertEqual(key(whole.candidates), key(crashed.candidates), "the resumed run is the uninterrupted run")
         XCTAssertEqual(try queue!.read { try String.fetchOne($0, sql: "PRAGMA integrity_check") }, "ok")
+    }
+
+    /// `--strategy bo` on trained candidates: a coordinator with a second worker process, and a coordinator
+    /// killed with SIGKILL after the model started proposing and then resumed, make the run one process makes.
+    func testBayesianSearchRepeatsWithWorkersAndAfterAKill() throws {
+        let common = ["--space", tiny, "--strategy", "bo", "--startup", "4", "--budget", "12", "--generation", "4",
+                      "--fidelity", "train", "--dataset", "synthetic:200", "--epochs", "1", "--batch", "32", "--seed", "5",
+                      "--threads", "1", "--store", storePath]
+        XCTAssertEqual(try run(["nas"] + common + ["--run", "whole"]).status, 0)
+        let coordinator = try start(["nas"] + common + ["--run", "shared"])
+        Thread.sleep(forTimeInterval: 0.5)
+        let worker = try run(["worker", "--run", "shared", "--store", storePath])
+        coordinator.waitUntilExit()
+        XCTAssertEqual(coordinator.terminationStatus, 0)
+        XCTAssertEqual(worker.status, 0, worker.stderr)
+        let crashed = try start(["nas"] + common + ["--run", "crashed", "--grace", "1"])
+        let queue = try DatabaseQueue(path: storePath)
+        var done = 0
+        for _ in 0..<1200 where done < 6 {
+            Thread.sleep(forTimeInterval: 0.05)
+            done = (try? queue.read { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM candidates c JOIN runs r ON r.id = c.runId WHERE r.name = 'crashed' AND c.status = 'done'")
+            } ?? 0) ?? 0
+        }
+        XCTAssertGreaterThanOrEqual(done, 6, "the model's first generation was under way before the kill")
+        kill(crashed.processIdentifier, SIGKILL)
+        crashed.waitUntilExit()
+        let resumed = try run(["nas", "--resume", "crashed", "--store", storePath, "--grace", "1"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let key = { (rows: [[String: String]]) in rows.map { $0["arch"]! + "@" + $0["resolution"]! + " " + $0["accuracy"]! } }
+        let whole = key(try export("whole").candidates)
+        XCTAssertEqual(whole.count, 12)
+        XCTAssertEqual(key(try export("shared").candidates), whole, "two workers")
+        XCTAssertEqual(key(try export("crashed").candidates), whole, "killed and resumed")
     }
 
     /// Measured latency (timed forward passes) is stored beside the estimate, and a latency objective uses it.

@@ -238,29 +238,33 @@ final class SearchDriverTests: XCTestCase {
         XCTAssertEqual(logged.filter { $0.hasPrefix("generation") }.count, 3)
     }
 
-    /// TPE through the driver: the same seed gives the same candidates in the same order, its first generation is
-    /// the start-up's random draws, and its frontier is the non-dominated set.
-    func testTPESearchRepeatsWithItsSeed() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-tpe-\(UUID())")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SQLiteStore(path: directory.appendingPathComponent("efsearch.sqlite").path)
-        let catalog = RunCatalog(store: store) { _ in }
-        var plan = NasPlan(space: try StoredSpace.read(path: RunCatalogTests.tiny), strategy: .tpe, budget: 40, objectives: [Objective(metric: .macs), Objective(metric: .params)],
-                           constraints: [], reward: nil, fidelity: .estimate, latency: .estimate, generation: 10, population: 8, sample: 3, mutation: 0.1)
-        plan.startup = 10
-        let configuration = RunConfiguration(seed: 4, proxy: ProxyTask(dataset: .synthetic(), subset: nil, epochs: 1, batch: 8, lr: 0.1, threads: 1), plan: .nas(plan))
-        func search(_ name: String) throws -> [CandidateRecord] {
-            let record = try catalog.create(name: name, configuration: configuration, command: "test", version: "test")
-            try SearchDriver(store: store, run: record, configuration: configuration, grace: 60, machine: .developmentMachine) { _ in }.execute()
-            return try store.candidates(runId: record.id!)
-        }
-        let (a, b) = (try search("a"), try search("b"))
-        XCTAssertEqual(a.count, 40)
-        XCTAssertEqual(a.map(\.key), b.map(\.key))
-        XCTAssertEqual(a.map(\.onFrontier), b.map(\.onFrontier))
-        for candidate in a {
-            let dominated = a.contains { $0.macs <= candidate.macs && $0.params <= candidate.params && ($0.macs, $0.params) != (candidate.macs, candidate.params) }
-            XCTAssertEqual(candidate.onFrontier, !dominated, "candidate \(candidate.id!)")
+    /// TPE and BO through the driver: the same seed gives the same candidates in the same order, and the
+    /// frontier is the non-dominated set.
+    func testModelBasedSearchesRepeatWithTheirSeed() throws {
+        for strategy in [StrategyKind.tpe, .bo] {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("efsearch-tpe-\(UUID())")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let store = try SQLiteStore(path: directory.appendingPathComponent("efsearch.sqlite").path)
+            let catalog = RunCatalog(store: store) { _ in }
+            var plan = NasPlan(space: try StoredSpace.read(path: RunCatalogTests.tiny), strategy: strategy, budget: 40,
+                               objectives: [Objective(metric: .naswot), Objective(metric: .macs)],
+                               constraints: [], reward: nil, fidelity: .estimate, latency: .estimate, generation: 10, population: 8, sample: 3, mutation: 0.1)
+            plan.startup = 10
+            let configuration = RunConfiguration(seed: 4, proxy: ProxyTask(dataset: .synthetic(), subset: nil, epochs: 1, batch: 8, lr: 0.1, threads: 1), plan: .nas(plan))
+            func search(_ name: String) throws -> [CandidateRecord] {
+                let record = try catalog.create(name: name, configuration: configuration, command: "test", version: "test")
+                try SearchDriver(store: store, run: record, configuration: configuration, grace: 60, machine: .developmentMachine) { _ in }.execute()
+                return try store.candidates(runId: record.id!)
+            }
+            let (a, b) = (try search("a-\(strategy)"), try search("b-\(strategy)"))
+            XCTAssertEqual(a.count, 40)
+            XCTAssertEqual(a.map(\.key), b.map(\.key))
+            XCTAssertEqual(a.map(\.onFrontier), b.map(\.onFrontier))
+            for candidate in a {
+                let (n, m) = (candidate.naswot!, candidate.macs)
+                let dominated = a.contains { $0.naswot! >= n && $0.macs <= m && ($0.naswot!, $0.macs) != (n, m) }
+                XCTAssertEqual(candidate.onFrontier, !dominated, "\(strategy) candidate \(candidate.id!)")
+            }
         }
     }
 

@@ -199,3 +199,51 @@ final class BayesianTests: XCTestCase {
         }
     }
 }
+
+/// `--enqueue`: entries found back as genotypes of the shipped spaces, refused when the space lacks them, and
+/// proposed before the strategy's own.
+final class EnqueueTests: XCTestCase {
+    func testEveryCandidateOfTheShippedSpacesIsFoundFromItsArchString() throws {
+        for name in ["tiny", "efficientnet-b0", "efficientnetv2"] {
+            let space = try SearchSpace.load(path: searchSpaces.appendingPathComponent("\(name).yaml").path)
+            var random = RandomStrategy(dimensions: space.dimensions, seed: 7)
+            let genotypes = random.propose(12) { (try? space.network(for: $0).resolve()) != nil }
+            let text = try genotypes.map { "\(try space.network(for: $0).resolve().archString)@\(space.network(for: $0).resolution)" }
+                .joined(separator: "\n  # a comment line\n")
+            let found = try Enqueue.genotypes(text, file: "test", space: space)
+            XCTAssertEqual(found.count, genotypes.count)
+            for (wanted, got) in zip(genotypes, found) {
+                // Another genotype may give the same network (a choice without effect): the networks must be equal.
+                XCTAssertEqual(SearchSpace.key(try space.network(for: got).resolve()), SearchSpace.key(try space.network(for: wanted).resolve()), name)
+            }
+        }
+    }
+
+    func testEntriesOutsideTheSpaceAreRefusedNamingTheLine() throws {
+        let tiny = try SearchSpace.load(path: searchSpaces.appendingPathComponent("tiny.yaml").path)
+        XCTAssertThrowsError(try Enqueue.genotypes("\n\nir_r1_k3_s1_e1_c16\n", file: "f.txt", space: tiny)) { error in
+            XCTAssertEqual((error as? EnqueueError)?.line, 3)
+            XCTAssertTrue("\(error)".contains("not a candidate of the space tiny"), "\(error)")
+        }
+        XCTAssertThrowsError(try Enqueue.genotypes("ds_r1_kk\n", file: "f.txt", space: tiny)) { error in
+            XCTAssertTrue("\(error)".contains("line 1") && "\(error)".contains("neither a preset nor an arch string"), "\(error)")
+        }
+        XCTAssertThrowsError(try Enqueue.genotypes("ds_r1_k3_s1_c16_se0.25;ir_r1_k5_s2_e3_c24;ir_r2_k5_s2_e3_c40_se0.25;er_r2_k5_s2_e6_c80_se0.25@64", file: "f.txt", space: tiny),
+                             "the space has 32 px only")
+    }
+
+    func testEnqueuedGenotypesComeFirstAndTheStrategyObservesThem() {
+        final class Recorder: SearchStrategy {
+            var observed: [Int] = []
+            func propose(_ count: Int, accept: (Genotype) -> Bool) -> [Genotype] { (0..<count).map { [9, $0] }.filter(accept) }
+            func observe(_ observations: [Observation]) { observed += observations.map(\.id) }
+        }
+        let recorder = Recorder()
+        var strategy = EnqueuedFirst([[1, 1], [2, 2], [1, 1], [3, 3]], then: recorder)
+        var seen = Set<Genotype>()
+        XCTAssertEqual(strategy.propose(2) { seen.insert($0).inserted }, [[1, 1], [2, 2]])
+        XCTAssertEqual(strategy.propose(3) { seen.insert($0).inserted }, [[3, 3], [9, 0], [9, 1]], "a duplicate entry is passed over")
+        strategy.observe([Observation(id: 1, genotype: [1, 1], metrics: nil)])
+        XCTAssertEqual(recorder.observed, [1])
+    }
+}

@@ -32,7 +32,7 @@ build: deps
 ## notebooks-export/RUN/, and says what to do next.
 RUN_NAME := demo-$(shell date -u +%Y%m%d-%H%M%S)
 run: build
-	.build/release/efsearch nas --space searchspaces/tiny.yaml --strategy evolution --budget 12 --objectives accuracy,macs --seed 0 --run $(RUN_NAME)
+	.build/release/efsearch nas --space searchspaces/tiny.yaml --strategy bo --budget 12 --objectives accuracy,macs --seed 0 --run $(RUN_NAME)
 	@.build/release/efsearch report $(RUN_NAME)
 	@.build/release/efsearch export $(RUN_NAME)
 	@echo "next: open notebooks-export/$(RUN_NAME)/report.html in a browser"

@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""Optuna's samplers on the table that `efsearch-benchmarks strategies` replays, printed as its table is.
+"""Optuna's samplers on the tables that `efsearch-benchmarks strategies` replays, printed as its table is.
 
-The table (benchmarks/tiny-naswot-macs.csv.gz, made by scripts/make_strategy_table.sh) holds every candidate of
-searchspaces/tiny.yaml with its genotype, NASWOT score and MACs. Each Optuna trial suggests every choice of the
-genotype as an integer and is answered from the table; objectives naswot (maximise) and macs (minimise), the space's
+A table holds every candidate of searchspaces/tiny.yaml with its genotype, MACs and a metric: NASWOT in
+benchmarks/tiny-naswot-macs.csv.gz (scripts/make_strategy_table.sh), accuracy after a 2-epoch training on real digits
+in benchmarks/tiny-digits-accuracy-macs.csv.gz (scripts/make_digits_table.sh). Each Optuna trial suggests every
+choice of the genotype as an integer and is answered from the table; objectives the metric (maximise) and macs (minimise), the space's
 constraint macs <= 30M given to the samplers as each trial's constraint (`Trial.set_constraint`). The hypervolume of the feasible trials after
-25, 50, 100 and 200 trials, as a fraction of the whole table's, with the reference point at the table's front's
+12 (nas's default budget), 25, 50, 100 and 200 trials, as a fraction of the whole table's, with the reference point at the table's front's
 nadir: the median and quartiles over 20 seeds, as efsearch's benchmark prints them. Optuna from PyPI, here only.
 
     pip install optuna          # GPSampler also needs torch
-    python3 scripts/compare_optuna_strategies.py [--seeds 20]
+    python3 scripts/compare_optuna_strategies.py [--seeds 20]                      # the NASWOT table
+    python3 scripts/compare_optuna_strategies.py --table benchmarks/tiny-digits-accuracy-macs.csv.gz --metric accuracy
 """
 import argparse
 import csv
@@ -23,14 +25,14 @@ import optuna
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIMIT = 30_000_000  # the space's constraint, macs <= 30M
-BUDGETS = [25, 50, 100, 200]
+BUDGETS = [12, 25, 50, 100, 200]
 
 
-def load(path):
+def load(path, metric):
     rows = {}
     with gzip.open(path, "rt") as f:
         for row in csv.DictReader(f):
-            rows[tuple(json.loads(row["genotype"]))] = (float(row["naswot"]), int(row["macs"]))
+            rows[tuple(json.loads(row["genotype"]))] = (float(row[metric]), int(row["macs"]))
     return rows
 
 
@@ -57,16 +59,20 @@ def quartiles(values):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--table", default=os.path.join(ROOT, "benchmarks", "tiny-naswot-macs.csv.gz"))
+    parser.add_argument("--metric", default="naswot", help="the table's column to maximise: naswot or accuracy")
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--samplers", default="random,tpe,nsga2,gp")
+    parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)), help="e.g. 12,25,50,100 (GPSampler slows as trials grow)")
     args = parser.parse_args()
-    rows = load(args.table)
+    budgets = [int(b) for b in args.budgets.split(",")]
+    rows = load(args.table, args.metric)
     counts = [max(g[i] for g in rows) + 1 for i in range(len(next(iter(rows))))]
     feasible = [(-n, m) for n, m in rows.values() if m <= LIMIT]
     whole = front(feasible)
     reference = (max(p[0] for p in whole), max(p[1] for p in whole))
     whole_volume = hypervolume(whole, reference)
-    print(f"optuna {optuna.__version__}: {len(rows)} candidates, reference naswot {-reference[0]:.1f}, macs {reference[1]}; {args.seeds} seeds")
-    print("  sampler     " + "".join(f"{b} evaluations".ljust(24) for b in BUDGETS))
+    print(f"optuna {optuna.__version__}: {os.path.basename(args.table)}, {len(rows)} candidates, reference {args.metric} {-reference[0]:.4g}, macs {reference[1]}; {args.seeds} seeds")
+    print("  sampler     " + "".join(f"{b} evaluations".ljust(24) for b in budgets))
 
     samplers = {
         "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
@@ -80,23 +86,25 @@ def main():
         print("  (gp: GPSampler needs torch, not installed here)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for name, make in samplers.items():
+        if name not in args.samplers.split(","):
+            continue
         started = time.time()
-        fractions = {b: [] for b in BUDGETS}
+        fractions = {b: [] for b in budgets}
         for seed in range(1, args.seeds + 1):
             points = []
 
             def objective(trial):
                 genotype = tuple(trial.suggest_int(f"d{i}", 0, n - 1) if n > 1 else 0 for i, n in enumerate(counts))
-                naswot, macs = rows[genotype]
+                value, macs = rows[genotype]
                 trial.set_constraint("macs", macs - LIMIT)  # feasible when <= 0
-                points.append((-naswot, macs) if macs <= LIMIT else None)
-                return naswot, macs
+                points.append((-value, macs) if macs <= LIMIT else None)
+                return value, macs
 
             study = optuna.create_study(directions=["maximize", "minimize"], sampler=make(seed))
-            for budget in BUDGETS:
+            for budget in budgets:
                 study.optimize(objective, n_trials=budget - len(study.trials))
                 fractions[budget].append(hypervolume([p for p in points if p], reference) / whole_volume)
-        cells = "".join("{:.3f} [{:.3f}, {:.3f}]    ".format(*quartiles(fractions[b])) for b in BUDGETS)
+        cells = "".join("{:.3f} [{:.3f}, {:.3f}]    ".format(*quartiles(fractions[b])) for b in budgets)
         print(f"  {name:<12}{cells}({time.time() - started:.1f} s)")
 
 

@@ -1,5 +1,6 @@
 import Architecture
 import CZlib
+import Engine
 import Foundation
 import Metrics
 import Search
@@ -150,6 +151,7 @@ extension StrategyBenchmark {
 }
 
 func benchmarkStrategies() throws {
+    BLAS.setThreads(1)  // the models' matrices are small: OpenBLAS's threads would only wait on each other
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     for (file, metric) in [("tiny-naswot-macs.csv.gz", Metric.naswot), ("tiny-digits-accuracy-macs.csv.gz", .accuracy)] {
         let table = root.appendingPathComponent("benchmarks/\(file)").path
@@ -165,7 +167,7 @@ func benchmarkStrategies() throws {
 extension StrategyBenchmark {
     func run(file: String, only: [String]?) throws {
         let bench = self
-        let budgets = [25, 50, 100, 200], seeds = UInt64(1)...UInt64(ProcessInfo.processInfo.environment["SEEDS"].flatMap { Int($0) } ?? 20)
+        let budgets = [12, 25, 50, 100, 200], seeds = UInt64(1)...UInt64(ProcessInfo.processInfo.environment["SEEDS"].flatMap { Int($0) } ?? 20)
         print("strategies: benchmarks/\(file), searchspaces/tiny.yaml, \(Set(bench.keys.values).count) distinct candidates, objectives \(metric.name):max,macs:min, "
               + "constraint \(bench.space.constraints.map(\.description).joined(separator: ", ")); generations of 10; \(seeds.count) seeds")
         print("  hypervolume reached, fraction of the whole table's (reference: its front's nadir, \(metric.name) \(String(format: "%.4g", -bench.reference[0])), macs \(Int(bench.reference[1]))): median [25%, 75%]")

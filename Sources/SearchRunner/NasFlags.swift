@@ -62,7 +62,7 @@ public struct NasFlags: Sendable {
         let objectives = self.objectives
             ?? (fidelity.trains ? [Objective(metric: .accuracy), Objective(metric: .macs)] : [Objective(metric: .macs), Objective(metric: .params)])
         var plan = NasPlan(
-            space: try StoredSpace.read(path: space), strategy: strategy ?? .evolution, budget: budget ?? 12, objectives: objectives,
+            space: try StoredSpace.read(path: space), strategy: strategy ?? .bo, budget: budget ?? 12, objectives: objectives,
             constraints: constraints, reward: reward, fidelity: fidelity, latency: latency,
             generation: generation ?? (fidelity == .train ? 4 : fidelity == .sh ? 9 : 1000), population: population ?? 8, sample: sample ?? 3,
             mutation: mutation ?? 0.1, latencyModel: latencyModel, keepCheckpoints: keepCheckpoints)

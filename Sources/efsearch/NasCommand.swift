@@ -22,7 +22,7 @@ extension Efsearch {
         @OptionGroup var storeOptions: StoreOptions
         @OptionGroup var proxy: ProxyOptions
         @Option(help: "Search-space file (YAML or JSON); its text is stored with the run.") var space: String?
-        @Option(help: "Strategy (default: evolution).") var strategy: StrategyKind?
+        @Option(help: "Strategy (default: bo, the best of efsearch-benchmarks strategies at every budget).") var strategy: StrategyKind?
         @Option(help: "Candidates to evaluate (default: 12).") var budget: Int?
         @Option(help: "Objectives, comma-separated: accuracy, macs, params, latency, memory, synflow, naswot, each optionally :min or :max (default: accuracy,macs when training, macs,params on estimates).", transform: ObjectiveList.init(parsing:))
         var objectives: ObjectiveList?

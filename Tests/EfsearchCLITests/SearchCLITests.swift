@@ -115,7 +115,7 @@ final class SearchCLITests: XCTestCase {
             (["nas", "--space", tiny, "--dataset", "imagenet:/x"], "unknown dataset"),
             (["train", "--dataset", "synthetic:12"], "at least 100"),
             (["nas", "--space", tiny, "--strategy", "tpe", "--startup", "0"], "--startup"),
-            (["nas", "--space", tiny, "--startup", "5"], "--startup goes with --strategy tpe or bo"),
+            (["nas", "--space", tiny, "--strategy", "random", "--startup", "5"], "--startup goes with --strategy tpe or bo"),
             (["nas", "--space", tiny, "--strategy", "bo", "--startup", "0"], "--startup"),
             (["nas", "--space", tiny, "--replay", "nosuchrun", "--objectives", "macs"], "does not exist"),
             (["nas", "--space", tiny, "--fidelity", "replay", "--objectives", "macs"], "--replay"),

@@ -28,9 +28,13 @@ struct Scoring {
 
     func feasible(_ metrics: MetricValues) -> Bool { constraints.allSatisfy { $0.holds(metrics) } }
 
-    /// Costs to minimise (the reward, when there is one, is one more objective to maximise).
+    /// Costs to minimise (the reward, when there is one, is one more objective to maximise); nil when infeasible.
     func costs(_ metrics: MetricValues) -> [Double]? {
-        guard feasible(metrics) else { return nil }
+        feasible(metrics) ? unconstrainedCosts(metrics) : nil
+    }
+
+    /// The costs whatever the constraints say; nil when a metric is missing.
+    func unconstrainedCosts(_ metrics: MetricValues) -> [Double]? {
         var result: [Double] = []
         for objective in objectives {
             guard let cost = objective.cost(metrics) else { return nil }
@@ -66,17 +70,8 @@ struct Scoring {
                 let features = [Metric.macs, .params].map { log(max(values[$0] ?? 1, 1)) }
                 return Assessment(costs: costs, features: features, feasible: freeConstraints.allSatisfy { $0.holds(values) })
             },
-            modelled: { values in
-                var modelled: [Double] = []
-                for (index, objective) in objectives.enumerated() where !isFree[index] {
-                    guard let cost = objective.cost(values) else { return nil }
-                    modelled.append(cost)
-                }
-                if let reward {
-                    guard let value = reward.value(values) else { return nil }
-                    modelled.append(-value)
-                }
-                return modelled
+            modelled: { [self] values in
+                unconstrainedCosts(values).map { costs in costs.indices.filter { !isFree[$0] }.map { costs[$0] } }
             })
     }
 }

@@ -49,7 +49,7 @@ def ort_median_ms(session, feed, warmup, runs):
 
 def efsearch_median_ms(binary, preset, resolution, batch, threads, warmup, runs):
     command = [binary, "bench", preset, "--resolution", str(resolution), "--batch", str(batch), "--threads", str(threads),
-               "--warmup", str(warmup), "--runs", str(runs), "--json"]
+               "--warmup", str(warmup), "--runs", str(runs), "--rounds", "1", "--json"]  # one series, as the other side times
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed ({result.returncode}): {result.stderr.strip()}")

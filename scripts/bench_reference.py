@@ -9,11 +9,11 @@ channels_last (timed after its compile warm-up). Needs torch, timm, onnx and onn
     python3 scripts/bench_reference.py [--threads 2] [--runs 40] [--json]
 
 Run next to (same session, same threads):
-    efsearch bench efficientnet-b0 --runs 40 --warmup 10 --threads 2
-    efsearch bench efficientnet-b0 --batch 32 --runs 30 --threads 2
-    efsearch bench efficientnetv2-s --resolution 384 --runs 30 --threads 2
-    efsearch bench mobilenetv2-100 --runs 40 --threads 2
-    efsearch bench efficientnet-b0 --width 0.5 --depth 0.5 --resolution 32 --batch 64 --classes 10 --mode training --threads 2
+    efsearch bench efficientnet-b0 --runs 40 --warmup 10 --rounds 1 --threads 2
+    efsearch bench efficientnet-b0 --batch 32 --runs 30 --rounds 1 --threads 2
+    efsearch bench efficientnetv2-s --resolution 384 --runs 30 --rounds 1 --threads 2
+    efsearch bench mobilenetv2-100 --runs 40 --rounds 1 --threads 2
+    efsearch bench efficientnet-b0 --width 0.5 --depth 0.5 --resolution 32 --batch 64 --classes 10 --mode training --rounds 1 --threads 2
 """
 import argparse
 import json

@@ -1,4 +1,5 @@
 import Architecture
+import Cost
 import Engine
 import Foundation
 
@@ -37,7 +38,16 @@ public struct BenchReport {
         out.add("numerics", numerics.rawValue)
         out.add("kernels", kernels)
         out.add("runs", bench.runs)
+        out.add("rounds", bench.rounds)
         out.add("median_ms", median)
+        let array = { (values: [Double]) in "[" + values.map { $0.isFinite ? "\($0)" : "null" }.joined(separator: ",") + "]" }
+        out.addRaw("round_medians_ms", array(result.rounds.medians))
+        out.add("rounds_differ", result.rounds.spread)
+        if !result.rounds.references.isEmpty {
+            out.addRaw("reference_ms", array(result.rounds.references))
+            out.add("retimed_rounds", result.rounds.retimed)
+            out.add("slow_rounds", result.rounds.slowRounds)
+        }
         out.add("p10_ms", result.percentile(0.1))
         out.add("p90_ms", result.percentile(0.9))
         out.add("images_per_second", imagesPerSecond)
@@ -55,9 +65,20 @@ public struct BenchReport {
 
     public var text: String {
         var lines = [
-            "\(name), \(network.resolution) px, batch \(bench.batch), \(bench.mode.rawValue), \(threads) threads, \(bench.runs) runs after \(bench.warmup) warm-up, \(kernels) kernels",
-            "median \(Format.fixed(median, 2)) ms  (p10 \(Format.fixed(result.percentile(0.1), 2)), p90 \(Format.fixed(result.percentile(0.9), 2)))",
+            "\(name), \(network.resolution) px, batch \(bench.batch), \(bench.mode.rawValue), \(threads) threads, \(bench.rounds) rounds of \(bench.runs) runs after \(bench.warmup) warm-up, \(kernels) kernels",
+            "median \(Format.fixed(median, 2)) ms, the quietest round's  (all runs: p10 \(Format.fixed(result.percentile(0.1), 2)), p90 \(Format.fixed(result.percentile(0.9), 2)))",
         ]
+        if bench.rounds > 1 {
+            let rounds = result.rounds
+            var line = "rounds: " + rounds.medians.map { Format.fixed($0, 2) }.joined(separator: ", ") + " ms; they differ by \(Format.fixed(100 * rounds.spread, 1))%"
+            if !rounds.references.isEmpty {
+                line += "; reference \(LatencyModel.probe.preset) at \(LatencyModel.probe.resolution) px around them: "
+                    + rounds.references.map { Format.fixed($0, 2) }.joined(separator: ", ") + " ms"
+                if rounds.retimed > 0 { line += "; \(rounds.retimed) slow round\(rounds.retimed == 1 ? "" : "s") timed again" }
+                if rounds.slowRounds > 0 { line += "; \(rounds.slowRounds) still slow" }
+            }
+            lines.append(line)
+        }
         if let unfusedMedian = result.unfusedMedian {
             let (p10, p90) = percentiles(result.unfusedTimes)
             lines.append("unfused (one pass per unit): median \(Format.fixed(unfusedMedian, 2)) ms  (p10 \(Format.fixed(p10, 2)), "

@@ -260,8 +260,9 @@ public final class NetworkTimer {
     /// The reference's median pass in a series, the median over all series so far.
     public var probeSeconds: Double { Statistics.median(probeMedians) }
 
-    /// A network's times: `median` over all its passes (what `bench` reports), and `relative`: its median pass
-    /// over the mean of the reference's medians just before and just after, the median over rounds.
+    /// A network's times: `median`, its quietest round's median pass (what `bench` reports, `RoundTimer`), and
+    /// `relative`: its median pass over the mean of the reference's medians just before and just after, the
+    /// median over rounds.
     public struct Timing: Sendable {
         public var median: Double
         public var relative: Double
@@ -290,13 +291,13 @@ public final class NetworkTimer {
     public func seconds(_ networks: [Network], progress: ((Int) -> Void)? = nil) -> [Timing] {
         let prepared = networks.map(prepare)
         var relative = [[Double]](repeating: [], count: networks.count)
-        var all = [[Double]](repeating: [], count: networks.count)
+        var medians = [[Double]](repeating: [], count: networks.count)
         bracketedRounds(prepared, progress: progress) { index, network, reference in
-            let times = NetworkTimer.series(network)
-            relative[index].append(Statistics.median(times) / reference())
-            all[index] += times
+            let median = Statistics.median(NetworkTimer.series(network))
+            relative[index].append(median / reference())
+            medians[index].append(median)
         }
-        return (0..<networks.count).map { Timing(median: Statistics.median(all[$0]), relative: Statistics.median(relative[$0])) }
+        return (0..<networks.count).map { Timing(median: medians[$0].min()!, relative: Statistics.median(relative[$0])) }
     }
 
     /// Profiles networks, each block timed whole as the engine runs it (`LayerProfiler(wholeBlocks:)`), with the

@@ -12,16 +12,20 @@ public struct EngineBench {
     public var mode = BenchMode.inference
     public var batch = 1
     public var warmup = 3
-    public var runs = 20
+    /// Timed passes per round.
+    public var runs = 10
+    /// Rounds (`RoundTimer`): the quietest round's median counts; with two or more, each between two series of
+    /// the reference network.
+    public var rounds = 3
     public var seed: UInt64 = 0
     /// Also time the unfused inference path (one pass per unit), interleaved with the fused one.
     public var compareUnfused = false
     /// Also time each layer (inference).
     public var perLayer = false
 
-    public init(mode: BenchMode = .inference, batch: Int = 1, warmup: Int = 3, runs: Int = 20, seed: UInt64 = 0, compareUnfused: Bool = false,
-                perLayer: Bool = false) {
-        (self.mode, self.batch, self.warmup, self.runs) = (mode, batch, warmup, runs)
+    public init(mode: BenchMode = .inference, batch: Int = 1, warmup: Int = 3, runs: Int = 10, rounds: Int = 3, seed: UInt64 = 0,
+                compareUnfused: Bool = false, perLayer: Bool = false) {
+        (self.mode, self.batch, self.warmup, self.runs, self.rounds) = (mode, batch, warmup, runs, rounds)
         (self.seed, self.compareUnfused, self.perLayer) = (seed, compareUnfused, perLayer)
     }
 
@@ -31,13 +35,16 @@ public struct EngineBench {
         if perLayer && mode == .training { throw FlagError("--per-layer times inference passes; use it with --mode inference") }
         if batch < 1 { throw FlagError("--batch \(batch) must be at least 1") }
         if runs < 1 { throw FlagError("--runs \(runs) must be at least 1") }
+        if rounds < 1 { throw FlagError("--rounds \(rounds) must be at least 1") }
         if warmup < 0 { throw FlagError("--warmup \(warmup) must be 0 or more") }
     }
 
-    /// Sorted pass times in milliseconds, the unfused path's when compared, and per layer the mean time over
-    /// the timed runs (in the order the layers ran).
+    /// Sorted pass times in milliseconds (every kept round's), the rounds (`RoundTimer`, milliseconds), the
+    /// unfused path's times when compared, and per layer the mean time over the timed runs (in the order the
+    /// layers ran).
     public struct Result: Sendable {
         public var times: [Double]
+        public var rounds: RoundTimer.Timing
         public var unfusedTimes: [Double]
         public var peakBytes: Int
         /// Multiply-accumulates of one pass at the benchmark's batch.
@@ -47,7 +54,8 @@ public struct EngineBench {
         /// The `p` quantile (0...1) of sorted `times`, nearest rank.
         public static func percentile(_ p: Double, of times: [Double]) -> Double { Statistics.nearestRank(p, ofSorted: times) }
         public func percentile(_ p: Double) -> Double { Result.percentile(p, of: times) }
-        public var median: Double { percentile(0.5) }
+        /// The quietest round's median.
+        public var median: Double { rounds.best }
         public var unfusedMedian: Double? { unfusedTimes.isEmpty ? nil : Result.percentile(0.5, of: unfusedTimes) }
     }
 
@@ -91,15 +99,21 @@ public struct EngineBench {
             try step(fused: true)
             if compareUnfused { try step(fused: false) }
         }
-        var times: [Double] = [], unfusedTimes: [Double] = []
-        for run in 0..<runs {
-            // With compareUnfused the two paths alternate (and which goes first alternates), so that a noisy
-            // machine slows both alike.
-            for fused in compareUnfused ? (run % 2 == 0 ? [true, false] : [false, true]) : [true] {
-                let ms = try PassClock.seconds { try step(fused: fused) } * 1000
-                if fused { times.append(ms) } else { unfusedTimes.append(ms) }
+        var unfusedTimes: [Double] = []
+        let reference = rounds > 1 ? try EngineBench.reference(batch: 1) : nil
+        let timing = try RoundTimer(rounds: rounds).measure(series: {
+            try step(fused: true)  // untimed: the reference's weights have just been in the caches
+            var times: [Double] = []
+            for run in 0..<runs {
+                // With compareUnfused the two paths alternate (and which goes first alternates), so that a noisy
+                // machine slows both alike.
+                for fused in compareUnfused ? (run % 2 == 0 ? [true, false] : [false, true]) : [true] {
+                    let ms = try PassClock.seconds { try step(fused: fused) } * 1000
+                    if fused { times.append(ms) } else { unfusedTimes.append(ms) }
+                }
             }
-        }
+            return times
+        }, reference: reference.map { reference in { reference() * 1000 } })
         let peakBytes = PeakMemory.residentBytes()
         var layers: [(name: String, milliseconds: Double)]?
         if perLayer {
@@ -107,8 +121,30 @@ public struct EngineBench {
             for _ in 0..<runs { _ = model.forward(x, training: false, profiler: profiler) }
             layers = profiler.order.map { ($0, Double(profiler.nanoseconds[$0]!) / Double(runs) / 1e6) }
         }
-        return Result(times: times.sorted(), unfusedTimes: unfusedTimes.sorted(), peakBytes: peakBytes,
+        return Result(times: timing.all, rounds: timing, unfusedTimes: unfusedTimes.sorted(), peakBytes: peakBytes,
                       macs: Double(CostModel.summary(of: network).macs) * Double(batch), layers: layers)
+    }
+}
+
+extension EngineBench {
+    /// The reference network of the drift check (the calibration's, `LatencyModel.probe`), warmed up: a closure
+    /// that runs one series of it (an untimed pass, then at least 10 passes and 0.05 s) and returns its median
+    /// pass in seconds.
+    static func reference(batch: Int) throws -> () -> Double {
+        var spec = try Presets.named(LatencyModel.probe.preset).spec
+        spec.resolution = LatencyModel.probe.resolution
+        let model = EfficientNetModel(try spec.resolve())
+        model.initialize(seed: 1)
+        let random = RandomGenerator(seed: 2)
+        let x = Tensor(shape: [batch, spec.resolution, spec.resolution, 3])
+        for index in 0..<x.count { x[index] = Float(random.gaussian()) }
+        let fastest = (0..<2).map { _ in PassClock.seconds { _ = model.forward(x, training: false) } }.min()!
+        let passes = max(10, Int((0.05 / max(fastest, 1e-6)).rounded(.up)))
+        return {
+            _ = model.forward(x, training: false)
+            let times = (0..<passes).map { _ in PassClock.seconds { _ = model.forward(x, training: false) } }
+            return Statistics.median(times)
+        }
     }
 }
 

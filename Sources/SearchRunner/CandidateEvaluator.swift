@@ -219,6 +219,6 @@ final class CandidateEvaluator {
     /// The median of 11 timed eval-mode forward passes at batch 1 after 3 untimed ones, timed as `efsearch bench`
     /// times (`EngineBench`).
     func measureLatency(_ model: EfficientNetModel) -> Double {
-        (try? EngineBench(mode: .inference, batch: 1, warmup: 3, runs: 11).run(model).median) ?? .nan
+        (try? EngineBench(mode: .inference, batch: 1, warmup: 3, runs: 10, rounds: 3).run(model).median) ?? .nan
     }
 }

@@ -9,7 +9,7 @@ extension Efsearch {
             abstract: "Time forward passes (or training steps) of a network on the engine: median, p10, p90, images/s, GFLOP/s.",
             discussion: """
             Examples:
-              efsearch bench efficientnet-b0 --threads 2 --runs 30
+              efsearch bench efficientnet-b0 --threads 2 --runs 20 --rounds 5
               efsearch bench mobilenetv2-100 --per-layer            # each layer's share of the time
               efsearch bench --arch 'ds_r1_k3_s1_c16;ir_r2_k3_s2_e6_c24' --resolution 128 --mode training --batch 32 --json
             """)
@@ -18,7 +18,8 @@ extension Efsearch {
         @Option(help: "Batch size.") var batch: Int = 1
         @OptionGroup var threads: ThreadOptions
         @Option(help: "Untimed runs first.") var warmup: Int = 3
-        @Option(help: "Timed runs.") var runs: Int = 20
+        @Option(help: "Timed runs per round.") var runs: Int = 10
+        @Option(help: "Rounds, each between two series of a reference network (slow rounds timed again); the quietest round's median counts.") var rounds: Int = 3
         @Option(help: "inference (eval forward) or training (forward, loss, backward, SGD step).") var mode: BenchMode = .inference
         @Option(help: "Seed for the weights, inputs and labels.") var seed: UInt64 = 0
         @Option(help: "The engine's GEMM: fast (OpenBLAS) or portable (fixed order, the same bits on every AVX2 machine).") var numerics: Numerics = .fast
@@ -27,9 +28,7 @@ extension Efsearch {
         @Flag(help: "Print one JSON object.") var json = false
         @Flag(name: .customLong("per-layer"), help: "Also time each layer (inference mode) and print its share of the time.") var perLayer = false
 
-        var bench: EngineBench {
-            EngineBench(mode: mode, batch: batch, warmup: warmup, runs: runs, seed: seed, compareUnfused: compareUnfused, perLayer: perLayer)
-        }
+        var bench: EngineBench { EngineBench(mode: mode, batch: batch, warmup: warmup, runs: runs, rounds: rounds, seed: seed, compareUnfused: compareUnfused, perLayer: perLayer) }
 
         func validate() throws {
             do { try bench.validate() } catch { throw ValidationError("\(error)") }

@@ -325,13 +325,19 @@ final class CLITests: XCTestCase {
                               "--runs", "3", "--warmup", "1", "--json"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
-        for key in ["median_ms", "p10_ms", "p90_ms", "images_per_second", "gflops"] {
+        for key in ["median_ms", "p10_ms", "p90_ms", "images_per_second", "gflops", "rounds_differ"] {
             XCTAssertNotNil(object[key] as? Double, key)
         }
+        // Three rounds by default, each between series of the reference network; the quietest round's median counts.
+        let medians = try XCTUnwrap(object["round_medians_ms"] as? [Double])
+        XCTAssertEqual(medians.count, 3)
+        XCTAssertEqual(object["median_ms"] as? Double, medians.min())
+        XCTAssertEqual((object["reference_ms"] as? [Double])?.count, 3)
         let training = try run(["bench", "--arch", "ds_r1_k3_s1_c8;ir_r1_k3_s2_e2_c16", "--resolution", "32", "--classes", "5",
                                 "--batch", "4", "--runs", "2", "--warmup", "1", "--mode", "training", "--json"])
         XCTAssertEqual(training.status, 0, training.stderr)
         XCTAssertEqual(try run(["bench", "--runs", "0"]).status, 2)
+        XCTAssertEqual(try run(["bench", "--rounds", "0"]).status, 2)
         XCTAssertEqual(try run(["bench", "--mode", "fast"]).status, 2)
     }
 

@@ -90,6 +90,15 @@ extension LatencyCheck {
             return item.finished()
         }
         object.addRaw("presets", "[" + items.joined(separator: ",") + "]")
+        let worst = self.worst.map { row -> String in
+            var item = JSONObjectWriter()
+            item.add("name", row.name)
+            item.add("resolution", row.network.resolution)
+            item.add("predicted_ms", row.predicted)
+            item.add("measured_ms", row.best)
+            return item.finished()
+        }
+        object.addRaw("worst", "[" + worst.joined(separator: ",") + "]")
         return object.finished()
     }
 
@@ -98,7 +107,7 @@ extension LatencyCheck {
         var lines = [
             "\(random.count) networks never used in the fit, batch \(settings.batch), \(settings.threads) threads, \(rounds) rounds of at least "
                 + "\(settings.runs) passes and \(Format.fixed(settings.seriesSeconds, 2)) s each:",
-            "measured (median of all passes):  \(plain.summary)",
+            "measured (the quietest round's median):  \(plain.summary)",
         ]
         if let corrected { lines.append("drift-corrected (to the reference): \(corrected.summary)") }
         func error(_ predicted: Double, _ measured: Double) -> String { Format.fixed(100 * (predicted / measured - 1), 1) + "%" }
@@ -107,6 +116,11 @@ extension LatencyCheck {
              row.corrected.map { Format.fixed($0, 2) } ?? "-", row.corrected.map { error(row.predicted, $0) } ?? "-"]
         }
         lines += ["", Format.table(["preset", "px", "predicted ms", "measured ms", "error", "corrected ms", "error"], rows, leftColumns: 1)]
+        let misses = worst.map { row in
+            [String(row.name.prefix(90)), "\(row.network.resolution)", Format.fixed(row.predicted, 2), Format.fixed(row.best, 2), error(row.predicted, row.best)]
+        }
+        lines += ["", "the five networks predicted worst (\(random.allSatisfy { $0.corrected != nil } ? "against drift-corrected times" : "against measured times")):",
+                  Format.table(["network", "px", "predicted ms", "measured ms", "error"], misses, leftColumns: 1)]
         return lines.joined(separator: "\n")
     }
 }

@@ -166,6 +166,8 @@ public struct LatencyCheck {
         public var measured: Double
         /// Measured relative to the reference network beside it, at the reference's speed during the calibration.
         public var corrected: Double?
+        /// The drift-corrected time when there is one, else the measured.
+        public var best: Double { corrected ?? measured }
     }
 
     /// The presets every check times beside its networks.
@@ -175,6 +177,9 @@ public struct LatencyCheck {
     public var rounds: Int
 
     public var random: [Row] { rows.filter { $0.group == "random" } }
+    /// The five networks never used in the fit that the model predicts worst (relative error, drift-corrected
+    /// times when the model knows its reference's speed).
+    public var worst: [Row] { Array(random.sorted { abs($0.predicted / $0.best - 1) > abs($1.predicted / $1.best - 1) }.prefix(5)) }
     public var presetRows: [Row] { rows.filter { $0.group == "preset" } }
     /// Figures of the plain medians, and of the drift-corrected times when the model knows its reference's speed.
     public var plain: CheckFigures { CheckFigures(predicted: random.map(\.predicted), measured: random.map(\.measured)) }

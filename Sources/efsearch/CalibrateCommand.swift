@@ -31,7 +31,7 @@ extension Efsearch {
         @Option(help: "Write the model here (default: the cache directory).") var out: String?
         @Option(help: "Seed of the random networks.") var seed: UInt64 = 0
         @Option(help: "Check the model instead: time this many networks never used to fit it.") var check: Int?
-        @Option(help: "With --check: draw the networks from this search space (default: random arch strings, 96-256 px).") var space: String?
+        @Option(help: "With --check: draw the networks from this search space, repeatable: the count is shared (default: random arch strings, 96-256 px).") var space: [String] = []
         @Option(help: "With --check: also write each network's predicted and measured ms to this CSV file.") var csv: String?
         @Option(help: "Timed passes per network per round, the same to calibrate and to check (with fewer, a network's time relative to the reference comes out lower).") var runs: Int = 10
         @Option(name: .customLong("series-seconds"), help: "Each series of timed passes, the reference network's too, lasts at least this long: a fast network runs more than --runs passes.") var seriesSeconds: Double = 0.1
@@ -44,7 +44,7 @@ extension Efsearch {
         func validate() throws {
             do { try settings.validate() } catch { throw ValidationError("\(error)") }
             if let check, check < 2 { throw ValidationError("--check \(check) must be at least 2 (a ranking needs two networks)") }
-            if check == nil && (space != nil || csv != nil) { throw ValidationError("--space and --csv go with --check") }
+            if check == nil && (!space.isEmpty || csv != nil) { throw ValidationError("--space and --csv go with --check") }
         }
 
         var threadCount: Int { threads.count }
@@ -77,9 +77,10 @@ extension Efsearch {
                 throw CalibrationError(file: nil, message: "no latency model for this machine (\(threadCount) threads, batch \(batch)): run efsearch calibrate first, or pass --latency-model FILE")
             }
             // From a search space (random genotypes), or random arch strings; never networks a calibration used.
-            let networks = try space.map { path in
-                try SearchSpace.load(path: path).sampleNetworks(count: count, seed: LatencyCheck.checkSeed(seed)).map { ($0.archString, $0) }
-            } ?? LatencyCheck.randomNetworks(count: count, seed: seed)
+            let networks = space.isEmpty ? LatencyCheck.randomNetworks(count: count, seed: seed) : try space.enumerated().flatMap { index, path in
+                try SearchSpace.load(path: path).sampleNetworks(count: count / space.count + (index < count % space.count ? 1 : 0), seed: LatencyCheck.checkSeed(seed))
+                    .map { ($0.archString, $0) }
+            }
             let progress = ProgressBar("check")
             let check = try LatencyCheck(model: model, modelFile: latency.latencyModel, networks: networks, settings: settings, progress: progress.report)
             progress.finish()

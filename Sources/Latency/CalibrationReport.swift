@@ -65,7 +65,7 @@ extension LatencyCheck {
     public func writeCSV(to file: String) throws { try Latency.writeCSV(csv, to: file, flag: "--csv") }
 
     /// The check as one JSON object: the random networks' figures (measured, and drift-corrected), the settings,
-    /// and each preset's predicted and measured time.
+    /// each preset's predicted and measured time, and those of the five networks predicted worst (`worst`).
     public func json(settings: CalibrationSettings) -> String {
         var object = JSONObjectWriter()
         object.add("count", random.count)
@@ -80,25 +80,17 @@ extension LatencyCheck {
         object.add("rounds", rounds)
         object.add("runs", settings.runs)
         object.add("series_seconds", settings.seriesSeconds)
-        let items = presetRows.map { row -> String in
+        func item(_ row: Row) -> String {
             var item = JSONObjectWriter()
             item.add("name", row.name)
             item.add("resolution", row.network.resolution)
             item.add("predicted_ms", row.predicted)
             item.add("measured_ms", row.measured)
-            if let value = row.corrected { item.add("drift_corrected_ms", value) }
+            if let corrected = row.corrected { item.add("drift_corrected_ms", corrected) }
             return item.finished()
         }
-        object.addRaw("presets", "[" + items.joined(separator: ",") + "]")
-        let worst = self.worst.map { row -> String in
-            var item = JSONObjectWriter()
-            item.add("name", row.name)
-            item.add("resolution", row.network.resolution)
-            item.add("predicted_ms", row.predicted)
-            item.add("measured_ms", row.best)
-            return item.finished()
-        }
-        object.addRaw("worst", "[" + worst.joined(separator: ",") + "]")
+        object.addRaw("presets", "[" + presetRows.map(item).joined(separator: ",") + "]")
+        object.addRaw("worst", "[" + worst.map(item).joined(separator: ",") + "]")
         return object.finished()
     }
 

@@ -80,6 +80,21 @@ final class LatencyCLITests: XCTestCase {
         for key in ["kendall_tau", "mape", "within_5", "within_10", "count", "presets"] { XCTAssertNotNil(figures[key], key) }
         XCTAssertEqual(figures["count"] as? Int, 3)
         XCTAssertEqual(figures["rounds"] as? Int, 2)
+        // The worst-predicted networks, largest relative error first.
+        let worst = try XCTUnwrap(figures["worst"] as? [[String: Any]])
+        XCTAssertEqual(worst.count, 3)
+        let errors = worst.map { abs(($0["predicted_ms"] as! Double) / (($0["drift_corrected_ms"] ?? $0["measured_ms"]) as! Double) - 1) }
+        XCTAssertEqual(errors, errors.sorted(by: >))
+        // Networks of two search spaces share the count.
+        let tiny = SearchCLITests.repository.appendingPathComponent("searchspaces/tiny.yaml").path
+        let b0 = SearchCLITests.repository.appendingPathComponent("searchspaces/efficientnet-b0.yaml").path
+        let spaces = try run(["calibrate", "--check", "3", "--space", tiny, "--space", b0, "--runs", "1", "--rounds", "1", "--series-seconds", "0",
+                              "--threads", "1", "--latency-model", model, "--csv", directory.appendingPathComponent("check.csv").path])
+        XCTAssertEqual(spaces.status, 0, spaces.stderr)
+        let lines = try String(contentsOf: directory.appendingPathComponent("check.csv"), encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("random,") }
+        XCTAssertEqual(lines.filter { $0.split(separator: ",")[2] == "32" }.count, 2, "two networks of the 32 px space")
+        XCTAssertEqual(lines.count, 3)
+        XCTAssertTrue(spaces.stdout.contains("the five networks predicted worst"), spaces.stdout)
 
         // A search stores the prediction beside the estimate.
         let store = directory.appendingPathComponent("s.sqlite").path

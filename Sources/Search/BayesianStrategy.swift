@@ -49,7 +49,8 @@ public struct FreeObjectives {
 /// - each is scored by its expected hypervolume improvement (EHVI) over the observed feasible front, its free
 ///   costs exact: with one modelled cost in closed form (the improvement is piecewise linear in it), with more
 ///   by `samples` common Monte-Carlo draws over the 128 candidates best at their optimistic point (mean less
-///   a deviation); the reference point is each cost's worst observed feasible value plus a tenth of its range;
+///   a deviation); the reference point is, for each cost, the observed front's worst value plus a fifth of the
+///   range of the feasible observations;
 /// - a generation's proposals come one at a time: after each, the models take its posterior mean as observed
 ///   ("Kriging believer") and the front takes the believed point, so the next proposal is elsewhere.
 /// Deterministic for a seed and the observations in order.
@@ -185,13 +186,16 @@ public final class BayesianStrategy: SearchStrategy {
         let feasible = observed.compactMap(\.costs)
         guard !feasible.isEmpty else { return nil }  // nothing feasible yet: no front to improve on
         let dimensions = feasible[0].count
+        let front = Pareto.frontier(feasible).map { feasible[$0] }
+        // Each cost's reference: the observed front's worst value plus a fifth of the range of all feasible
+        // observations (a margin that counts the front's extreme points, scaled by what the search has seen).
         let reference = (0..<dimensions).map { d -> Double in
             let values = feasible.map { $0[d] }
             let (worst, best) = (values.max()!, values.min()!)
-            return worst + (worst > best ? 0.1 * (worst - best) : 0.1 * max(abs(worst), 1))
+            return front.map { $0[d] }.max()! + 0.2 * (worst > best ? worst - best : max(abs(worst), 1))
         }
         return Model(genotypes: candidates.map(\.genotype), costs: candidates.map(\.assessment.costs), inputs: encoded,
-                     posteriors: posteriors, modelled: problem.modelledIndices, front: Pareto.frontier(feasible).map { feasible[$0] },
+                     posteriors: posteriors, modelled: problem.modelledIndices, front: front,
                      reference: reference, samples: samples, random: random)
     }
 

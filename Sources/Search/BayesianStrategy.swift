@@ -103,16 +103,14 @@ public final class BayesianStrategy: SearchStrategy {
     public func propose(_ count: Int, accept: (Genotype) -> Bool) -> [Genotype] {
         var result: [Genotype] = []
         let modelling = observed.contains { $0.modelled != nil } && (proposed >= startup || observed.count >= startup)
-        if !modelling {
-            result = drawAccepted(min(count, max(1, startup - proposed)), accept: accept) { _ in counts.map { random.uniformInt($0) } }
-        } else if var model = makeModel() {
+        if modelling, var model = makeModel() {
             while result.count < count, let pick = model.best(accept: accept) {
                 result.append(model.genotypes[pick])
                 model.believe(pick)
             }
         }
-        if result.count < count, !modelling || result.isEmpty {  // the start-up's rest, or a space the model cannot reach
-            result += drawAccepted(count - result.count, accept: accept) { _ in counts.map { random.uniformInt($0) } }
+        if result.isEmpty {  // the start-up (a generation's proposals come from one model, which needs observations), nothing feasible yet, or no candidate left to score
+            result = drawAccepted(count, accept: accept) { _ in counts.map { random.uniformInt($0) } }
         }
         proposed += result.count
         seen.formUnion(result)

@@ -57,16 +57,6 @@ public struct GaussianProcess: Sendable {
         weights = solveTransposed(solveLower(targets))
     }
 
-    /// A process that holds only a Cholesky factor, for its triangular solves.
-    private init(factor: [Double], count: Int) {
-        inputs = []
-        targets = [Double](repeating: 0, count: count)
-        dimensions = 0
-        hyperparameters = Hyperparameters(lengthscales: [], signalVariance: 1, noiseVariance: 0)
-        self.factor = factor
-        weights = []
-    }
-
     /// The Matérn-5/2 part of the kernel (no noise) between two inputs.
     static func signal(_ a: UnsafeBufferPointer<Double>, _ b: UnsafeBufferPointer<Double>, _ h: Hyperparameters) -> Double {
         var r2 = 0.0
@@ -96,10 +86,16 @@ public struct GaussianProcess: Sendable {
     }
 
     /// L⁻¹ b.
-    func solveLower(_ b: [Double]) -> [Double] {
-        let n = count
+    func solveLower(_ b: [Double]) -> [Double] { GaussianProcess.solveLower(factor, b) }
+
+    /// L⁻ᵀ b.
+    func solveTransposed(_ b: [Double]) -> [Double] { GaussianProcess.solveTransposed(factor, b) }
+
+    /// L⁻¹ b for a row-major lower-triangular factor `l` of b.count rows.
+    static func solveLower(_ l: [Double], _ b: [Double]) -> [Double] {
+        let n = b.count
         var x = b
-        factor.withUnsafeBufferPointer { l in
+        l.withUnsafeBufferPointer { l in
             x.withUnsafeMutableBufferPointer { x in
                 for i in 0..<n {
                     var sum = x[i]
@@ -112,14 +108,14 @@ public struct GaussianProcess: Sendable {
         return x
     }
 
-    /// L⁻ᵀ b.
-    func solveTransposed(_ b: [Double]) -> [Double] {
-        let n = count
+    /// L⁻ᵀ b for a row-major lower-triangular factor `l` of b.count rows.
+    static func solveTransposed(_ l: [Double], _ b: [Double]) -> [Double] {
+        let n = b.count
         var x = b
         for i in stride(from: n - 1, through: 0, by: -1) {
             var sum = x[i]
-            for j in (i + 1)..<max(i + 1, n) { sum -= factor[j * n + i] * x[j] }
-            x[i] = sum / factor[i * n + i]
+            for j in (i + 1)..<max(i + 1, n) { sum -= l[j * n + i] * x[j] }
+            x[i] = sum / l[i * n + i]
         }
         return x
     }
@@ -202,8 +198,7 @@ public struct GaussianProcess: Sendable {
         let logDeterminant = (0..<n).reduce(0) { $0 + 2 * log(k[$1 * n + $1]) }
         let value = -0.5 * fit - 0.5 * logDeterminant - 0.5 * Double(n) * log(2 * Double.pi)
         // dL/dθ = ½ tr((α αᵀ - K⁻¹) ∂K/∂θ), α = K⁻¹ y; the off-diagonal pairs count twice.
-        let factor = GaussianProcess(factor: k, count: n)
-        alpha = factor.solveTransposed(alpha)
+        alpha = solveTransposed(k, alpha)
         guard cgsl_cholesky_invert(&k, n) == 0 else { return nil }
         var gradient = [Double](repeating: 0, count: dimensions + 2)
         for i in 0..<n {

@@ -186,6 +186,14 @@ public final class NetworkTimer {
     public let minimumSeconds: Double
     let probe: Prepared
 
+    /// The reference network (`LatencyModel.probe`): the calibration's speed reference, and the drift check of
+    /// `bench` and measured latency (`EngineBench`).
+    static func probeNetwork() throws -> Network {
+        var spec = try Presets.named(LatencyModel.probe.preset).spec
+        spec.resolution = LatencyModel.probe.resolution
+        return try spec.resolve()
+    }
+
     /// A network ready to time: its model with seeded weights, a seeded input, its passes per series, and its
     /// fastest warm-up pass in seconds.
     public struct Prepared {
@@ -203,9 +211,7 @@ public final class NetworkTimer {
         self.profiledRuns = profiledRuns ?? runs
         self.rounds = rounds
         self.minimumSeconds = minimumSeconds
-        var spec = try Presets.named(LatencyModel.probe.preset).spec
-        spec.resolution = LatencyModel.probe.resolution
-        let probe = NetworkTimer.prepare(try spec.resolve(), batch: batch, warmup: self.warmup, runs: runs, minimumSeconds: minimumSeconds)
+        let probe = NetworkTimer.prepare(try NetworkTimer.probeNetwork(), batch: batch, warmup: self.warmup, runs: runs, minimumSeconds: minimumSeconds)
         self.probe = probe
         warmupFactor = min(1, max(0.25, Statistics.median(NetworkTimer.series(probe)) / probe.passSeconds))
     }

@@ -131,20 +131,8 @@ extension EngineBench {
     /// that runs one series of it (an untimed pass, then at least 10 passes and 0.05 s) and returns its median
     /// pass in seconds.
     static func reference(batch: Int) throws -> () -> Double {
-        var spec = try Presets.named(LatencyModel.probe.preset).spec
-        spec.resolution = LatencyModel.probe.resolution
-        let model = EfficientNetModel(try spec.resolve())
-        model.initialize(seed: 1)
-        let random = RandomGenerator(seed: 2)
-        let x = Tensor(shape: [batch, spec.resolution, spec.resolution, 3])
-        for index in 0..<x.count { x[index] = Float(random.gaussian()) }
-        let fastest = (0..<2).map { _ in PassClock.seconds { _ = model.forward(x, training: false) } }.min()!
-        let passes = max(10, Int((0.05 / max(fastest, 1e-6)).rounded(.up)))
-        return {
-            _ = model.forward(x, training: false)
-            let times = (0..<passes).map { _ in PassClock.seconds { _ = model.forward(x, training: false) } }
-            return Statistics.median(times)
-        }
+        let probe = NetworkTimer.prepare(try NetworkTimer.probeNetwork(), batch: batch, warmup: 2, runs: 10, minimumSeconds: 0.05)
+        return { Statistics.median(NetworkTimer.series(probe)) }
     }
 }
 

@@ -157,7 +157,8 @@ public final class BayesianStrategy: SearchStrategy {
             guard let modelled = entry.modelled, let assessment = assessment(entry.genotype) else { return nil }
             return (entry.genotype, assessment, modelled)
         }
-        guard !training.isEmpty else { return nil }
+        let feasible = observed.compactMap(\.costs)
+        guard !training.isEmpty, !feasible.isEmpty else { return nil }  // nothing to model, or no front to improve on yet
         // Features scaled to [0, 1] over the candidates and the observations.
         let featureCount = candidates[0].assessment.features.count
         let all = candidates.map(\.assessment.features) + training.map(\.1.features)
@@ -181,8 +182,6 @@ public final class BayesianStrategy: SearchStrategy {
             guard let process = try? GaussianProcess(inputs: inputs, targets: targets, hyperparameters: hyperparameters) else { return nil }
             posteriors.append(Posterior(process: process, candidates: encoded, offset: mean, scale: scale))
         }
-        let feasible = observed.compactMap(\.costs)
-        guard !feasible.isEmpty else { return nil }  // nothing feasible yet: no front to improve on
         let dimensions = feasible[0].count
         let front = Pareto.frontier(feasible).map { feasible[$0] }
         // Each cost's reference: the observed front's worst value plus a fifth of the range of all feasible

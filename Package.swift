@@ -89,17 +89,19 @@ let package = Package(
         // PostgreSQL through libpq.
         .target(name: "Store", dependencies: ["Metrics"]),
         .target(name: "StoreBackends", dependencies: ["Store", "Metrics", "CLibPQ", .product(name: "GRDB", package: "GRDB.swift")]),
-        // Runs a search: strategies, the store and the evaluators (cost model, short training) together.
+        // One-shot search: a weight-sharing supernet of a search space, trained on the engine (once-for-all, BigNAS).
+        .target(name: "Supernet", dependencies: ["Architecture", "Cost", "Engine", "Statistics", "Training", "Search"], swiftSettings: fastInReleaseBuilds),
+        // Runs a search: strategies, the store and the evaluators (cost model, short training, supernet) together.
         .target(
             name: "SearchRunner",
-            dependencies: ["Architecture", "Cost", "Engine", "Metrics", "Statistics", "Training", "Search", "Store", "Latency"]
+            dependencies: ["Architecture", "Cost", "Engine", "Metrics", "Statistics", "Training", "Search", "Store", "Latency", "Supernet"]
         ),
 
         // MARK: Executables
         .executableTarget(
             name: "efsearch",
             dependencies: [
-                "Architecture", "Cost", "Engine", "Metrics", "Statistics", "Training", "Search", "Store", "StoreBackends", "SearchRunner", "Latency", "ONNX",
+                "Architecture", "Cost", "Engine", "Metrics", "Statistics", "Training", "Search", "Store", "StoreBackends", "SearchRunner", "Latency", "ONNX", "Supernet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastInReleaseBuilds
@@ -123,6 +125,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Engine", "Architecture"]),
         .testTarget(name: "LatencyTests", dependencies: ["Latency", "Statistics", "Cost", "Architecture"]),
+        .testTarget(name: "SupernetTests", dependencies: ["Supernet", "Search", "Training", "Engine", "Statistics", "Architecture"]),
         .testTarget(name: "SearchRunnerTests", dependencies: ["SearchRunner", "Metrics", "Search", "Store", "StoreBackends", "Cost"]),
         .testTarget(name: "EfsearchCLITests", dependencies: ["efsearch", "Metrics", "Engine", "Statistics", "Training", "SearchRunner", "Store", "StoreBackends", .product(name: "GRDB", package: "GRDB.swift")]),
     ]

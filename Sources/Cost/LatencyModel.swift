@@ -217,6 +217,8 @@ public struct LatencyModel: Codable, Sendable {
     /// The calibrated machine's per-core L2 cache in bytes: weights and activations larger than it are
     /// `weight_spill_bytes` and `activation_spill_bytes` (`LatencyFeatures.of`). Nil: no spill features.
     public var cacheBytes: Double?
+    /// A transferred model (`calibrate --from`): the key of the model it was adapted from.
+    public var transferredFrom: String?
 
     /// The reference network timed beside every timed network, to take out a shared host's speed drift:
     /// EfficientNet-B0 at 160 px.
@@ -245,6 +247,7 @@ public struct LatencyModel: Codable, Sendable {
         case vectorLanes = "vector_lanes"
         case weightCacheBytes = "weight_cache_bytes"
         case cacheBytes = "l2_cache_bytes"
+        case transferredFrom = "transferred_from"
     }
 
     public init(from decoder: Decoder) throws {
@@ -276,6 +279,7 @@ public struct LatencyModel: Codable, Sendable {
         if let cacheBytes, !(cacheBytes.isFinite && cacheBytes > 0) {
             throw DecodingError.dataCorruptedError(forKey: .cacheBytes, in: container, debugDescription: "l2_cache_bytes \(cacheBytes) must be a positive number")
         }
+        transferredFrom = try container.decodeIfPresent(String.self, forKey: .transferredFrom)
         guard vectorLanes == 8 || vectorLanes == 16 else {
             throw DecodingError.dataCorruptedError(forKey: .vectorLanes, in: container, debugDescription: "vector_lanes \(vectorLanes) must be 8 or 16")
         }
@@ -310,6 +314,7 @@ public struct LatencyModel: Codable, Sendable {
         try container.encode(vectorLanes, forKey: .vectorLanes)
         try container.encodeIfPresent(weightCacheBytes, forKey: .weightCacheBytes)
         try container.encodeIfPresent(cacheBytes, forKey: .cacheBytes)
+        try container.encodeIfPresent(transferredFrom, forKey: .transferredFrom)
         try container.encode(Dictionary(uniqueKeysWithValues: units.map { ($0.key.rawValue, $0.value) }), forKey: .units)
     }
 

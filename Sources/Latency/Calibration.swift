@@ -91,10 +91,18 @@ public struct RandomNetworks {
     /// The share of networks drawn from the built-in families (`familyVariant`) rather than as random arch strings.
     public var familyShare: Double
 
-    public init(seed: UInt64, resolutions: ClosedRange<Int> = 96...256, familyShare: Double = 0) {
+    /// Networks of search spaces to draw from in turn (`SearchSpace.calibrationPool`), and the share of networks
+    /// taken from them: where users search, which random arch strings and family members may not cover (the
+    /// tiny space's 32 px networks of 0.03-0.1 ms, whose passes are mostly fixed costs).
+    public var pool: [Network]
+    public var poolShare: Double
+    var poolIndex = 0
+
+    public init(seed: UInt64, resolutions: ClosedRange<Int> = 96...256, familyShare: Double = 0, pool: [Network] = [], poolShare: Double = 0) {
         random = RandomGenerator(seed: seed)
         self.resolutions = resolutions
         self.familyShare = familyShare
+        (self.pool, self.poolShare) = (pool, poolShare)
     }
 
     func pick<T>(_ items: [T]) -> T { items[random.uniformInt(items.count)] }
@@ -105,6 +113,10 @@ public struct RandomNetworks {
     /// The next network (always one that resolves).
     public mutating func next() -> Network {
         while true {
+            if poolIndex < pool.count && poolShare > 0 && random.uniform() < poolShare {
+                poolIndex += 1
+                return pool[poolIndex - 1]
+            }
             let family = familyShare > 0 && random.uniform() < familyShare
             guard let network = try? (family ? familyVariant() : draw()).resolve() else { continue }
             if family && RandomNetworks.presets.contains(where: { $0.isSameShape(as: network) }) { continue }
@@ -125,7 +137,7 @@ public struct RandomNetworks {
     /// networks the fit has not seen).
     func familyVariant() throws -> NetworkSpec {
         var spec = try Presets.named(pick(RandomNetworks.families)).spec
-        spec.width = pick([0.5, 0.75, 1.0, 1.0, 1.25, 1.5])
+        spec.width = pick([0.5, 0.75, 1.0, 1.0, 1.25, 1.5, 2.0])
         spec.depth = pick([0.75, 1.0, 1.0, 1.25])
         spec.resolution = resolution()
         spec.classes = pick([10, 100, 1000])
@@ -564,6 +576,116 @@ public enum Calibration {
         for (unit, group) in Dictionary(grouping: samples.units, by: \.unit) where unit != .network && group.count >= LatencyFeatures.count + 2 {
             units[unit] = try fit(group)
         }
+        return try fitPasses(units: units, key: key, networks: networks, lanes: lanes, cacheBytes: cacheBytes)
+    }
+
+    /// Few-shot transfer (in the spirit of HELP and LitePred): a model made elsewhere (another machine, thread
+    /// count or batch) adapted to this one from a few timed networks. Each unit keeps its coefficients up to two
+    /// factors, one on its constant (the fixed cost of a layer: dispatch, threads waking) and one on the rest (the
+    /// work, which another thread count divides and the fixed cost does not), fitted by the blocks' weighted
+    /// least squares (`blockWeight`) with two columns per unit: the unit's constant and the rest of its time as
+    /// `source` predicts them for these blocks. A unit in fewer than `minimumParts` blocks' parts, or whose
+    /// factors come out outside 1/8...8 of all blocks' together, takes all blocks' factors. The stem, head and
+    /// classifier get factors the same way from their own timings. Whole passes are then fitted as in a full
+    /// calibration (`fitPasses`). Linear in about twenty factors instead of about 90 coefficients, it needs tens
+    /// of networks rather than a hundred.
+    public static func transfer(from source: LatencyModel, samples: CalibrationSamples, key: CalibrationKey, networks: [(Network, Double)],
+                                lanes: Int, cacheBytes: Double?, minimumParts: Int = 12) throws -> LatencyModel {
+        let coefficients = Dictionary(uniqueKeysWithValues: LatencyUnit.allCases.compactMap { unit in
+            source.units[unit].map { fit in (unit, (0..<LatencyFeatures.count).reduce(into: SIMD8<Double>.zero) { $0[$1] = fit.coefficients[$1] }) }
+        })
+        /// A unit's predicted constant and the rest of its time.
+        func parts(_ unit: LatencyUnit, _ features: SIMD8<Double>) -> (fixed: Double, work: Double) {
+            let fallback = [.depthwise3, .depthwise5, .depthwise7].contains(unit) ? coefficients[.depthwise] : nil
+            guard let c = coefficients[unit] ?? fallback else { return (0, 0) }
+            let all = (c * features).sum(), fixed = c[0] * features[0]
+            return (fixed, all - fixed)
+        }
+        let blocks = samples.blocks
+        guard blocks.count >= 3 else {
+            throw CalibrationError(file: nil, message: "\(blocks.count) timed blocks are too few to transfer the model; time more (a larger --budget-seconds)")
+        }
+        let seconds = blocks.map(\.seconds), weights = blocks.map(blockWeight)
+        /// Factors on the constant and the rest for columns of (constant, rest) pairs; nil unless all are positive.
+        func factors(_ x: [Double], columns: Int, y: [Double], weights: [Double]?) -> [Double]? {
+            let used = independentColumns(x, columns: columns)
+            guard used.count == columns, let solution = try? relativeLeastSquares(x, columns: columns, y: y, weights: weights),
+                  solution.allSatisfy({ $0 > 0 && $0.isFinite }) else { return nil }
+            return solution
+        }
+        // All blocks together: a factor on the constants, one on the rest (or one on both).
+        let sums = blocks.flatMap { block in
+            block.parts.reduce(into: [0.0, 0.0]) { sum, part in let p = parts(part.unit, part.features); sum[0] += p.fixed; sum[1] += p.work }
+        }
+        let overall: (fixed: Double, work: Double)
+        if let pair = factors(sums, columns: 2, y: seconds, weights: weights) {
+            overall = (pair[0], pair[1])
+        } else if let one = factors(stride(from: 0, to: sums.count, by: 2).map { sums[$0] + sums[$0 + 1] }, columns: 1, y: seconds, weights: weights) {
+            overall = (one[0], one[0])
+        } else {
+            throw CalibrationError(file: nil, message: "the transfer's fit of the blocks failed (no positive factor): the model has no fit for their units")
+        }
+        func plausible(_ pair: (Double, Double)) -> Bool {
+            pair.0 > overall.fixed / 8 && pair.0 < overall.fixed * 8 && pair.1 > overall.work / 8 && pair.1 < overall.work * 8
+        }
+        // Factors per unit that is in enough blocks' parts; the others enter at all blocks' factors.
+        var partCounts: [LatencyUnit: Int] = [:]
+        for block in blocks { for part in block.parts { partCounts[part.unit, default: 0] += 1 } }
+        let own = LatencyUnit.blockUnits.filter { partCounts[$0, default: 0] >= minimumParts && coefficients[$0] != nil }
+        var unitFactors = [LatencyUnit: (fixed: Double, work: Double)]()
+        if !own.isEmpty {
+            var x: [Double] = [], rest: [Double] = []
+            for (block, measured) in zip(blocks, seconds) {
+                var row = [Double](repeating: 0, count: 2 * own.count)
+                var others = 0.0
+                for part in block.parts {
+                    let p = parts(part.unit, part.features)
+                    if let column = own.firstIndex(of: part.unit) {
+                        row[2 * column] += p.fixed
+                        row[2 * column + 1] += p.work
+                    } else {
+                        others += overall.fixed * p.fixed + overall.work * p.work
+                    }
+                }
+                x += row
+                rest.append(max(measured - others, 1e-9))
+            }
+            if let solution = factors(x, columns: 2 * own.count, y: rest, weights: weights) {
+                for (index, unit) in own.enumerated() where plausible((solution[2 * index], solution[2 * index + 1])) {
+                    unitFactors[unit] = (solution[2 * index], solution[2 * index + 1])
+                }
+            }
+        }
+        var units: [LatencyUnit: LatencyModel.UnitFit] = [:]
+        for (unit, fit) in source.units where unit != .network {
+            var factor = unitFactors[unit] ?? overall
+            let timed = samples.units.filter { $0.unit == unit }
+            if !LatencyUnit.blockUnits.contains(unit), timed.count >= 6 {
+                let x = timed.flatMap { sample -> [Double] in let p = parts(unit, sample.features); return [p.fixed, p.work] }
+                if let pair = factors(x, columns: 2, y: timed.map(\.seconds), weights: nil), plausible((pair[0], pair[1])) { factor = (pair[0], pair[1]) }
+            }
+            let scaled = fit.coefficients.enumerated().map { index, value in value * (index == 0 ? factor.fixed : factor.work) }
+            units[unit] = LatencyModel.UnitFit(coefficients: scaled, samples: timed.count + partCounts[unit, default: 0], rmsRelativeError: fit.rmsRelativeError)
+        }
+        // Each unit's error on this machine: of its own timings, or of the blocks it is in.
+        let adapted = LatencyModel(key: key, createdAt: "", networks: 0, fitMAPE: 0, vectorLanes: lanes, units: units).predictor
+        for unit in units.keys {
+            let pairs: [(predicted: Double, measured: Double)] = LatencyUnit.blockUnits.contains(unit)
+                ? blocks.filter { $0.parts.contains { $0.unit == unit } }.map { block in
+                    (block.parts.map { adapted.seconds($0.unit, $0.features) ?? 0 }.reduce(0, +), block.seconds)
+                }
+                : samples.units.filter { $0.unit == unit }.map { (adapted.seconds(unit, $0.features) ?? 0, $0.seconds) }
+            if !pairs.isEmpty { units[unit]?.rmsRelativeError = rmsRelative(pairs) }
+        }
+        var model = try fitPasses(units: units, key: key, networks: networks, lanes: lanes, cacheBytes: cacheBytes)
+        model.transferredFrom = source.key.description
+        return model
+    }
+
+    /// The whole pass, fitted over timed networks on top of fitted units (`fit`).
+    static func fitPasses(units: [LatencyUnit: LatencyModel.UnitFit], key: CalibrationKey, networks: [(Network, Double)], lanes: Int,
+                          cacheBytes: Double?) throws -> LatencyModel {
+        var units = units
         let created = ISO8601DateFormatter().string(from: Date())
         var unitsModel = LatencyModel(key: key, createdAt: created, networks: networks.count, fitMAPE: 0, vectorLanes: lanes, units: units)
         unitsModel.cacheBytes = cacheBytes

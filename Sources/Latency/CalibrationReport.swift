@@ -11,6 +11,7 @@ extension LatencyModel {
         object.add("file", file)
         object.add("networks", networks)
         object.add("fit_mape", fitMAPE)
+        if let transferredFrom { object.add("transferred_from", transferredFrom) }
         let fits = LatencyUnit.allCases.compactMap { unit in
             units[unit].map { "\"\(unit.rawValue)\":{\"samples\":\($0.samples),\"rms_relative_error\":\($0.rmsRelativeError)}" }
         }
@@ -25,7 +26,8 @@ extension LatencyModel {
         }
         return [
             Format.table(["unit", "samples", "RMS rel. error"], rows, leftColumns: 1),
-            "\(networks) networks timed; end to end the fit is off by \(Format.fixed(100 * fitMAPE, 1))% on average (in sample)",
+            "\(networks) networks timed; end to end the fit is off by \(Format.fixed(100 * fitMAPE, 1))% on average (in sample)"
+                + (transferredFrom.map { "; units transferred from \($0)" } ?? ""),
             "wrote \(file)",
             "check it on networks it has not seen: efsearch calibrate --check 40\(out.map { " --latency-model \($0)" } ?? "")",
         ].joined(separator: "\n")

@@ -22,6 +22,12 @@ public struct CalibrationSettings: Sendable {
     public var rounds: Int?
     /// The share of calibration networks drawn from the built-in families.
     public var familyShare = 0.25
+    /// Networks of search spaces (`SearchSpace.calibrationPool`) and the share of calibration networks taken from them.
+    public var spaceNetworks: [Network] = []
+    public var spaceShare = 0.25
+    /// A model made elsewhere to adapt to this machine (`calibrate --from`, `Calibration.transfer`) instead of
+    /// fitting every unit anew.
+    public var source: LatencyModel?
 
     public init(threads: Int) { self.threads = threads }
 
@@ -39,7 +45,18 @@ public struct CalibrationSettings: Sendable {
         if runs < 1 { throw fail("--runs \(runs) must be at least 1") }
         if !(seriesSeconds >= 0 && seriesSeconds <= 60) { throw fail("--series-seconds \(canonicalNumber(seriesSeconds)) must be between 0 and 60") }
         if !(familyShare >= 0 && familyShare <= 1) { throw fail("--family-share \(canonicalNumber(familyShare)) must be between 0 and 1") }
+        if !(spaceShare >= 0 && spaceShare <= 1) { throw fail("--space-share \(canonicalNumber(spaceShare)) must be between 0 and 1") }
+        if !(familyShare + spaceShare <= 1) {
+            throw fail("--family-share \(canonicalNumber(familyShare)) and --space-share \(canonicalNumber(spaceShare)) must add up to at most 1")
+        }
         if let rounds, rounds < 1 { throw fail("--rounds \(rounds) must be at least 1") }
+    }
+
+    /// These settings with `change` made.
+    public func with(_ change: (inout CalibrationSettings) -> Void) -> CalibrationSettings {
+        var copy = self
+        change(&copy)
+        return copy
     }
 
     /// The engine's settings in effect, with this calibration's threads.
@@ -64,8 +81,8 @@ public struct CalibrationOutcome {
 }
 
 extension Calibration {
-    /// Times seeded random networks (all four block types, kernels 3-7, 64-320 px; `familyShare` of them members
-    /// of the built-in families) block by block beside a reference network, and fits every unit and then whole
+    /// Times seeded random networks (all four block types, kernels 3-7, 64-384 px; `familyShare` of them members
+    /// of the built-in families, `spaceShare` networks of search spaces) block by block beside a reference network, and fits every unit and then whole
     /// passes. The engine runs with `settings.threads` threads.
     public static func run(_ settings: CalibrationSettings, key: CalibrationKey, note: (String) -> Void = { _ in },
                            progress: ProgressReport? = nil) throws -> CalibrationOutcome {
@@ -75,7 +92,10 @@ extension Calibration {
     private static func timeAndFit(_ settings: CalibrationSettings, key: CalibrationKey, note: (String) -> Void,
                                    progress: ProgressReport?) throws -> CalibrationOutcome {
         let batch = settings.batch, budget = settings.budgetSeconds
-        var networks = RandomNetworks(seed: settings.seed, resolutions: 64...320, familyShare: settings.familyShare)
+        // The family's share is of the networks not drawn from the spaces.
+        let familyShare = settings.spaceShare < 1 ? settings.familyShare / (1 - settings.spaceShare) : 0
+        var networks = RandomNetworks(seed: settings.seed, resolutions: 64...384, familyShare: familyShare, pool: settings.spaceNetworks,
+                                      poolShare: settings.spaceShare)
         // As many plain passes as a check times (`runs`), so that both time a network alike: with 4 here and 10
         // in the check, the relative times came out 5% lower than the check's.
         let rounds = settings.rounds ?? 3
@@ -90,7 +110,7 @@ extension Calibration {
         let needed = [LatencyUnit.stem, .head, .classifier, .projection, .dense, .depthwise3, .depthwise5, .depthwise7, .squeezeExcite,
                       fusedExpansions ? .expansion : .pointwise]
         func enough() -> Bool {
-            prepared.count >= 8 && needed.allSatisfy { counts[$0, default: 0] >= 2 * LatencyFeatures.count }
+            prepared.count >= 8 && (settings.source != nil || needed.allSatisfy { counts[$0, default: 0] >= 2 * LatencyFeatures.count })
         }
         while Date().timeIntervalSince(start) + Double(rounds) * roundSeconds < budget || !enough() {
             let network = networks.next()
@@ -125,7 +145,9 @@ extension Calibration {
             samples.blocks += timed.blocks
             passes.append((ready.network, timing.total * reference))
         }
-        var model = try Calibration.fit(samples, key: key, networks: passes.map { ($0.network, $0.seconds) }, lanes: InferenceKernels.vectorLanes, cacheBytes: cacheBytes)
+        let timed = passes.map { ($0.network, $0.seconds) }, lanes = InferenceKernels.vectorLanes
+        var model = try settings.source.map { try Calibration.transfer(from: $0, samples: samples, key: key, networks: timed, lanes: lanes, cacheBytes: cacheBytes) }
+            ?? Calibration.fit(samples, key: key, networks: timed, lanes: lanes, cacheBytes: cacheBytes)
         model.probeSeconds = reference
         return CalibrationOutcome(model: model, samples: samples, passes: passes)
     }

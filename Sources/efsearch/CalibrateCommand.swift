@@ -1,7 +1,7 @@
 import ArgumentParser
 import Cost
 import Latency
-import Search
+import SearchRunner
 
 extension Efsearch {
     /// `efsearch calibrate`: fits a latency model on this machine, or checks one against timed passes.
@@ -9,8 +9,8 @@ extension Efsearch {
         static let configuration = CommandConfiguration(
             abstract: "Time the engine's units on seeded random networks and fit a latency model, or check one (--check N).",
             discussion: """
-            Calibration times seeded random networks (all four block types, kernels 3-7, 64-320 px; a quarter of \
-            them members of the built-in families at other widths, depths and resolutions) in inference as the \
+            Calibration times seeded random networks (all four block types, kernels 3-7, 64-384 px; a quarter of \
+            them members of the built-in families at other widths, depths and resolutions, a quarter from the shipped search spaces) in inference as the \
             engine runs them: every block whole (fused), the stem, head and classifier apart, beside passes of a \
             reference network (EfficientNet-B0 at 160 px) so that the host's speed drift cancels out. A block's time \
             is the sum of its units' linear models (MACs with the busiest thread's share, activation bytes, weight \
@@ -31,12 +31,14 @@ extension Efsearch {
         @Option(help: "Write the model here (default: the cache directory).") var out: String?
         @Option(help: "Seed of the random networks.") var seed: UInt64 = 0
         @Option(help: "Check the model instead: time this many networks never used to fit it.") var check: Int?
-        @Option(help: "With --check: draw the networks from this search space, repeatable: the count is shared (default: random arch strings, 96-256 px).") var space: [String] = []
+        @Option(help: "Draw networks from this search space, repeatable: to calibrate, --space-share of them (default: the shipped spaces); with --check, all (the count shared; default: random arch strings, 96-256 px).") var space: [String] = []
         @Option(help: "With --check: also write each network's predicted and measured ms to this CSV file.") var csv: String?
         @Option(help: "Timed passes per network per round, the same to calibrate and to check (with fewer, a network's time relative to the reference comes out lower).") var runs: Int = 10
         @Option(name: .customLong("series-seconds"), help: "Each series of timed passes, the reference network's too, lasts at least this long: a fast network runs more than --runs passes.") var seriesSeconds: Double = 0.1
         @Option(help: "Rounds over all the networks (default 3 to calibrate, 10 with --check); a network's time relative to the reference network is the median over rounds.") var rounds: Int?
         @Option(name: .customLong("family-share"), help: "The share of calibration networks drawn from the built-in families (EfficientNet-B0, MobileNetV2, MnasNet, EfficientNetV2-S at other widths, depths and resolutions); the rest are random arch strings. A check draws random arch strings only.") var familyShare: Double = 0.25
+        @Option(name: .customLong("space-share"), help: "The share of calibration networks drawn from the search spaces (--space).") var spaceShare: Double = 0.25
+        @Option(help: "Adapt this latency model (made on another machine, thread count or batch) from a few timed networks instead of fitting anew (with a short --budget-seconds, e.g. 60).") var from: String?
         @Option(help: "Also write every timed block and unit (its units' features, seconds) to this CSV file.") var samples: String?
         @OptionGroup var latency: LatencyModelOptions
         @Flag(help: "Print one JSON object.") var json = false
@@ -44,13 +46,13 @@ extension Efsearch {
         func validate() throws {
             do { try settings.validate() } catch { throw ValidationError("\(error)") }
             if let check, check < 2 { throw ValidationError("--check \(check) must be at least 2 (a ranking needs two networks)") }
-            if check == nil && (!space.isEmpty || csv != nil) { throw ValidationError("--space and --csv go with --check") }
+            if check == nil ? csv != nil : from != nil { throw ValidationError(check == nil ? "--csv goes with --check" : "--from goes without --check") }
         }
 
         var threadCount: Int { threads.count }
         var settings: CalibrationSettings {
             CalibrationSettings(threads: threadCount, batch: batch, budgetSeconds: budgetSeconds.value, seed: seed, runs: runs, seriesSeconds: seriesSeconds,
-                                rounds: rounds, familyShare: familyShare)
+                                rounds: rounds, familyShare: familyShare).with { $0.spaceShare = spaceShare }
         }
 
         func run() throws {
@@ -63,7 +65,8 @@ extension Efsearch {
             try LatencyModel.prepareDestination(path)
             if !json { Console.note("calibrating \(key) for about \(Int(budgetSeconds.value)) s") }
             let progress = ProgressBar("calibrate")
-            let outcome = try Calibration.run(settings, key: key, note: { if !json { Console.note($0) } }, progress: progress.report)
+            let source = try from.map { try LatencyModel.load($0) }
+            let outcome = try Calibration.run(try settings.drawing(fromSpaces: space).with { $0.source = source }, key: key, note: { if !json { Console.note($0) } }, progress: progress.report)
             progress.finish()
             try outcome.model.save(path)
             if let samples { try outcome.writeSamples(to: samples) }
@@ -77,10 +80,7 @@ extension Efsearch {
                 throw CalibrationError(file: nil, message: "no latency model for this machine (\(threadCount) threads, batch \(batch)): run efsearch calibrate first, or pass --latency-model FILE")
             }
             // From a search space (random genotypes), or random arch strings; never networks a calibration used.
-            let networks = space.isEmpty ? LatencyCheck.randomNetworks(count: count, seed: seed) : try space.enumerated().flatMap { index, path in
-                try SearchSpace.load(path: path).sampleNetworks(count: count / space.count + (index < count % space.count ? 1 : 0), seed: LatencyCheck.checkSeed(seed))
-                    .map { ($0.archString, $0) }
-            }
+            let networks = try LatencyCheck.networks(count: count, spaces: space, seed: seed)
             let progress = ProgressBar("check")
             let check = try LatencyCheck(model: model, modelFile: latency.latencyModel, networks: networks, settings: settings, progress: progress.report)
             progress.finish()

@@ -10,7 +10,7 @@ struct Efsearch: ParsableCommand {
         commandName: "efsearch",
         abstract: "Architecture search and compound scaling for EfficientNet-style CNNs.",
         version: EfsearchVersion.current,
-        subcommands: [Estimate.self, Scale.self, Presets.self, Machine.self, Calibrate.self, Init.self, Infer.self, Onnx.self, Bench.self, Train.self, Eval.self, Nas.self, Worker.self, Grid.self, Runs.self, Frontier.self, Show.self, Export.self, Report.self, Proxies.self, ProxyCheck.self, StoreGroup.self]
+        subcommands: [Estimate.self, Scale.self, Presets.self, Machine.self, Calibrate.self, Init.self, Infer.self, Onnx.self, Bench.self, Train.self, Eval.self, Nas.self, Worker.self, Grid.self, Runs.self, Frontier.self, Show.self, Export.self, Report.self, Proxies.self, ProxyCheck.self, StoreGroup.self, SupernetGroup.self]
     )
 
     /// What `efsearch` with no arguments prints: a first session, each line a command that runs as it is.

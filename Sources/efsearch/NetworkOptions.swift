@@ -16,9 +16,9 @@ struct NetworkOptions: ParsableArguments {
     @Option(help: "Number of classes.") var classes: Int?
     @Option(help: "Activation: silu, relu or relu6.") var activation: Activation?
 
-    /// The network these options describe, checked.
-    func spec() throws -> NetworkSpec {
-        var spec = try preset.map { try Architecture.Presets.named($0).spec } ?? Architecture.Presets.defaultSpec
+    /// The network these options describe over `base` (default EfficientNet-B0's), checked.
+    func spec(base: NetworkSpec = Architecture.Presets.defaultSpec) throws -> NetworkSpec {
+        var spec = try preset.map { try Architecture.Presets.named($0).spec } ?? base
         if let arch { spec.stages = try ArchString.parse(arch) }
         if let width { spec.width = width }
         if let depth { spec.depth = depth }

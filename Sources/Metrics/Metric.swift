@@ -117,7 +117,7 @@ public struct MetricTable: Sendable, Equatable {
     /// column names are those of the first schema); append a new metric at the end with no `migration`.
     public static let standard = MetricTable([
         .accuracy, .top5, .params, .macs, .latency, .latencyEstimate, .latencyMeasured, .latencyPredicted, .memory, .trainSeconds,
-        .synflow, .naswot,
+        .synflow, .naswot, .supernet,
     ])
 }
 
@@ -154,6 +154,9 @@ extension Metric {
     /// Zero-cost proxies of the untrained network (ln synflow, NASWOT's log |det K|): higher predicts better accuracy.
     public static let synflow = Metric(name: "synflow", direction: .maximize, label: "synflow (ln)", migration: v4)
     public static let naswot = Metric(name: "naswot", direction: .maximize, label: "NASWOT log|K|", migration: v4)
+    /// Accuracy with weights inherited from a supernet (batch norms recalibrated): `--fidelity supernet:FILE`,
+    /// `proxy-check --supernet FILE`. A fraction.
+    public static let supernet = Metric(name: "supernet", direction: .maximize, label: "supernet accuracy %", displayScale: 100)
 }
 
 /// A candidate's values, by metric; a metric it has no value for is absent.

@@ -5,6 +5,7 @@ import Foundation
 import Latency
 import Search
 import Store
+import Supernet
 import Training
 
 /// The candidates' shared evaluation: cost model always, short training and timed forward passes on request.
@@ -35,6 +36,8 @@ final class CandidateEvaluator {
     /// Whether a trained candidate's result is also stored as an observation without successive halving (grid
     /// runs: their ranking reads the validation loss from it).
     let recordsObservations: Bool
+    /// The supernet that scores candidates (`--fidelity supernet:FILE`, `proxy-check --supernet FILE`), read once.
+    let supernet: SupernetScorer?
 
     /// `machine` is the roofline for the latency estimates; the proxy dataset is loaded for training fidelity.
     init(configuration: RunConfiguration, machine: MachineProfile, files: RunFiles? = nil, keepsCheckpoints: Bool = false) throws {
@@ -46,6 +49,11 @@ final class CandidateEvaluator {
             throw PlanError(field: "--fidelity sh", message: "the run's proxy task has no rungs (--rungs or --min-epochs/--max-epochs)")
         }
         if case .grid = configuration.plan { recordsObservations = true } else { recordsObservations = false }
+        switch configuration.plan {
+        case .nas(let plan): supernet = try plan.supernet.map { try SupernetScorer(path: $0) }
+        case .proxyCheck(let plan): supernet = try plan.supernet.map { try SupernetScorer(path: $0) }
+        case .grid: supernet = nil
+        }
         if case .nas(let plan) = configuration.plan {
             latency = plan.latency
             predictor = plan.latencyModel?.predictor
@@ -74,6 +82,15 @@ final class CandidateEvaluator {
     }
 
     func datasetKey(resolution: Int) -> Int { datasetSpec.kind == .folder ? DatasetSpec.cachedSize(resolution: resolution) : 0 }
+
+    /// The candidate's accuracy with the supernet's weights, on the proxy dataset's validation split (nil without a supernet).
+    func supernetScore(_ spec: NetworkSpec, name: String) throws -> SupernetScore? {
+        guard let supernet else { return nil }
+        var spec = spec
+        let dataset = try dataset(resolution: spec.resolution)
+        spec.classes = dataset.classes
+        return try proxy.engine.apply { try supernet.score(spec, name: name, dataset: dataset) }
+    }
 
     /// Zero-cost scores of a candidate's untrained network (initialised from its training seed).
     func zeroCostScores(_ spec: NetworkSpec, seed: Int64, proxies: Set<ZeroCostProxy>) throws -> ZeroCostScores {

@@ -51,7 +51,7 @@ public struct GridFlags: Sendable {
     /// The plan of a new grid run at `fidelity` (`ProxyFlags.fidelity`), its points enumerated once and stored:
     /// EfficientNet-B0 shrunk to width 0.25, depth 0.25 and 64 px by default, realised at phi 1.
     public func plan(fidelity: Fidelity) throws -> GridPlan {
-        if fidelity == .replay { throw FlagError("--fidelity replay is for nas (with --replay RUN); grid trains or estimates its points") }
+        if fidelity == .replay || fidelity == .supernet { throw FlagError("--fidelity \(fidelity.rawValue) is for nas; grid trains or estimates its points (its compound-scaled networks are in no supernet's space)") }
         let axes = self.axes
         let points = axes.points
         guard !points.isEmpty else { throw FlagError("no (alpha, beta, gamma) on this grid is within --tolerance \(axes.tolerance) of 2") }

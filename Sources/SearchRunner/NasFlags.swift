@@ -30,6 +30,8 @@ public struct NasFlags: Sendable {
     public var warmStart: RunName?
     /// `--enqueue FILE`: candidates to evaluate first (`Enqueue`).
     public var enqueue: String?
+    /// `--fidelity supernet:FILE`: the supernet file.
+    public var supernet: String?
 
     public init() {}
 
@@ -60,7 +62,7 @@ public struct NasFlags: Sendable {
         }
         guard let space else { throw FlagError("--space is required (or --resume NAME)") }
         let objectives = self.objectives
-            ?? (fidelity.trains ? [Objective(metric: .accuracy), Objective(metric: .macs)] : [Objective(metric: .macs), Objective(metric: .params)])
+            ?? (fidelity.scoresAccuracy ? [Objective(metric: .accuracy), Objective(metric: .macs)] : [Objective(metric: .macs), Objective(metric: .params)])
         var plan = NasPlan(
             space: try StoredSpace.read(path: space), strategy: strategy ?? .bo, budget: budget ?? 12, objectives: objectives,
             constraints: constraints, reward: reward, fidelity: fidelity, latency: latency,
@@ -70,6 +72,8 @@ public struct NasFlags: Sendable {
         plan.replay = replay?.text
         plan.warmStart = warmStart?.text
         plan.enqueue = try enqueue.map { try enqueuedEntries(path: $0, space: plan.space) }
+        plan.supernet = supernet
+        if let supernet { try SupernetScorer.check(supernet, space: plan.space) }
         if plan.strategy.isModelBased { plan.startup = startup ?? 10 } else if startup != nil { throw FlagError("--startup goes with --strategy tpe or bo") }
         try plan.validate()
         return plan
@@ -111,6 +115,7 @@ public struct NasFlags: Sendable {
         check.compare("--replay", given: replay?.text, stored: stored.replay)
         check.compare("--warm-start", given: warmStart?.text, stored: stored.warmStart)
         check.compare("--enqueue", given: try enqueue.map { try enqueuedEntries(path: $0, space: stored.space) }, stored: stored.enqueue)
+        check.compare("--fidelity supernet:FILE", given: supernet, stored: stored.supernet)
         try check.verify(store: store, run: name)
     }
 }

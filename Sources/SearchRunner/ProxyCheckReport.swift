@@ -6,7 +6,7 @@ import Store
 /// What `efsearch proxy-check` reports: how well the short setting, each zero-cost proxy, MACs and params rank
 /// the candidates the way the long setting's accuracy does.
 public struct ProxyCheckReport: Sendable {
-    /// One predictor of the long accuracy (`short`, `synflow`, `naswot`, `macs`, `params`).
+    /// One predictor of the long accuracy (`supernet` with `--supernet FILE`, `synflow`, `naswot`, `macs`, `params`).
     public struct Entry: Sendable {
         public var name: String
         public var correlation: RankCorrelation
@@ -43,7 +43,7 @@ public struct ProxyCheckReport: Sendable {
         self.short = RankCorrelation(pairs.map { $0.0.accuracy! }, target, resamples: resamples, seed: seed)
         var predictors: [Entry] = []
         let named: [(String, (CandidateRecord, CandidateRecord) -> Double?)] = [
-            ("synflow", { s, _ in s.synflow }), ("naswot", { s, _ in s.naswot }),
+            ("supernet", { s, _ in s.supernet }), ("synflow", { s, _ in s.synflow }), ("naswot", { s, _ in s.naswot }),
             ("macs", { _, l in Double(l.macs) }), ("params", { _, l in Double(l.params) }),
         ]
         for (name, value) in named {

@@ -17,9 +17,14 @@ public enum Fidelity: String, Codable, CaseIterable, Sendable {
     /// Each candidate answered from an earlier run's stored results (`--replay RUN`): a strategy benchmarked on a
     /// finished search in seconds. A candidate the earlier run does not have fails, with the reason, and is counted.
     case replay
+    /// Each candidate scored with weights inherited from a trained supernet (`--fidelity supernet:FILE`): batch
+    /// norms recalibrated on a few training batches, then evaluated on the validation split; no training.
+    case supernet
 
     /// Whether candidates are trained.
     public var trains: Bool { self == .train || self == .sh }
+    /// Whether candidates get an accuracy (trained, or scored with a supernet's weights).
+    public var scoresAccuracy: Bool { trains || self == .supernet }
 }
 
 /// Successive halving's schedule: the epochs a candidate has trained in all when each rung ends (increasing), and
@@ -211,6 +216,8 @@ public struct NasPlan: Codable, Sendable {
     public var warmStart: String?
     /// `--enqueue FILE`: the file's entries (presets or arch strings, `Enqueue`), evaluated first, in order.
     public var enqueue: [String]?
+    /// `--fidelity supernet:FILE`: the supernet file that scores the candidates.
+    public var supernet: String?
 
     public init(space: StoredSpace, strategy: StrategyKind, budget: Int, objectives: [Objective], constraints: [Constraint], reward: Reward?,
                 fidelity: Fidelity, latency: LatencySource, generation: Int, population: Int, sample: Int, mutation: Double,
@@ -384,11 +391,17 @@ public struct ProxyCheckPlan: Codable, Sendable {
     public var long: ProxySetting
     /// Bootstrap resamples for the intervals.
     public var bootstrap: Int
+    /// `--supernet FILE`: each candidate also scored with this supernet's weights, a predictor beside the short
+    /// setting (nil: none).
+    public var supernet: String?
     /// `--noise-floor`: each candidate also trained at the short setting with another seed, so that the report gives
     /// the short setting against itself (nil in older runs: no).
     public var noiseFloor: Bool?
 
-    public init(space: StoredSpace, sample: Int, short: ProxySetting, long: ProxySetting, bootstrap: Int, noiseFloor: Bool = false) {
+    public init(space: StoredSpace, sample: Int, short: ProxySetting, long: ProxySetting, bootstrap: Int, noiseFloor: Bool = false,
+                supernet: String? = nil) throws {
+        if let supernet { try SupernetScorer.check(supernet, space: space) }
+        self.supernet = supernet
         self.space = space
         self.sample = sample
         self.short = short
@@ -544,6 +557,9 @@ extension NasPlan {
         guard !objectives.isEmpty else { throw PlanError(field: "--objectives", message: "expected at least one objective") }
         if (fidelity == .replay) != (replay != nil) {
             throw PlanError(field: "--replay", message: "names the run whose results answer the candidates, and only with --fidelity replay")
+        }
+        if (fidelity == .supernet) != (supernet != nil) {
+            throw PlanError(field: "--fidelity", message: "supernet takes the supernet file: --fidelity supernet:FILE")
         }
         if fidelity == .estimate, objectives.contains(where: { $0.metric == .accuracy }) || reward != nil {
             throw PlanError(field: "--fidelity estimate", message: "has no accuracy: use objectives macs, params, latency, memory and no --reward")

@@ -162,8 +162,8 @@ public final class SearchDriver {
                 try score(&batch)
             }
             if let prefilter = plan.prefilter { applyPrefilter(prefilter, to: &batch, generation: generation) }
-            if plan.fidelity == .estimate {
-                for index in batch.indices {
+            if plan.fidelity == .estimate || plan.fidelity == .supernet {
+                for index in batch.indices where batch[index].status != .failed {
                     batch[index].status = .done
                     batch[index].finishedAt = Date()
                 }
@@ -171,7 +171,7 @@ public final class SearchDriver {
             let inserted = try store.insert(batch)
             created += batch.count
             switch plan.fidelity {
-            case .estimate, .replay:
+            case .estimate, .replay, .supernet:
                 strategy.observe(try inserted.map(observation))  // already finished: no need to read them back
             case .train, .sh:
                 try finish(generation: generation)
@@ -196,15 +196,33 @@ public final class SearchDriver {
         return proxies
     }
 
-    /// Fills in the candidates' zero-cost scores (in the coordinator, before they are stored).
+    /// Fills in the candidates' zero-cost scores and supernet scores (in the coordinator, before they are stored).
+    /// At `--fidelity supernet:FILE` the supernet's score is the candidate's accuracy, and the candidate is done.
     func score(_ batch: inout [CandidateRecord]) throws {
         let proxies = proxiesToScore
-        guard !proxies.isEmpty else { return }
-        try configuration.proxy.engine.apply {
-            for index in batch.indices {
-                let scores = try evaluator.zeroCostScores(try network(of: batch[index]), seed: batch[index].seed, proxies: proxies)
-                batch[index].synflow = scores.synflow
-                batch[index].naswot = scores.naswot
+        if !proxies.isEmpty {
+            try configuration.proxy.engine.apply {
+                for index in batch.indices {
+                    let scores = try evaluator.zeroCostScores(try network(of: batch[index]), seed: batch[index].seed, proxies: proxies)
+                    batch[index].synflow = scores.synflow
+                    batch[index].naswot = scores.naswot
+                }
+            }
+        }
+        guard evaluator.supernet != nil else { return }
+        for index in batch.indices where !batch[index].key.hasSuffix("/long") && !batch[index].key.hasSuffix("/reseeded") {
+            let spec = try network(of: batch[index])
+            do {
+                guard let score = try evaluator.supernetScore(spec, name: batch[index].arch) else { continue }
+                batch[index].supernet = score.evaluation.accuracy
+                if configuration.fidelity == .supernet {
+                    batch[index].accuracy = score.evaluation.accuracy
+                    batch[index].top5 = score.evaluation.top5
+                }
+            } catch let error as UserInputError where configuration.fidelity == .supernet {
+                // A candidate the supernet does not hold fails, with the reason; the run goes on.
+                batch[index].status = .failed
+                batch[index].reason = "\(error)"
             }
         }
     }

@@ -94,4 +94,5 @@ extension CandidateRecord {
     public var trainSeconds: Double? { get { metrics[.trainSeconds] } set { metrics[.trainSeconds] = newValue } }
     public var synflow: Double? { get { metrics[.synflow] } set { metrics[.synflow] = newValue } }
     public var naswot: Double? { get { metrics[.naswot] } set { metrics[.naswot] = newValue } }
+    public var supernet: Double? { get { metrics[.supernet] } set { metrics[.supernet] = newValue } }
 }

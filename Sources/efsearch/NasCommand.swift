@@ -28,7 +28,7 @@ extension Efsearch {
         var objectives: ObjectiveList?
         @Option(name: .customLong("constraint"), help: "A constraint such as macs<=400M (repeatable).", transform: Constraint.init(parsing:)) var constraints: [Constraint] = []
         @Option(help: "MnasNet reward ACC * (X / T)^w as METRIC:T:W or METRIC:T:ALPHA:BETA, e.g. macs:400M:-0.07.", transform: Reward.init(parsing:)) var reward: Reward?
-        @Option(help: "estimate (cost model only), train (short training on the proxy), sh (successive halving over --rungs) or replay (with --replay RUN) (default: train; sh when a rung flag is given; replay with --replay).") var fidelity: Fidelity?
+        @Option(help: "estimate (cost model only), train (short training on the proxy), sh (successive halving over --rungs), replay (with --replay RUN) or supernet:FILE (weights inherited from a trained supernet) (default: train; sh when a rung flag is given; replay with --replay).", transform: FidelityChoice.init(parsing:)) var fidelity: FidelityChoice?
         @Option(help: "Latency: predicted (the calibrated model), estimate (roofline) or measured (timed forward passes; with --fidelity train) (default: predicted when this machine is calibrated, else estimate).") var latency: LatencySource?
         @OptionGroup var latencyModel: LatencyModelOptions
         @Option(help: "Seed of the search and of every candidate's training (default: 0).") var seed: UInt64?
@@ -58,7 +58,7 @@ extension Efsearch {
         var flags: NasFlags {
             var flags = NasFlags()
             (flags.space, flags.strategy, flags.budget, flags.objectives, flags.constraints) = (space, strategy, budget, objectives?.list, constraints)
-            (flags.reward, flags.fidelity, flags.latency, flags.seed, flags.generation) = (reward, fidelity, latency, seed, generation)
+            (flags.reward, flags.fidelity, flags.supernet, flags.latency, flags.seed, flags.generation) = (reward, fidelity?.fidelity, fidelity?.supernet, latency, seed, generation)
             (flags.population, flags.sample, flags.mutation, flags.prefilter, flags.keepCheckpoints) = (population, sample, mutation, prefilter, keepCheckpoints)
             (flags.startup, flags.replay, flags.warmStart, flags.enqueue) = (startup, replay, warmStart, enqueue)
             return flags
@@ -67,7 +67,7 @@ extension Efsearch {
         /// The plan of a new run, with the calibration for the workers' thread count at batch 1 stored with it.
         func plan() throws -> NasPlan {
             let model = try latencyModel.load(threads: proxy.flags.task.threads, batch: 1)
-            return try flags.plan(fidelity: try proxy.flags.fidelity(given: fidelity, fallback: .train), latencyModel: model, threads: proxy.flags.task.threads) { Console.note($0) }
+            return try flags.plan(fidelity: try proxy.flags.fidelity(given: fidelity?.fidelity, fallback: .train), latencyModel: model, threads: proxy.flags.task.threads) { Console.note($0) }
         }
 
         func checkResume(_ name: String, store: String, configuration: RunConfiguration) throws {

@@ -21,6 +21,7 @@ extension Efsearch {
         @Option(help: "Candidates to sample (seeded; default: 16).") var sample: Int?
         @Option(help: "The short setting, epochs=N[,resolution=PX][,subset=IMAGES] (default: epochs=3).") var short: String?
         @Option(help: "The long setting (default: epochs=12).") var long: String?
+        @Option(help: "Also score each candidate with this supernet's weights (efsearch supernet train), a predictor beside the short setting.") var supernet: String?
         @Option(help: "Bootstrap resamples for the 95% intervals (default: 1000).") var bootstrap: Int?
         @Option(help: "Seed of the sample, the trainings and the bootstrap (default: 0).") var seed: UInt64?
         @OptionGroup var runOptions: RunOptions
@@ -45,16 +46,17 @@ extension Efsearch {
             check.compare("--short", given: try short.map { try ProxySetting(parsing: $0, field: "--short") }, stored: stored.short)
             check.compare("--long", given: try long.map { try ProxySetting(parsing: $0, field: "--long") }, stored: stored.long)
             check.compare("--bootstrap", given: bootstrap, stored: stored.bootstrap)
+            check.compare("--supernet", given: supernet, stored: stored.supernet)
             if noiseFloor { check.compare("--noise-floor", given: true, stored: stored.noiseFloor ?? false) }
             try check.verify(store: store, run: name)
         }
 
         func run() throws {
             let (store, record) = try storeOptions.execute(runOptions, check: checkResume) { _ in
-                let plan = ProxyCheckPlan(
+                let plan = try ProxyCheckPlan(
                     space: try StoredSpace.read(path: space!), sample: sample ?? 16,
                     short: try ProxySetting(parsing: short ?? "epochs=3", field: "--short"),
-                    long: try ProxySetting(parsing: long ?? "epochs=12", field: "--long"), bootstrap: bootstrap ?? 1000, noiseFloor: noiseFloor)
+                    long: try ProxySetting(parsing: long ?? "epochs=12", field: "--long"), bootstrap: bootstrap ?? 1000, noiseFloor: noiseFloor, supernet: supernet)
                 return RunConfiguration(seed: seed ?? 0, proxy: proxy.flags.task, plan: .proxyCheck(plan))
             } announce: { record, configuration, store in
                 guard case .proxyCheck(let plan) = configuration.plan else { return }

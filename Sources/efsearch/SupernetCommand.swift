@@ -11,12 +11,18 @@ extension Efsearch {
             commandName: "supernet", abstract: "Train a weight-sharing supernet of a search space, and extract candidates from it.",
             discussion: """
             Examples:
-              efsearch supernet train --space searchspaces/tiny.yaml --dataset mnist:data/digits --epochs 10 --out tiny.supernet.safetensors
-              efsearch supernet extract --supernet tiny.supernet.safetensors --dataset mnist:data/digits --arch 'ds_r1_k3_s1_c16;...' --resolution 32 --out c.safetensors
+              efsearch supernet train --space searchspaces/tiny.yaml --dataset mnist:data/digits --no-flip --epochs 7 --out tiny.supernet
+              efsearch nas --space searchspaces/tiny.yaml --dataset mnist:data/digits --fidelity supernet:tiny.supernet --budget 1000
             """, subcommands: [Train.self, Extract.self])
 
         struct Train: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Train a supernet: the largest candidate first, then the sandwich rule with in-place distillation (docs/supernet.md).")
+            static let configuration = CommandConfiguration(
+                abstract: "Train a supernet: the largest candidate first, then the sandwich rule with in-place distillation (docs/supernet.md).",
+                discussion: """
+                Examples:
+                  efsearch supernet train --space searchspaces/tiny.yaml --dataset mnist:data/digits --no-flip --epochs 7 --out tiny.supernet
+                  efsearch supernet train --space searchspaces/tiny.yaml --dataset mnist:data/digits --no-flip --epochs 7 --out tiny.supernet --resume
+                """)
             @Option(help: "The search space (YAML).") var space: String
             @OptionGroup var data: DatasetOptions
             @Option(help: "Epochs in all.") var epochs: Int = 10
@@ -52,7 +58,14 @@ extension Efsearch {
         }
 
         struct Extract: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Score a candidate with the supernet's weights and write it as a stand-alone checkpoint (timm's layout).")
+            static let configuration = CommandConfiguration(
+                abstract: "Score a candidate with the supernet's weights and write it as a stand-alone checkpoint (timm's layout).",
+                discussion: """
+                The candidate is the space's base network with --arch, --width, ... as given (stem, head and resolution the space's unless given).
+
+                Examples:
+                  efsearch supernet extract --supernet tiny.supernet --dataset mnist:data/digits --no-flip --width 0.75 --out c.safetensors
+                """)
             @Option(help: "The supernet file.") var supernet: String
             @OptionGroup var network: NetworkOptions
             @OptionGroup var data: DatasetOptions
@@ -65,7 +78,7 @@ extension Efsearch {
                 EngineConfiguration.current.with { $0.threads = threads.count }.install()
                 let scoring = SupernetScoring(batches: calibrationBatches, batchSize: 64, seed: 0)
                 try scoring.validate()
-                let extraction = try SupernetRun.extract(supernet: supernet, spec: { try network.spec(base: $0) }, name: network.arch ?? network.displayName,
+                let extraction = try SupernetRun.extract(supernet: supernet, spec: { try network.spec(base: $0) }, name: network.arch ?? network.preset ?? "the space's base",
                                                          dataset: try data.load(quiet: json), scoring: scoring, out: out)
                 print(json ? extraction.json : extraction.text)
             }

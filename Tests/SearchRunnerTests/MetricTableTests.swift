@@ -77,7 +77,7 @@ final class MetricTableTests: XCTestCase {
         try RunExport.write(store: store, run: after, configuration: configuration, format: .csv, directory: exported, metrics: Self.table)
         let lines = try String(contentsOfFile: exported + "/candidates.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
         let column = try XCTUnwrap(lines[0].firstIndex(of: "energy_mj"))
-        XCTAssertEqual(column, lines[0].firstIndex(of: "naswot")! + 1)
+        XCTAssertEqual(column, lines[0].firstIndex(of: "supernet")! + 1)
         XCTAssertEqual(lines.dropFirst().map { Double($0[column])! }, measured.map { $0.metrics[Self.energy]! })
         let run = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: exported + "/run.json"))) as! [String: Any]
         XCTAssertTrue((run["columns"] as! [String]).contains("energy_mj"))

@@ -337,7 +337,7 @@ final class SQLiteStoreTests: XCTestCase {
     /// The GRDB migrator and the shared list name the same migrations in the same order.
     func testMigrationsAreTheSharedList() {
         XCTAssertEqual(SQLiteStore.migrator.migrations, StoreSchema.migrations)
-        XCTAssertEqual(Set(PostgresStore.migrationSQL.keys), Set(StoreSchema.migrations))
+        XCTAssertEqual(Set(PostgresStore.migrationSQL(for: .standard).keys), Set(StoreSchema.migrations))
     }
 }
 

@@ -125,7 +125,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Engine", "Architecture"]),
         .testTarget(name: "LatencyTests", dependencies: ["Latency", "Statistics", "Cost", "Architecture"]),
-        .testTarget(name: "SupernetTests", dependencies: ["Supernet", "Search", "Training", "Engine", "Statistics", "Architecture"]),
+        .testTarget(name: "SupernetTests", dependencies: ["Supernet", "Search", "Training", "Engine", "Statistics", "Architecture"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SearchRunnerTests", dependencies: ["SearchRunner", "Metrics", "Search", "Store", "StoreBackends", "Cost"]),
         .testTarget(name: "EfsearchCLITests", dependencies: ["efsearch", "Metrics", "Engine", "Statistics", "Training", "SearchRunner", "Store", "StoreBackends", .product(name: "GRDB", package: "GRDB.swift")]),
     ]

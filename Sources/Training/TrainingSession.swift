@@ -30,6 +30,16 @@ public struct TrainingSession {
         startEpoch = 0
     }
 
+    /// Starts from the weights of the checkpoint at `url` (`train --checkpoint`: a candidate extracted from a
+    /// supernet, a kept checkpoint) with a fresh optimizer and schedule; `spec` is the checkpoint's network (its
+    /// `Checkpoint.load` spec) with the dataset's classes and the training resolution.
+    public init(startingFrom url: URL, spec: NetworkSpec, dataset: Dataset, config: TrainingConfig, options: ModelOptions = ModelOptions()) throws {
+        self.spec = spec
+        model = try Checkpoint.load(url, expected: spec, options: options).model
+        trainer = Trainer(model: model, spec: spec, dataset: dataset, config: config)
+        startEpoch = 0
+    }
+
     /// Continues from the state saved at `url` after `epoch` (nil: the epoch its metadata records). `strict` (a
     /// search's rung state): anything missing or unusable, the optimizer state included, is a
     /// `TrainingStateProblem`. Otherwise (`efsearch train --resume`) errors pass as they are, and a missing

@@ -44,6 +44,7 @@ extension Efsearch {
         @Option(help: "Checkpoint to write (.safetensors).") var out: String?
         @Flag(name: .customLong("save-every-epoch"), help: "Also write --out after every epoch (with the optimizer state beside it).") var saveEveryEpoch = false
         @Option(help: "Continue from a checkpoint written with --save-every-epoch.") var resume: String?
+        @Option(help: "Start from this checkpoint's network and weights, with a fresh optimizer and schedule (e.g. efsearch supernet extract's).") var checkpoint: String?
         @Flag(help: "Print one JSON object at the end.") var json = false
         @Option(name: .customLong("record-randomness"), help: ArgumentHelp("Write every step's batch order, augmentation and dropout / drop-path scales as JSON lines (scripts/parity_train.py replays them in PyTorch).", visibility: .hidden))
         var recordRandomness: String?
@@ -60,15 +61,16 @@ extension Efsearch {
         func validate() throws {
             do { try config.validate() } catch { throw ValidationError("\(error)") }
             if saveEveryEpoch && out == nil { throw ValidationError("--save-every-epoch needs --out") }
+            if checkpoint != nil && resume != nil { throw ValidationError("--checkpoint and --resume: --resume continues a run, --checkpoint starts one from weights") }
         }
 
         func run() throws {
             EngineConfiguration.current.with { $0.threads = threads.count; $0.numerics = numerics }.install()
-            var spec = try network.spec()
+            var spec = try checkpoint.map { try Checkpoint.load(URL(fileURLWithPath: $0)).spec } ?? network.spec()
             // Built-in sets train at their own resolution unless told; image folders at the network's.
             let dataset = try data.load(resolution: data.isFolder ? network.resolution ?? spec.resolution : nil, quiet: json)
             spec.classes = dataset.classes
-            spec.resolution = dataset.trainingResolution(given: network.resolution, network: spec.resolution)
+            spec.resolution = dataset.trainingResolution(given: network.resolution ?? (checkpoint == nil ? nil : spec.resolution), network: spec.resolution)
             var smallest = spec
             smallest.resolution = min(spec.resolution, progressive ?? spec.resolution)
             do { _ = try smallest.resolve() } catch {
@@ -78,7 +80,7 @@ extension Efsearch {
             config.resolution = spec.resolution
             var options = ModelOptions()
             options.dropPathRate = dropPath.value
-            let session = try resume.map { path in
+            let session = try checkpoint.map { try TrainingSession(startingFrom: URL(fileURLWithPath: $0), spec: spec, dataset: dataset, config: config, options: options) } ?? resume.map { path in
                 try TrainingSession(resuming: URL(fileURLWithPath: path), spec: spec, dataset: dataset, config: config, options: options, strict: false) { Console.note($0) }
             } ?? TrainingSession(spec: spec, dataset: dataset, config: config, options: options, seed: seed)
             let summary = CostModel.summary(of: session.model.network)

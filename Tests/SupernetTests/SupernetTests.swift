@@ -7,22 +7,12 @@ import Statistics
 import Training
 import XCTest
 
+/// The test fixtures (`scripts/make_supernet_golden.py` writes them).
+func fixture(_ name: String) -> URL { Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures")! }
+
 /// A small space with every elastic dimension: kernel (3, 5), expansion (3, 6), squeeze-excite, depth (one
-/// block less), block type (inverted residual or fused), channels and width, at 32 px.
-let smallSpaceText = """
-name: small
-base: efficientnet-b0
-arch: "ds_r1_k3_s1_c16; ir_r2_k5_s2_e6_c24_se0.25; ir_r2_k3_s2_e6_c40"
-stem: 16
-head: 64
-stages:
-  - null
-  - {kernel: [3, 5], expansion: [3, 6], se: [0, 0.25], repeats: [-1, 0]}
-  - {type: [ir, er], kernel: [3, 5], channels: [0.75, 1.0]}
-resolution: [32]
-width: [0.5, 1.0]
-depth: [1.0]
-"""
+/// block less), block type (inverted residual or fused), channels and width, at 32 px (`Fixtures/small.yaml`).
+let smallSpaceText = try! String(contentsOf: fixture("small.yaml"), encoding: .utf8)
 
 final class SupernetTests: XCTestCase {
     func space() throws -> SearchSpace { try SearchSpace.parse(text: smallSpaceText, file: "small.yaml") }
@@ -346,5 +336,26 @@ final class SupernetTests: XCTestCase {
         // The statistics are the recalibrated ones, not the initial 0 and 1.
         let norm = try XCTUnwrap(alone.namedNorms().first { $0.0 == "bn1" }).1
         XCTAssertNotEqual(norm.runningMean.data[0], 0)
+    }
+
+    /// A candidate extracted from a trained supernet (`efsearch supernet extract`, committed by
+    /// scripts/make_supernet_golden.py after timm's EfficientNet loaded it with strict=True) gives the logits timm
+    /// computed, on the engine tests' standard input (x[i] = 1.5 sin(0.37 i) over NCHW).
+    func testExtractedCandidateGivesTimmsLogits() throws {
+        struct Golden: Decodable { var batch: Int; var resolution: Int; var logits: [Double] }
+        let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: fixture("supernet_golden.json")))
+        let model = try Checkpoint.load(fixture("candidate.safetensors")).model
+        let r = golden.resolution
+        let x = Tensor(shape: [golden.batch, r, r, 3])
+        for n in 0..<golden.batch { for c in 0..<3 { for y in 0..<r { for w in 0..<r {
+            x.data[((n * r + y) * r + w) * 3 + c] = Float(1.5 * sin(0.37 * Double(((n * 3 + c) * r + y) * r + w)))
+        } } } }
+        let logits = model.forward(x, training: false).array
+        XCTAssertEqual(logits.count, golden.logits.count)
+        let scale = golden.logits.map(abs).max() ?? 1
+        for (ours, theirs) in zip(logits, golden.logits) { XCTAssertEqual(Double(ours), theirs, accuracy: 1e-4 * scale) }
+        // The candidate took its kernel-3 convolution through a transform, and batch norm's statistics are recalibrated.
+        XCTAssertEqual(model.convUnits["blocks.1.0.conv_dw.weight"]?.kernel, 3)
+        XCTAssertNotEqual(model.namedNorms().first?.1.runningMean.data[0], 0)
     }
 }

@@ -71,7 +71,7 @@ let package = Package(
 
         .target(
             name: "Training",
-            dependencies: ["Architecture", "Engine", "Statistics", "CZlib", "CImageCodecs", "CCrypto"],
+            dependencies: ["Architecture", "Cost", "Engine", "Statistics", "CZlib", "CImageCodecs", "CCrypto"],
             swiftSettings: fastInReleaseBuilds + optimisedInDebugBuilds
         ),
         // A candidate's figures, declared once: the table that the stores, exports, report and objectives read.

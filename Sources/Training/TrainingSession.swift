@@ -1,4 +1,5 @@
 import Architecture
+import Cost
 import Engine
 import Foundation
 
@@ -14,6 +15,14 @@ public struct TrainingStateProblem: Error, CustomStringConvertible {
 /// metadata (timm's names and layouts, `Checkpoint`) and the optimizer state beside them (`OptimizerState`).
 /// `efsearch train` and the search's evaluator (successive halving's rung states, kept checkpoints) both train
 /// through it.
+/// Where `efsearch train` starts: new weights from a seed, a checkpoint's weights (`--checkpoint`), or a run saved
+/// with `--save-every-epoch` to continue (`--resume`).
+public enum TrainingStart: Sendable {
+    case fresh(seed: UInt64)
+    case weights(URL)
+    case resume(URL)
+}
+
 public struct TrainingSession {
     public let spec: NetworkSpec
     public let model: EfficientNetModel
@@ -28,6 +37,40 @@ public struct TrainingSession {
         model.initialize(seed: seed)
         trainer = Trainer(model: model, spec: spec, dataset: dataset, config: config)
         startEpoch = 0
+    }
+
+    /// `efsearch train`'s session: `spec` (the flags' network, or with `.weights` the checkpoint's) with the dataset's
+    /// classes, at `resolution` (given; else the checkpoint's with `.weights`; else the dataset's for built-in sets,
+    /// the network's for image folders), checked at the smallest resolution progressive resizing reaches. `note`
+    /// hears what a resumed session lacks.
+    public init(_ spec: NetworkSpec, start: TrainingStart, resolution: Int?, dataset: Dataset, config: TrainingConfig, options: ModelOptions,
+                note: (String) -> Void) throws {
+        var spec = spec, config = config
+        spec.classes = dataset.classes
+        if case .weights = start {
+            spec.resolution = dataset.trainingResolution(given: resolution ?? spec.resolution, network: spec.resolution)
+        } else {
+            spec.resolution = dataset.trainingResolution(given: resolution, network: spec.resolution)
+        }
+        var smallest = spec
+        smallest.resolution = min(spec.resolution, config.progressiveStart ?? spec.resolution)
+        do { _ = try smallest.resolve() } catch {
+            throw FlagError("--resolution \(smallest.resolution) px does not fit this network: \(error)")
+        }
+        config.resolution = spec.resolution
+        switch start {
+        case .fresh(let seed): try self.init(spec: spec, dataset: dataset, config: config, options: options, seed: seed)
+        case .weights(let url): try self.init(startingFrom: url, spec: spec, dataset: dataset, config: config, options: options)
+        case .resume(let url): try self.init(resuming: url, spec: spec, dataset: dataset, config: config, options: options, strict: false, note: note)
+        }
+    }
+
+    /// What `efsearch train` says before it starts: the network, its size, the data and the schedule.
+    public func announcement(name: String, dataset: Dataset) -> String {
+        let summary = CostModel.summary(of: model.network)
+        return "training \(name) (\(Format.engineering(Double(summary.params))) params, \(Format.engineering(Double(summary.macs))) MACs at \(spec.resolution) px) "
+            + "on \(dataset.name): \(dataset.train.count) train / \(dataset.validation.count) val / \(dataset.test.count) test images, "
+            + "\(trainer.totalEpochs) epochs of \(trainer.stepsPerEpoch) steps"
     }
 
     /// Starts from the weights of the checkpoint at `url` (`train --checkpoint`: a candidate extracted from a
@@ -113,6 +156,11 @@ extension Dataset {
 extension TrainingOutcome {
     /// The outcome as one JSON object (`efsearch train --json`): status, validation and test figures, time,
     /// throughput, the network's size, and each epoch's history.
+    public func json(session: TrainingSession, skippedImages: Int) -> String {
+        let summary = CostModel.summary(of: session.model.network)
+        return json(resolution: session.spec.resolution, params: summary.params, macs: summary.macs, skippedImages: skippedImages)
+    }
+
     public func json(resolution: Int, params: Int, macs: Int, skippedImages: Int) -> String {
         var out = JSONObjectWriter()
         out.add("status", status.rawValue)

@@ -9,20 +9,17 @@ extension Efsearch {
         static let configuration = CommandConfiguration(
             abstract: "Time the engine's units on seeded random networks and fit a latency model, or check one (--check N).",
             discussion: """
-            Calibration times seeded random networks (all four block types, kernels 3-7, 64-384 px; a quarter of \
-            them members of the built-in families at other widths, depths and resolutions, a quarter from the shipped search spaces) in inference as the \
-            engine runs them: every block whole (fused), the stem, head and classifier apart, beside passes of a \
-            reference network (EfficientNet-B0 at 160 px) so that the host's speed drift cancels out. A block's time \
-            is the sum of its units' linear models (MACs with the busiest thread's share, activation bytes, weight \
-            bytes, SiLU elements, kxk tap-outputs, and the bytes of weights and of activations larger than the L2 cache); all units are fitted together over the timed \
-            blocks by weighted least squares (GSL), minimising relative error, then whole passes give a scale, an \
-            exponent and a per-pass term. The model is cached for this CPU, thread count, batch, efsearch version \
-            and BLAS, and `estimate`, `nas` and `grid` use it from then on.
+            Times seeded networks (random arch strings, members of the built-in families, genotypes of the shipped search \
+            spaces or --space) block by block as the engine runs them, beside a reference network that takes out the \
+            host's drift, and fits every unit's linear model by weighted least squares (GSL), then whole passes. The \
+            model is cached for this CPU, thread count, batch, efsearch version and BLAS; estimate, nas and grid use it. \
+            With --from MODEL, a model made elsewhere is adapted from a minute of timings instead. See docs/latency.md.
 
             Examples:
               efsearch calibrate                          # about 3 minutes on 2 cores
               efsearch calibrate --check 40 --json        # predicted against measured on 40 new networks
               efsearch calibrate --out device.json        # then, elsewhere: efsearch estimate ... --latency-model device.json
+              efsearch calibrate --from device.json --budget-seconds 60   # adapt another machine's (or thread count's) model
             """)
 
         @OptionGroup var threads: ThreadOptions

@@ -66,27 +66,14 @@ extension Efsearch {
 
         func run() throws {
             EngineConfiguration.current.with { $0.threads = threads.count; $0.numerics = numerics }.install()
-            var spec = try checkpoint.map { try Checkpoint.load(URL(fileURLWithPath: $0)).spec } ?? network.spec()
+            let spec = try checkpoint.map { try Checkpoint.load(URL(fileURLWithPath: $0)).spec } ?? network.spec()
             // Built-in sets train at their own resolution unless told; image folders at the network's.
             let dataset = try data.load(resolution: data.isFolder ? network.resolution ?? spec.resolution : nil, quiet: json)
-            spec.classes = dataset.classes
-            spec.resolution = dataset.trainingResolution(given: network.resolution ?? (checkpoint == nil ? nil : spec.resolution), network: spec.resolution)
-            var smallest = spec
-            smallest.resolution = min(spec.resolution, progressive ?? spec.resolution)
-            do { _ = try smallest.resolve() } catch {
-                throw ValidationError("--resolution \(smallest.resolution) px does not fit this network: \(error)")
-            }
-            var config = self.config
-            config.resolution = spec.resolution
             var options = ModelOptions()
             options.dropPathRate = dropPath.value
-            let session = try checkpoint.map { try TrainingSession(startingFrom: URL(fileURLWithPath: $0), spec: spec, dataset: dataset, config: config, options: options) } ?? resume.map { path in
-                try TrainingSession(resuming: URL(fileURLWithPath: path), spec: spec, dataset: dataset, config: config, options: options, strict: false) { Console.note($0) }
-            } ?? TrainingSession(spec: spec, dataset: dataset, config: config, options: options, seed: seed)
-            let summary = CostModel.summary(of: session.model.network)
-            if !json {
-                Console.note("training \(network.displayName) (\(Format.engineering(Double(summary.params))) params, \(Format.engineering(Double(summary.macs))) MACs at \(spec.resolution) px) on \(dataset.name): \(dataset.train.count) train / \(dataset.validation.count) val / \(dataset.test.count) test images, \(session.trainer.totalEpochs) epochs of \(session.trainer.stepsPerEpoch) steps")
-            }
+            let start = checkpoint.map { TrainingStart.weights(URL(fileURLWithPath: $0)) } ?? resume.map { .resume(URL(fileURLWithPath: $0)) } ?? .fresh(seed: seed)
+            let session = try TrainingSession(spec, start: start, resolution: network.resolution, dataset: dataset, config: config, options: options) { Console.note($0) }
+            if !json { Console.note(session.announcement(name: network.displayName, dataset: dataset)) }
             let recorder = try recordRandomness.map { try RandomnessRecorder(path: $0) }
             if let recorder { session.trainer.randomnessObserver = recorder.write }
             defer { recorder?.close() }
@@ -95,7 +82,7 @@ extension Efsearch {
                                           metadata: ["seed": "\(seed)", "dataset": data.dataset.description])
             progress.finish()
             if json {
-                print(outcome.json(resolution: spec.resolution, params: summary.params, macs: summary.macs, skippedImages: dataset.skipped.count))
+                print(outcome.json(session: session, skippedImages: dataset.skipped.count))
             } else {
                 if let reason = outcome.reason { Console.error(reason) }
                 print(outcome.text)

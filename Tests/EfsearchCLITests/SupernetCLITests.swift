@@ -63,6 +63,10 @@ final class SupernetCLITests: XCTestCase {
                 let eval = try run(["eval", "--checkpoint", out, "--split", "val", "--json"] + data)
                 XCTAssertEqual(eval.status, 0, eval.stderr)
                 XCTAssertEqual(try json(eval.stdout)["accuracy"] as? Double, row["accuracy"] as Double, eval.stdout)
+                // It trains on from its inherited weights.
+                let train = try run(["train", "--checkpoint", out, "--epochs", "1", "--json"] + data)
+                XCTAssertEqual(train.status, 0, train.stderr)
+                XCTAssertEqual(try json(train.stdout)["status"] as? String, "done")
             }
         }
         XCTAssertEqual(results[0], results[1], "a search scored by a supernet repeats")
@@ -111,6 +115,8 @@ final class SupernetCLITests: XCTestCase {
             (["nas", "--space", tiny, "--fidelity", "supernet:", "--store", store] + data, "supernet:FILE"),
             (["nas", "--space", tiny, "--fidelity", "supernet:" + junk, "--store", store] + data, junk),
             (["grid", "--fidelity", "supernet", "--store", store], "--fidelity supernet is for nas"),
+            (["train", "--checkpoint", junk, "--resume", junk], "--checkpoint and --resume"),
+            (["train", "--checkpoint", junk] + data, junk),
             (["proxy-check", "--space", tiny, "--supernet", junk, "--store", store] + data, junk),
         ]
         for (arguments, expected) in cases {

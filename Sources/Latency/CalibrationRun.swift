@@ -24,7 +24,7 @@ public struct CalibrationSettings: Sendable {
     public var familyShare = 0.25
     /// Networks of search spaces (`SearchSpace.calibrationPool`) and the share of calibration networks taken from them.
     public var spaceNetworks: [Network] = []
-    public var spaceShare = 0.25
+    public var spaceShare = 0.12
     /// A model made elsewhere to adapt to this machine (`calibrate --from`, `Calibration.transfer`) instead of
     /// fitting every unit anew.
     public var source: LatencyModel?

@@ -34,7 +34,7 @@ extension Efsearch {
         @Option(name: .customLong("series-seconds"), help: "Each series of timed passes, the reference network's too, lasts at least this long: a fast network runs more than --runs passes.") var seriesSeconds: Double = 0.1
         @Option(help: "Rounds over all the networks (default 3 to calibrate, 10 with --check); a network's time relative to the reference network is the median over rounds.") var rounds: Int?
         @Option(name: .customLong("family-share"), help: "The share of calibration networks drawn from the built-in families (EfficientNet-B0, MobileNetV2, MnasNet, EfficientNetV2-S at other widths, depths and resolutions); the rest are random arch strings. A check draws random arch strings only.") var familyShare: Double = 0.25
-        @Option(name: .customLong("space-share"), help: "The share of calibration networks drawn from the search spaces (--space).") var spaceShare: Double = 0.25
+        @Option(name: .customLong("space-share"), help: "The share of calibration networks drawn from the search spaces (--space).") var spaceShare: Double = 0.12
         @Option(help: "Adapt this latency model (made on another machine, thread count or batch) from a few timed networks instead of fitting anew (with a short --budget-seconds, e.g. 60).") var from: String?
         @Option(help: "Also write every timed block and unit (its units' features, seconds) to this CSV file.") var samples: String?
         @OptionGroup var latency: LatencyModelOptions

@@ -11,7 +11,7 @@ extension Efsearch {
             commandName: "supernet", abstract: "Train a weight-sharing supernet of a search space, and extract candidates from it.",
             discussion: """
             Examples:
-              efsearch supernet train --space searchspaces/tiny.yaml --dataset mnist:data/digits --no-flip --epochs 7 --out tiny.supernet
+              efsearch supernet train --space searchspaces/tiny.yaml --dataset mnist:data/digits --no-flip --epochs 6 --out tiny.supernet
               efsearch nas --space searchspaces/tiny.yaml --dataset mnist:data/digits --fidelity supernet:tiny.supernet --budget 1000
             """, subcommands: [Train.self, Extract.self])
 
@@ -20,8 +20,8 @@ extension Efsearch {
                 abstract: "Train a supernet: the largest candidate first, then the sandwich rule with in-place distillation (docs/supernet.md).",
                 discussion: """
                 Examples:
-                  efsearch supernet train --space searchspaces/tiny.yaml --dataset mnist:data/digits --no-flip --epochs 7 --out tiny.supernet
-                  efsearch supernet train --space searchspaces/tiny.yaml --dataset mnist:data/digits --no-flip --epochs 7 --out tiny.supernet --resume
+                  efsearch supernet train --space searchspaces/tiny.yaml --dataset mnist:data/digits --no-flip --epochs 6 --out tiny.supernet
+                  efsearch supernet train --space searchspaces/tiny.yaml --dataset mnist:data/digits --no-flip --epochs 6 --out tiny.supernet --resume
                 """)
             @Option(help: "The search space (YAML).") var space: String
             @OptionGroup var data: DatasetOptions

@@ -19,9 +19,11 @@ extension Efsearch {
         @OptionGroup var proxy: ProxyOptions
         @Option(help: "Search-space file; its text is stored with the run.") var space: String?
         @Option(help: "Candidates to sample (seeded; default: 16).") var sample: Int?
-        @Option(help: "The short setting, epochs=N[,resolution=PX][,subset=IMAGES] (default: epochs=3).") var short: String?
+        @Option(help: "The short setting, epochs=N[,resolution=PX][,subset=IMAGES] (default: epochs=3); supernet:FILE is --supernet FILE beside the default.") var short: String?
         @Option(help: "The long setting (default: epochs=12).") var long: String?
         @Option(help: "Also score each candidate with this supernet's weights (efsearch supernet train), a predictor beside the short setting.") var supernet: String?
+        /// `--short supernet:FILE` as `--supernet FILE`, and the short setting that is left.
+        var given: (short: String?, supernet: String?) { short?.hasPrefix("supernet:") == true ? (nil, String(short!.dropFirst(9))) : (short, supernet) }
         @Option(help: "Bootstrap resamples for the 95% intervals (default: 1000).") var bootstrap: Int?
         @Option(help: "Seed of the sample, the trainings and the bootstrap (default: 0).") var seed: UInt64?
         @OptionGroup var runOptions: RunOptions
@@ -34,7 +36,7 @@ extension Efsearch {
             if let bootstrap, bootstrap < 0 { throw ValidationError("--bootstrap \(bootstrap) must be 0 or more") }
             if proxy.flags.asksForHalving { throw ValidationError("proxy-check trains each candidate at --short and --long; successive-halving flags do not apply") }
             if proxy.epochs != nil { throw ValidationError("--epochs: proxy-check takes the epochs from --short and --long") }
-            for (flag, text) in [("--short", short), ("--long", long)] {
+            for (flag, text) in [("--short", given.short), ("--long", long)] {
                 if let text { do { _ = try ProxySetting(parsing: text, field: flag) } catch { throw ValidationError("\(error)") } }
             }
         }
@@ -43,10 +45,10 @@ extension Efsearch {
             guard case .proxyCheck(let stored) = configuration.plan else { throw configuration.wrongKind(run: name, store: store) }
             var check = ResumeCheck(configuration, proxy: proxy.flags, seed: seed)
             check.compare("--sample", given: sample, stored: stored.sample)
-            check.compare("--short", given: try short.map { try ProxySetting(parsing: $0, field: "--short") }, stored: stored.short)
+            check.compare("--short", given: try given.short.map { try ProxySetting(parsing: $0, field: "--short") }, stored: stored.short)
             check.compare("--long", given: try long.map { try ProxySetting(parsing: $0, field: "--long") }, stored: stored.long)
             check.compare("--bootstrap", given: bootstrap, stored: stored.bootstrap)
-            check.compare("--supernet", given: supernet, stored: stored.supernet)
+            check.compare("--supernet", given: given.supernet, stored: stored.supernet)
             if noiseFloor { check.compare("--noise-floor", given: true, stored: stored.noiseFloor ?? false) }
             try check.verify(store: store, run: name)
         }
@@ -55,8 +57,8 @@ extension Efsearch {
             let (store, record) = try storeOptions.execute(runOptions, check: checkResume) { _ in
                 let plan = try ProxyCheckPlan(
                     space: try StoredSpace.read(path: space!), sample: sample ?? 16,
-                    short: try ProxySetting(parsing: short ?? "epochs=3", field: "--short"),
-                    long: try ProxySetting(parsing: long ?? "epochs=12", field: "--long"), bootstrap: bootstrap ?? 1000, noiseFloor: noiseFloor, supernet: supernet)
+                    short: try ProxySetting(parsing: given.short ?? "epochs=3", field: "--short"),
+                    long: try ProxySetting(parsing: long ?? "epochs=12", field: "--long"), bootstrap: bootstrap ?? 1000, noiseFloor: noiseFloor, supernet: given.supernet)
                 return RunConfiguration(seed: seed ?? 0, proxy: proxy.flags.task, plan: .proxyCheck(plan))
             } announce: { record, configuration, store in
                 guard case .proxyCheck(let plan) = configuration.plan else { return }

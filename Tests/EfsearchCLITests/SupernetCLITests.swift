@@ -72,6 +72,22 @@ final class SupernetCLITests: XCTestCase {
         XCTAssertEqual(results[0], results[1], "a search scored by a supernet repeats")
     }
 
+    /// proxy-check scores the sample with the supernet too (`--short supernet:FILE` is `--supernet FILE` beside the
+    /// default short setting), and reports it as a predictor; the run stores each candidate's score.
+    func testProxyCheckReportsTheSupernet() throws {
+        let supernet = try train()
+        let store = directory.appendingPathComponent("p.sqlite").path
+        let result = try run(["proxy-check", "--space", tiny, "--sample", "4", "--short", "supernet:" + supernet, "--long", "epochs=1",
+                              "--bootstrap", "50", "--store", store, "--json"] + data)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let object = try json(result.stdout)
+        XCTAssertEqual(object["short"] as? String, "epochs=3")
+        let proxies = try XCTUnwrap(object["proxies"] as? [[String: Any]])
+        XCTAssertNotNil(proxies.first { $0["name"] as? String == "supernet" }?["spearman"] as? Double, result.stdout)
+        let scored = try DatabaseQueue(path: store).read { db in try Double.fetchAll(db, sql: "SELECT supernet FROM candidates WHERE key LIKE '%/short'") }
+        XCTAssertEqual(scored.count, 4)
+    }
+
     /// A killed training continues where it stopped, to the same file as an uninterrupted one.
     func testTrainingResumesToTheSameSupernet() throws {
         let whole = try train("whole.supernet")

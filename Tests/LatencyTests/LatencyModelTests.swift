@@ -5,6 +5,18 @@ import Latency
 import XCTest
 import Statistics
 
+/// Known coefficients of the units inside blocks, for fits of synthetic timings (`LatencyModelTests`, `TransferTests`).
+let syntheticBlockUnits: [LatencyUnit: SIMD8<Double>] = [
+    .pointwise: SIMD8(2e-6, 1.5e-11, 3e-11, 1e-11, 4e-10, 0, 0, 0),
+    .expansion: SIMD8(3e-6, 1.1e-11, 2e-11, 1e-11, 3e-10, 0, 0, 0),
+    .projection: SIMD8(1e-6, 1.2e-11, 2e-11, 2e-11, 0, 0, 0, 4e-11),
+    .dense: SIMD8(4e-6, 1.3e-11, 2.5e-11, 1e-11, 2e-10, 5e-11, 3e-10, 0),
+    .depthwise3: SIMD8(3e-6, 4e-11, 5e-11, 0, 6e-10, 0, 0, 0),
+    .depthwise5: SIMD8(3.5e-6, 3.5e-11, 5e-11, 0, 6e-10, 0, 0, 0),
+    .depthwise7: SIMD8(4e-6, 3e-11, 5e-11, 0, 6e-10, 0, 0, 0),
+    .squeezeExcite: SIMD8(5e-6, 2e-10, 1e-11, 3e-11, 0, 0, 0, 0),
+]
+
 final class LatencyModelTests: XCTestCase {
     let key = CalibrationKey(cpu: "Test CPU", threads: 2, batch: 1, efsearch: "test", blas: "OpenBLAS Test")
 
@@ -12,16 +24,7 @@ final class LatencyModelTests: XCTestCase {
     /// rows) are fitted back: the joint fit of whole blocks separates the units inside them.
     func testBlockFitRecoversKnownCoefficients() throws {
         var networks = RandomNetworks(seed: 3)
-        let truth: [LatencyUnit: SIMD8<Double>] = [
-            .pointwise: SIMD8(2e-6, 1.5e-11, 3e-11, 1e-11, 4e-10, 0, 0, 0),
-            .expansion: SIMD8(3e-6, 1.1e-11, 2e-11, 1e-11, 3e-10, 0, 0, 0),
-            .projection: SIMD8(1e-6, 1.2e-11, 2e-11, 2e-11, 0, 0, 0, 4e-11),
-            .dense: SIMD8(4e-6, 1.3e-11, 2.5e-11, 1e-11, 2e-10, 5e-11, 3e-10, 0),
-            .depthwise3: SIMD8(3e-6, 4e-11, 5e-11, 0, 6e-10, 0, 0, 0),
-            .depthwise5: SIMD8(3.5e-6, 3.5e-11, 5e-11, 0, 6e-10, 0, 0, 0),
-            .depthwise7: SIMD8(4e-6, 3e-11, 5e-11, 0, 6e-10, 0, 0, 0),
-            .squeezeExcite: SIMD8(5e-6, 2e-10, 1e-11, 3e-11, 0, 0, 0, 0),
-        ]
+        let truth = syntheticBlockUnits
         var blocks: [TimedBlock] = []
         for _ in 0..<60 {
             let network = networks.next()

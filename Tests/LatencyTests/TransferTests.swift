@@ -10,20 +10,13 @@ final class TransferTests: XCTestCase {
     let target = CalibrationKey(cpu: "Target CPU", threads: 2, batch: 1, efsearch: "test", blas: "OpenBLAS Test")
     let cache = Double(1 << 20)
 
-    let truth: [LatencyUnit: SIMD8<Double>] = [
-        .pointwise: SIMD8(2e-6, 1.5e-11, 3e-11, 1e-11, 4e-10, 0, 0, 0),
-        .expansion: SIMD8(3e-6, 1.1e-11, 2e-11, 1e-11, 3e-10, 0, 0, 0),
-        .projection: SIMD8(1e-6, 1.2e-11, 2e-11, 2e-11, 0, 0, 0, 4e-11),
-        .dense: SIMD8(4e-6, 1.3e-11, 2.5e-11, 1e-11, 2e-10, 5e-11, 3e-10, 0),
-        .depthwise3: SIMD8(3e-6, 4e-11, 5e-11, 0, 6e-10, 0, 0, 0),
-        .depthwise5: SIMD8(3.5e-6, 3.5e-11, 5e-11, 0, 6e-10, 0, 0, 0),
-        .depthwise7: SIMD8(4e-6, 3e-11, 5e-11, 0, 6e-10, 0, 0, 0),
+    /// The block units' coefficients of `LatencyModelTests`, and the stand-alone units'.
+    let truth = syntheticBlockUnits.merging([
         .depthwise: SIMD8(4e-6, 3e-11, 5e-11, 0, 6e-10, 0, 0, 0),
-        .squeezeExcite: SIMD8(5e-6, 2e-10, 1e-11, 3e-11, 0, 0, 0, 0),
         .stem: SIMD8(6e-6, 1.4e-11, 2e-11, 0, 2e-10, 0, 3e-10, 0),
         .head: SIMD8(5e-6, 1.2e-11, 2e-11, 1e-11, 3e-10, 0, 0, 0),
         .classifier: SIMD8(2e-6, 0, 0, 2e-11, 0, 0, 0, 0),
-    ]
+    ]) { old, _ in old }
     /// Each unit's factor on its constant and on the rest: as from 1 thread to 2, the work goes faster and the
     /// fixed costs do not.
     let factors: [LatencyUnit: (fixed: Double, work: Double)] = [

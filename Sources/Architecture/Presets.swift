@@ -84,3 +84,21 @@ public enum Presets {
         do { return try ArchString.parse(arch) } catch { preconditionFailure("preset arch string does not parse: \(error)") }
     }
 }
+
+extension NetworkSpec {
+    /// A network as a command line gives it: the preset's (or `base` without one), each given value in its place
+    /// (`--arch` replaces the stages), checked.
+    public init(preset: String?, base: NetworkSpec, arch: String?, width: Double?, depth: Double?, resolution: Int?, stem: Int?, head: Int?,
+                classes: Int?, activation: Activation?) throws {
+        self = try preset.map { try Presets.named($0).spec } ?? base
+        if let arch { stages = try ArchString.parse(arch) }
+        if let width { self.width = width }
+        if let depth { self.depth = depth }
+        if let resolution { self.resolution = resolution }
+        if let stem { self.stem = stem }
+        if let head { self.head = head }
+        if let classes { self.classes = classes }
+        if let activation { self.activation = activation }
+        try validate()
+    }
+}

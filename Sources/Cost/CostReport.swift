@@ -136,3 +136,19 @@ public enum CostReport {
         return Format.table(header, cells, leftColumns: 2)
     }
 }
+
+extension CostReport {
+    /// What `efsearch estimate` prints for one network: the summary as text or one JSON object, with `perLayer` the
+    /// table of its rows (or their `layers` array in the JSON).
+    public static func estimate(name: String, _ network: Network, batch: Int, machine: MachineProfile, predictor: LatencyPredictor?, json: Bool,
+                                perLayer: Bool) -> String {
+        let summary = CostModel.summary(of: network, batch: batch, machine: machine, predictor: predictor)
+        if json {
+            return perLayer ? CostReport.json(network, summary, layersAt: batch, machine: machine, predictor: predictor) : CostReport.json(network, summary)
+        }
+        let text = CostReport.text(name: name, network, summary, machine: machine, predictor: predictor)
+        guard perLayer else { return text }
+        return text + "\n\n" + CostReport.layerTable(CostModel.layers(of: network), batch: batch, machine: machine, predictor: predictor, total: summary)
+    }
+}
+

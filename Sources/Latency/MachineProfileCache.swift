@@ -97,4 +97,16 @@ extension MachineProfileCache {
             cache        \(file(threads: threads).path)
             """
     }
+
+    /// The roofline's profile: both figures given (`--peak-gflops`, `--bandwidth-gbs`), or the cache for this
+    /// thread count (measured when missing, with `note` on the way) with a given figure in place of its own.
+    public static func profile(threads: Int, peakGFLOPS: Double?, bandwidthGBs: Double?, note: (String) -> Void) -> MachineProfile {
+        if let peakGFLOPS, let bandwidthGBs {
+            return MachineProfile(peakGFLOPS: peakGFLOPS, bandwidthGBs: bandwidthGBs, source: "flags")
+        }
+        var profile = load(threads: threads) ?? measure(threads: threads, note: note)
+        if let peakGFLOPS { profile.peakGFLOPS = peakGFLOPS; profile.source += "+flags" }
+        if let bandwidthGBs { profile.bandwidthGBs = bandwidthGBs; profile.source += "+flags" }
+        return profile
+    }
 }

@@ -1,4 +1,5 @@
 import Architecture
+import Cost
 import Latency
 import Search
 
@@ -9,6 +10,25 @@ extension CalibrationSettings {
         let spaces = paths.isEmpty ? try ShippedSpaces.spaces() : try paths.map { try SearchSpace.load(path: $0) }
         let pool = SearchSpace.calibrationPool(spaces, count: 400, seed: seed, excludedSeed: LatencyCheck.checkSeed(seed))
         return with { $0.spaceNetworks = pool }
+    }
+}
+
+extension CalibrationSettings {
+    /// `efsearch calibrate`: the model for this machine's key, fitted (or with `from`, transferred from that
+    /// model's file) on networks that include the spaces at `paths` (the shipped ones when empty), written to
+    /// `out` (default: the cache file for the key; its folder is checked before minutes are spent timing), with
+    /// every timing to `samples` when given. Returns the outcome and the model's path.
+    public func calibrate(spaces paths: [String], from: String?, out: String?, samples: String?, note: @escaping (String) -> Void,
+                          progress: ProgressReport?) throws -> (CalibrationOutcome, String) {
+        let key = CalibrationKey.current(threads: threads, batch: batch)
+        let path = out ?? LatencyModel.cacheFile(in: MachineProfileCache.directory, key: key)
+        try LatencyModel.prepareDestination(path)
+        note("calibrating \(key) for about \(Int(budgetSeconds)) s")
+        let source = try from.map { try LatencyModel.load($0) }
+        let outcome = try Calibration.run(try drawing(fromSpaces: paths).with { $0.source = source }, key: key, note: note, progress: progress)
+        try outcome.model.save(path)
+        if let samples { try outcome.writeSamples(to: samples) }
+        return (outcome, path)
     }
 }
 

@@ -121,6 +121,15 @@ public struct RunCatalog {
     /// The stored configuration of a run. A run made by efsearch 0.1.0 (format 1: the space's path only, no grid
     /// parameters) is converted once: its space file is read, with a warning, and the result stored with the run
     /// (in a read-only catalog, used without being stored). A failed store of the upgrade is an error.
+    /// The run's configuration, or nil (with a warning) when it cannot be read: an export still holds every
+    /// candidate, and its run.json says the configuration could not be read.
+    public func configurationIfReadable(of record: RunRecord) -> RunConfiguration? {
+        do { return try configuration(of: record) } catch {
+            warn("warning: \(error); run.json is written without the run's configuration")
+            return nil
+        }
+    }
+
     public func configuration(of record: RunRecord) throws -> RunConfiguration {
         let data = Data(record.config.utf8)
         func fail(_ message: String) -> RunError { RunError(store: store.location, run: record.name, message: message) }

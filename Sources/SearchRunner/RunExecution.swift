@@ -6,6 +6,22 @@ import Store
 /// A run carried to its end: a new or resumed run driven by this process, with helper processes on this machine,
 /// and the loop of a worker that joins a run.
 public enum RunExecution {
+    /// `execute` for a command line: a new run gets the configuration `configure` makes, is created in the
+    /// catalog with `name` (generated when nil) and `command`, and `announce` says what it is (record, configuration,
+    /// the store's location).
+    public static func execute(_ catalog: RunCatalog, name: String?, command: String, resume: String?, grace: Double, workers: Int, executable: URL?,
+                               check: (_ name: String, _ store: String, RunConfiguration) throws -> Void,
+                               configure: (RunCatalog) throws -> RunConfiguration,
+                               announce: (RunRecord, RunConfiguration, String) throws -> Void,
+                               note: @escaping (String) -> Void) throws -> RunRecord {
+        try execute(catalog, resume: resume, grace: grace, workers: workers, executable: executable, check: check, create: { catalog in
+            let configuration = try configure(catalog)
+            let record = try catalog.create(name: name, configuration: configuration, command: command)
+            try announce(record, configuration, catalog.store.location)
+            return (record, configuration)
+        }, note: note)
+    }
+
     /// Resumes the run `resume` (once `check` accepts the flags given with it) or stores the new one `create`
     /// makes, then runs it to the end, `note` telling what happens. With `workers` above 1, that many processes
     /// work on the run here, this one included: the others are `efsearch worker` processes (`executable`)

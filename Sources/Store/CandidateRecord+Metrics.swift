@@ -96,3 +96,13 @@ extension CandidateRecord {
     public var naswot: Double? { get { metrics[.naswot] } set { metrics[.naswot] = newValue } }
     public var supernet: Double? { get { metrics[.supernet] } set { metrics[.supernet] = newValue } }
 }
+
+extension CandidateRecord {
+    /// The record as indented JSON with sorted keys and ISO 8601 dates (`efsearch show`).
+    public func prettyJSON() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+}

@@ -31,6 +31,12 @@ public struct SupernetRecipe: Sendable, Equatable {
 
     public init() {}
 
+    /// The recipe with these settings, the others at their defaults.
+    public init(epochs: Int, largestEpochs: Int, randomCandidates: Int, distill: Bool, batch: Int, learningRate: Float, seed: UInt64) {
+        (self.epochs, self.largestEpochs, self.randomCandidates, self.distill) = (epochs, largestEpochs, randomCandidates, distill)
+        (self.batch, self.learningRate, self.seed) = (batch, learningRate, seed)
+    }
+
     public func validate() throws {
         if epochs < 1 { throw FlagError("--epochs \(epochs) must be at least 1") }
         if largestEpochs < 0 || largestEpochs > epochs { throw FlagError("--largest-epochs \(largestEpochs) must be between 0 and --epochs \(epochs)") }

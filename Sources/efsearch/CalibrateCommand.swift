@@ -57,16 +57,9 @@ extension Efsearch {
         }
 
         func calibrate() throws {
-            let key = CalibrationKey.current(threads: threadCount, batch: batch)
-            let path = out ?? LatencyModel.cacheFile(in: MachineProfileCache.directory, key: key)
-            try LatencyModel.prepareDestination(path)
-            if !json { Console.note("calibrating \(key) for about \(Int(budgetSeconds.value)) s") }
             let progress = ProgressBar("calibrate")
-            let source = try from.map { try LatencyModel.load($0) }
-            let outcome = try Calibration.run(try settings.drawing(fromSpaces: space).with { $0.source = source }, key: key, note: { if !json { Console.note($0) } }, progress: progress.report)
+            let (outcome, path) = try settings.calibrate(spaces: space, from: from, out: out, samples: samples, note: { if !json { Console.note($0) } }, progress: progress.report)
             progress.finish()
-            try outcome.model.save(path)
-            if let samples { try outcome.writeSamples(to: samples) }
             if json { return print(outcome.model.fitJSON(file: path)) }
             if !ProgressBar.isTerminalOutput { outcome.model.fitLines.forEach(Console.note) }
             print(outcome.model.fitText(file: path, given: out))

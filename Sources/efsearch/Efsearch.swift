@@ -43,11 +43,8 @@ struct Efsearch: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
-        } catch let error as UserInputError {
-            Console.error("\(error)")
-            Foundation.exit(2)
-        } catch let error as StoreError {
-            // A store that cannot be opened, is damaged or refuses a write: named, never a crash or a row dump.
+        } catch let error where error is UserInputError || error is StoreError {
+            // Bad input, or a store that cannot be opened, is damaged or refuses a write: named, never a crash or a row dump.
             Console.error("\(error)")
             Foundation.exit(2)
         } catch let error as TrainingDiverged {

@@ -19,13 +19,7 @@ struct MachineOptions: ParsableArguments {
 
     /// The machine profile: both flags given, or the cache for this thread count (measured when missing).
     func profile() -> MachineProfile {
-        if let peakGFLOPS, let bandwidthGBs {
-            return MachineProfile(peakGFLOPS: peakGFLOPS, bandwidthGBs: bandwidthGBs, source: "flags")
-        }
-        var profile = MachineProfileCache.load(threads: threadCount) ?? MachineProfileCache.measure(threads: threadCount) { Console.note($0) }
-        if let peakGFLOPS { profile.peakGFLOPS = peakGFLOPS; profile.source += "+flags" }
-        if let bandwidthGBs { profile.bandwidthGBs = bandwidthGBs; profile.source += "+flags" }
-        return profile
+        MachineProfileCache.profile(threads: threadCount, peakGFLOPS: peakGFLOPS, bandwidthGBs: bandwidthGBs) { Console.note($0) }
     }
 }
 

@@ -24,8 +24,7 @@ extension Efsearch {
         @Option(help: "Search-space file (YAML or JSON); its text is stored with the run.") var space: String?
         @Option(help: "Strategy (default: bo, the best of efsearch-benchmarks strategies at every budget).") var strategy: StrategyKind?
         @Option(help: "Candidates to evaluate (default: 12).") var budget: Int?
-        @Option(help: "Objectives, comma-separated: accuracy, macs, params, latency, memory, synflow, naswot, each optionally :min or :max (default: accuracy,macs when training, macs,params on estimates).", transform: ObjectiveList.init(parsing:))
-        var objectives: ObjectiveList?
+        @Option(help: "Objectives, comma-separated: accuracy, macs, params, latency, memory, synflow, naswot, each optionally :min or :max (default: accuracy,macs when training, macs,params on estimates).", transform: ObjectiveList.init(parsing:)) var objectives: ObjectiveList?
         @Option(name: .customLong("constraint"), help: "A constraint such as macs<=400M (repeatable).", transform: Constraint.init(parsing:)) var constraints: [Constraint] = []
         @Option(help: "MnasNet reward ACC * (X / T)^w as METRIC:T:W or METRIC:T:ALPHA:BETA, e.g. macs:400M:-0.07.", transform: Reward.init(parsing:)) var reward: Reward?
         @Option(help: "estimate (cost model only), train (short training on the proxy), sh (successive halving over --rungs), replay (with --replay RUN) or supernet:FILE (weights inherited from a trained supernet) (default: train; sh when a rung flag is given; replay with --replay).", transform: FidelityChoice.init(parsing:)) var fidelity: FidelityChoice?
@@ -41,8 +40,7 @@ extension Efsearch {
         @Option(name: .customLong("warm-start"), help: "First show the strategy the finished candidates of this earlier search of the same space.", transform: RunName.init) var warmStart: RunName?
         @Option(help: "A file of candidates to evaluate first, one preset or arch string (as the export's arch column, optionally @RESOLUTION) per line; each must be a candidate of the space.") var enqueue: String?
         @OptionGroup var runOptions: RunOptions
-        @Option(help: "Train only the best fraction of each generation by a zero-cost proxy, PROXY:FRACTION (synflow or naswot; e.g. naswot:0.25); the rest are stored as pruned.", transform: Prefilter.init(parsing:))
-        var prefilter: Prefilter?
+        @Option(help: "Train only the best fraction of each generation by a zero-cost proxy, PROXY:FRACTION (synflow or naswot; e.g. naswot:0.25); the rest are stored as pruned.", transform: Prefilter.init(parsing:)) var prefilter: Prefilter?
         @Flag(name: .customLong("keep-checkpoints"), help: "Write each trained candidate's weights to <store folder>/<run>/<id>.safetensors (path in the store).") var keepCheckpoints = false
         @Flag(help: "Print the frontier as JSON lines at the end.") var json = false
 

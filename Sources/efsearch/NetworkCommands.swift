@@ -41,16 +41,8 @@ extension Efsearch {
             if let jsonl {
                 return try BatchEstimator(batch: batch, machine: profile, predictor: predictor).run(path: jsonl, jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount)
             }
-            let resolved = try network.spec().resolve()
-            let summary = CostModel.summary(of: resolved, batch: batch, machine: profile, predictor: predictor)
-            if json {
-                return print(perLayer ? CostReport.json(resolved, summary, layersAt: batch, machine: profile, predictor: predictor) : CostReport.json(resolved, summary))
-            }
-            print(CostReport.text(name: network.displayName, resolved, summary, machine: profile, predictor: predictor))
-            if perLayer {
-                print()
-                print(CostReport.layerTable(CostModel.layers(of: resolved), batch: batch, machine: profile, predictor: predictor, total: summary))
-            }
+            print(CostReport.estimate(name: network.displayName, try network.spec().resolve(), batch: batch, machine: profile, predictor: predictor,
+                                      json: json, perLayer: perLayer))
         }
     }
 

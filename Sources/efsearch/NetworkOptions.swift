@@ -18,17 +18,8 @@ struct NetworkOptions: ParsableArguments {
 
     /// The network these options describe over `base` (default EfficientNet-B0's), checked.
     func spec(base: NetworkSpec = Architecture.Presets.defaultSpec) throws -> NetworkSpec {
-        var spec = try preset.map { try Architecture.Presets.named($0).spec } ?? base
-        if let arch { spec.stages = try ArchString.parse(arch) }
-        if let width { spec.width = width }
-        if let depth { spec.depth = depth }
-        if let resolution { spec.resolution = resolution }
-        if let stem { spec.stem = stem }
-        if let head { spec.head = head }
-        if let classes { spec.classes = classes }
-        if let activation { spec.activation = activation }
-        try spec.validate()
-        return spec
+        try NetworkSpec(preset: preset, base: base, arch: arch, width: width, depth: depth, resolution: resolution, stem: stem, head: head,
+                        classes: classes, activation: activation)
     }
 
     /// A short name for output: the preset, or "custom".

@@ -1,4 +1,6 @@
+import Architecture
 import Foundation
+import Training
 
 /// Progress of long work on standard error: a bar with ETA redrawn in place on a terminal, otherwise a plain
 /// line at every tenth of the work.
@@ -51,5 +53,17 @@ final class ProgressBar {
     static func clock(_ seconds: Double) -> String {
         let total = Int(seconds.isFinite ? seconds : 0)
         return String(format: "%d:%02d", total / 60, total % 60)
+    }
+}
+
+/// `train`'s progress: the bar over all steps (loss and images per second beside it), and a line per epoch.
+extension ProgressBar: TrainingListener {
+    func step(epoch: Int, epochs: Int, step: Int, stepsPerEpoch: Int, loss: Double, imagesPerSecond: Double, secondsLeft: Double) {
+        report(Double(epoch * stepsPerEpoch + step), Double(epochs * stepsPerEpoch), "epoch \(epoch + 1)/\(epochs), loss \(Format.fixed(loss, 4)), \(Format.fixed(imagesPerSecond, 0)) img/s")
+    }
+
+    func epochFinished(_ report: EpochReport) {
+        finish()
+        Console.note("epoch \(report.epoch): loss \(Format.fixed(report.trainLoss, 4))  val accuracy \(Format.fixed(100 * report.validation.accuracy, 2))%  val loss \(Format.fixed(report.validation.loss, 4))  \(report.resolution) px  lr \(Format.fixed(Double(report.learningRate), 5))  \(Format.fixed(report.imagesPerSecond, 0)) img/s")
     }
 }

@@ -67,10 +67,7 @@ extension Efsearch {
             guard let candidate = try store.candidate(id: id) else {
                 throw StoreError(location: store.location, message: "no candidate \(id)")
             }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            encoder.dateEncodingStrategy = .iso8601
-            print(String(decoding: try encoder.encode(candidate), as: UTF8.self))
+            print(try candidate.prettyJSON())
         }
     }
 
@@ -92,13 +89,7 @@ extension Efsearch {
             let catalog = try storeOptions.catalog(readOnly: true)
             let record = try catalog.record(name.text)
             let directory = try out ?? ExportFolder.default(for: record, store: catalog.store)
-            let configuration: RunConfiguration?
-            do { configuration = try catalog.configuration(of: record) } catch {
-                // The export still holds every candidate; run.json says the configuration could not be read.
-                Console.note("warning: \(error); run.json is written without the run's configuration")
-                configuration = nil
-            }
-            try RunExport.write(store: catalog.store, run: record, configuration: configuration, format: format, directory: directory)
+            try RunExport.write(store: catalog.store, run: record, configuration: catalog.configurationIfReadable(of: record), format: format, directory: directory)
             print("wrote \(directory)/candidates.\(format.rawValue), frontier.\(format.rawValue), run.json")
         }
     }

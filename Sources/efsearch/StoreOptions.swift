@@ -9,8 +9,7 @@ import Training
 
 /// `--store`, shared by every command that reads or writes runs.
 struct StoreOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The store: a path to an SQLite file, or postgresql://user[:password]@host[:port]/database[?sslmode=...] (default: $EFSEARCH_STORE, else results/efsearch.sqlite).", valueName: "path-or-url"))
-    var store: String?
+    @Option(help: ArgumentHelp("The store: a path to an SQLite file, or postgresql://user[:password]@host[:port]/database[?sslmode=...] (default: $EFSEARCH_STORE, else results/efsearch.sqlite).", valueName: "path-or-url")) var store: String?
 
     /// The store's path or URL: the flag, else `$EFSEARCH_STORE`, else the default file.
     var location: String { StoreLocation.text(given: store) }
@@ -30,13 +29,9 @@ struct StoreOptions: ParsableArguments {
                  create: (RunCatalog) throws -> RunConfiguration, announce: (RunRecord, RunConfiguration, String) throws -> Void) throws -> (any Store, RunRecord) {
         let catalog = try catalog()
         SignalFlag.install()
-        let record = try RunExecution.execute(catalog, resume: run.resume?.text, grace: run.grace.value, workers: run.workers,
-                                              executable: Bundle.main.executableURL, check: check, create: { catalog in
-            let configuration = try create(catalog)
-            let record = try catalog.create(name: run.name?.text, configuration: configuration, command: CommandLine.arguments.joined(separator: " "))
-            try announce(record, configuration, catalog.store.location)
-            return (record, configuration)
-        }) { Console.note($0) }
+        let record = try RunExecution.execute(catalog, name: run.name?.text, command: CommandLine.arguments.joined(separator: " "), resume: run.resume?.text,
+                                              grace: run.grace.value, workers: run.workers, executable: Bundle.main.executableURL, check: check,
+                                              configure: create, announce: announce) { Console.note($0) }
         return (catalog.store, record)
     }
 }
@@ -68,13 +63,11 @@ struct ProxyOptions: ParsableArguments {
     @Option(name: .customLong("crop-scale"), help: "Image folders: the area range of training crops, LOW,HIGH (default 0.08,1).", transform: CropScale.init(parsing:)) var cropScale: CropScale?
     @Flag(name: .customLong("no-flip"), help: "Image folders: no horizontal flips in training.") var noFlip = false
     @Flag(name: .customLong("skip-bad-images"), help: "Image folders: leave out corrupt images instead of stopping.") var skipBadImages = false
-    @Option(help: "Successive halving (implies --fidelity sh): the epochs trained in all at the end of each rung, increasing (default 1,3,9; grid: 2,6,18).", transform: SuccessiveHalving.rungs(parsing:))
-    var rungs: [Int]?
+    @Option(help: "Successive halving (implies --fidelity sh): the epochs trained in all at the end of each rung, increasing (default 1,3,9; grid: 2,6,18).", transform: SuccessiveHalving.rungs(parsing:)) var rungs: [Int]?
     @Option(help: "Successive halving: the best 1/eta of a rung go on to the next (default: 3).") var eta: Int?
     @Option(name: .customLong("min-epochs"), help: "Successive halving: the first rung's epochs; the rungs grow by eta up to --max-epochs.") var minEpochs: Int?
     @Option(name: .customLong("max-epochs"), help: "Successive halving: the top rung's epochs.") var maxEpochs: Int?
-    @Option(help: "The engine's GEMM: fast (OpenBLAS, its kernels per CPU) or portable (the engine's own, fixed order: the same bits on every x86-64 machine with AVX2, for workers on different machines). (default: fast)")
-    var numerics: Numerics?
+    @Option(help: "The engine's GEMM: fast (OpenBLAS, its kernels per CPU) or portable (the engine's own, fixed order: the same bits on every x86-64 machine with AVX2, for workers on different machines). (default: fast)") var numerics: Numerics?
 
     /// The flags as given, for the plan (`ProxyFlags`: defaults, successive halving's schedule, resume checks).
     var flags: ProxyFlags {

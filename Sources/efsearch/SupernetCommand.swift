@@ -1,6 +1,5 @@
 import ArgumentParser
 import Architecture
-import Engine
 import Supernet
 import Training
 
@@ -38,15 +37,13 @@ extension Efsearch {
             @Flag(help: "Print one JSON object at the end.") var json = false
 
             var recipe: SupernetRecipe {
-                var r = SupernetRecipe()
-                (r.epochs, r.largestEpochs, r.randomCandidates, r.distill, r.batch, r.learningRate, r.seed) = (epochs, largestEpochs, randomCandidates, !noDistill, batch, lr, seed)
-                return r
+                SupernetRecipe(epochs: epochs, largestEpochs: largestEpochs, randomCandidates: randomCandidates, distill: !noDistill, batch: batch, learningRate: lr, seed: seed)
             }
 
             func validate() throws { do { try recipe.validate() } catch { throw ValidationError("\(error)") } }
 
             func run() throws {
-                EngineConfiguration.current.with { $0.threads = threads.count }.install()
+                threads.install()
                 let dataset = try data.load(quiet: json)
                 let bar = ProgressBar("supernet")
                 let summary = try SupernetRun.train(spacePath: space, dataset: dataset, recipe: recipe, out: out, resume: resume, note: { if !json { Console.note($0) } }) { epoch, step, steps, loss in
@@ -75,7 +72,7 @@ extension Efsearch {
             @Flag(help: "Print one JSON object.") var json = false
 
             func run() throws {
-                EngineConfiguration.current.with { $0.threads = threads.count }.install()
+                threads.install()
                 let scoring = SupernetScoring(batches: calibrationBatches, batchSize: 64, seed: 0)
                 try scoring.validate()
                 let extraction = try SupernetRun.extract(supernet: supernet, spec: { try network.spec(base: $0) }, name: network.arch ?? network.preset ?? "the space's base",

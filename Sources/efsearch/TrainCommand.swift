@@ -1,6 +1,5 @@
 import Architecture
 import ArgumentParser
-import Cost
 import Engine
 import Foundation
 import SearchRunner
@@ -46,8 +45,7 @@ extension Efsearch {
         @Option(help: "Continue from a checkpoint written with --save-every-epoch.") var resume: String?
         @Option(help: "Start from this checkpoint's network and weights, with a fresh optimizer and schedule (e.g. efsearch supernet extract's).") var checkpoint: String?
         @Flag(help: "Print one JSON object at the end.") var json = false
-        @Option(name: .customLong("record-randomness"), help: ArgumentHelp("Write every step's batch order, augmentation and dropout / drop-path scales as JSON lines (scripts/parity_train.py replays them in PyTorch).", visibility: .hidden))
-        var recordRandomness: String?
+        @Option(name: .customLong("record-randomness"), help: ArgumentHelp("Write every step's batch order, augmentation and dropout / drop-path scales as JSON lines (scripts/parity_train.py replays them in PyTorch).", visibility: .hidden)) var recordRandomness: String?
 
         /// The training settings the flags give (the resolution is the network's, set when the dataset is known).
         var config: TrainingConfig {
@@ -77,16 +75,12 @@ extension Efsearch {
             let recorder = try recordRandomness.map { try RandomnessRecorder(path: $0) }
             if let recorder { session.trainer.randomnessObserver = recorder.write }
             defer { recorder?.close() }
-            let progress = ProgressPrinter()
+            let progress = ProgressBar("train")
             let outcome = try session.run(listener: progress, dataset: dataset, checkpoint: out.map { URL(fileURLWithPath: $0) }, everyEpoch: saveEveryEpoch,
                                           metadata: ["seed": "\(seed)", "dataset": data.dataset.description])
             progress.finish()
-            if json {
-                print(outcome.json(session: session, skippedImages: dataset.skipped.count))
-            } else {
-                if let reason = outcome.reason { Console.error(reason) }
-                print(outcome.text)
-            }
+            if !json, let reason = outcome.reason { Console.error(reason) }
+            print(json ? outcome.json(session: session, skippedImages: dataset.skipped.count) : outcome.text)
             if outcome.status != .done { throw ExitCode(3) }
         }
     }

@@ -21,9 +21,13 @@ public struct ProxyFlags: Sendable {
     public var minEpochs: Int?
     public var maxEpochs: Int?
     public var numerics: Numerics?
+    /// The share of the training files held out for validation (nil: the dataset's default, 0.1).
+    public var validationFraction: Double?
 
     public init(dataset: DatasetSource?, subset: Int?, epochs: Int?, batch: Int?, lr: Float?, threads: Int?, normalize: String?, cropScale: CropScale?,
-                noFlip: Bool, skipBadImages: Bool, rungs: [Int]?, eta: Int?, minEpochs: Int?, maxEpochs: Int?, numerics: Numerics?) {
+                noFlip: Bool, skipBadImages: Bool, rungs: [Int]?, eta: Int?, minEpochs: Int?, maxEpochs: Int?, numerics: Numerics?,
+                validationFraction: Double? = nil) {
+        self.validationFraction = validationFraction
         (self.dataset, self.subset, self.epochs, self.batch, self.lr, self.threads) = (dataset, subset, epochs, batch, lr, threads)
         (self.normalize, self.cropScale, self.noFlip, self.skipBadImages) = (normalize, cropScale, noFlip, skipBadImages)
         (self.rungs, self.eta, self.minEpochs, self.maxEpochs, self.numerics) = (rungs, eta, minEpochs, maxEpochs, numerics)
@@ -36,6 +40,9 @@ public struct ProxyFlags: Sendable {
         if let lr, !(lr > 0 && lr.isFinite) { throw FlagError("--lr \(lr) must be greater than 0") }
         if let threads, threads < 1 { throw FlagError("--threads \(threads) must be at least 1") }
         if let subset, subset < 1 { throw FlagError("--subset \(subset) must be at least 1") }
+        if let validationFraction, !(validationFraction > 0 && validationFraction < 1) {
+            throw FlagError("--validation-fraction \(validationFraction) must be greater than 0 and less than 1")
+        }
         if let normalize { try DatasetSpec.checkNormalization(normalize) }
         if rungs != nil && (minEpochs != nil || maxEpochs != nil) {
             throw FlagError("--rungs and --min-epochs/--max-epochs: give the rungs one way")
@@ -91,6 +98,7 @@ public struct ProxyFlags: Sendable {
         task.noFlip = noFlip ? true : nil
         task.skipBadImages = skipBadImages ? true : nil
         task.numerics = numerics == .portable ? .portable : nil
+        task.validationFraction = validationFraction
         return task
     }
 
@@ -98,6 +106,7 @@ public struct ProxyFlags: Sendable {
     public func compare(with stored: ProxyTask, _ check: inout ResumeCheck) {
         check.compare("--dataset", given: dataset, stored: stored.dataset)
         check.compare("--subset", given: subset, stored: stored.subset)
+        check.compare("--validation-fraction", given: validationFraction, stored: stored.validationFraction)
         check.compare("--epochs", given: epochs, stored: stored.epochs)
         check.compare("--batch", given: batch, stored: stored.batch)
         check.compare("--lr", given: lr, stored: stored.lr)

@@ -119,6 +119,8 @@ public struct ProxyTask: Codable, Equatable, Sendable {
     /// The engine's GEMM (`--numerics`): portable runs compute bitwise-identical results on every x86-64 machine
     /// with AVX2, so that a candidate's figures do not depend on which worker trained it. Nil (older runs): fast.
     public var numerics: Numerics?
+    /// `--validation-fraction`: the share of the training files held out for validation (nil, and older runs: 0.1).
+    public var validationFraction: Double?
 
     public init(dataset: DatasetSource, subset: Int?, epochs: Int, batch: Int, lr: Float, threads: Int) {
         self.dataset = dataset
@@ -138,6 +140,7 @@ public struct ProxyTask: Codable, Equatable, Sendable {
     public func datasetSpec() throws -> DatasetSpec {
         var spec = DatasetSpec(source: dataset)
         spec.subset = subset
+        if let validationFraction { spec.validationFraction = validationFraction }
         spec.normalization = normalize
         if let cropScale { (spec.cropScaleLow, spec.cropScaleHigh) = (cropScale.low, cropScale.high) }
         spec.allowsFlip = !(noFlip ?? false)

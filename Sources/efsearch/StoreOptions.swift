@@ -55,6 +55,7 @@ struct RunOptions: ParsableArguments {
 struct ProxyOptions: ParsableArguments {
     @Option(help: "Proxy dataset: synthetic, synthetic:N, cifar10:DIR, ... (default: synthetic:3000).", transform: DatasetSource.init(parsing:)) var dataset: DatasetSource?
     @Option(help: "Train on this many proxy images (class-balanced).") var subset: Int?
+    @Option(name: .customLong("validation-fraction"), help: "Share of the proxy's training files held out for validation (default: 0.1).") var validationFraction: Double?
     @Option(help: "Proxy epochs per candidate (default: 3).") var epochs: Int?
     @Option(help: "Proxy batch size (default: 64).") var batch: Int?
     @Option(help: "Proxy learning rate, SGD with a cosine schedule (default: 0.05; grid: 0.01).") var lr: Float?
@@ -72,7 +73,7 @@ struct ProxyOptions: ParsableArguments {
     /// The flags as given, for the plan (`ProxyFlags`: defaults, successive halving's schedule, resume checks).
     var flags: ProxyFlags {
         ProxyFlags(dataset: dataset, subset: subset, epochs: epochs, batch: batch, lr: lr, threads: threads, normalize: normalize, cropScale: cropScale,
-                   noFlip: noFlip, skipBadImages: skipBadImages, rungs: rungs, eta: eta, minEpochs: minEpochs, maxEpochs: maxEpochs, numerics: numerics)
+                   noFlip: noFlip, skipBadImages: skipBadImages, rungs: rungs, eta: eta, minEpochs: minEpochs, maxEpochs: maxEpochs, numerics: numerics, validationFraction: validationFraction)
     }
 
     func validate() throws {

@@ -131,6 +131,7 @@ final class SupernetCLITests: XCTestCase {
             (["nas", "--space", tiny, "--fidelity", "supernet:", "--store", store] + data, "supernet:FILE"),
             (["nas", "--space", tiny, "--fidelity", "supernet:" + junk, "--store", store] + data, junk),
             (["grid", "--fidelity", "supernet", "--store", store], "--fidelity supernet is for nas"),
+            (["proxy-check", "--space", tiny, "--validation-fraction", "1.5", "--store", store] + data, "--validation-fraction"),
             (["train", "--checkpoint", junk, "--resume", junk], "--checkpoint and --resume"),
             (["train", "--checkpoint", junk] + data, junk),
             (["proxy-check", "--space", tiny, "--supernet", junk, "--store", store] + data, junk),

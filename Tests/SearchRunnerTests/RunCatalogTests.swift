@@ -344,3 +344,24 @@ final class SearchDriverTests: XCTestCase {
         }
     }
 }
+
+/// `--validation-fraction` reaches the proxy dataset, is kept with the run, and a resumed run compares it.
+final class ProxyFlagsTests: XCTestCase {
+    func testValidationFractionReachesTheDatasetAndTheRun() throws {
+        var flags = ProxyFlags(dataset: nil, subset: nil, epochs: nil, batch: nil, lr: nil, threads: 1, normalize: nil, cropScale: nil, noFlip: false,
+                               skipBadImages: false, rungs: nil, eta: nil, minEpochs: nil, maxEpochs: nil, numerics: nil, validationFraction: 0.3)
+        XCTAssertNoThrow(try flags.validate())
+        let task = flags.task
+        XCTAssertEqual(task.validationFraction, 0.3)
+        XCTAssertEqual(try task.datasetSpec().validationFraction, 0.3)
+        let stored = try JSONDecoder().decode(ProxyTask.self, from: JSONEncoder().encode(task))
+        XCTAssertEqual(stored.validationFraction, 0.3)
+        // Left out: the dataset's default, and older runs (no field) decode as that.
+        flags.validationFraction = nil
+        XCTAssertEqual(try flags.task.datasetSpec().validationFraction, 0.1)
+        for bad in [0.0, 1.0, -0.2, .nan] {
+            flags.validationFraction = bad
+            XCTAssertThrowsError(try flags.validate()) { XCTAssertTrue("\($0)".contains("--validation-fraction"), "\($0)") }
+        }
+    }
+}

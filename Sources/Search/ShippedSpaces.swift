@@ -73,10 +73,9 @@ extension SearchSpace {
     /// over the first `excluded` of each space's sequence from `excludedSeed` (what a check with that seed times,
     /// `sampleNetworks` drawing the same sequence for any count), so that a check never times a fitted network.
     public static func calibrationPool(_ spaces: [SearchSpace], count: Int, seed: UInt64, excludedSeed: UInt64, excluded: Int = 200) -> [Network] {
-        func key(_ n: Network) -> String { "\(n.archString)|\(n.resolution)|\(n.stemChannels)|\(n.headChannels)|\(n.classes)|\(n.activation.rawValue)" }
         let drawn = spaces.map { space in
-            let checked = Set(space.sampleNetworks(count: excluded, seed: excludedSeed).map(key))
-            return space.sampleNetworks(count: count, seed: seed).filter { !checked.contains(key($0)) }
+            let checked = Set(space.sampleNetworks(count: excluded, seed: excludedSeed).map(SearchSpace.key))
+            return space.sampleNetworks(count: count, seed: seed).filter { !checked.contains(SearchSpace.key($0)) }
         }
         return (0..<(drawn.map(\.count).max() ?? 0)).flatMap { index in drawn.compactMap { index < $0.count ? $0[index] : nil } }
     }

@@ -114,18 +114,12 @@ public enum SupernetRun {
         base.resolution = checkpoint.space.resolution[0]
         var spec = try spec(base)
         spec.classes = checkpoint.classes
-        let model = try checkpoint.calibratedModel(for: spec, name: name, dataset: dataset, scoring: scoring)
-        let start = DispatchTime.now().uptimeNanoseconds
-        let split = dataset.validation.count > 0 ? "val" : "test"
-        let evaluation = Trainer.evaluate(model, split == "val" ? dataset.validation : dataset.test, batches: BatchMaker(dataset: dataset),
-                                          resolution: model.network.resolution, batchSize: 200)
+        let (model, score) = try checkpoint.scoredModel(spec, name: name, dataset: dataset, scoring: scoring)
         // With how the dataset's evaluation prepares an input, as `train` writes it: `eval`, `infer` and `onnx` read it.
         let preprocessing = try dataset.evaluationPreprocessing(resolution: spec.resolution).metadata()
         try Checkpoint.save(model, spec: spec, to: URL(fileURLWithPath: out), extraMetadata: preprocessing.merging(
             ["supernet": path, "supernet_scoring": scoring.description, "dataset": dataset.name]) { _, new in new })
         let summary = CostModel.summary(of: model.network)
-        return SupernetExtraction(file: out, name: name, score: SupernetScore(evaluation: evaluation, split: split,
-                                                                             seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9),
-                                  parameters: summary.params, macs: summary.macs)
+        return SupernetExtraction(file: out, name: name, score: score, parameters: summary.params, macs: summary.macs)
     }
 }

@@ -80,11 +80,17 @@ extension SupernetCheckpoint {
 
     /// The candidate's score: recalibrated, then evaluated.
     public func score(_ spec: NetworkSpec, name: String, dataset: Dataset, scoring: SupernetScoring) throws -> SupernetScore {
+        try scoredModel(spec, name: name, dataset: dataset, scoring: scoring).score
+    }
+
+    /// The candidate's recalibrated model and its score (`supernet extract` writes the model).
+    public func scoredModel(_ spec: NetworkSpec, name: String, dataset: Dataset, scoring: SupernetScoring) throws
+        -> (model: EfficientNetModel, score: SupernetScore) {
         let start = DispatchTime.now().uptimeNanoseconds
         let model = try calibratedModel(for: spec, name: name, dataset: dataset, scoring: scoring)
         let split = dataset.validation.count > 0 ? "val" : "test"
         let evaluation = Trainer.evaluate(model, split == "val" ? dataset.validation : dataset.test, batches: BatchMaker(dataset: dataset),
                                           resolution: model.network.resolution, batchSize: 200)
-        return SupernetScore(evaluation: evaluation, split: split, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        return (model, SupernetScore(evaluation: evaluation, split: split, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
     }
 }

@@ -181,7 +181,7 @@ public final class SupernetTrainer {
                         loss = CrossEntropy.lossAndGradient(logits: logits, labels: labels, smoothing: recipe.labelSmoothing, gradient: gradient)
                         if position == 0 { teacher = SoftTargets.probabilities(logits) }
                     } else {
-                        loss = SoftTargets.lossAndGradient(logits: logits, targets: teacher, gradient: gradient)
+                        loss = CrossEntropy.lossAndGradient(logits: logits, targets: teacher, gradient: gradient)
                     }
                     guard loss.isFinite else {
                         throw SupernetError("the loss became \(loss) at epoch \(epoch + 1), step \(index + 1); lower the learning rate (--lr)")
@@ -200,7 +200,7 @@ public final class SupernetTrainer {
     }
 }
 
-/// Cross-entropy against soft targets (in-place distillation: the largest candidate's softmax).
+/// In-place distillation's targets: the largest candidate's softmax (the loss is `CrossEntropy`'s against them).
 public enum SoftTargets {
     /// Softmax of each row of `[N, classes]` logits.
     public static func probabilities(_ logits: Tensor) -> [Float] {
@@ -215,19 +215,6 @@ public enum SoftTargets {
             for c in 0..<classes { result[base + c] /= sum }
         }
         return result
-    }
-
-    /// Mean over the batch of -sum_c targets[c] log softmax(logits)[c], and its gradient (softmax - targets) / N
-    /// into `gradient`.
-    public static func lossAndGradient(logits: Tensor, targets: [Float], gradient: Tensor) -> Float {
-        let (n, classes) = (logits.shape[0], logits.shape[1])
-        let p = probabilities(logits)
-        var loss: Double = 0
-        for index in 0..<(n * classes) {
-            if targets[index] > 0 { loss -= Double(targets[index]) * Foundation.log(max(Double(p[index]), 1e-30)) }
-            gradient.data[index] = (p[index] - targets[index]) / Float(n)
-        }
-        return Float(loss / Double(n))
     }
 }
 

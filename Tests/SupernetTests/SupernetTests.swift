@@ -230,13 +230,13 @@ final class SupernetTests: XCTestCase {
         let logits = Tensor(shape: [2, 3], values: [0.5, -1, 2, 0.1, 0.3, -0.7])
         let targets: [Float] = [0.2, 0.3, 0.5, 0.6, 0.1, 0.3]
         let gradient = Tensor(shape: [2, 3])
-        _ = SoftTargets.lossAndGradient(logits: logits, targets: targets, gradient: gradient)
+        _ = CrossEntropy.lossAndGradient(logits: logits, targets: targets, gradient: gradient)
         for index in 0..<6 {
             let saved = logits.data[index]
             logits.data[index] = saved + 1e-3
-            let plus = SoftTargets.lossAndGradient(logits: logits, targets: targets, gradient: Tensor(shape: [2, 3]))
+            let plus = CrossEntropy.lossAndGradient(logits: logits, targets: targets, gradient: Tensor(shape: [2, 3]))
             logits.data[index] = saved - 1e-3
-            let minus = SoftTargets.lossAndGradient(logits: logits, targets: targets, gradient: Tensor(shape: [2, 3]))
+            let minus = CrossEntropy.lossAndGradient(logits: logits, targets: targets, gradient: Tensor(shape: [2, 3]))
             logits.data[index] = saved
             XCTAssertEqual(gradient.data[index], (plus - minus) / 2e-3, accuracy: 2e-3)
         }

@@ -257,8 +257,24 @@ public enum CrossEntropy {
     /// The loss and dLogits `[N, classes]` (overwritten) for integer labels. Smoothing `s` spreads `s` of each
     /// target's mass evenly over all classes (timm's LabelSmoothingCrossEntropy).
     public static func lossAndGradient(logits: Tensor, labels: [Int], smoothing: Float, gradient: Tensor) -> Float {
+        precondition(labels.count == logits.shape[0], "\(labels.count) labels for \(logits.shape[0]) rows")
+        let classes = logits.shape[1]
+        return lossAndGradient(logits: logits, gradient: gradient) { row, c in
+            Double(smoothing) / Double(classes) + (c == labels[row] ? Double(1 - smoothing) : 0)
+        }
+    }
+
+    /// The same against soft targets `[N, classes]` (each row a distribution): in-place distillation's loss, the
+    /// largest candidate's probabilities as the targets of the others (`SoftTargets`).
+    public static func lossAndGradient(logits: Tensor, targets: [Float], gradient: Tensor) -> Float {
+        precondition(targets.count == logits.count, "\(targets.count) targets for \(logits.count) logits")
+        let classes = logits.shape[1]
+        return lossAndGradient(logits: logits, gradient: gradient) { row, c in Double(targets[row * classes + c]) }
+    }
+
+    /// Mean over rows of -sum_c target(row, c) log softmax(logits)[row, c], and its gradient (softmax - target) / N.
+    static func lossAndGradient(logits: Tensor, gradient: Tensor, target: (_ row: Int, _ c: Int) -> Double) -> Float {
         let (n, classes) = (logits.shape[0], logits.shape[1])
-        precondition(labels.count == n, "\(labels.count) labels for \(n) rows")
         var total: Double = 0
         for row in 0..<n {
             let offset = row * classes
@@ -270,9 +286,9 @@ public enum CrossEntropy {
             var rowLoss: Double = 0
             for c in 0..<classes {
                 let logP = Double(logits[offset + c]) - logSum
-                let target = Double(smoothing) / Double(classes) + (c == labels[row] ? Double(1 - smoothing) : 0)
-                rowLoss -= target * logP
-                gradient[offset + c] = Float((exp(logP) - target) / Double(n))
+                let t = target(row, c)
+                rowLoss -= t * logP
+                gradient[offset + c] = Float((exp(logP) - t) / Double(n))
             }
             total += rowLoss
         }

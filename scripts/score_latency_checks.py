@@ -9,6 +9,10 @@ share within 10% (random networks) and each preset's error.
 
     scripts/score_latency_checks.py --check a.csv:model_a.json --check b.csv:model_a.json model_a.json model_b.json
 
+With `--measured`, the times are the checks' measured milliseconds (the quietest round's median, what `bench`
+reports; the geometric mean over the checks) and each model's prediction in milliseconds: models made at about
+the same time are compared on the same timings, as a check compares its own model.
+
 Needs the efsearch binary (`--efsearch`, default .build/release/efsearch) and nothing beyond the standard library.
 """
 import argparse
@@ -46,7 +50,7 @@ def reference_seconds(path):
     return model["probe_seconds"]
 
 
-def read_checks(arguments):
+def read_checks(arguments, absolute=False):
     """The checks named `CSV:MODEL`: their first check's rows, each network's measured time (the geometric mean over
     the checks of its time relative to the reference network), and each network as an `estimate --jsonl` item."""
     checks = []
@@ -60,8 +64,9 @@ def read_checks(arguments):
     for rows, _ in checks[1:]:
         if [row["network"] for row in rows] != [row["network"] for row in first]:
             sys.exit("the checks are not of the same networks (made with different --seed)")
-    measured = [math.exp(sum(math.log(float(rows[i]["drift_corrected_ms"]) / 1000 / reference) for rows, reference in checks) / len(checks))
-                for i in range(len(first))]
+    def time(rows, reference, i):
+        return float(rows[i]["measured_ms"]) / 1000 if absolute else float(rows[i]["drift_corrected_ms"]) / 1000 / reference
+    measured = [math.exp(sum(math.log(time(rows, reference, i)) for rows, reference in checks) / len(checks)) for i in range(len(first))]
     items = [{"preset": row["network"]} if row["group"] == "preset" else
              {"arch": row["network"], "resolution": int(row["resolution"]), "stem": int(row["stem"]), "head": int(row["head"]),
               "classes": int(row["classes"]), "activation": row["activation"]} for row in first]
@@ -91,10 +96,11 @@ def main():
     parser.add_argument("--check", action="append", required=True, metavar="CSV:MODEL",
                         help="a check's CSV and the model it was made with (for its reference pass)")
     parser.add_argument("--efsearch", default=".build/release/efsearch")
+    parser.add_argument("--measured", action="store_true", help="score against the measured milliseconds, not times relative to the reference")
     parser.add_argument("models", nargs="+")
     arguments = parser.parse_args()
 
-    first, measured, items = read_checks(arguments.check)
+    first, measured, items = read_checks(arguments.check, absolute=arguments.measured)
     lines = "".join(json.dumps(item) + "\n" for item in items)
     print("model  " + header(first))
     for model in arguments.models:
@@ -102,7 +108,7 @@ def main():
                                 input=lines, capture_output=True, text=True)
         if result.returncode != 0:
             sys.exit(f"{model}: {result.stderr.strip()}")
-        reference = reference_seconds(model)
+        reference = 1 if arguments.measured else reference_seconds(model)
         predicted = [json.loads(line)["latency_ms_predicted"] / 1000 / reference for line in result.stdout.splitlines() if line.strip()]
         print(f"{model}  " + score(predicted, measured, first))
 

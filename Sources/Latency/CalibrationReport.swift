@@ -77,6 +77,8 @@ extension LatencyCheck {
             corrected.add(to: &nested)
             object.addRaw("drift_corrected", nested.finished())
         }
+        object.add("reference_ms", 1000 * referenceSeconds.now)
+        if let calibration = referenceSeconds.calibration { object.add("calibration_reference_ms", 1000 * calibration) }
         object.add("threads", settings.threads)
         object.add("batch", settings.batch)
         object.add("rounds", rounds)
@@ -96,6 +98,24 @@ extension LatencyCheck {
         return object.finished()
     }
 
+    /// How fast the host ran the reference network during the check against during the calibration, and, when
+    /// the two differ by more than 10%, what that means for the measured figures. On this shared 2-core host the
+    /// reference ran at 1.67-2.53 ms in one evening, and a model checked at another speed than its calibration's
+    /// put 0-40% of its networks within 10% (measured), against 87-100% at the same speed.
+    var hostSpeedNote: String? { LatencyCheck.hostSpeedNote(now: referenceSeconds.now, calibration: referenceSeconds.calibration) }
+
+    /// `hostSpeedNote` for the reference's median pass `now` and during the `calibration`, in seconds.
+    static func hostSpeedNote(now: Double, calibration: Double?) -> String? {
+        guard let calibration, calibration > 0, now > 0 else { return nil }
+        let ratio = calibration / now
+        var line = "reference network (\(LatencyModel.probe.preset) at \(LatencyModel.probe.resolution) px): \(Format.fixed(1000 * now, 2)) ms now, "
+            + "\(Format.fixed(1000 * calibration, 2)) ms during the calibration"
+        guard abs(ratio - 1) > 0.1 else { return line }
+        line += "; the host runs \(Format.fixed(ratio >= 1 ? ratio : 1 / ratio, 2)) times \(ratio >= 1 ? "faster" : "slower") than when the model was made, "
+            + "and measured times are off by about as much: calibrate again to predict for the host as it runs now"
+        return line
+    }
+
     /// The check as text: the figures, then a table of the presets.
     public func text(settings: CalibrationSettings) -> String {
         var lines = [
@@ -104,6 +124,7 @@ extension LatencyCheck {
             "measured (the quietest round's median):  \(plain.summary)",
         ]
         if let corrected { lines.append("drift-corrected (to the reference): \(corrected.summary)") }
+        if let note = hostSpeedNote { lines.append(note) }
         func error(_ predicted: Double, _ measured: Double) -> String { Format.fixed(100 * (predicted / measured - 1), 1) + "%" }
         let rows = presetRows.map { row in
             [row.name, "\(row.network.resolution)", Format.fixed(row.predicted, 2), Format.fixed(row.measured, 2), error(row.predicted, row.measured),

@@ -197,6 +197,9 @@ public struct LatencyCheck {
 
     public var rows: [Row]
     public var rounds: Int
+    /// The reference network's median pass during the check and during the calibration (nil for a model that
+    /// does not keep it), in seconds: how much faster or slower the host runs now.
+    public var referenceSeconds: (now: Double, calibration: Double?)
 
     public var random: [Row] { rows.filter { $0.group == "random" } }
     /// The five networks never used in the fit that the model predicts worst (relative error, drift-corrected
@@ -239,11 +242,12 @@ public struct LatencyCheck {
         // host's speed against the reference's decorrelates within a second, so rounds 25 s apart average it out.
         rounds = settings.rounds ?? 10
         let total = Double(cases.count * rounds), rounds = rounds
-        let timings = try settings.engine.apply {
+        let (timings, now) = try settings.engine.apply {
             let timer = try NetworkTimer(batch: settings.batch, warmup: 2, runs: settings.runs, rounds: rounds, minimumSeconds: settings.seriesSeconds)
-            return timer.seconds(cases.map(\.network)) { progress?(Double($0), total, "") }
+            return (timer.seconds(cases.map(\.network)) { progress?(Double($0), total, "") }, timer.probeSeconds)
         }
         let reference = model.probeSeconds
+        referenceSeconds = (now, reference)
         rows = cases.indices.map { index in
             Row(group: cases[index].group, name: cases[index].name, network: cases[index].network, predicted: predictions[index] * 1000,
                 measured: timings[index].median * 1000, corrected: reference.map { timings[index].relative * $0 * 1000 })

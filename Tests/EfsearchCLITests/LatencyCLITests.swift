@@ -80,6 +80,9 @@ final class LatencyCLITests: XCTestCase {
         for key in ["kendall_tau", "mape", "within_5", "within_10", "count", "presets"] { XCTAssertNotNil(figures[key], key) }
         XCTAssertEqual(figures["count"] as? Int, 3)
         XCTAssertEqual(figures["rounds"] as? Int, 2)
+        // The reference's speed now and during the calibration, both timed.
+        XCTAssertGreaterThan(figures["reference_ms"] as? Double ?? 0, 0)
+        XCTAssertGreaterThan(figures["calibration_reference_ms"] as? Double ?? 0, 0)
         // The worst-predicted networks, largest relative error first.
         let worst = try XCTUnwrap(figures["worst"] as? [[String: Any]])
         XCTAssertEqual(worst.count, 3)
@@ -95,6 +98,7 @@ final class LatencyCLITests: XCTestCase {
         XCTAssertEqual(lines.filter { $0.split(separator: ",")[2] == "32" }.count, 2, "two networks of the 32 px space")
         XCTAssertEqual(lines.count, 3)
         XCTAssertTrue(spaces.stdout.contains("the five networks predicted worst"), spaces.stdout)
+        XCTAssertTrue(spaces.stdout.contains("reference network (efficientnet-b0 at 160 px): "), spaces.stdout)
 
         // A search stores the prediction beside the estimate.
         let store = directory.appendingPathComponent("s.sqlite").path

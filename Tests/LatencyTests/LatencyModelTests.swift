@@ -1,7 +1,7 @@
 import Architecture
 import Cost
 import Foundation
-import Latency
+@testable import Latency
 import XCTest
 import Statistics
 
@@ -358,6 +358,19 @@ final class LatencyModelTests: XCTestCase {
         XCTAssertEqual(Statistics.shareWithin(0.1, predicted: [1.1, 0.8, 1.0, 1.05], measured: [1, 1, 1, 1]), 0.75)
         XCTAssertEqual(Statistics.median([3, 1, 2]), 2)
         XCTAssertEqual(Statistics.median([4, 1, 2, 3]), 2.5)
+    }
+
+    /// A check names the host's speed against the calibration's, and says what it means only when they differ
+    /// by more than 10%.
+    func testCheckNamesAChangeOfHostSpeed() throws {
+        XCTAssertNil(LatencyCheck.hostSpeedNote(now: 0.002, calibration: nil))
+        let same = try XCTUnwrap(LatencyCheck.hostSpeedNote(now: 0.00205, calibration: 0.002))
+        XCTAssertEqual(same, "reference network (efficientnet-b0 at 160 px): 2.05 ms now, 2.00 ms during the calibration")
+        let faster = try XCTUnwrap(LatencyCheck.hostSpeedNote(now: 0.00167, calibration: 0.00253))
+        XCTAssertTrue(faster.contains("1.67 ms now, 2.53 ms during the calibration; the host runs 1.51 times faster"), faster)
+        XCTAssertTrue(faster.contains("calibrate again"), faster)
+        let slower = try XCTUnwrap(LatencyCheck.hostSpeedNote(now: 0.003, calibration: 0.002))
+        XCTAssertTrue(slower.contains("the host runs 1.50 times slower"), slower)
     }
 
     /// The random networks cover all four block types and resolve.

@@ -205,8 +205,8 @@ public struct LatencyModel: Codable, Sendable {
     public var passExponent: Double
     public var units: [LatencyUnit: UnitFit]
     /// The speed reference of the calibration (`LatencyModel.probe`): its median pass in a series, the median
-    /// over the calibration's series, in seconds. Every timing was taken relative to it, so the model predicts
-    /// latency at this speed.
+    /// over the calibration's series, in seconds. A check compares it with the reference's speed during the check
+    /// (and says when they differ by more than 10%), and takes its drift-corrected times at this speed.
     public var probeSeconds: Double?
     /// The vector width of the calibrated engine's kernels in floats (16: AVX-512, 8: AVX2), which sets how
     /// channels are rounded in the features (`LatencyFeatures.of`).

@@ -180,7 +180,8 @@ public struct RandomNetworks {
 /// to p90 of 100 passes spans 3.1 to 4.5 ms) and drifts by tens of percent over seconds. So:
 /// - each series of a network's passes is bracketed by two series of the reference network
 ///   (`LatencyModel.probe`), one right before and one right after it (the one after is the next network's one
-///   before), and its time relative to the mean of the two does not drift with the host;
+///   before): the check's drift-corrected times are relative to the mean of the two, and every network runs
+///   after the same network, in a calibration as in a check;
 /// - every series, the reference's too, has at least `runs` passes and lasts at least `minimumSeconds`: the
 ///   median of 10 passes of 3.5 ms measures the host over 35 ms and varies by about 6%.
 /// Each series runs back to back after an untimed pass, as `bench` does: a pass right after another network's
@@ -278,70 +279,56 @@ public final class NetworkTimer {
     /// The reference's median pass in a series, the median over all series so far.
     public var probeSeconds: Double { Statistics.median(probeMedians) }
 
-    /// A network's times: `median`, its quietest round's median pass (what `bench` reports, `RoundTimer`), and
-    /// `relative`: its median pass over the mean of the reference's medians just before and just after, the
-    /// median over rounds.
-    public struct Timing: Sendable {
-        public var median: Double
-        public var relative: Double
-    }
-
     /// Runs the rounds over `prepared`, each network's measurements between two series of the reference:
     /// `body(index, network, reference)` times the network, then calls `reference()`, which runs the reference's
-    /// series after it and returns the mean of its median and the one before. `progress(done)` after each.
-    func bracketedRounds(_ prepared: [Prepared], progress: ((Int) -> Void)?, _ body: (Int, Prepared, () -> Double) -> Void) {
+    /// series after it. `progress(done)` after each.
+    func bracketedRounds(_ prepared: [Prepared], progress: ((Int) -> Void)?, _ body: (Int, Prepared, () -> Void) -> Void) {
         var done = 0
         for _ in 0..<rounds {
-            var before = probeSeries()
+            _ = probeSeries()
             for (index, network) in prepared.enumerated() {
-                body(index, network) {
-                    let after = probeSeries()
-                    defer { before = after }
-                    return (before + after) / 2
-                }
+                body(index, network) { _ = probeSeries() }
                 done += 1
                 progress?(done)
             }
         }
     }
 
-    /// Times `networks`; `progress(done)` after each network's round.
-    public func seconds(_ networks: [Network], progress: ((Int) -> Void)? = nil) -> [Timing] {
+    /// Times `networks`: each one's quietest round's median pass (what `bench` reports, `RoundTimer`), in
+    /// seconds; `progress(done)` after each network's round.
+    public func seconds(_ networks: [Network], progress: ((Int) -> Void)? = nil) -> [Double] {
         let prepared = networks.map(prepare)
-        var relative = [[Double]](repeating: [], count: networks.count)
-        var medians = [[Double]](repeating: [], count: networks.count)
+        var quietest = [Double](repeating: .infinity, count: networks.count)
         bracketedRounds(prepared, progress: progress) { index, network, reference in
-            let median = Statistics.median(NetworkTimer.series(network))
-            relative[index].append(median / reference())
-            medians[index].append(median)
+            quietest[index] = min(quietest[index], Statistics.median(NetworkTimer.series(network)))
+            reference()
         }
-        return (0..<networks.count).map { Timing(median: medians[$0].min()!, relative: Statistics.median(relative[$0])) }
+        return quietest
     }
 
     /// Profiles networks, each block timed whole as the engine runs it (`LayerProfiler(wholeBlocks:)`), with the
-    /// stem, head and classifier apart, all relative to the reference network: per round, each layer's fastest
-    /// time among the profiled passes (timer and interrupt noise only ever add; their median instead gave 88% and
-    /// 92% of a check's networks within 10% in two calibrations, the fastest 90% and 95%) and the plain passes' median,
-    /// over the mean of the reference's medians before and after; the median over rounds. In a round, per
-    /// network: its plain series (as a check times it), its `profiledRuns` profiled passes, the reference's series.
-    /// (Taking the fastest plain pass against the reference's fastest instead repeated worse between checks on a
-    /// host slowed for minutes: a 3.5 ms reference finds a short quiet moment that a 100 ms network does not.)
+    /// stem, head and classifier apart. In a round, per network: its plain series (as a check times it), its
+    /// `profiledRuns` profiled passes, the reference's series. A network's time is its quietest round's median
+    /// pass, and a layer's its fastest profiled pass over all rounds: what `bench` and a check measure (the quietest
+    /// round), on a host that is quiet part of the time. This host runs in slow periods of 10-60 s (the engine's
+    /// hand-off between its threads at half speed: a 0.1 ms network twice as slow, B0 at 160 px 20%); timings
+    /// relative to the reference beside them, the median over rounds, took them in, by another factor for each
+    /// network's size. Refitted that way, one calibration put 83-90% of two checks' networks within 10%; with the
+    /// quiet times, the calibration made just before it 92-97% in four checks (`docs/latency.md`).
     public func profile(_ prepared: [Prepared], progress: ((Int) -> Void)? = nil) -> [(layers: [String: Double], total: Double)] {
-        var layers = [[String: [Double]]](repeating: [:], count: prepared.count)
-        var totals = [[Double]](repeating: [], count: prepared.count)
+        var layers = [[String: Double]](repeating: [:], count: prepared.count)
+        var totals = [Double](repeating: .infinity, count: prepared.count)
         bracketedRounds(prepared, progress: progress) { index, network, reference in
             let plain = NetworkTimer.series(network)
-            var fastest: [String: Double] = [:]
             for _ in 0..<profiledRuns {
                 let profiler = LayerProfiler(wholeBlocks: true)
                 _ = network.model.forward(network.input, training: false, profiler: profiler)
-                for (name, ns) in profiler.nanoseconds { fastest[name] = min(fastest[name] ?? .infinity, Double(ns) / 1e9) }
+                for (name, ns) in profiler.nanoseconds { layers[index][name] = min(layers[index][name] ?? .infinity, Double(ns) / 1e9) }
             }
-            let speed = reference()
-            for (name, time) in fastest { layers[index][name, default: []].append(time / speed) }
-            totals[index].append(Statistics.median(plain) / speed)
+            reference()
+            totals[index] = min(totals[index], Statistics.median(plain))
         }
-        return prepared.indices.map { (layers[$0].mapValues(Statistics.median), Statistics.median(totals[$0])) }
+        return prepared.indices.map { (layers[$0], totals[$0]) }
     }
 }
 

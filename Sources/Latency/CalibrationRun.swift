@@ -131,19 +131,19 @@ extension Calibration {
         note("timing \(prepared.count) networks in \(rounds) rounds of about \(Int(roundSeconds.rounded())) s")
         let total = Double(prepared.count * rounds)
         let timings = timer.profile(prepared) { progress?(Double($0), total, "round \(($0 - 1) / prepared.count + 1) of \(rounds)") }
-        // Timings relative to the reference network (`NetworkTimer`), made seconds at the reference's median
-        // speed over the whole calibration.
+        // The quiet host's times (`NetworkTimer.profile`); the reference's median speed is kept for checks.
         let reference = timer.probeSeconds
         let cacheBytes = MachineBenchmark.level2CacheBytes.map(Double.init)
         var samples = CalibrationSamples()
         var passes: [(network: Network, seconds: Double)] = []
         for (ready, timing) in zip(prepared, timings) {
-            let timed = Calibration.samples(ready.network, layers: timing.layers.mapValues { $0 * reference }, total: timing.total * reference, batch: batch,
+            let (layers, total) = timing
+            let timed = Calibration.samples(ready.network, layers: layers, total: total, batch: batch,
                                             threads: settings.threads, fusedExpansions: fusedExpansions,
                                             lanes: InferenceKernels.vectorLanes, cacheBytes: cacheBytes)
             samples.units += timed.units
             samples.blocks += timed.blocks
-            passes.append((ready.network, timing.total * reference))
+            passes.append((ready.network, total))
         }
         let timed = passes.map { ($0.network, $0.seconds) }, lanes = InferenceKernels.vectorLanes
         var model = try settings.source.map { try Calibration.transfer(from: $0, samples: samples, key: key, networks: timed, lanes: lanes, cacheBytes: cacheBytes) }
@@ -186,7 +186,8 @@ public struct LatencyCheck {
         public var network: Network
         public var predicted: Double
         public var measured: Double
-        /// Measured relative to the reference network beside it, at the reference's speed during the calibration.
+        /// Measured at the reference's speed during the calibration: the measured time times the reference's
+        /// median pass during the calibration over its median pass during the check.
         public var corrected: Double?
         /// The drift-corrected time when there is one, else the measured.
         public var best: Double { corrected ?? measured }
@@ -250,7 +251,7 @@ public struct LatencyCheck {
         referenceSeconds = (now, reference)
         rows = cases.indices.map { index in
             Row(group: cases[index].group, name: cases[index].name, network: cases[index].network, predicted: predictions[index] * 1000,
-                measured: timings[index].median * 1000, corrected: reference.map { timings[index].relative * $0 * 1000 })
+                measured: timings[index] * 1000, corrected: reference.map { timings[index] * $0 / now * 1000 })
         }
     }
 

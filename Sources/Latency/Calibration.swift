@@ -180,8 +180,8 @@ public struct RandomNetworks {
 /// to p90 of 100 passes spans 3.1 to 4.5 ms) and drifts by tens of percent over seconds. So:
 /// - each series of a network's passes is bracketed by two series of the reference network
 ///   (`LatencyModel.probe`), one right before and one right after it (the one after is the next network's one
-///   before): the check's drift-corrected times are relative to the mean of the two, and every network runs
-///   after the same network, in a calibration as in a check;
+///   before): every network runs after the same network, in a calibration as in a check, and the reference's
+///   median over all its series is the host's speed that a check compares with the calibration's;
 /// - every series, the reference's too, has at least `runs` passes and lasts at least `minimumSeconds`: the
 ///   median of 10 passes of 3.5 ms measures the host over 35 ms and varies by about 6%.
 /// Each series runs back to back after an untimed pass, as `bench` does: a pass right after another network's

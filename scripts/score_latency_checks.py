@@ -52,7 +52,8 @@ def reference_seconds(path):
 
 def read_checks(arguments, absolute=False):
     """The checks named `CSV:MODEL`: their first check's rows, each network's measured time (the geometric mean over
-    the checks of its time relative to the reference network), and each network as an `estimate --jsonl` item."""
+    the checks of its time relative to the reference network, or with `absolute` of its measured seconds), and each
+    network as an `estimate --jsonl` item."""
     checks = []
     for item in arguments:
         path, _, model = item.rpartition(":")

@@ -111,7 +111,7 @@ public enum CostModel {
         tailLayers(of: network) { totals.add($0) }
         var summary = totals.summary
         if let predictor, let predicted = totals.predicted {
-            summary.predictedSeconds = predictor.pass(rowSeconds: predicted, poolElements: totals.pool, parameters: totals.params, batch: batch)
+            summary.predictedSeconds = predictor.pass(rowSeconds: predicted, poolElements: totals.pool, parameters: totals.params, outputs: totals.outputs, batch: batch)
         }
         return summary
     }

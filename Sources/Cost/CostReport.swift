@@ -68,7 +68,7 @@ public enum CostReport {
     /// The factor from a row's prediction to its share of the pass (`LatencyPredictor.rowScale`); nil without a
     /// predictor.
     public static func rowScale(_ rows: [LayerCost], batch: Int, predictor: LatencyPredictor?) -> Double? {
-        predictor.map { predictor in predictor.rowScale(unitSeconds: rows.compactMap { predictor.seconds(of: $0, batch: batch) }.reduce(0, +)) }
+        predictor.map { $0.rowScale(of: rows, batch: batch) }
     }
 
     /// The rows of `layerTable` as a JSON array, with each row's shape in full (timm's module name, kind,

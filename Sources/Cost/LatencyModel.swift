@@ -1,5 +1,6 @@
 import Architecture
 import Foundation
+import Statistics
 
 /// The units of a latency model: what the engine runs as one step in inference. A unit inside a block is
 /// fitted from the timings of whole blocks as the engine runs them (fused), so its coefficients are its share
@@ -219,6 +220,11 @@ public struct LatencyModel: Codable, Sendable {
     public var cacheBytes: Double?
     /// A transferred model (`calibrate --from`): the key of the model it was adapted from.
     public var transferredFrom: String?
+    /// What the units and the pass fit miss, as a smooth factor on the pass (`PassCorrection`). Nil: none (a
+    /// model from fewer networks than `PassCorrection.minimumNetworks`).
+    public var passCorrection: PassCorrection?
+    /// With a correction: the fit's in-sample error without it (`fitMAPE` is with it).
+    public var uncorrectedFitMAPE: Double?
 
     /// The reference network timed beside every timed network, to take out a shared host's speed drift:
     /// EfficientNet-B0 at 160 px.
@@ -248,6 +254,8 @@ public struct LatencyModel: Codable, Sendable {
         case weightCacheBytes = "weight_cache_bytes"
         case cacheBytes = "l2_cache_bytes"
         case transferredFrom = "transferred_from"
+        case passCorrection = "pass_correction"
+        case uncorrectedFitMAPE = "fit_mape_uncorrected"
     }
 
     public init(from decoder: Decoder) throws {
@@ -280,6 +288,11 @@ public struct LatencyModel: Codable, Sendable {
             throw DecodingError.dataCorruptedError(forKey: .cacheBytes, in: container, debugDescription: "l2_cache_bytes \(cacheBytes) must be a positive number")
         }
         transferredFrom = try container.decodeIfPresent(String.self, forKey: .transferredFrom)
+        passCorrection = try container.decodeIfPresent(PassCorrection.self, forKey: .passCorrection)
+        uncorrectedFitMAPE = try container.decodeIfPresent(Double.self, forKey: .uncorrectedFitMAPE)
+        if let problem = passCorrection?.problem {
+            throw DecodingError.dataCorruptedError(forKey: .passCorrection, in: container, debugDescription: "pass_correction: \(problem)")
+        }
         guard vectorLanes == 8 || vectorLanes == 16 else {
             throw DecodingError.dataCorruptedError(forKey: .vectorLanes, in: container, debugDescription: "vector_lanes \(vectorLanes) must be 8 or 16")
         }
@@ -315,6 +328,8 @@ public struct LatencyModel: Codable, Sendable {
         try container.encodeIfPresent(weightCacheBytes, forKey: .weightCacheBytes)
         try container.encodeIfPresent(cacheBytes, forKey: .cacheBytes)
         try container.encodeIfPresent(transferredFrom, forKey: .transferredFrom)
+        try container.encodeIfPresent(passCorrection, forKey: .passCorrection)
+        try container.encodeIfPresent(uncorrectedFitMAPE, forKey: .uncorrectedFitMAPE)
         try container.encode(Dictionary(uniqueKeysWithValues: units.map { ($0.key.rawValue, $0.value) }), forKey: .units)
     }
 
@@ -341,6 +356,8 @@ public struct LatencyPredictor: Sendable {
     let weightCacheBytes: Double?
     /// `LatencyModel.cacheBytes`.
     let cacheBytes: Double?
+    /// `LatencyModel.passCorrection`.
+    let correction: LatencyModel.PassCorrection.Evaluator?
 
     public init(_ model: LatencyModel) {
         var coefficients = [SIMD8<Double>](repeating: .zero, count: LatencyUnit.allCases.count)
@@ -362,6 +379,7 @@ public struct LatencyPredictor: Sendable {
         lanes = model.vectorLanes
         weightCacheBytes = model.weightCacheBytes
         cacheBytes = model.cacheBytes
+        correction = model.passCorrection.map(LatencyModel.PassCorrection.Evaluator.init)
     }
 
     @inline(__always)
@@ -439,28 +457,44 @@ public struct LatencyPredictor: Sendable {
     /// Predicted seconds of one forward pass of `network` at `batch`; nil when a unit it needs was not calibrated.
     public func seconds(of network: Network, batch: Int) -> Double? {
         guard let sums = passInputs(of: network, batch: batch) else { return nil }
-        return pass(rowSeconds: sums.unitSeconds, poolElements: sums.poolElements, parameters: sums.parameters, batch: batch)
+        return pass(rowSeconds: sums.unitSeconds, poolElements: sums.poolElements, parameters: sums.parameters, outputs: sums.outputs, batch: batch)
     }
 
     /// In one walk over the rows: the sum of the units' predictions (unscaled; nil when one is missing), and
-    /// what the per-pass term needs: the pooled elements per image and the parameters.
-    public func passInputs(of network: Network, batch: Int) -> (unitSeconds: Double, poolElements: Int, parameters: Int)? {
-        var units = 0.0, poolElements = 0, parameters = 0
+    /// what the per-pass term and the correction need: the pooled elements per image, the parameters and the
+    /// output elements per image.
+    public func passInputs(of network: Network, batch: Int) -> (unitSeconds: Double, poolElements: Int, parameters: Int, outputs: Int)? {
+        passInputs(of: { body in CostModel.forEachLayer(of: network, body) }, batch: batch)
+    }
+
+    /// `passInputs(of:batch:)` over rows given by `rows` (a walk that calls its closure for each row).
+    func passInputs(of rows: ((LayerCost) -> Void) -> Void, batch: Int) -> (unitSeconds: Double, poolElements: Int, parameters: Int, outputs: Int)? {
+        var units = 0.0, poolElements = 0, parameters = 0, outputs = 0
         var complete = true
-        CostModel.forEachLayer(of: network) { row in
+        rows { row in
             if let value = seconds(of: row, batch: batch) { units += value } else { complete = false }
             poolElements += row.poolElements
             parameters += row.params
+            outputs += row.outputElements
         }
-        return complete ? (units, poolElements, parameters) : nil
+        return complete ? (units, poolElements, parameters, outputs) : nil
     }
 
-    /// A whole pass from the rows' sum: `passScale * sum^passExponent`, and the per-pass term added. The term is
-    /// added as fitted, also when it is negative (its constant is, when the scaled sum overshoots small
-    /// networks): clamped at 0 like a unit's, it put a calibration's 1.5 ms networks 4% above its own fit. A
-    /// pass is never predicted below half the scaled sum (a network far smaller than any calibrated one).
+    /// A whole pass from the rows' sum: `passScale * sum^passExponent`, and the per-pass term added (the
+    /// uncorrected pass, `uncorrectedPass`), times the correction's factor for the network's parameters, output
+    /// elements per image and that pass. The term is added as fitted, also when it is negative (its constant
+    /// is, when the scaled sum overshoots small networks): clamped at 0 like a unit's, it put a calibration's
+    /// 1.5 ms networks 4% above its own fit. A pass is never predicted below half the scaled sum (a network far
+    /// smaller than any calibrated one).
     @inline(__always)
-    func pass(rowSeconds: Double, poolElements: Int, parameters: Int, batch: Int) -> Double? {
+    func pass(rowSeconds: Double, poolElements: Int, parameters: Int, outputs: Int, batch: Int) -> Double? {
+        guard let uncorrected = uncorrectedPass(rowSeconds: rowSeconds, poolElements: poolElements, parameters: parameters, batch: batch) else { return nil }
+        return uncorrected * correctionFactor(parameters: parameters, outputs: outputs, batch: batch, uncorrected: uncorrected)
+    }
+
+    /// The pass without the correction: the scaled sum of the rows and the per-pass term.
+    @inline(__always)
+    func uncorrectedPass(rowSeconds: Double, poolElements: Int, parameters: Int, batch: Int) -> Double? {
         let index = LatencyPredictor.index(.network)
         guard fitted[index] else { return nil }
         let features = LatencyFeatures.network(poolElements: poolElements, batch: batch, parameters: parameters, cacheBytes: weightCacheBytes)
@@ -468,9 +502,119 @@ public struct LatencyPredictor: Sendable {
         return max(units + (coefficients[index] * features).sum(), 0.5 * units)
     }
 
-    /// The factor that turns a row's prediction into its share of the pass, for rows whose predictions sum to
-    /// `unitSeconds` (what `--per-layer` shows): the shares add up to the pass without its per-pass term.
-    public func rowScale(unitSeconds: Double) -> Double {
-        unitSeconds > 0 ? passScale * Foundation.pow(unitSeconds, passExponent - 1) : passScale
+    /// The correction's factor on an uncorrected pass of `uncorrected` seconds (1 without a correction).
+    @inline(__always)
+    func correctionFactor(parameters: Int, outputs: Int, batch: Int, uncorrected: Double) -> Double {
+        guard let correction else { return 1 }
+        return correction.factor(LatencyModel.PassCorrection.descriptors(parameters: parameters, outputs: outputs, batch: batch, seconds: uncorrected))
+    }
+
+    /// The factor that turns a row's prediction into its share of the pass, for a network's `rows` (what
+    /// `--per-layer` shows): the scale and power on the rows' sum, and the correction's factor; the shares add up
+    /// to the pass without its per-pass term.
+    public func rowScale(of rows: [LayerCost], batch: Int) -> Double {
+        guard let sums = passInputs(of: { body in rows.forEach(body) }, batch: batch), sums.unitSeconds > 0 else { return passScale }
+        let scale = passScale * Foundation.pow(sums.unitSeconds, passExponent - 1)
+        guard let uncorrected = uncorrectedPass(rowSeconds: sums.unitSeconds, poolElements: sums.poolElements, parameters: sums.parameters, batch: batch) else {
+            return scale
+        }
+        return scale * correctionFactor(parameters: sums.parameters, outputs: sums.outputs, batch: batch, uncorrected: uncorrected)
+    }
+}
+
+extension LatencyModel {
+    /// What the units' linear models and the whole-pass fit still miss, as a smooth factor on a network's pass:
+    /// the log of measured over predicted pass of the calibration's networks, a Gaussian process over three
+    /// descriptors of the network (its weight bytes, its output bytes per pass and its uncorrected predicted
+    /// pass, each as a log, scaled to [0, 1] over the calibration's networks), fitted as the search's
+    /// (`GaussianProcess`: Matérn-5/2 with a length scale per descriptor and a noise variance). Its mean at a
+    /// network is the log of the factor, which stays within `limits`. Families of networks the linear features
+    /// fit unevenly (on this host EfficientNetV2-S at 384 px 5-9% high, EfficientNet-B1 at 240 px 4-10% low in
+    /// the same calibration) lie in their own parts of that space. Refitted on three calibrations' timings
+    /// (`docs/latency.md`), the correction lowered the mean absolute error of five checks by 0.3-0.7 points
+    /// and the largest preset's error in four.
+    public struct PassCorrection: Codable, Sendable, Equatable {
+        /// The descriptors' smallest and largest values over the calibration's networks (the [0, 1] scaling).
+        public var lower: [Double]
+        public var upper: [Double]
+        /// The calibration's networks' scaled descriptors.
+        public var inputs: [[Double]]
+        /// K⁻¹ y of the process (y: the standardised log ratios).
+        public var weights: [Double]
+        public var lengthscales: [Double]
+        public var signalVariance: Double
+        /// The log ratio is `targetMean + targetScale * y`.
+        public var targetMean: Double
+        public var targetScale: Double
+
+        public init(lower: [Double], upper: [Double], inputs: [[Double]], weights: [Double], lengthscales: [Double], signalVariance: Double,
+                    targetMean: Double, targetScale: Double) {
+            (self.lower, self.upper, self.inputs, self.weights) = (lower, upper, inputs, weights)
+            (self.lengthscales, self.signalVariance, self.targetMean, self.targetScale) = (lengthscales, signalVariance, targetMean, targetScale)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case lower, upper, inputs, weights, lengthscales
+            case signalVariance = "signal_variance"
+            case targetMean = "target_mean"
+            case targetScale = "target_scale"
+        }
+
+        /// The factor never goes beyond these: the correction mends what the linear model misses by a few
+        /// percent, far from the calibration's networks its mean returns to `targetMean`.
+        public static let limits = 0.8...1.25
+        /// A calibration with fewer timed networks fits no correction (a transfer's few networks).
+        public static let minimumNetworks = 60
+        public static let dimensions = 3
+
+        /// The descriptors of a network: the logs of its weight bytes, its output bytes per pass at `batch`, and
+        /// its uncorrected predicted pass in seconds.
+        @inline(__always)
+        public static func descriptors(parameters: Int, outputs: Int, batch: Int, seconds: Double) -> SIMD4<Double> {
+            SIMD4(log(4 * Double(max(parameters, 1))), log(4 * Double(max(outputs, 1) * batch)), log(max(seconds, 1e-9)), 0)
+        }
+
+        /// What is wrong with a decoded correction, or nil.
+        var problem: String? {
+            let d = PassCorrection.dimensions
+            guard lower.count == d, upper.count == d, lengthscales.count == d else { return "lower, upper and lengthscales must have \(d) values each" }
+            guard inputs.count == weights.count, !inputs.isEmpty else { return "inputs and weights must have the same number (at least 1) of rows" }
+            guard inputs.allSatisfy({ $0.count == d }) else { return "every input must have \(d) values" }
+            let numbers = lower + upper + lengthscales + weights + inputs.flatMap { $0 } + [signalVariance, targetMean, targetScale]
+            guard numbers.allSatisfy(\.isFinite) else { return "every value must be a finite number" }
+            guard zip(lower, upper).allSatisfy({ $0 < $1 }) else { return "each lower value must be below its upper one" }
+            guard lengthscales.allSatisfy({ $0 > 0 }), signalVariance > 0, targetScale > 0 else { return "lengthscales, signal_variance and target_scale must be positive" }
+            return nil
+        }
+
+        /// The correction laid out for fast evaluation (the estimator's, for every candidate).
+        struct Evaluator: Sendable {
+            let lower: SIMD4<Double>, span: SIMD4<Double>, inverseLengths: SIMD4<Double>
+            let inputs: [SIMD4<Double>], weights: [Double]
+            let signalVariance: Double, targetMean: Double, targetScale: Double
+
+            init(_ correction: PassCorrection) {
+                func vector(_ values: [Double], padding: Double) -> SIMD4<Double> { SIMD4(values[0], values[1], values[2], padding) }
+                lower = vector(correction.lower, padding: 0)
+                span = vector(zip(correction.upper, correction.lower).map { $0 - $1 }, padding: 1)
+                inverseLengths = vector(correction.lengthscales.map { 1 / $0 }, padding: 0)
+                inputs = correction.inputs.map { vector($0, padding: 0) }
+                weights = correction.weights
+                (signalVariance, targetMean, targetScale) = (correction.signalVariance, correction.targetMean, correction.targetScale)
+            }
+
+            /// The factor at a network's `descriptors`.
+            @inline(__always)
+            func factor(_ descriptors: SIMD4<Double>) -> Double {
+                let x = (descriptors - lower) / span
+                var mean = 0.0
+                for index in inputs.indices {
+                    let t = (x - inputs[index]) * inverseLengths
+                    mean += weights[index] * Matern52.correlation(squaredDistance: (t * t).sum())
+                }
+                let factor = exp(targetMean + targetScale * signalVariance * mean)
+                return min(max(factor, PassCorrection.limits.lowerBound), PassCorrection.limits.upperBound)
+            }
+        }
     }
 }

@@ -59,7 +59,16 @@ public struct BenchReport {
             out.add("unfused_p90_ms", percentiles(result.unfusedTimes).p90)
             out.add("fused_speedup", unfusedMedian / median)
         }
-        if let layers = result.layers { out.add("per_layer", BenchReport.layerTable(layers)) }
+        if let layers = result.layers {
+            let total = layers.map(\.milliseconds).reduce(0, +)
+            out.addRaw("per_layer", "[" + layers.map { layer in
+                var item = JSONObjectWriter()
+                item.add("name", layer.name)
+                item.add("ms", layer.milliseconds)
+                item.add("share", total > 0 ? layer.milliseconds / total : 0)
+                return item.finished()
+            }.joined(separator: ",") + "]")
+        }
         return out.finished()
     }
 

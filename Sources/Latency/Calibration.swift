@@ -3,6 +3,7 @@ import CGSL
 import Cost
 import Engine
 import Foundation
+import Search
 import Statistics
 
 /// A problem with a calibration: a file that cannot be read or is for another machine, a bad setting.
@@ -181,7 +182,9 @@ public struct RandomNetworks {
 /// - each series of a network's passes is bracketed by two series of the reference network
 ///   (`LatencyModel.probe`), one right before and one right after it (the one after is the next network's one
 ///   before): every network runs after the same network, in a calibration as in a check, and the reference's
-///   median over all its series is the host's speed that a check compares with the calibration's;
+///   median over all its series is the host's speed that a check compares with the calibration's, and the
+///   reference around a series tells whether the host ran slow then: a network timed only while it did is timed
+///   again after the rounds (`BracketedRounds`);
 /// - every series, the reference's too, has at least `runs` passes and lasts at least `minimumSeconds`: the
 ///   median of 10 passes of 3.5 ms measures the host over 35 ms and varies by about 6%.
 /// Each series runs back to back after an untimed pass, as `bench` does: a pass right after another network's
@@ -279,19 +282,29 @@ public final class NetworkTimer {
     /// The reference's median pass in a series, the median over all series so far.
     public var probeSeconds: Double { Statistics.median(probeMedians) }
 
-    /// Runs the rounds over `prepared`, each network's measurements between two series of the reference:
-    /// `body(index, network, reference)` times the network, then calls `reference()`, which runs the reference's
-    /// series after it. `progress(done)` after each.
+    /// Runs the rounds over `prepared` (`BracketedRounds`), each network's measurements between two series of
+    /// the reference: `body(index, network, reference)` times the network, then calls `reference()`, which runs
+    /// the reference's series after it. `progress(done)` after each.
     func bracketedRounds(_ prepared: [Prepared], progress: ((Int) -> Void)?, _ body: (Int, Prepared, () -> Void) -> Void) {
-        var done = 0
-        for _ in 0..<rounds {
-            _ = probeSeries()
-            for (index, network) in prepared.enumerated() {
-                body(index, network) { _ = probeSeries() }
-                done += 1
-                progress?(done)
-            }
-        }
+        let outcome = BracketedRounds(rounds: rounds, retries: retries, slowFactor: slowFactor).run(
+            count: prepared.count, clock: { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }, reference: probeSeries, progress: progress
+        ) { index, reference in body(index, prepared[index], reference) }
+        (retimed, stillSlow) = (outcome.retimed, outcome.stillSlow)
+    }
+
+    /// `BracketedRounds.slowFactor` of the rounds.
+    public var slowFactor = 1.1
+    /// More rounds over the networks whose every series ran while the host was slow (`BracketedRounds.retries`).
+    public var retries = 2
+    /// Series timed again in the last rounds (`bracketedRounds`), and networks whose every series still ran slow.
+    public private(set) var retimed = 0
+    public private(set) var stillSlow = 0
+
+    /// A line on the series timed again, when there were any: how many, and how many networks still only slow.
+    public var slowNote: String? {
+        guard retimed > 0 || stillSlow > 0 else { return nil }
+        return "timed \(retimed) series again: networks whose every series ran while the host was slow (the reference over \(Format.fixed(slowFactor, 2)) "
+            + "times its quiet speed); \(stillSlow) still only slow"
     }
 
     /// Times `networks`: each one's quietest round's median pass (what `bench` reports, `RoundTimer`), in
@@ -719,10 +732,43 @@ public enum Calibration {
                                  passExponent: best.exponent, vectorLanes: lanes, units: units)
         model.weightCacheBytes = best.cache
         model.cacheBytes = cacheBytes
-        let predictor = model.predictor
-        let pairs = networks.compactMap { network, seconds in predictor.seconds(of: network, batch: key.batch).map { ($0, seconds) } }
+        func pairs(_ predictor: LatencyPredictor) -> [(Double, Double)] {
+            networks.compactMap { network, seconds in predictor.seconds(of: network, batch: key.batch).map { ($0, seconds) } }
+        }
+        let uncorrected = pairs(model.predictor)
+        model.passCorrection = passCorrection(model.predictor, networks: networks, batch: key.batch)
+        if model.passCorrection != nil {
+            model.uncorrectedFitMAPE = Statistics.meanAbsolutePercentageError(predicted: uncorrected.map(\.0), measured: uncorrected.map(\.1))
+        }
+        let pairs = pairs(model.predictor)
         model.fitMAPE = Statistics.meanAbsolutePercentageError(predicted: pairs.map(\.0), measured: pairs.map(\.1))
         model.units[.network]?.rmsRelativeError = rmsRelative(pairs)
         return model
+    }
+
+    /// The correction of whole passes (`LatencyModel.PassCorrection`): a Gaussian process fitted to the log of
+    /// measured over predicted pass of the timed `networks` under `predictor` (a model without a correction),
+    /// over their descriptors scaled to [0, 1]. Nil with fewer than `PassCorrection.minimumNetworks` networks,
+    /// or when the process cannot be fitted.
+    static func passCorrection(_ predictor: LatencyPredictor, networks: [(Network, Double)], batch: Int) -> LatencyModel.PassCorrection? {
+        typealias Correction = LatencyModel.PassCorrection
+        var descriptors: [[Double]] = [], ratios: [Double] = []
+        for (network, seconds) in networks {
+            guard let sums = predictor.passInputs(of: network, batch: batch), let predicted = predictor.seconds(of: network, batch: batch),
+                  predicted > 0, seconds > 0 else { continue }
+            let d = Correction.descriptors(parameters: sums.parameters, outputs: sums.outputs, batch: batch, seconds: predicted)
+            descriptors.append((0..<Correction.dimensions).map { d[$0] })
+            ratios.append(log(seconds / predicted))
+        }
+        guard descriptors.count >= Correction.minimumNetworks else { return nil }
+        let dimensions = 0..<Correction.dimensions
+        let lower = dimensions.map { i in descriptors.map { $0[i] }.min()! }, upper = dimensions.map { i in descriptors.map { $0[i] }.max()! }
+        guard zip(lower, upper).allSatisfy({ $0 < $1 }) else { return nil }
+        let inputs = descriptors.map { row in dimensions.map { (row[$0] - lower[$0]) / (upper[$0] - lower[$0]) } }
+        let (targets, offset, scale) = GaussianProcess.standardise(ratios)
+        let hyperparameters = GaussianProcess.fit(inputs: inputs, targets: targets)
+        guard let process = try? GaussianProcess(inputs: inputs, targets: targets, hyperparameters: hyperparameters) else { return nil }
+        return Correction(lower: lower, upper: upper, inputs: inputs, weights: process.weights, lengthscales: hyperparameters.lengthscales,
+                          signalVariance: hyperparameters.signalVariance, targetMean: offset, targetScale: scale)
     }
 }

@@ -11,6 +11,7 @@ extension LatencyModel {
         object.add("file", file)
         object.add("networks", networks)
         object.add("fit_mape", fitMAPE)
+        if let uncorrectedFitMAPE { object.add("fit_mape_uncorrected", uncorrectedFitMAPE) }
         if let transferredFrom { object.add("transferred_from", transferredFrom) }
         let fits = LatencyUnit.allCases.compactMap { unit in
             units[unit].map { "\"\(unit.rawValue)\":{\"samples\":\($0.samples),\"rms_relative_error\":\($0.rmsRelativeError)}" }
@@ -26,7 +27,8 @@ extension LatencyModel {
         }
         return [
             Format.table(["unit", "samples", "RMS rel. error"], rows, leftColumns: 1),
-            "\(networks) networks timed; end to end the fit is off by \(Format.fixed(100 * fitMAPE, 1))% on average (in sample)"
+            "\(networks) networks timed; end to end the fit is off by \(Format.fixed(100 * fitMAPE, 1))% on average (in sample"
+                + (uncorrectedFitMAPE.map { "; \(Format.fixed(100 * $0, 1))% before the correction of whole passes)" } ?? ")")
                 + (transferredFrom.map { "; units transferred from \($0)" } ?? ""),
             "wrote \(file)",
             "check it on networks it has not seen: efsearch calibrate --check 40\(out.map { " --latency-model \($0)" } ?? "")",
@@ -79,6 +81,8 @@ extension LatencyCheck {
         }
         object.add("reference_ms", 1000 * referenceSeconds.now)
         if let calibration = referenceSeconds.calibration { object.add("calibration_reference_ms", 1000 * calibration) }
+        object.add("retimed_series", slow.retimed)
+        object.add("still_slow", slow.stillSlow)
         object.add("threads", settings.threads)
         object.add("batch", settings.batch)
         object.add("rounds", rounds)
@@ -125,6 +129,7 @@ extension LatencyCheck {
         ]
         if let corrected { lines.append("drift-corrected (to the reference): \(corrected.summary)") }
         if let note = hostSpeedNote { lines.append(note) }
+        if let note = slow.note { lines.append(note) }
         func error(_ predicted: Double, _ measured: Double) -> String { Format.fixed(100 * (predicted / measured - 1), 1) + "%" }
         let rows = presetRows.map { row in
             [row.name, "\(row.network.resolution)", Format.fixed(row.predicted, 2), Format.fixed(row.measured, 2), error(row.predicted, row.measured),

@@ -130,7 +130,10 @@ extension Calibration {
         // within 10%; a network's time still differs by 7-9% RMS between calibrations, from 3 rounds.)
         note("timing \(prepared.count) networks in \(rounds) rounds of about \(Int(roundSeconds.rounded())) s")
         let total = Double(prepared.count * rounds)
-        let timings = timer.profile(prepared) { progress?(Double($0), total, "round \(($0 - 1) / prepared.count + 1) of \(rounds)") }
+        let timings = timer.profile(prepared) { done in
+            progress?(min(Double(done), total), total, Double(done) <= total ? "round \((done - 1) / prepared.count + 1) of \(rounds)" : "timing again")
+        }
+        if let line = timer.slowNote { note(line) }
         // The quiet host's times (`NetworkTimer.profile`); the reference's median speed is kept for checks.
         let reference = timer.probeSeconds
         let cacheBytes = MachineBenchmark.level2CacheBytes.map(Double.init)
@@ -201,6 +204,9 @@ public struct LatencyCheck {
     /// The reference network's median pass during the check and during the calibration (nil for a model that
     /// does not keep it), in seconds: how much faster or slower the host runs now.
     public var referenceSeconds: (now: Double, calibration: Double?)
+    /// Series timed again because the host ran slow around every series of their network, networks still only
+    /// slow (`NetworkTimer.retimed`, `stillSlow`), and the timer's line on them (`NetworkTimer.slowNote`).
+    public var slow: (retimed: Int, stillSlow: Int, note: String?)
 
     public var random: [Row] { rows.filter { $0.group == "random" } }
     /// The five networks never used in the fit that the model predicts worst (relative error, drift-corrected
@@ -243,10 +249,11 @@ public struct LatencyCheck {
         // host's speed against the reference's decorrelates within a second, so rounds 25 s apart average it out.
         rounds = settings.rounds ?? 10
         let total = Double(cases.count * rounds), rounds = rounds
-        let (timings, now) = try settings.engine.apply {
+        let (timings, now, slow) = try settings.engine.apply {
             let timer = try NetworkTimer(batch: settings.batch, warmup: 2, runs: settings.runs, rounds: rounds, minimumSeconds: settings.seriesSeconds)
-            return (timer.seconds(cases.map(\.network)) { progress?(Double($0), total, "") }, timer.probeSeconds)
+            return (timer.seconds(cases.map(\.network)) { progress?(min(Double($0), total), total, "") }, timer.probeSeconds, (timer.retimed, timer.stillSlow, timer.slowNote))
         }
+        self.slow = slow
         let reference = model.probeSeconds
         referenceSeconds = (now, reference)
         rows = cases.indices.map { index in

@@ -70,3 +70,65 @@ public struct RoundTimer: Sendable {
                       slowRounds: speeds.filter { $0 > slowFactor * floor }.count)
     }
 }
+
+/// Rounds over many networks (a calibration's, a check's), each network's series between two series of a
+/// reference network, and then the networks that were timed only while the host was slow timed again:
+/// - a series ran while the host was slow when the reference around it (the mean of its medians right before
+///   and right after) is more than `slowFactor` times the host's quiet speed, the 5th percentile of the
+///   reference around every series (the fastest alone is one lucky series);
+/// - a network none of whose series ran while the host was quiet (`slowNetworks`) is timed again in up to
+///   `retries` more rounds over just such networks, which take no longer together than one round over all the
+///   networks did; its time is then the quietest of all its series, as before.
+/// On this host, in one calibration, 13 networks of 161 had all of their 3 rounds slow by 1.1 times: their passes
+/// came out 3.6% slower than the fit on average, and 5.7% away from it against 3.1% for the others.
+public struct BracketedRounds: Sendable {
+    public var rounds: Int
+    public var retries: Int
+    public var slowFactor: Double
+
+    public init(rounds: Int, retries: Int = 2, slowFactor: Double = 1.1) {
+        (self.rounds, self.retries, self.slowFactor) = (max(1, rounds), max(0, retries), slowFactor)
+    }
+
+    /// Runs the rounds over networks `0..<count`: `body(index, reference)` times a network, then calls
+    /// `reference()`, which runs the reference's series after it (`reference` returns its median). `clock` reads
+    /// seconds; `progress(done)` after each series. Returns the series timed again and the networks still slow.
+    public func run(count: Int, clock: () -> Double, reference: @escaping () -> Double, progress: ((Int) -> Void)? = nil,
+                    _ body: (Int, @escaping () -> Void) -> Void) -> (retimed: Int, stillSlow: Int) {
+        var speeds = [[Double]](repeating: [], count: count)
+        var done = 0
+        func round(_ indices: [Int], until deadline: Double = .infinity) {
+            var before = reference()
+            for index in indices where clock() < deadline {
+                body(index) {
+                    let after = reference()
+                    speeds[index].append((before + after) / 2)
+                    before = after
+                }
+                done += 1
+                progress?(done)
+            }
+        }
+        let start = clock()
+        for _ in 0..<rounds { round(Array(0..<count)) }
+        let deadline = clock() + (clock() - start) / Double(rounds)
+        var retimed = 0
+        for _ in 0..<retries {
+            let slow = BracketedRounds.slowNetworks(speeds, slowFactor: slowFactor)
+            guard !slow.isEmpty, clock() < deadline else { break }
+            let before = done
+            round(slow, until: deadline)
+            retimed += done - before
+        }
+        return (retimed, BracketedRounds.slowNetworks(speeds, slowFactor: slowFactor).count)
+    }
+
+    /// The networks none of whose series ran while the host was quiet: `speeds[network]` holds the reference's
+    /// pass around each of its series (larger is slower).
+    public static func slowNetworks(_ speeds: [[Double]], slowFactor: Double) -> [Int] {
+        let all = speeds.flatMap { $0 }
+        guard !all.isEmpty else { return [] }
+        let quiet = Statistics.quantile(all, 0.05)
+        return speeds.indices.filter { (speeds[$0].min() ?? 0) > slowFactor * quiet }
+    }
+}

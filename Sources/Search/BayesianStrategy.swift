@@ -172,11 +172,7 @@ public final class BayesianStrategy: SearchStrategy {
         var posteriors: [Posterior] = []
         let encoded = candidates.map { encode($0.genotype, $0.assessment) }
         for (m, _) in problem.modelledIndices.enumerated() {
-            let values = training.map { $0.2[m] }
-            let mean = values.reduce(0, +) / Double(values.count)
-            let deviation = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)).squareRoot()
-            let scale = deviation > 0 ? deviation : 1
-            let targets = values.map { ($0 - mean) / scale }
+            let (targets, mean, scale) = GaussianProcess.standardise(training.map { $0.2[m] })
             let hyperparameters = GaussianProcess.fit(inputs: inputs, targets: targets, start: fitted[m])
             fitted[m] = hyperparameters
             guard let process = try? GaussianProcess(inputs: inputs, targets: targets, hyperparameters: hyperparameters) else { return nil }

@@ -1,5 +1,6 @@
 import CGSL
 import Foundation
+import Statistics
 
 /// Gaussian-process regression with a zero mean, a Matérn-5/2 kernel with one length scale per input (ARD), a
 /// signal variance and a fitted noise variance:
@@ -35,8 +36,8 @@ public struct GaussianProcess: Sendable {
     public let hyperparameters: Hyperparameters
     /// L of K = L Lᵀ, row-major lower triangle (count x count).
     var factor: [Double]
-    /// K⁻¹ y.
-    var weights: [Double]
+    /// K⁻¹ y: the posterior mean at x is the signal kernel between x and the inputs, dotted with these.
+    public internal(set) var weights: [Double]
 
     public var count: Int { targets.count }
 
@@ -57,6 +58,15 @@ public struct GaussianProcess: Sendable {
         weights = solveTransposed(solveLower(targets))
     }
 
+    /// `values` standardised as the process's targets: less their mean, over their deviation (1 when they are all
+    /// equal); a target t stands for the value `offset + scale * t`.
+    public static func standardise(_ values: [Double]) -> (targets: [Double], offset: Double, scale: Double) {
+        let mean = values.reduce(0, +) / Double(values.count)
+        let deviation = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)).squareRoot()
+        let scale = deviation > 0 ? deviation : 1
+        return (values.map { ($0 - mean) / scale }, mean, scale)
+    }
+
     /// The Matérn-5/2 part of the kernel (no noise) between two inputs.
     static func signal(_ a: UnsafeBufferPointer<Double>, _ b: UnsafeBufferPointer<Double>, _ h: Hyperparameters) -> Double {
         var r2 = 0.0
@@ -64,8 +74,7 @@ public struct GaussianProcess: Sendable {
             let t = (a[d] - b[d]) / h.lengthscales[d]
             r2 += t * t
         }
-        let r = (5 * r2).squareRoot()  // √5 r
-        return h.signalVariance * (1 + r + r * r / 3) * exp(-r)
+        return h.signalVariance * Matern52.correlation(squaredDistance: r2)
     }
 
     /// K with the noise on its diagonal, row-major.

@@ -104,7 +104,7 @@ public struct RunReport {
                     for candidate in chosen {
                         guard let network = try? layersNetwork(candidate, networks) else { continue }
                         let rows = CostModel.layers(of: network)
-                        let rowScale = predictor.map { predictor in predictor.rowScale(unitSeconds: rows.compactMap { predictor.seconds(of: $0, batch: 1) }.reduce(0, +)) }
+                        let rowScale = CostReport.rowScale(rows, batch: 1, predictor: predictor)
                         out.key(String(candidate.id!)) {
                             out.array(rows) { row in
                                 out.raw("[")

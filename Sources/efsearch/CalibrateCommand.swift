@@ -30,9 +30,9 @@ extension Efsearch {
         @Option(help: "Check the model instead: time this many networks never used to fit it.") var check: Int?
         @Option(help: "Draw networks from this search space, repeatable: to calibrate, --space-share of them (default: the shipped spaces); with --check, all (the count shared; default: random arch strings, 96-256 px).") var space: [String] = []
         @Option(help: "With --check: also write each network's predicted and measured ms to this CSV file.") var csv: String?
-        @Option(help: "Timed passes per network per round, the same to calibrate and to check (with fewer, a network's time relative to the reference comes out lower).") var runs: Int = 10
+        @Option(help: "Timed passes per network per round, the same to calibrate and to check (the quietest round's median of fewer passes comes out lower).") var runs: Int = 10
         @Option(name: .customLong("series-seconds"), help: "Each series of timed passes, the reference network's too, lasts at least this long: a fast network runs more than --runs passes.") var seriesSeconds: Double = 0.1
-        @Option(help: "Rounds over all the networks (default 3 to calibrate, 10 with --check); a network's time relative to the reference network is the median over rounds.") var rounds: Int?
+        @Option(help: "Rounds over all the networks (default 3 to calibrate, 10 with --check); a network's time is its quietest round's median, a layer's its fastest profiled pass.") var rounds: Int?
         @Option(name: .customLong("family-share"), help: "The share of calibration networks drawn from the built-in families (EfficientNet-B0, MobileNetV2, MnasNet, EfficientNetV2-S at other widths, depths and resolutions); the rest are random arch strings. A check draws random arch strings only.") var familyShare: Double = 0.25
         @Option(name: .customLong("space-share"), help: "The share of calibration networks drawn from the search spaces (--space).") var spaceShare: Double = 0.12
         @Option(help: "Adapt this latency model (made on another machine, thread count or batch) from a few timed networks instead of fitting anew (with a short --budget-seconds, e.g. 60).") var from: String?

@@ -333,6 +333,15 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(medians.count, 3)
         XCTAssertEqual(object["median_ms"] as? Double, medians.min())
         XCTAssertEqual((object["reference_ms"] as? [Double])?.count, 3)
+        // With --per-layer, each layer's mean time and share as JSON values, in the order the layers ran.
+        let perLayer = try run(["bench", "--arch", "ds_r1_k3_s1_c8;ir_r1_k3_s2_e2_c16", "--resolution", "32", "--classes", "5",
+                                "--runs", "3", "--warmup", "1", "--rounds", "1", "--per-layer", "--json"])
+        XCTAssertEqual(perLayer.status, 0, perLayer.stderr)
+        let layers = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(perLayer.stdout.utf8)) as? [String: Any])?["per_layer"] as? [[String: Any]])
+        XCTAssertEqual(layers.first?["name"] as? String, "conv_stem")
+        XCTAssertEqual(layers.last?["name"] as? String, "classifier")
+        XCTAssertTrue(layers.allSatisfy { ($0["ms"] as? Double ?? -1) >= 0 })
+        XCTAssertEqual(layers.compactMap { $0["share"] as? Double }.reduce(0, +), 1, accuracy: 1e-9)
         let training = try run(["bench", "--arch", "ds_r1_k3_s1_c8;ir_r1_k3_s2_e2_c16", "--resolution", "32", "--classes", "5",
                                 "--batch", "4", "--runs", "2", "--warmup", "1", "--mode", "training", "--json"])
         XCTAssertEqual(training.status, 0, training.stderr)

@@ -6,10 +6,12 @@ final class RoundTimerTests: XCTestCase {
     final class Machine {
         var now = 0.0
         let busy: [ClosedRange<Double>]
+        /// Busy whatever the time.
+        var busyNow = false
         init(busy: [ClosedRange<Double>]) { self.busy = busy }
         /// One pass of `base` milliseconds, slowed while the machine is busy.
         func pass(_ base: Double) -> Double {
-            let duration = base * (busy.contains { $0.contains(now) } ? 1.6 : 1)
+            let duration = base * (busyNow || busy.contains { $0.contains(now) } ? 1.6 : 1)
             now += duration
             return duration
         }
@@ -55,5 +57,49 @@ final class RoundTimerTests: XCTestCase {
         XCTAssertEqual(timing.spread, 15 / 10.6 - 1, accuracy: 1e-12)
         XCTAssertTrue(timing.references.isEmpty)
         XCTAssertEqual(timing.all, [10, 10.5, 10.6, 11, 12, 14, 15, 16, 30])
+    }
+
+    /// A calibration's rounds (`BracketedRounds`) on the synthetic machine: 20 networks of 1 ms passes, the
+    /// machine busy from the start of network 5's series to the end of network 7's in each of the 3 rounds.
+    /// Those three, and no others, were timed only while the host was slow (the reference after network 4's
+    /// series and before network 8's ran quiet); timed again after the rounds, they come out at their quiet
+    /// speed. Without the extra rounds they keep the busy speed.
+    func testNetworksTimedOnlyWhileBusyAreTimedAgain() {
+        for retries in [2, 0] {
+            let machine = Machine(busy: [])
+            var best = [Double](repeating: .infinity, count: 20)
+            var done: [Int] = [], calls = 0
+            let outcome = BracketedRounds(rounds: 3, retries: retries).run(count: 20, clock: { machine.now }, reference: machine.reference,
+                                                                           progress: { done.append($0) }) { index, reference in
+                if calls < 60 && index == 5 { machine.busyNow = true }
+                calls += 1
+                best[index] = min(best[index], machine.series(1).sorted()[5])
+                if index == 7 { machine.busyNow = false }
+                reference()
+            }
+            XCTAssertEqual(done, Array(1...(60 + outcome.retimed)), "progress after every series")
+            if retries == 0 {
+                XCTAssertEqual(outcome.retimed, 0)
+                XCTAssertEqual(best[5...7].map { $0 }, [1.6, 1.6, 1.6])
+                XCTAssertEqual(outcome.stillSlow, 3)
+            } else {
+                XCTAssertEqual(outcome.retimed, 3)
+                XCTAssertEqual(outcome.stillSlow, 0)
+                XCTAssertEqual(best, [Double](repeating: 1, count: 20))
+            }
+        }
+    }
+
+    /// The quiet speed is the 5th percentile of the reference around every series, so one lucky fast series does
+    /// not make every network slow; a network with one quiet series is not slow.
+    func testSlowNetworksAreThoseWithoutAQuietSeries() {
+        var speeds = (0..<40).map { _ in [2.0, 2.05, 2.5] }
+        speeds[3] = [2.5, 2.45, 2.6]  // slow in every round
+        speeds[17] = [2.3, 2.5, 2.4]  // 1.15 times the quiet speed at best
+        speeds[21] = [2.15, 2.5, 2.5]  // 1.075: quiet enough once
+        speeds[30][0] = 1.0
+        XCTAssertEqual(BracketedRounds.slowNetworks(speeds, slowFactor: 1.1), [3, 17])
+        XCTAssertEqual(BracketedRounds.slowNetworks(speeds, slowFactor: 1.3), [])
+        XCTAssertEqual(BracketedRounds.slowNetworks([], slowFactor: 1.1), [])
     }
 }

@@ -530,9 +530,9 @@ extension LatencyModel {
     /// (`GaussianProcess`: Matérn-5/2 with a length scale per descriptor and a noise variance). Its mean at a
     /// network is the log of the factor, which stays within `limits`. Families of networks the linear features
     /// fit unevenly (on this host EfficientNetV2-S at 384 px 5-9% high, EfficientNet-B1 at 240 px 4-10% low in
-    /// the same calibration) lie in their own parts of that space. Refitted on three calibrations' timings
-    /// (`docs/latency.md`), the correction lowered the mean absolute error of five checks by 0.3-0.7 points
-    /// and the largest preset's error in four.
+    /// the same calibration) lie in their own parts of that space. Refitted on five calibrations' timings
+    /// (`docs/latency.md`), it lowered the mean absolute error of all seven checks of four of them by 0.3-0.7
+    /// points; the fifth, made while the host ran 1.14-1.18 times slower than during its checks, lost 0.5-1.9.
     public struct PassCorrection: Codable, Sendable, Equatable {
         /// The descriptors' smallest and largest values over the calibration's networks (the [0, 1] scaling).
         public var lower: [Double]

@@ -251,8 +251,10 @@ public struct GaussianProcess: Sendable {
     }
 
     /// The hyperparameters of largest posterior density (log marginal likelihood + log prior), by BFGS from
-    /// the prior's centre and from `start` (the previous fit), each coordinate kept within `logBounds`.
-    public static func fit(inputs: [[Double]], targets: [Double], start: Hyperparameters? = nil) -> Hyperparameters {
+    /// the prior's centre and from `start` (the previous fit), each coordinate kept within `logBounds`. Without
+    /// `prior`, of largest likelihood (scikit-learn's fit): for a process whose signal is weak beside its noise
+    /// (a latency model's residuals), where the prior's long length scales and small noise would decide.
+    public static func fit(inputs: [[Double]], targets: [Double], start: Hyperparameters? = nil, prior usePrior: Bool = true) -> Hyperparameters {
         let dimensions = inputs[0].count
         let centre = 2.0.squareRoot() + 0.5 * log(Double(dimensions))
         let bounds = (0..<dimensions).map { _ in logBounds.lengthscale } + [logBounds.signal, logBounds.noise]
@@ -268,7 +270,7 @@ public struct GaussianProcess: Sendable {
             guard let likelihood = logMarginalLikelihood(inputs: inputs, targets: targets, hyperparameters: Hyperparameters(logs: inside)) else {
                 return (1e30, [Double](repeating: 0, count: logs.count))
             }
-            let prior = logPrior(inside)
+            let prior = usePrior ? logPrior(inside) : (value: 0, gradient: [Double](repeating: 0, count: logs.count))
             var gradient = [Double](repeating: 0, count: logs.count)
             for i in 0..<logs.count {
                 let wallSlope: Double = 2e3 * (logs[i] - inside[i])

@@ -17,6 +17,14 @@ let syntheticBlockUnits: [LatencyUnit: SIMD8<Double>] = [
     .squeezeExcite: SIMD8(5e-6, 2e-10, 1e-11, 3e-11, 0, 0, 0, 0),
 ]
 
+/// `syntheticBlockUnits` and known coefficients of the stand-alone units (`TransferTests`, `PassCorrectionTests`).
+let syntheticUnits = syntheticBlockUnits.merging([
+    .depthwise: SIMD8(4e-6, 3e-11, 5e-11, 0, 6e-10, 0, 0, 0),
+    .stem: SIMD8(6e-6, 1.4e-11, 2e-11, 0, 2e-10, 0, 3e-10, 0),
+    .head: SIMD8(5e-6, 1.2e-11, 2e-11, 1e-11, 3e-10, 0, 0, 0),
+    .classifier: SIMD8(2e-6, 0, 0, 2e-11, 0, 0, 0, 0),
+]) { old, _ in old }
+
 final class LatencyModelTests: XCTestCase {
     let key = CalibrationKey(cpu: "Test CPU", threads: 2, batch: 1, efsearch: "test", blas: "OpenBLAS Test")
 

@@ -10,15 +10,9 @@ final class PassCorrectionTests: XCTestCase {
     let key = CalibrationKey(cpu: "Test CPU", threads: 2, batch: 1, efsearch: "test", blas: "OpenBLAS Test")
     let cache = Double(1 << 20)
 
-    /// Known units: the block units of `LatencyModelTests` and stand-alone ones.
+    /// Known units (`syntheticUnits`).
     var units: [LatencyUnit: LatencyModel.UnitFit] {
-        let vectors = syntheticBlockUnits.merging([
-            .depthwise: SIMD8(4e-6, 3e-11, 5e-11, 0, 6e-10, 0, 0, 0),
-            .stem: SIMD8(6e-6, 1.4e-11, 2e-11, 0, 2e-10, 0, 3e-10, 0),
-            .head: SIMD8(5e-6, 1.2e-11, 2e-11, 1e-11, 3e-10, 0, 0, 0),
-            .classifier: SIMD8(2e-6, 0, 0, 2e-11, 0, 0, 0, 0),
-        ]) { old, _ in old }
-        return vectors.mapValues { vector in LatencyModel.UnitFit(coefficients: (0..<8).map { vector[$0] }, samples: 100, rmsRelativeError: 0) }
+        syntheticUnits.mapValues { vector in LatencyModel.UnitFit(coefficients: (0..<8).map { vector[$0] }, samples: 100, rmsRelativeError: 0) }
     }
 
     /// What the synthetic machine does that the units miss: networks whose outputs come to about 8 MB per pass

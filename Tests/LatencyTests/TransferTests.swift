@@ -11,12 +11,7 @@ final class TransferTests: XCTestCase {
     let cache = Double(1 << 20)
 
     /// The block units' coefficients of `LatencyModelTests`, and the stand-alone units'.
-    let truth = syntheticBlockUnits.merging([
-        .depthwise: SIMD8(4e-6, 3e-11, 5e-11, 0, 6e-10, 0, 0, 0),
-        .stem: SIMD8(6e-6, 1.4e-11, 2e-11, 0, 2e-10, 0, 3e-10, 0),
-        .head: SIMD8(5e-6, 1.2e-11, 2e-11, 1e-11, 3e-10, 0, 0, 0),
-        .classifier: SIMD8(2e-6, 0, 0, 2e-11, 0, 0, 0, 0),
-    ]) { old, _ in old }
+    let truth = syntheticUnits
     /// Each unit's factor on its constant and on the rest: as from 1 thread to 2, the work goes faster and the
     /// fixed costs do not.
     let factors: [LatencyUnit: (fixed: Double, work: Double)] = [

@@ -487,7 +487,7 @@ public struct LatencyPredictor: Sendable {
     /// 1.5 ms networks 4% above its own fit. A pass is never predicted below half the scaled sum (a network far
     /// smaller than any calibrated one).
     @inline(__always)
-    func pass(rowSeconds: Double, poolElements: Int, parameters: Int, outputs: Int, batch: Int) -> Double? {
+    public func pass(rowSeconds: Double, poolElements: Int, parameters: Int, outputs: Int, batch: Int) -> Double? {
         guard let uncorrected = uncorrectedPass(rowSeconds: rowSeconds, poolElements: poolElements, parameters: parameters, batch: batch) else { return nil }
         return uncorrected * correctionFactor(parameters: parameters, outputs: outputs, batch: batch, uncorrected: uncorrected)
     }

@@ -754,8 +754,9 @@ public enum Calibration {
         typealias Correction = LatencyModel.PassCorrection
         var descriptors: [[Double]] = [], ratios: [Double] = []
         for (network, seconds) in networks {
-            guard let sums = predictor.passInputs(of: network, batch: batch), let predicted = predictor.seconds(of: network, batch: batch),
-                  predicted > 0, seconds > 0 else { continue }
+            guard let sums = predictor.passInputs(of: network, batch: batch), seconds > 0,
+                  let predicted = predictor.pass(rowSeconds: sums.unitSeconds, poolElements: sums.poolElements, parameters: sums.parameters,
+                                                 outputs: sums.outputs, batch: batch), predicted > 0 else { continue }
             let d = Correction.descriptors(parameters: sums.parameters, outputs: sums.outputs, batch: batch, seconds: predicted)
             descriptors.append((0..<Correction.dimensions).map { d[$0] })
             ratios.append(log(seconds / predicted))

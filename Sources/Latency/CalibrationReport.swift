@@ -42,6 +42,19 @@ extension LatencyModel {
         }
     }
 
+    /// How fast the host ran the reference network during this calibration against during `previous` (the model
+    /// it replaces), when the two differ by more than 10%: a calibration made while the host runs slow throughout
+    /// models a slow host (one made here at a reference pass of 2.40 ms put 37% of a check's networks within 10%
+    /// at the usual 1.9-2.1 ms). Nil when they agree or either lacks the reference's speed.
+    public func hostSpeedNote(against previous: LatencyModel) -> String? {
+        guard let now = probeSeconds, let before = previous.probeSeconds, now > 0, before > 0, abs(now / before - 1) > 0.1 else { return nil }
+        let ratio = now / before
+        return "the host ran the reference network (\(LatencyModel.probe.preset) at \(LatencyModel.probe.resolution) px) "
+            + "\(Format.fixed(ratio >= 1 ? ratio : 1 / ratio, 2)) times \(ratio >= 1 ? "slower" : "faster") than during the calibration of "
+            + "\(previous.createdAt.prefix(16)) (\(Format.fixed(1000 * now, 2)) against \(Format.fixed(1000 * before, 2)) ms): this model predicts "
+            + "the host as it ran now" + (ratio >= 1 ? "; if it was busy, calibrate again when it is quiet" : "")
+    }
+
     /// Makes the folder of `path` and checks that it can be written, before minutes are spent timing.
     public static func prepareDestination(_ path: String) throws {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()

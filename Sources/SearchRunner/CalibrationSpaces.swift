@@ -1,5 +1,6 @@
 import Architecture
 import Cost
+import Foundation
 import Latency
 import Search
 
@@ -25,7 +26,11 @@ extension CalibrationSettings {
         try LatencyModel.prepareDestination(path)
         note("calibrating \(key) for about \(Int(budgetSeconds)) s")
         let source = try from.map { try LatencyModel.load($0) }
+        // The model this one replaces (the cache's for the key), for the host's speed then.
+        let cached = LatencyModel.cacheFile(in: MachineProfileCache.directory, key: key)
+        let previous = (try? LatencyModel.load(out.map { FileManager.default.fileExists(atPath: $0) ? $0 : cached } ?? cached)).flatMap { $0.key == key ? $0 : nil }
         let outcome = try Calibration.run(try drawing(fromSpaces: paths).with { $0.source = source }, key: key, note: note, progress: progress)
+        if let previous, let line = outcome.model.hostSpeedNote(against: previous) { note(line) }
         try outcome.model.save(path)
         if let samples { try outcome.writeSamples(to: samples) }
         return (outcome, path)

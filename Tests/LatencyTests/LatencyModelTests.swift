@@ -381,6 +381,25 @@ final class LatencyModelTests: XCTestCase {
         XCTAssertTrue(slower.contains("the host runs 1.50 times slower"), slower)
     }
 
+    /// A calibration made while the host ran the reference more than 10% slower (or faster) than during the one it
+    /// replaces says so; within 10%, or without the speeds, it says nothing.
+    func testCalibrationNamesAChangeOfHostSpeedSinceThePreviousOne() throws {
+        func calibrated(_ probe: Double?, at date: String) -> LatencyModel {
+            var model = LatencyModel(key: key, createdAt: date, networks: 100, fitMAPE: 0.03, units: [:])
+            model.probeSeconds = probe
+            return model
+        }
+        let previous = calibrated(0.002, at: "2026-12-08T01:55:12Z")
+        let slow = try XCTUnwrap(calibrated(0.0024, at: "2026-12-08T02:33:00Z").hostSpeedNote(against: previous))
+        XCTAssertTrue(slow.contains("1.20 times slower than during the calibration of 2026-12-08T01:55 (2.40 against 2.00 ms)"), slow)
+        XCTAssertTrue(slow.contains("calibrate again when it is quiet"), slow)
+        let fast = try XCTUnwrap(calibrated(0.0016, at: "2026-12-08T02:33:00Z").hostSpeedNote(against: previous))
+        XCTAssertTrue(fast.contains("1.25 times faster") && !fast.contains("calibrate again"), fast)
+        XCTAssertNil(calibrated(0.00215, at: "2026-12-08T02:33:00Z").hostSpeedNote(against: previous))
+        XCTAssertNil(calibrated(nil, at: "2026-12-08T02:33:00Z").hostSpeedNote(against: previous))
+        XCTAssertNil(calibrated(0.003, at: "2026-12-08T02:33:00Z").hostSpeedNote(against: calibrated(nil, at: "2026-12-08T01:00:00Z")))
+    }
+
     /// The random networks cover all four block types and resolve.
     func testRandomNetworksCoverEveryBlockType() {
         var networks = RandomNetworks(seed: 1, resolutions: 96...256)

@@ -226,6 +226,7 @@ public final class NetworkTimer {
         self.runs = runs
         self.profiledRuns = profiledRuns ?? runs
         self.rounds = rounds
+        schedule = BracketedRounds(rounds: rounds)
         self.minimumSeconds = minimumSeconds
         let probe = NetworkTimer.prepare(try NetworkTimer.probeNetwork(), batch: batch, warmup: self.warmup, runs: runs, minimumSeconds: minimumSeconds)
         self.probe = probe
@@ -286,16 +287,14 @@ public final class NetworkTimer {
     /// the reference: `body(index, network, reference)` times the network, then calls `reference()`, which runs
     /// the reference's series after it. `progress(done)` after each.
     func bracketedRounds(_ prepared: [Prepared], progress: ((Int) -> Void)?, _ body: (Int, Prepared, () -> Void) -> Void) {
-        let outcome = BracketedRounds(rounds: rounds, retries: retries, slowFactor: slowFactor).run(
+        let outcome = schedule.run(
             count: prepared.count, clock: { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }, reference: probeSeries, progress: progress
         ) { index, reference in body(index, prepared[index], reference) }
         (retimed, stillSlow) = (outcome.retimed, outcome.stillSlow)
     }
 
-    /// `BracketedRounds.slowFactor` of the rounds.
-    public var slowFactor = 1.1
-    /// More rounds over the networks whose every series ran while the host was slow (`BracketedRounds.retries`).
-    public var retries = 2
+    /// The rounds, and the ones again over networks timed only while the host was slow.
+    public var schedule: BracketedRounds
     /// Series timed again in the last rounds (`bracketedRounds`), and networks whose every series still ran slow.
     public private(set) var retimed = 0
     public private(set) var stillSlow = 0
@@ -303,7 +302,7 @@ public final class NetworkTimer {
     /// A line on the series timed again, when there were any: how many, and how many networks still only slow.
     public var slowNote: String? {
         guard retimed > 0 || stillSlow > 0 else { return nil }
-        return "timed \(retimed) series again: networks whose every series ran while the host was slow (the reference over \(Format.fixed(slowFactor, 2)) "
+        return "timed \(retimed) series again: networks whose every series ran while the host was slow (the reference over \(Format.fixed(schedule.slowFactor, 2)) "
             + "times its quiet speed); \(stillSlow) still only slow"
     }
 

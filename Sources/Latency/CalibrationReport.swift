@@ -47,12 +47,19 @@ extension LatencyModel {
     /// models a slow host (one made here at a reference pass of 2.40 ms put 37% of a check's networks within 10%
     /// at the usual 1.9-2.1 ms). Nil when they agree or either lacks the reference's speed.
     public func hostSpeedNote(against previous: LatencyModel) -> String? {
-        guard let now = probeSeconds, let before = previous.probeSeconds, now > 0, before > 0, abs(now / before - 1) > 0.1 else { return nil }
-        let ratio = now / before
+        guard let now = probeSeconds, let before = previous.probeSeconds, now > 0, before > 0,
+              let slower = LatencyModel.speedChange(now / before) else { return nil }
         return "the host ran the reference network (\(LatencyModel.probe.preset) at \(LatencyModel.probe.resolution) px) "
-            + "\(Format.fixed(ratio >= 1 ? ratio : 1 / ratio, 2)) times \(ratio >= 1 ? "slower" : "faster") than during the calibration of "
-            + "\(previous.createdAt.prefix(16)) (\(Format.fixed(1000 * now, 2)) against \(Format.fixed(1000 * before, 2)) ms): this model predicts "
-            + "the host as it ran now" + (ratio >= 1 ? "; if it was busy, calibrate again when it is quiet" : "")
+            + "\(slower.times) times \(slower.above ? "slower" : "faster") than during the calibration of \(previous.createdAt.prefix(16)) "
+            + "(\(Format.fixed(1000 * now, 2)) against \(Format.fixed(1000 * before, 2)) ms): this model predicts the host as it ran now"
+            + (slower.above ? "; if it was busy, calibrate again when it is quiet" : "")
+    }
+
+    /// A ratio of the reference's speeds when it is more than 10% from 1: how many times (the ratio, or its inverse
+    /// below 1, to two places) and whether it is above 1.
+    static func speedChange(_ ratio: Double) -> (times: String, above: Bool)? {
+        guard abs(ratio - 1) > 0.1 else { return nil }
+        return (Format.fixed(ratio >= 1 ? ratio : 1 / ratio, 2), ratio >= 1)
     }
 
     /// Makes the folder of `path` and checks that it can be written, before minutes are spent timing.
@@ -124,11 +131,10 @@ extension LatencyCheck {
     /// `hostSpeedNote` for the reference's median pass `now` and during the `calibration`, in seconds.
     static func hostSpeedNote(now: Double, calibration: Double?) -> String? {
         guard let calibration, calibration > 0, now > 0 else { return nil }
-        let ratio = calibration / now
         var line = "reference network (\(LatencyModel.probe.preset) at \(LatencyModel.probe.resolution) px): \(Format.fixed(1000 * now, 2)) ms now, "
             + "\(Format.fixed(1000 * calibration, 2)) ms during the calibration"
-        guard abs(ratio - 1) > 0.1 else { return line }
-        line += "; the host runs \(Format.fixed(ratio >= 1 ? ratio : 1 / ratio, 2)) times \(ratio >= 1 ? "faster" : "slower") than when the model was made, "
+        guard let faster = LatencyModel.speedChange(calibration / now) else { return line }
+        line += "; the host runs \(faster.times) times \(faster.above ? "faster" : "slower") than when the model was made, "
             + "and measured times are off by about as much: calibrate again to predict for the host as it runs now"
         return line
     }
